@@ -1,0 +1,238 @@
+"""Settings from the environment (or a `.env` file), per SPEC §2.
+
+Every problem is one plain line naming the variable; secrets are never echoed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+NO_TOKENS_GUIDANCE = (
+    "pinbot needs a Slack app to talk to. Create one from manifest.yml "
+    "(https://api.slack.com/apps > Create New App > From a manifest), install it to your "
+    "workspace, then set SLACK_BOT_TOKEN (xoxb-..., OAuth & Permissions) and either "
+    "SLACK_APP_TOKEN (xapp-..., an app-level token with connections:write, for Socket Mode) "
+    "or SLACK_SIGNING_SECRET (Basic Information, for HTTP mode), together with PORTAL_URL, "
+    "PRACTICE_NAME, PRACTICE_PHONE and SUPERVISOR_IDS, in the environment or in a .env file "
+    "(copy .env.example). To look around first without Slack, run `.venv/bin/pinbot demo` "
+    "to load a sample practice."
+)
+
+
+class ConfigError(Exception):
+    """Configuration is missing or malformed; `problems` holds one line per variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+    starttls: bool
+    mail_from: str | None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.mail_from)
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = field(repr=False)
+    slack_app_token: str | None = field(repr=False)
+    slack_signing_secret: str | None = field(repr=False)
+    slack_api_url: str
+    port: int
+    database_url: str = field(repr=False)
+    portal_url: str | None
+    practice_name: str | None
+    practice_phone: str | None
+    timezone: ZoneInfo
+    supervisor_ids: tuple[str, ...]
+    allowed_channel_ids: tuple[str, ...]
+    reminder_channel_id: str | None
+    reminder_time: time
+    smtp: SmtpSettings
+    pin_ttl_days: int
+    minor_age_limit: int
+    pin_letter_ttl_hours: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def has_slack_tokens(self) -> bool:
+        return bool(self.slack_bot_token or self.slack_app_token or self.slack_signing_secret)
+
+    def require_runnable(self) -> None:
+        """Raise ConfigError listing everything `pinbot run` cannot start without."""
+        problems = list(self.problems)
+        required = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "PORTAL_URL": self.portal_url,
+            "PRACTICE_NAME": self.practice_name,
+            "PRACTICE_PHONE": self.practice_phone,
+            "SUPERVISOR_IDS": self.supervisor_ids,
+        }
+        if not self.socket_mode:
+            required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
+        for name, value in required.items():
+            if not value and not any(p.startswith(name + " ") for p in problems):
+                problems.append(f"{name} is required to run the bot; set it in the environment "
+                                f"or in .env.")
+        if problems:
+            raise ConfigError(problems)
+
+
+def _split_ids(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+class _Reader:
+    """Reads one variable at a time and collects a sentence for each bad one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "")
+        value = value.strip() if value else ""
+        return value or default
+
+    def parsed(self, name: str, default: Any, parse: Callable[[str], Any], expect: str) -> Any:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, ZoneInfoNotFoundError):
+            self.problems.append(f"{name} must be {expect} (got {raw!r}).")
+            return default
+
+    def secret(self, name: str, prefix: str) -> str | None:
+        value = self.text(name)
+        if value and not value.startswith(prefix):
+            # Never echo the value: it may be a real secret pasted into the wrong variable.
+            self.problems.append(f"{name} must start with '{prefix}'.")
+        return value
+
+    def ids(self, name: str, pattern: re.Pattern[str], expect: str) -> tuple[str, ...]:
+        values = _split_ids(self.text(name))
+        bad = [v for v in values if not pattern.match(v)]
+        if bad:
+            self.problems.append(f"{name} must be a comma list of {expect} (bad: {', '.join(bad)}).")
+        return tuple(v for v in values if pattern.match(v))
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError(raw)
+    return value
+
+
+def _clock(raw: str) -> time:
+    hours, minutes = raw.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _url(raw: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+def _email(raw: str) -> str:
+    address = raw.rsplit("<", 1)[-1].rstrip(">").strip()
+    if not _EMAIL.match(address):
+        raise ValueError(raw)
+    return raw
+
+
+def read_environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
+    """The process environment over the values of `.env` (the environment wins)."""
+    values: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ)
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse every variable; malformed ones are collected in `Settings.problems`."""
+    read = _Reader(read_environment() if env is None else env)
+    api_url = read.parsed("SLACK_API_URL", DEFAULT_SLACK_API_URL, _url, "an http(s) URL")
+    smtp = SmtpSettings(
+        host=read.text("SMTP_HOST"),
+        port=read.parsed("SMTP_PORT", 587, _port, "a port number"),
+        username=read.text("SMTP_USERNAME"),
+        password=read.text("SMTP_PASSWORD"),
+        starttls=read.parsed("SMTP_STARTTLS", True, _bool, "true or false"),
+        mail_from=read.parsed("MAIL_FROM", None, _email, "an email address"),
+    )
+    settings = Settings(
+        slack_bot_token=read.secret("SLACK_BOT_TOKEN", "xoxb-"),
+        slack_app_token=read.secret("SLACK_APP_TOKEN", "xapp-"),
+        slack_signing_secret=read.text("SLACK_SIGNING_SECRET"),
+        slack_api_url=api_url if api_url.endswith("/") else api_url + "/",
+        port=read.parsed("PORT", 3000, _port, "a port number"),
+        database_url=read.text("DATABASE_URL", "sqlite:///pinbot.db") or "",
+        portal_url=read.parsed("PORTAL_URL", None, _url, "an http(s) URL"),
+        practice_name=read.text("PRACTICE_NAME"),
+        practice_phone=read.text("PRACTICE_PHONE"),
+        timezone=read.parsed("PRACTICE_TIMEZONE", ZoneInfo("America/New_York"), ZoneInfo,
+                             "an IANA time zone such as America/New_York"),
+        supervisor_ids=read.ids("SUPERVISOR_IDS", _SLACK_ID,
+                                "Slack user IDs (U…/W…) or user group IDs (S…)"),
+        allowed_channel_ids=read.ids("ALLOWED_CHANNEL_IDS", _CHANNEL_ID,
+                                     "Slack channel IDs (C…/G…/D…)"),
+        reminder_channel_id=(read.ids("REMINDER_CHANNEL_ID", _CHANNEL_ID, "one channel ID")
+                             or (None,))[0],
+        reminder_time=read.parsed("REMINDER_TIME", time(8, 0), _clock, "a time as HH:MM"),
+        smtp=smtp,
+        pin_ttl_days=read.parsed("PIN_TTL_DAYS", 90, _non_negative_int, "a whole number ≥ 0"),
+        minor_age_limit=read.parsed("MINOR_AGE_LIMIT", 18, _non_negative_int,
+                                    "a whole number ≥ 0"),
+        pin_letter_ttl_hours=read.parsed("PIN_LETTER_TTL_HOURS", 24, _non_negative_int,
+                                         "a whole number ≥ 0"),
+        problems=(),
+    )
+    return replace(settings, problems=tuple(read.problems))

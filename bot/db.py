@@ -1,0 +1,117 @@
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL (scale-out).
+
+SQLite: WAL, foreign keys on, a busy timeout, and write transactions that take the write lock
+up front (BEGIN IMMEDIATE) so two writers queue instead of deadlocking on lock upgrade.
+Read-only work uses `read_session()`, a deferred BEGIN that never waits for writers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+from sqlmodel import Session
+
+import models  # noqa: F401  (registers every table on the metadata)
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_READ_ONLY = "pinbot_read_only"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; the message is safe to show (no credentials)."""
+
+
+def normalize_url(raw: str) -> URL:
+    """Let `postgresql://user@host/db` pick the installed driver (psycopg 3, else psycopg2)."""
+    url = make_url(raw.replace("postgres://", "postgresql://", 1))
+    if url.drivername == "postgresql":
+        driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
+        url = url.set(drivername=f"postgresql+{driver}")
+    return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so our own BEGIN below is the one used.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def make_engine(raw_url: str, **kwargs: Any) -> Engine:
+    url = normalize_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        kwargs.setdefault("connect_args", {"check_same_thread": False,
+                                           "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """One engine plus the two kinds of session the bot uses."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.engine = make_engine(url, **engine_kwargs)
+        self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction: commit on success, roll back on any exception."""
+        with self.session() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        with Session(self._read_engine, expire_on_commit=False) as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def upgrade(database: Database, revision: str = "head") -> None:
+    """Create or upgrade the schema with Alembic (the only way the schema changes)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with database.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        connection.commit()
+
+
+def safe_url(raw: str) -> str:
+    """The URL with any password hidden, for messages."""
+    return normalize_url(raw).render_as_string(hide_password=True)

@@ -1,0 +1,37 @@
+"""Normalization shared by the importer (which stores search keys) and search (which queries
+them), so both sides always agree."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NON_LETTERS = re.compile(r"[^a-z]+")
+_NON_DIGITS = re.compile(r"\D+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def fold(value: str) -> str:
+    """Lower-case ASCII letters only: "Peña-O'Brien" -> "penaobrien"."""
+    decomposed = unicodedata.normalize("NFKD", value or "")
+    ascii_only = decomposed.encode("ascii", "ignore").decode("ascii")
+    return _NON_LETTERS.sub("", ascii_only.lower())
+
+
+def phone_digits(value: str | None) -> str | None:
+    """The last ten digits of a North American number, whatever its punctuation."""
+    digits = _NON_DIGITS.sub("", value or "")
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    return digits[-10:] if len(digits) >= 7 else None
+
+
+def clean(value: str | None, limit: int = 100) -> str:
+    """Collapse whitespace and drop control and bidi-override characters."""
+    without_controls = _CONTROL.sub("", value or "")
+    return " ".join(without_controls.split())[:limit]
+
+
+def email_key(value: str | None) -> str | None:
+    email = clean(value, 254).lower()
+    return email or None

@@ -1,0 +1,15 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+
+from models._base import Delivery, NameFixStatus, PinStatus, WorkKind, WorkStatus, utcnow
+from models.audit import AuditEvent
+from models.name_fix import NameFix
+from models.outbox import LetterFile, OutgoingWork
+from models.pins import IssueBatch, Pin
+from models.practice import Appointment, Family, Guardian, Patient
+from models.reminders import ReminderRun
+
+__all__ = [
+    "Appointment", "AuditEvent", "Delivery", "Family", "Guardian", "IssueBatch", "LetterFile",
+    "NameFix", "NameFixStatus", "OutgoingWork", "Patient", "Pin", "PinStatus", "ReminderRun",
+    "WorkKind", "WorkStatus", "utcnow",
+]

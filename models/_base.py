@@ -1,0 +1,43 @@
+"""Column conventions shared by every table: timezone-aware UTC timestamps (SQLModel's
+UTCDateTime, the same on SQLite and PostgreSQL) and string status values (no database enum
+types to migrate)."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PinStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    REGISTERED = "registered"
+    EXPIRED = "expired"
+
+
+class Delivery(StrEnum):
+    EMAILED = "emailed"
+    PRINTED = "printed"
+
+
+class NameFixStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    CONFIRMED = "confirmed"  # supervisor confirmed the flagged name is the real one
+    REJECTED = "rejected"
+    CLOSED = "closed"  # closed by an import that brought a real name
+
+
+class WorkStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # given up after the last attempt
+
+
+class WorkKind(StrEnum):
+    WELCOME_EMAIL = "welcome_email"
+    LETTERS_UPLOAD = "letters_upload"
+    SLACK_MESSAGE = "slack_message"
+    LETTERS_DELETE = "letters_delete"

@@ -1,0 +1,66 @@
+"""The practice's records as imported from the EHR: families, guardians, patients, visits."""
+
+from datetime import date, datetime
+
+from pydantic import NaiveDatetime
+from sqlmodel import Field, SQLModel, UniqueConstraint
+
+from models._base import utcnow
+
+
+class Family(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    account_number: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Guardian(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("family_id", "match_key", name="uq_guardian_family_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(foreign_key="family.id", index=True)
+    # Re-import key: the lower-cased email, or "name:first last" when there is no email.
+    match_key: str = Field(max_length=320, index=True)
+    first_name: str = Field(max_length=100)
+    last_name: str = Field(max_length=100)
+    relationship: str = Field(default="", max_length=50)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+    # Digits only (last 10) so "(555) 010-1234", "555.010.1234" and "+1 555 010 1234" all match.
+    phone_digits: str | None = Field(default=None, max_length=15, index=True)
+    has_portal_account: bool = False
+    # Lower-cased search keys, indexed for the candidate step of /family.
+    first_key: str = Field(default="", max_length=100, index=True)
+    last_key: str = Field(default="", max_length=100, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+
+class Patient(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(foreign_key="family.id", index=True)
+    chart_id: str = Field(max_length=64, unique=True)
+    first_name: str = Field(max_length=100)
+    middle_name: str = Field(default="", max_length=100)
+    last_name: str = Field(max_length=100)
+    dob: date = Field(index=True)
+    sex: str = Field(default="", max_length=20)
+    # HL7 table 0200 name type code from the EHR (NB / TEMP mean a temporary name).
+    name_type: str | None = Field(default=None, max_length=10)
+    name_verified: bool = False
+    first_key: str = Field(default="", max_length=100, index=True)
+    last_key: str = Field(default="", max_length=100, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Appointment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("patient_id", "starts_at", name="uq_appointment_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    # Local wall-clock time in PRACTICE_TIMEZONE, as the EHR exports it.
+    starts_at: NaiveDatetime = Field(index=True)
+    provider: str = Field(default="", max_length=100)
