@@ -142,7 +142,8 @@ class _Reader:
         values = _split_ids(self.text(name))
         bad = [v for v in values if not pattern.match(v)]
         if bad:
-            self.problems.append(f"{name} must be a comma list of {expect} (bad: {', '.join(bad)}).")
+            listed = ", ".join(bad)
+            self.problems.append(f"{name} must be a comma list of {expect} (bad: {listed}).")
         return tuple(v for v in values if pattern.match(v))
 
 

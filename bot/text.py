@@ -35,3 +35,19 @@ def clean(value: str | None, limit: int = 100) -> str:
 def email_key(value: str | None) -> str | None:
     email = clean(value, 254).lower()
     return email or None
+
+
+def mask_email(value: str | None) -> str:
+    """'jane.doe@example.com' -> 'j•••@e•••.com' (enough to recognise, not to use)."""
+    if not value or "@" not in value:
+        return "—"
+    local, _, domain = value.partition("@")
+    host, dot, tld = domain.rpartition(".")
+    host = host or tld
+    return f"{local[:1]}•••@{host[:1]}•••{dot}{tld if dot else ''}"
+
+
+def mask_phone(value: str | None) -> str:
+    """'(555) 010-1234' -> '•••-•••-1234'."""
+    digits = phone_digits(value)
+    return f"•••-•••-{digits[-4:]}" if digits else "—"
