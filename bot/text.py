@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# PIN characters: Crockford base32, no I, L, O, U (nothing a parent can misread).
+CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NON_LETTERS = re.compile(r"[^a-z]+")
 _NON_DIGITS = re.compile(r"\D+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Control and bidi-override characters; tab and newlines are whitespace and become spaces.
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def fold(value: str) -> str:

@@ -7,9 +7,10 @@ from models.outbox import LetterFile, OutgoingWork
 from models.pins import IssueBatch, Pin
 from models.practice import Appointment, Family, Guardian, Patient
 from models.reminders import ReminderRun
+from models.threads import FamilyThread
 
 __all__ = [
-    "Appointment", "AuditEvent", "Delivery", "Family", "Guardian", "IssueBatch", "LetterFile",
-    "NameFix", "NameFixStatus", "OutgoingWork", "Patient", "Pin", "PinStatus", "ReminderRun",
-    "WorkKind", "WorkStatus", "utcnow",
+    "Appointment", "AuditEvent", "Delivery", "Family", "FamilyThread", "Guardian", "IssueBatch",
+    "LetterFile", "NameFix", "NameFixStatus", "OutgoingWork", "Patient", "Pin", "PinStatus",
+    "ReminderRun", "WorkKind", "WorkStatus", "utcnow",
 ]

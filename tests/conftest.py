@@ -80,3 +80,7 @@ def database(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database
     database.dispose()
+
+
+# Shared servers: the local SMTP server (aiosmtpd) and the fake Slack Web API.
+from tests.smtp_server import smtp_server_fixture  # noqa: E402, F401

@@ -1,0 +1,166 @@
+"""`pinbot` command line (SPEC §4). Every failure is a plain sentence and a non-zero exit,
+never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from bot import logs
+from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
+from bot.db import Database, safe_url, upgrade
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _say(*lines: str) -> None:
+    for line in lines:
+        print(line)
+
+
+def _fail(*lines: str, code: int = EXIT_FAILED) -> int:
+    for line in lines:
+        print(line, file=sys.stderr)
+    return code
+
+
+def _open_database(settings: Settings) -> Database:
+    """The database, migrated to the current schema (run before anything touches it)."""
+    database = Database(settings.database_url)
+    upgrade(database)
+    return database
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    database = _open_database(settings)
+    if not settings.has_slack_tokens:
+        return _fail(NO_TOKENS_GUIDANCE, code=EXIT_CONFIG)
+    settings.require_runnable()
+    from bot import server
+
+    server.run(settings, database)
+    return EXIT_OK
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    _open_database(settings)
+    _say(f"Database is up to date: {safe_url(settings.database_url)}")
+    return EXIT_OK
+
+
+ProgressHooks = tuple[Callable[[int], None] | None, Callable[[int], None] | None,
+                      Callable[[], None]]
+
+
+def _progress_bar() -> ProgressHooks:
+    """A tqdm bar (rows, rate, time left) on a terminal; nothing when output is piped.
+    The importer announces the total once validation has counted the rows to write."""
+    if not sys.stderr.isatty():
+        return None, None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(unit="rows", file=sys.stderr, dynamic_ncols=True, desc="importing")
+
+    def set_total(total: int) -> None:
+        bar.total = total
+        bar.refresh()
+
+    return bar.update, set_total, bar.close
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import importer
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"No such file: {path}")
+    database = _open_database(settings)
+    run_import = {"families": importer.import_families,
+                  "appointments": importer.import_appointments,
+                  "registrations": importer.import_registrations}[args.kind]
+    extra = {"timezone": settings.timezone} if args.kind == "appointments" else {}
+    progress, on_total, close = _progress_bar()
+    try:
+        report = run_import(database, path, skip_invalid=args.skip_invalid, progress=progress,
+                            on_total=on_total, **extra)
+    finally:
+        close()
+    _say(*report.summary_lines())
+    return EXIT_OK if report.written and (report.ok or args.skip_invalid) else EXIT_FAILED
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import demo
+
+    database = _open_database(settings)
+    report = demo.load_demo(database)
+    _say(*report.summary_lines(), "", *demo.demo_hints())
+    return EXIT_OK
+
+
+def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import reminders
+
+    database = _open_database(settings)
+    settings.require_runnable()
+    return reminders.run_from_cli(settings, database, force=args.force)
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import checks
+
+    results = checks.run_checks(settings)
+    for result in results:
+        _say(f"{'ok ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pinbot", description="Patient-portal PINs for "
+                                     "whole families, from Slack.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("run", help="start the bot").set_defaults(func=cmd_run)
+    db = verbs.add_parser("db", help="database maintenance").add_subparsers(dest="db_verb",
+                                                                              required=True)
+    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(
+        func=cmd_db_upgrade)
+    imports = verbs.add_parser("import", help="import an EHR export (CSV)")
+    imports.add_argument("kind", choices=["families", "appointments", "registrations"])
+    imports.add_argument("file")
+    imports.add_argument("--skip-invalid", action="store_true",
+                         help="write the good rows and list the bad ones")
+    imports.set_defaults(func=cmd_import)
+    verbs.add_parser("demo", help="load a sample practice").set_defaults(func=cmd_demo)
+    remind = verbs.add_parser("remind", help="run the reminder sweep now")
+    remind.add_argument("--force", action="store_true", help="post again today (audited)")
+    remind.set_defaults(func=cmd_remind)
+    verbs.add_parser("check", help="check configuration, database, SMTP and Slack").set_defaults(
+        func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure()
+    settings = load_settings()
+    if settings.problems and args.verb != "check":
+        return _fail(*settings.problems, code=EXIT_CONFIG)
+    try:
+        return int(args.func(settings, args))
+    except ConfigError as error:
+        return _fail(*error.problems, code=EXIT_CONFIG)
+    except OperationalError as error:
+        return _fail(f"Can't reach the database at {safe_url(settings.database_url)}: "
+                     f"{str(error.orig).strip().splitlines()[0]}")
+    except SQLAlchemyError as error:
+        return _fail(f"Database error: {type(error).__name__}. Nothing was changed.")
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

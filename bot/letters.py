@@ -1,0 +1,325 @@
+"""PIN letters: one US Letter page per child, built in memory with reportlab (SPEC §6).
+
+Letters are credentials, so the PDF only ever exists as bytes; the metadata carries a generic
+title and never a name or PIN. Standard fonts keep the text extractable without embedding.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from functools import cache
+from itertools import groupby
+from xml.sax.saxutils import escape
+
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.lib.colors import Color
+from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import inch
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Paragraph
+
+from bot.locale import Texts, texts
+from bot.text import CROCKFORD_ALPHABET, mask_email
+
+# Letters with no accent to strip that the standard fonts lack (Vietnamese, Polish, Turkish).
+_LOOKALIKES = {"Đ": "D", "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Ħ": "H", "ħ": "h"}
+_PIN = re.compile(f"^[{CROCKFORD_ALPHABET}]{{8}}$")
+
+PAGE_WIDTH, PAGE_HEIGHT = LETTER
+MARGIN = 0.75 * inch
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
+QR_SIZE = 1.6 * inch
+QR_QUIET_ZONE = 4  # modules of white around the code, as scanners expect
+GAP = 14.0
+FOOTER_TOP = MARGIN + 30
+BODY_SIZES = (12.0, 10.5, 9.0, 7.5)  # step text shrinks through these until it fits
+GREY = Color(0.35, 0.35, 0.35)
+
+
+class LetterCase(StrEnum):
+    FIRST_CHILD = "first_child"  # this PIN opens the family's account
+    SIBLING = "sibling"  # added to the account opened with another child's PIN
+    HAS_ACCOUNT = "has_account"  # the guardian already has an account: add the child to it
+
+
+@dataclass(frozen=True)
+class Practice:
+    name: str
+    phone: str
+    portal_url: str
+
+
+@dataclass(frozen=True)
+class Letter:
+    child_full_name: str
+    child_dob: date
+    pin: str  # 8 Crockford characters, printed XXXX-XXXX
+    issued_on: date
+    expires_on: date | None
+    case: LetterCase
+    emailed_to: str | None  # masked address when this child's PIN was also emailed
+    first_child_name: str | None = None  # for SIBLING pages: which child's account to add to
+
+
+_STEPS = {
+    LetterCase.FIRST_CHILD: "letter.steps.first_child",
+    LetterCase.SIBLING: "letter.steps.sibling",
+    LetterCase.HAS_ACCOUNT: "letter.steps.has_account",
+}
+
+
+def format_pin(pin: str) -> str:
+    """'ABCD2345' -> 'ABCD-2345'. Raises ValueError (never echoing the PIN) if malformed."""
+    compact = pin.replace("-", "").replace(" ", "").upper()
+    if not _PIN.match(compact):
+        raise ValueError("a PIN must be 8 Crockford base32 characters")
+    return f"{compact[:4]}-{compact[4:]}"
+
+
+def render_letters(practice: Practice, letters: Sequence[Letter], *,
+                   language: str = "en") -> bytes:
+    """The PDF of `letters`, one page each, in the given order."""
+    if not letters:
+        raise ValueError("no letters to render")
+    words = texts(language)
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=LETTER, pageCompression=1)
+    canvas.setTitle(words.text("letter.document_title"))
+    canvas.setAuthor("pinbot")
+    canvas.setCreator("pinbot")
+    canvas.setSubject("")
+    # One QR form per document, drawn by reference on every page: the code is built once.
+    _define_qr_form(canvas, practice.portal_url)
+    for letter in letters:
+        _Page(canvas, words, practice, letter).draw()
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def printable(text: str) -> str:
+    """Text the standard (WinAnsi) fonts can show: 'Nguyễn' -> 'Nguyên' instead of a box."""
+    if text.isascii():
+        return text
+    return "".join(_printable_char(char) for char in text)
+
+
+@cache
+def _printable_char(char: str) -> str:
+    if char == "•":
+        return "*"  # reportlab writes U+2022 as a code that text extraction cannot map back
+    if char in _LOOKALIKES:
+        return _LOOKALIKES[char]
+    if _encodable(char):
+        return char
+    base, *marks = unicodedata.normalize("NFD", char)
+    for mark in marks:  # keep as many accents as the font has: ễ -> ê, not e
+        composed = unicodedata.normalize("NFC", base + mark)
+        if len(composed) == 1 and _encodable(composed):
+            base = composed
+    if _encodable(base):
+        return base
+    folded = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+    return folded or "?"
+
+
+def _encodable(char: str) -> bool:
+    try:
+        char.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _define_qr_form(canvas: Canvas, url: str) -> None:
+    size, runs = _qr_runs(url)
+    module = QR_SIZE / (size + 2 * QR_QUIET_ZONE)
+    canvas.beginForm("portal_qr", 0, 0, QR_SIZE, QR_SIZE)
+    path = canvas.beginPath()
+    for row, column, length in runs:
+        x = (column + QR_QUIET_ZONE) * module
+        y = QR_SIZE - (row + QR_QUIET_ZONE + 1) * module
+        path.rect(x, y, length * module, module)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.endForm()
+
+
+@cache
+def _qr_runs(url: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """The QR code of `url` as (modules per side, dark runs as (row, column, length)).
+
+    Encoding is the slow part and the portal URL never changes, so it is done once; drawing
+    plain rectangles is much cheaper than reportlab's widget rendering.
+    """
+    code = QrCodeWidget(url, barLevel="M").qr
+    code.make()
+    runs = []
+    for row, modules in enumerate(code.modules):
+        column = 0
+        for dark, group in groupby(bool(module) for module in modules):
+            length = len(list(group))
+            if dark:
+                runs.append((row, column, length))
+            column += length
+    return len(code.modules), tuple(runs)
+
+
+@cache
+def _style(size: float, font: str = "Helvetica", *, bullet: bool = False) -> ParagraphStyle:
+    # Styles are immutable in practice; caching spares rebuilding them on every page.
+    indent = size * 1.6 if bullet else 0
+    return ParagraphStyle(f"{font}-{size}-{bullet}", fontName=font, fontSize=size,
+                          leading=size * 1.3, leftIndent=indent, bulletIndent=0,
+                          bulletFontName="Helvetica-Bold", spaceAfter=size * 0.5)
+
+
+def _fit_lines(text: str, font: str, size: float, min_size: float,
+               width: float) -> tuple[float, list[str]]:
+    """Shrink `text` to one line down to `min_size`; below that, wrap it at `min_size`."""
+    natural = stringWidth(text, font, size)
+    if natural > width:
+        size = max(min_size, size * width / natural)
+    if stringWidth(text, font, size) <= width:
+        return size, [text]
+    lines: list[str] = []
+    for line in simpleSplit(text, font, size, width):
+        lines.extend(_break_word(line, font, size, width))
+    return size, lines
+
+
+def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
+    """Hard-break a line that has no space to wrap at (a long URL or a run-on name)."""
+    pieces: list[str] = []
+    while stringWidth(line, font, size) > width:
+        cut = max(1, int(len(line) * width / stringWidth(line, font, size)))
+        while cut > 1 and stringWidth(line[:cut], font, size) > width:
+            cut -= 1
+        pieces.append(line[:cut])
+        line = line[cut:]
+    return [*pieces, line] if line else pieces
+
+
+class _Page:
+    """One letter, drawn top to bottom; `self.y` is the baseline cursor."""
+
+    def __init__(self, canvas: Canvas, words: Texts, practice: Practice, letter: Letter) -> None:
+        self.c = canvas
+        self.w = words
+        self.practice = practice
+        self.letter = letter
+        self.child = printable(letter.child_full_name)
+        self.y = PAGE_HEIGHT - MARGIN
+
+    def draw(self) -> None:
+        # Drawing order is reading order in the extracted text: the portal URL comes first.
+        self._header()
+        self._child()
+        self._pin()
+        self._dates()
+        self._body()
+        self._footer()
+
+    def _text(self, text: str, font: str, size: float, *, min_size: float | None = None,
+              width: float = CONTENT_WIDTH, color: Color | None = None) -> None:
+        size, lines = _fit_lines(printable(text), font, size, min_size or size, width)
+        self.c.setFont(font, size)
+        self.c.setFillColor(color or Color(0, 0, 0))
+        for line in lines:
+            self.y -= size
+            self.c.drawString(MARGIN, self.y, line)
+            self.y -= size * 0.25
+        self.y -= size * 0.15
+
+    def _header(self) -> None:
+        top = self.y
+        left = CONTENT_WIDTH - QR_SIZE - GAP
+        self._text(self.w.text("letter.portal_label"), "Helvetica", 11, width=left, color=GREY)
+        self._text(self.practice.portal_url, "Helvetica-Bold", 22, min_size=13, width=left)
+        self.y -= 4
+        self._text(self.practice.name, "Helvetica-Bold", 14, min_size=10, width=left)
+        self._text(self.w.text("letter.phone", phone=self.practice.phone), "Helvetica", 12,
+                   width=left)
+        qr_x = PAGE_WIDTH - MARGIN - QR_SIZE
+        self.c.saveState()
+        self.c.translate(qr_x, top - QR_SIZE)
+        self.c.doForm("portal_qr")
+        self.c.restoreState()
+        caption = printable(self.w.text("letter.qr_caption"))
+        self.c.setFont("Helvetica", 8)
+        self.c.drawCentredString(qr_x + QR_SIZE / 2, top - QR_SIZE - 11, caption)
+        self.y = min(self.y, top - QR_SIZE - 16) - GAP / 2
+        self.c.setStrokeColor(GREY)
+        self.c.line(MARGIN, self.y, PAGE_WIDTH - MARGIN, self.y)
+        self.y -= GAP
+
+    def _child(self) -> None:
+        self._text(self.w.text("letter.pin_for"), "Helvetica", 12, color=GREY)
+        self._text(self.letter.child_full_name, "Helvetica-Bold", 24, min_size=13)
+        dob = self.w.date(self.letter.child_dob)
+        self._text(self.w.text("letter.date_of_birth", dob=dob), "Helvetica", 13)
+
+    def _pin(self) -> None:
+        self.y -= 6
+        box_height = 62.0
+        bottom = self.y - box_height
+        self.c.setStrokeColor(Color(0, 0, 0))
+        self.c.roundRect(MARGIN, bottom, CONTENT_WIDTH, box_height, 6)
+        self.c.setFont("Helvetica", 11)
+        self.c.drawString(MARGIN + 14, bottom + 26, printable(self.w.text("letter.pin_label")))
+        self.c.setFont("Courier-Bold", 40)
+        self.c.drawCentredString(PAGE_WIDTH / 2, bottom + 18, format_pin(self.letter.pin))
+        self.y = bottom - GAP
+
+    def _dates(self) -> None:
+        issued = self.w.text("letter.issued", issued_on=self.w.date(self.letter.issued_on))
+        expiry = (self.w.text("letter.expires", expires_on=self.w.date(self.letter.expires_on))
+                  if self.letter.expires_on else self.w.text("letter.does_not_expire"))
+        self._text(f"{issued}  ·  {expiry}", "Helvetica", 12)
+
+    def _body(self) -> None:
+        self.y -= GAP / 2
+        for size in BODY_SIZES:  # shrink rather than run into the footer
+            flowables = self._paragraphs(size)
+            heights = [p.wrap(CONTENT_WIDTH, PAGE_HEIGHT)[1] + p.style.spaceAfter
+                       for p in flowables]
+            if self.y - sum(heights) >= FOOTER_TOP:
+                break
+        for flowable, height in zip(flowables, heights, strict=True):
+            flowable.drawOn(self.c, MARGIN, self.y - flowable.height)
+            self.y -= height
+
+    def _paragraphs(self, size: float) -> list[Paragraph]:
+        # Names are user text: escape() keeps "<b>x</b>" literal in Paragraph markup.
+        def para(text: str, font: str = "Helvetica", bullet: str | None = None) -> Paragraph:
+            style = _style(size, font, bullet=bullet is not None)
+            return Paragraph(escape(printable(text)), style, bulletText=bullet)
+
+        result = []
+        if self.letter.emailed_to:
+            note = self.w.text("letter.emailed", email=mask_email(self.letter.emailed_to))
+            result.append(para(note, "Helvetica-Oblique"))
+        result.append(para(self.w.text("letter.steps_heading"), "Helvetica-Bold"))
+        steps = self.w.lines(_STEPS[self.letter.case], **self._values())
+        result.extend(para(step, bullet=f"{n}.") for n, step in enumerate(steps, 1))
+        return result
+
+    def _values(self) -> dict[str, str]:
+        first = self.letter.first_child_name or self.w.text("letter.first_child_unknown")
+        return {"portal_url": self.practice.portal_url, "child": self.letter.child_full_name,
+                "dob": self.w.date(self.letter.child_dob), "first_child": first,
+                "practice_name": self.practice.name, "phone": self.practice.phone}
+
+    def _footer(self) -> None:
+        footer = self.w.text("letter.footer", practice_name=self.practice.name,
+                             phone=self.practice.phone)
+        self.y = FOOTER_TOP
+        self._text(footer, "Helvetica", 9, color=GREY)

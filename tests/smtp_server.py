@@ -1,0 +1,87 @@
+"""A real SMTP server for tests: aiosmtpd on 127.0.0.1, a free port, messages collected.
+
+Use the `smtp_server` fixture (import `smtp_server_fixture` into a conftest or test module).
+It accepts AUTH PLAIN/LOGIN without TLS for USERNAME/PASSWORD, does not require it, and can be
+told to answer RCPT TO with an error (`server.rcpt_reply = "550 5.1.1 No such user"`).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+HOST = "127.0.0.1"
+USERNAME = "pinbot"
+PASSWORD = "test-password"
+
+
+def free_port() -> int:
+    """A port nothing listens on (closed again at once: connecting to it is refused)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class SmtpServer:
+    host: str = HOST
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+    rcpt_reply: str | None = None  # e.g. "451 4.3.0 Try again later"; None accepts
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [item.message for item in self.received]
+
+    # aiosmtpd handler hooks
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                     auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login.decode() == USERNAME
+              and auth_data.password.decode() == PASSWORD)
+        if ok:
+            self.logins.append(USERNAME)
+        # handled=False: aiosmtpd then answers "535" itself (handled=True would send nothing).
+        return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture() -> Iterator[SmtpServer]:
+    server = SmtpServer(port=free_port())
+    controller = Controller(server, hostname=server.host, port=server.port,
+                            authenticator=server.authenticate, auth_require_tls=False,
+                            auth_required=False, ready_timeout=10)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()

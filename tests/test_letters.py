@@ -1,0 +1,319 @@
+"""PIN letters read back with pypdf, and the locale files behind their words."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import re
+import string
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pypdf import PageObject, PdfReader
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.lib.pagesizes import LETTER
+from reportlab.pdfbase.pdfmetrics import stringWidth
+
+import bot
+from bot import locale
+from bot.letters import (
+    MARGIN,
+    Letter,
+    LetterCase,
+    Practice,
+    format_pin,
+    printable,
+    render_letters,
+)
+from bot.locale import LocaleError, texts
+
+PRACTICE = Practice("Sunny Pediatrics", "(555) 010-1234", "https://portal.example.com/signup")
+ISSUED = date(2025, 3, 1)
+FIRST = Letter("Ava Marie Johnson", date(2018, 3, 4), "ABCD2345", ISSUED, date(2025, 5, 30),
+               LetterCase.FIRST_CHILD, "jane.doe@example.com")
+SIBLING = Letter("Ben Johnson", date(2020, 11, 22), "WXYZ6789", ISSUED, date(2025, 5, 30),
+                 LetterCase.SIBLING, None, first_child_name="Ava Marie Johnson")
+HAS_ACCOUNT = Letter("Cara Lee", date(2023, 1, 9), "MNPQ4567", ISSUED, None,
+                     LetterCase.HAS_ACCOUNT, None)
+FAMILY = [FIRST, SIBLING, HAS_ACCOUNT]
+
+
+def read(pdf: bytes) -> PdfReader:
+    return PdfReader(io.BytesIO(pdf))
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in read(pdf).pages]
+
+
+def flat(text: str) -> str:
+    """Text with line breaks undone, so wrapped sentences can be searched."""
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def family_pdf() -> bytes:
+    return render_letters(PRACTICE, FAMILY)
+
+
+def test_one_us_letter_page_per_child(family_pdf: bytes) -> None:
+    assert family_pdf.startswith(b"%PDF-")
+    pages = read(family_pdf).pages
+    assert len(pages) == 3
+    for page in pages:
+        assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx(LETTER)
+
+
+def test_portal_url_is_at_the_top_of_every_page(family_pdf: bytes) -> None:
+    for text in page_texts(family_pdf):
+        top = text.splitlines()[:3]
+        assert PRACTICE.portal_url in top
+        assert PRACTICE.name in text and PRACTICE.phone in text
+
+
+def test_each_page_names_its_own_child_dob_and_pin(family_pdf: bytes) -> None:
+    for letter, text in zip(FAMILY, page_texts(family_pdf), strict=True):
+        assert letter.child_full_name in text
+        assert letter.child_dob.strftime("%m/%d/%Y") in text
+        assert format_pin(letter.pin) in text
+        others = [other for other in FAMILY if other is not letter]
+        assert not any(format_pin(other.pin) in text for other in others)
+
+
+def test_issue_and_expiry_dates(family_pdf: bytes) -> None:
+    first, _, has_account = page_texts(family_pdf)
+    assert "Issued 03/01/2025" in first and "Expires 05/30/2025" in first
+    assert "Does not expire" in has_account and "Expires" not in has_account
+
+
+def test_steps_follow_each_page_case(family_pdf: bytes) -> None:
+    first, sibling, has_account = map(flat, page_texts(family_pdf))
+    assert "create a new account" in first
+    assert "I'd like to add another child" in first
+    assert "My Account > Add Child/Dependent" not in first
+
+    assert "Creating your account now with Ava Marie Johnson's PIN" in sibling
+    assert "I'd like to add another child" in sibling
+    assert "My Account > Add Child/Dependent" in sibling
+
+    assert "Sign in at https://portal.example.com/signup with your existing account" \
+        in has_account
+    assert "My Account > Add Child/Dependent" in has_account
+    assert "I'd like to add another child" not in has_account
+
+
+def test_sibling_without_first_child_name_still_reads() -> None:
+    letter = Letter("Dan Johnson", date(2021, 1, 1), "ABCD2345", ISSUED, None,
+                    LetterCase.SIBLING, None)
+    (text,) = page_texts(render_letters(PRACTICE, [letter]))
+    assert "Creating your account now with your other child's PIN" in flat(text)
+
+
+def test_emailed_note_only_on_the_emailed_childs_page(family_pdf: bytes) -> None:
+    first, sibling, has_account = page_texts(family_pdf)
+    assert "This PIN was also emailed to j***@e***.com." in flat(first)
+    # The address arrives unmasked here; the letter still prints only the masked form.
+    assert "jane.doe@example.com" not in first
+    assert "emailed" not in sibling and "emailed" not in has_account
+
+
+def test_markup_in_names_prints_literally() -> None:
+    letter = Letter("<b>Bobby</b> & <i>Tables</i>", date(2020, 1, 2), "ABCD2345", ISSUED, None,
+                    LetterCase.SIBLING, None, first_child_name="<font size=40>Ava</font>")
+    (text,) = page_texts(render_letters(PRACTICE, [letter]))
+    assert "<b>Bobby</b> & <i>Tables</i>" in text
+    assert "Creating your account now with <font size=40>Ava</font>'s PIN" in flat(text)
+    # Also inside the Paragraph-rendered steps, where markup would otherwise be interpreted.
+    assert "<b>Bobby</b> & <i>Tables</i>'s date of birth" in flat(text)
+
+
+def test_metadata_has_a_title_and_never_a_name_or_pin(family_pdf: bytes) -> None:
+    metadata = read(family_pdf).metadata
+    assert metadata is not None and metadata.title == "PIN letters"
+    values = " ".join(str(value) for value in metadata.values())
+    for letter in FAMILY:
+        for secret in (letter.pin, format_pin(letter.pin), *letter.child_full_name.split()):
+            assert secret not in values
+
+
+def _qr_modules(form_stream: bytes) -> set[tuple[int, int]]:
+    """The dark modules drawn as filled rectangles, on a grid of the smallest module size."""
+    rects = [tuple(map(float, m.groups())) for m in re.finditer(
+        rb"([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) re", form_stream)]
+    box = min(h for _, _, _, h in rects)
+    top = max(y for _, y, _, _ in rects)
+    dark = set()
+    for x, y, w, _ in rects:
+        row, column = round((top - y) / box), round(x / box)
+        dark.update((row, column + i) for i in range(round(w / box)))
+    return dark
+
+
+def test_every_page_shows_a_qr_code_of_the_portal_url(family_pdf: bytes) -> None:
+    for page in read(family_pdf).pages:
+        forms = page["/Resources"]["/XObject"]
+        (form,) = [xobject.get_object() for xobject in forms.values()]
+        content = page.get_contents()
+        assert content is not None and b" Do" in content.get_data()
+        stream = form.get_data()
+        assert stream.count(b" re") > 50  # drawing operations, not an image or text
+    # The rectangles are exactly the modules of a QR code for the portal URL.
+    expected = QrCodeWidget(PRACTICE.portal_url, barLevel="M").qr
+    expected.make()
+    want = {(r, c) for r, row in enumerate(expected.modules) for c, on in enumerate(row) if on}
+    got = _qr_modules(stream)
+    shift = (min(r for r, _ in got), min(c for _, c in got))
+    got = {(r - shift[0], c - shift[1]) for r, c in got}
+    want_shift = (min(r for r, _ in want), min(c for _, c in want))
+    assert got == {(r - want_shift[0], c - want_shift[1]) for r, c in want}
+
+
+def _right_edges(page: PageObject) -> list[float]:
+    """Where each piece of text ends on the page, measured with the font's own widths."""
+    edges: list[float] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: dict | None,
+              size: float) -> None:
+        if text.strip() and font:
+            width = stringWidth(text.strip("\n"), str(font["/BaseFont"])[1:], size)
+            edges.append(cm[4] + tm[4] + width)
+
+    page.extract_text(visitor_text=visit)
+    return edges
+
+
+def test_long_names_wrap_or_shrink_inside_the_page() -> None:
+    name = "Maximiliana-Alexandrina " + "Wolfeschlegelsteinhausenbergerdorff" * 4
+    letter = Letter(name, date(2020, 1, 2), "ABCD2345", ISSUED, None, LetterCase.SIBLING,
+                    "someone@example.com", first_child_name=name)
+    pdf = render_letters(PRACTICE, [letter, FIRST])
+    first_page, _ = read(pdf).pages
+    assert len(read(pdf).pages) == 2
+    text = "".join(first_page.extract_text().split())
+    assert name.replace(" ", "") in text
+    assert format_pin(letter.pin) in first_page.extract_text()
+    edges = _right_edges(first_page)
+    assert len(edges) > 20
+    assert max(edges) <= LETTER[0] - MARGIN + 0.5  # wrapped, not run off the right edge
+
+
+def test_names_outside_the_standard_fonts_fall_back_to_close_letters() -> None:
+    assert printable("Nguyễn Peña-O’Brien") == "Nguyên Peña-O’Brien"
+    assert printable("Zoë") == "Zoë"
+    assert printable("Łukasz Đặng") == "Lukasz Dang"
+    letter = Letter("Nguyễn Văn An", date(2020, 1, 2), "ABCD2345", ISSUED, None,
+                    LetterCase.FIRST_CHILD, None)
+    (text,) = page_texts(render_letters(PRACTICE, [letter]))
+    assert "Nguyên Van An" in text
+
+
+def test_pins_are_validated_without_echoing_them() -> None:
+    assert format_pin("abcd-2345") == "ABCD-2345"
+    with pytest.raises(ValueError) as raised:
+        format_pin("ABCDI234")  # I is not Crockford base32
+    assert "ABCDI234" not in str(raised.value)
+    with pytest.raises(ValueError):
+        render_letters(PRACTICE, [])
+
+
+def test_rendering_is_fast() -> None:
+    letters = FAMILY * 70
+    started = time.perf_counter()
+    pdf = render_letters(PRACTICE, letters)
+    elapsed = time.perf_counter() - started
+    assert len(read(pdf).pages) == 210
+    assert elapsed < 5  # ~0.5 s here; the target is 100+ pages/s, this only catches regressions
+
+
+# Locale -----------------------------------------------------------------------------------
+
+KEY = re.compile(r"^(format|letter|email)\.[a-z_]+(\.[a-z_]+)*$")
+
+
+def _keys_used_by_code() -> set[str]:
+    used = set()
+    for path in Path(bot.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and KEY.match(node.value):
+                used.add(node.value)
+    return used
+
+
+def _placeholders(value: str | tuple[str, ...]) -> set[str]:
+    lines = (value,) if isinstance(value, str) else value
+    return {name for line in lines for _, name, _, _ in string.Formatter().parse(line) if name}
+
+
+def test_every_key_the_code_uses_exists_in_every_language() -> None:
+    used = _keys_used_by_code()
+    assert {"letter.steps.sibling", "email.subject", "format.date"} <= used
+    english = texts("en").entries
+    assert used <= set(english), sorted(used - set(english))
+    for language in locale.available_languages():
+        entries = texts(language).entries
+        assert set(entries) == set(english), language
+        for key, value in english.items():
+            assert _placeholders(entries[key]) <= _placeholders(value), (language, key)
+
+
+def _write_locale(directory: Path, language: str, entries: dict[str, object]) -> None:
+    # JSON strings and arrays are valid TOML values; dotted keys rebuild the tables.
+    lines = [f"{key} = {json.dumps(value)}" for key, value in entries.items()]
+    (directory / f"{language}.toml").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def locale_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    english = {key: list(value) if isinstance(value, tuple) else value
+               for key, value in texts("en").entries.items()}
+    _write_locale(tmp_path, "en", english)
+    monkeypatch.setattr(locale, "LOCALE_DIR", tmp_path)
+    return tmp_path
+
+
+def test_a_new_language_is_one_file(locale_dir: Path) -> None:
+    entries: dict[str, object] = {}
+    for key, value in texts("en").entries.items():
+        if key.startswith("format."):
+            entries[key] = value
+        elif isinstance(value, tuple):
+            entries[key] = [f"XX {line}" for line in value]
+        else:
+            entries[key] = f"XX {value}"
+    _write_locale(locale_dir, "xx", entries)
+    assert "xx" in locale.available_languages()
+    assert texts("xx-YY").language == "xx"
+
+    (text,) = page_texts(render_letters(PRACTICE, [SIBLING], language="xx"))
+    assert "XX Sign up for the patient portal at:" in text
+    assert "XX Creating your account now with Ava Marie Johnson's PIN" in flat(text)
+
+
+def test_unknown_language_falls_back_to_english() -> None:
+    assert texts("de").language == "en"
+    assert texts("../../etc/passwd").language == "en"
+    (text,) = page_texts(render_letters(PRACTICE, [FIRST], language="de"))
+    assert "Sign up for the patient portal at:" in text
+
+
+def test_missing_key_or_placeholder_is_a_clear_error(locale_dir: Path) -> None:
+    _write_locale(locale_dir, "yy", {"letter.pin_label": "PIN {nope}"})
+    with pytest.raises(LocaleError, match=r"'yy' has no text for 'letter.portal_label'"):
+        texts("yy").text("letter.portal_label")
+    with pytest.raises(LocaleError, match="placeholder 'nope'"):
+        texts("yy").text("letter.pin_label")
+    with pytest.raises(LocaleError, match="'yy' has no text for"):
+        render_letters(PRACTICE, [FIRST], language="yy")
+
+
+def test_malformed_locale_file_is_a_clear_error(locale_dir: Path) -> None:
+    (locale_dir / "zz.toml").write_text("[letter]\npin_label = 3\n")
+    with pytest.raises(LocaleError, match="'letter.pin_label' must be text"):
+        texts("zz")
+    (locale_dir / "zy.toml").write_text("this is = = not toml")
+    with pytest.raises(LocaleError, match="zy.toml is not valid TOML"):
+        texts("zy")
