@@ -104,10 +104,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
     from bot import reminders
+    from handlers.digest import render_digest
 
     database = _open_database(settings)
     settings.require_runnable()
-    return reminders.run_from_cli(settings, database, force=args.force)
+    return reminders.run_from_cli(settings, database, force=args.force, render=render_digest)
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:

@@ -15,8 +15,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///pinbot.db"
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -146,6 +149,19 @@ class _Reader:
             self.problems.append(f"{name} must be a comma list of {expect} (bad: {listed}).")
         return tuple(v for v in values if pattern.match(v))
 
+    def database_url(self, name: str, default: str) -> str:
+        raw = self.text(name, default) or default
+        try:
+            url = make_url(raw.replace("postgres://", "postgresql://", 1))
+            supported = url.get_backend_name() in {"sqlite", "postgresql"}
+        except (ArgumentError, ValueError):
+            supported = False
+        if not supported:
+            # Never echo the value: a database URL may carry a password.
+            self.problems.append(f"{name} must be a sqlite:///FILE or "
+                                 "postgresql://user@host/db URL.")
+        return raw
+
 
 def _non_negative_int(raw: str) -> int:
     value = int(raw)
@@ -155,10 +171,19 @@ def _non_negative_int(raw: str) -> int:
 
 
 def _port(raw: str) -> int:
+    if not raw.isdigit():
+        raise ValueError(raw)
     value = int(raw)
     if not 0 < value < 65536:
         raise ValueError(raw)
     return value
+
+
+def _zone(raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, OSError) as error:  # "America" is a directory: OSError
+        raise ValueError(raw) from error
 
 
 def _clock(raw: str) -> time:
@@ -215,11 +240,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=read.text("SLACK_SIGNING_SECRET"),
         slack_api_url=api_url if api_url.endswith("/") else api_url + "/",
         port=read.parsed("PORT", 3000, _port, "a port number"),
-        database_url=read.text("DATABASE_URL", "sqlite:///pinbot.db") or "",
+        database_url=read.database_url("DATABASE_URL", DEFAULT_DATABASE_URL),
         portal_url=read.parsed("PORTAL_URL", None, _url, "an http(s) URL"),
         practice_name=read.text("PRACTICE_NAME"),
         practice_phone=read.text("PRACTICE_PHONE"),
-        timezone=read.parsed("PRACTICE_TIMEZONE", ZoneInfo("America/New_York"), ZoneInfo,
+        timezone=read.parsed("PRACTICE_TIMEZONE", ZoneInfo("America/New_York"), _zone,
                              "an IANA time zone such as America/New_York"),
         supervisor_ids=read.ids("SUPERVISOR_IDS", _SLACK_ID,
                                 "Slack user IDs (U…/W…) or user group IDs (S…)"),

@@ -27,6 +27,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit import record
 from bot.db import Database
+from bot.name_fix import close_resolved
+from bot.names import check_name
 from bot.text import clean, email_key, fold, phone_digits
 from models import Appointment, Family, Guardian, Patient, Pin, PinStatus, utcnow
 
@@ -54,6 +56,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _TRUE, _FALSE = {"yes", "true", "1", "y"}, {"no", "false", "0", "n", ""}
 _EARLIEST_DOB = date(1900, 1, 1)
+_NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key", "last_key"})
 # A day of slack on "not in the future": the server's clock may run in another time zone
 # than the practice, and a baby born this morning must still import.
 _CLOCK_SLACK = timedelta(days=1)
@@ -69,6 +72,8 @@ class ImportReport:
     rows_written: int = 0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     renamed_patient_ids: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # written anyway, but someone must act
+    closed_name_fixes: int = 0  # pending name fixes this import made unnecessary
     written: bool = False  # False when problems stopped the import before anything was written
     fatal: bool = False  # the file itself is unusable (encoding, header): skip_invalid can't help
 
@@ -87,6 +92,10 @@ class ImportReport:
         if self.renamed_patient_ids:
             lines.append(f"  {_plural(len(self.renamed_patient_ids), 'patient')} renamed "
                          "(their names need verifying again)")
+        if self.closed_name_fixes:
+            lines.append(f"  {_plural(self.closed_name_fixes, 'pending name fix')} closed: "
+                         "the EHR now has the child's real name")
+        lines += [f"  warning: {warning}" for warning in self.warnings]
         problems = _plural(len(self.problems), "problem")
         if self.fatal:
             lines.append("The file cannot be imported:")
@@ -111,6 +120,7 @@ class _Tally:
         self._outcomes = outcomes
         self._seen: dict[str, dict[Any, str]] = {entity: {} for entity in outcomes}
         self.renamed: list[int] = []
+        self.warnings: dict[str, str] = {}  # by chart id: a patient on several rows warns once
 
     def mark(self, entity: str, key: Any, outcome: str) -> None:
         seen = self._seen[entity]
@@ -471,7 +481,7 @@ class _FamilyChunk:
                                            "name_verified": False, **self._stamps()}
             self.tally.mark("patients", chart_id, CREATED)
             return True
-        changed = _apply(patient, values)
+        changed = _apply(patient, self._keep_approved_name(patient, values))
         if changed:
             patient.updated_at = self.now
         if {"first_name", "middle_name", "last_name"} & set(changed):
@@ -480,6 +490,19 @@ class _FamilyChunk:
             self.tally.renamed.append(patient.id)  # type: ignore[arg-type]
         self.tally.mark("patients", chart_id, UPDATED if changed else UNCHANGED)
         return bool(changed)
+
+    def _keep_approved_name(self, patient: Patient, values: dict[str, Any]) -> dict[str, Any]:
+        """A supervisor-approved name is not overwritten by a placeholder the EHR still has:
+        the EHR lags behind the approval. The report says so, so someone updates the EHR."""
+        incoming = tuple(values[c] for c in ("first_name", "middle_name", "last_name"))
+        if (not patient.name_verified
+                or incoming == (patient.first_name, patient.middle_name, patient.last_name)
+                or not check_name(*incoming, values["name_type"]).flagged):
+            return values
+        self.tally.warnings[patient.chart_id] = (
+            f"EHR still has a temporary name for chart {patient.chart_id}; kept the approved "
+            "name — update the EHR")
+        return {k: v for k, v in values.items() if k not in _NAME_COLUMNS}
 
     def guardian(self, family: Family, row: _FamilyRow) -> bool:
         assert family.id is not None
@@ -694,6 +717,7 @@ def _run(database: Database, source: Source, importer: _Importer[R], *, skip_inv
         report.rows_written = _write(database, csv_file, importer, bad, tally, today, progress)
         report.written = True
     report.counts, report.renamed_patient_ids = tally.counts(), tally.renamed
+    report.warnings = list(tally.warnings.values())
     with database.transaction() as session:
         record(session, actor=actor, action=f"import.{importer.kind}",
                outcome="imported" if report.written else "rejected",
@@ -713,8 +737,13 @@ def import_families(database: Database, path_or_stream: Source, *, skip_invalid:
     `progress` is called with the number of rows just written (an increment, like
     tqdm.update); `on_total` once, before writing, with the number of rows to write.
     """
-    return _run(database, path_or_stream, _FamiliesImporter(), skip_invalid=skip_invalid,
-                actor=actor, progress=progress, on_total=on_total)
+    report = _run(database, path_or_stream, _FamiliesImporter(), skip_invalid=skip_invalid,
+                  actor=actor, progress=progress, on_total=on_total)
+    if report.renamed_patient_ids:
+        with database.transaction() as session:
+            closed = close_resolved(session, report.renamed_patient_ids, actor=actor)
+        report.closed_name_fixes = len(closed)
+    return report
 
 
 def import_appointments(database: Database, path_or_stream: Source, *,

@@ -83,4 +83,6 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 # Shared servers: the local SMTP server (aiosmtpd) and the fake Slack Web API.
+from tests.fake_slack import fake_slack_fixture  # noqa: E402, F401
 from tests.smtp_server import smtp_server_fixture  # noqa: E402, F401
+from tests.stack import stack  # noqa: E402, F401

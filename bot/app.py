@@ -1,0 +1,61 @@
+"""The app factory: builds the Bolt app, installs middleware and registers every handler
+module once. Nothing registers itself at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.config import Settings
+from bot.db import Database
+from bot.outbox import Outbox
+from bot.services import Services
+from handlers import errors, family, help, issue_pins, middleware, name_fix
+from handlers.directory import Directory
+from handlers.slack_port import WebClientPort
+
+log = logging.getLogger(__name__)
+
+HANDLER_MODULES = (family, issue_pins, name_fix, help)
+
+
+def make_client(settings: Settings) -> WebClient:
+    """A Web API client that rides out rate limits, 5xx and dropped connections."""
+    return WebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                        RateLimitErrorRetryHandler(max_retry_count=3),
+                        ServerErrorRetryHandler(max_retry_count=2)])
+
+
+def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
+    outbox = Outbox(database, settings, slack=WebClientPort(client))
+    return Services(settings=settings, database=database, outbox=outbox)
+
+
+def create_app(services: Services, client: WebClient, *,
+               token_verification: bool = True) -> App:
+    settings = services.settings
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        # Socket Mode requests come over an authenticated websocket, not signed HTTP.
+        request_verification_enabled=not settings.socket_mode,
+        token_verification_enabled=token_verification,
+        # Listeners may run after ack(); slow work (uploads, SMTP) never delays the ack.
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    directory = Directory(client, settings.supervisor_ids)
+    middleware.install(app, services, directory)
+    errors.register(app)
+    for module in HANDLER_MODULES:
+        module.register(app)
+    return app

@@ -1,0 +1,311 @@
+"""Issuing PINs for a family in one batch (SPEC §1, §5, §6).
+
+One transaction writes the batch, its PINs and the outgoing work (welcome email, letters
+upload); delivery happens after commit (bot/outbox.py). The idempotency key (the dialog's view
+id) makes a re-delivered or double-clicked submit return the first batch instead of a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import Session, col, select
+
+from bot import audit, outbox
+from bot.errors import ValidationFailed
+from bot.family import ChildView, FamilyView, load_family
+from bot.letters import LetterCase
+from bot.pins import PortalGateway
+from bot.text import email_key, mask_email
+from models import (
+    Delivery,
+    Family,
+    Guardian,
+    IssueBatch,
+    Patient,
+    Pin,
+    PinStatus,
+    WorkKind,
+    utcnow,
+)
+
+
+class IssueMode(StrEnum):
+    WELCOME = "welcome"  # one welcome email, siblings printed
+    ADD_CHILD = "add_child"  # guardian has an account: everything printed, add-child steps
+    PRINT_ONLY = "print_only"  # no email chosen: everything printed
+
+
+class Field(StrEnum):
+    """Dialog fields a validation error can point at (block ids in the Issue PINs modal)."""
+
+    CHILDREN = "children"
+    RECIPIENT = "recipient"
+    EMAILED_CHILD = "emailed_child"
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    family_id: int
+    patient_ids: tuple[int, ...]
+    recipient_guardian_id: int | None  # None: no email, print every PIN
+    emailed_patient_id: int | None  # None: the oldest selected child
+    issued_by: str
+    idempotency_key: str
+    channel_id: str | None = None
+    thread_ts: str | None = None
+    # Active PIN ids the dialog showed; if they changed meanwhile someone else issued.
+    seen_active_pin_ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class IssuePolicy:
+    today: date
+    pin_ttl_days: int
+    minor_age_limit: int
+
+
+@dataclass(frozen=True)
+class IssuedChild:
+    patient_id: int
+    full_name: str
+    delivery: str
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    batch_id: int
+    family_id: int
+    created: bool  # False: this submit was already processed (same idempotency key)
+    mode: IssueMode
+    children: tuple[IssuedChild, ...]
+    recipient_name: str | None
+    masked_email: str | None
+    emailed_patient_id: int | None
+    account_note: str | None  # why no welcome email went out, when the guardian has one
+    replaced: int  # active PINs this batch revoked
+    channel_id: str | None
+    thread_ts: str | None
+
+
+def active_pin_ids(session: Session, patient_ids: Sequence[int]) -> tuple[int, ...]:
+    if not patient_ids:
+        return ()
+    rows = session.exec(select(Pin.id).where(col(Pin.patient_id).in_(patient_ids),
+                                             Pin.status == PinStatus.ACTIVE)).all()
+    return tuple(sorted(i for i in rows if i is not None))
+
+
+def issue_pins(session: Session, request: IssueRequest, *, policy: IssuePolicy,
+               gateway: PortalGateway) -> IssueResult:
+    existing = _batch_by_key(session, request.idempotency_key)
+    if existing is not None:
+        return _result_of(session, existing, created=False)
+    # Serialize issuance per family (PostgreSQL row lock; SQLite already holds the write lock).
+    session.exec(select(Family).where(Family.id == request.family_id).with_for_update()).first()
+    existing = _batch_by_key(session, request.idempotency_key)
+    if existing is not None:
+        return _result_of(session, existing, created=False)
+
+    family = load_family(session, request.family_id, today=policy.today,
+                         minor_age_limit=policy.minor_age_limit)
+    children = _validated_children(family, request)
+    _check_not_changed_meanwhile(session, request, children)
+    recipient = _validated_recipient(session, family, request)
+    emailed = _emailed_child(children, request)
+    mode, note = _mode_for(session, recipient, [c.id for c in children])
+
+    batch = IssueBatch(
+        family_id=family.id, idempotency_key=request.idempotency_key,
+        issued_by=request.issued_by, recipient_guardian_id=recipient.id if recipient else None,
+        emailed_patient_id=emailed.id if mode == IssueMode.WELCOME else None, mode=mode,
+        channel_id=request.channel_id, thread_ts=request.thread_ts,
+    )
+    session.add(batch)
+    session.flush()
+    issued = [_issue_one(session, batch, child, gateway, policy) for child in children]
+    _queue_deliveries(session, batch, family, children, issued, recipient)
+    audit.record(session, actor=request.issued_by, action="pins.issued", family_id=family.id,
+                 batch_id=batch.id, patient_ids=[c.id for c in children], mode=mode,
+                 replaced=sum(1 for _, was_replaced in issued if was_replaced))
+    session.flush()
+    replaced = sum(1 for _, was_replaced in issued if was_replaced)
+    return _result_of(session, batch, created=True, note=note, replaced=replaced)
+
+
+def _batch_by_key(session: Session, key: str) -> IssueBatch | None:
+    return session.exec(select(IssueBatch).where(IssueBatch.idempotency_key == key)).first()
+
+
+def _validated_children(family: FamilyView, request: IssueRequest) -> list[ChildView]:
+    if not request.patient_ids:
+        raise ValidationFailed({Field.CHILDREN: "Choose at least one child."})
+    children = []
+    for patient_id in dict.fromkeys(request.patient_ids):
+        child = family.child(patient_id)
+        if child is None:
+            raise ValidationFailed({Field.CHILDREN: "A chosen child is not in this family."})
+        if not child.eligible:
+            raise ValidationFailed({Field.CHILDREN: f"{child.first_name}: "
+                                                    f"{child.ineligible_reason}."})
+        children.append(child)
+    return sorted(children, key=lambda c: (c.dob, c.id))
+
+
+def _check_not_changed_meanwhile(session: Session, request: IssueRequest,
+                                 children: Sequence[ChildView]) -> None:
+    if request.seen_active_pin_ids is None:
+        return
+    current = active_pin_ids(session, [c.id for c in children])
+    if set(current) - set(request.seen_active_pin_ids):
+        raise ValidationFailed({Field.CHILDREN: (
+            "Someone issued PINs for this family while this dialog was open. Close it and "
+            "click Issue PINs… again to see the current PINs.")})
+
+
+def _validated_recipient(session: Session, family: FamilyView,
+                         request: IssueRequest) -> Guardian | None:
+    if request.recipient_guardian_id is None:
+        return None
+    guardian = session.get(Guardian, request.recipient_guardian_id)
+    if guardian is None or guardian.family_id != family.id:
+        raise ValidationFailed({Field.RECIPIENT: "Choose a guardian of this family."})
+    if not guardian.email:
+        raise ValidationFailed({Field.RECIPIENT: "This guardian has no email address on file; "
+                                                 "choose “No email — print every PIN”."})
+    return guardian
+
+
+def _emailed_child(children: Sequence[ChildView], request: IssueRequest) -> ChildView:
+    if request.emailed_patient_id is None:
+        return children[0]  # the oldest selected
+    chosen = next((c for c in children if c.id == request.emailed_patient_id), None)
+    if chosen is None:
+        raise ValidationFailed({Field.EMAILED_CHILD: "The emailed child must be one of the "
+                                                     "children you selected."})
+    return chosen
+
+
+def _mode_for(session: Session, recipient: Guardian | None,
+              patient_ids: Sequence[int]) -> tuple[IssueMode, str | None]:
+    if recipient is None:
+        return IssueMode.PRINT_ONLY, None
+    if recipient.has_portal_account:
+        return IssueMode.ADD_CHILD, "The guardian already has a portal account."
+    earlier = earlier_welcome(session, recipient.email or "", exclude_patient_ids=patient_ids)
+    if earlier is not None:
+        return IssueMode.ADD_CHILD, (
+            f"A welcome email already went to this address on {earlier:%m/%d/%Y} for another "
+            "child, so the guardian has (or is creating) a portal account: every PIN is "
+            "printed with the Add Child/Dependent steps instead of opening a second account.")
+    return IssueMode.WELCOME, None
+
+
+def earlier_welcome(session: Session, email: str, *,
+                    exclude_patient_ids: Sequence[int] = ()) -> datetime | None:
+    """When a welcome email last went to this address (any family) for a PIN that may have
+    opened an account: registered, or still active and not being replaced now."""
+    key = email_key(email)
+    if not key:
+        return None
+    query = (select(Pin.issued_at).join(Guardian, Pin.recipient_guardian_id == Guardian.id)
+             .where(Guardian.match_key == key, Pin.delivery == Delivery.EMAILED,
+                    col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]))
+             .order_by(col(Pin.issued_at).desc()))
+    if exclude_patient_ids:
+        query = query.where(col(Pin.patient_id).not_in(exclude_patient_ids)
+                            | (Pin.status == PinStatus.REGISTERED))
+    return session.exec(query).first()
+
+
+def _issue_one(session: Session, batch: IssueBatch, child: ChildView, gateway: PortalGateway,
+               policy: IssuePolicy) -> tuple[tuple[Pin, str], bool]:
+    replaced = _revoke_active(session, child.id, gateway)
+    expires = (utcnow() + timedelta(days=policy.pin_ttl_days)) if policy.pin_ttl_days else None
+    patient = session.get(Patient, child.id)
+    assert patient is not None
+    new = gateway.issue(patient, expires)
+    emailed = batch.mode == IssueMode.WELCOME and batch.emailed_patient_id == child.id
+    pin = Pin(patient_id=child.id, batch_id=batch.id or 0, pin_hash=new.pin_hash,
+              recipient_guardian_id=batch.recipient_guardian_id if emailed else None,
+              delivery=Delivery.EMAILED if emailed else Delivery.PRINTED,
+              issued_by=batch.issued_by, expires_at=expires)
+    session.add(pin)
+    session.flush()
+    return (pin, new.plaintext), replaced
+
+
+def _revoke_active(session: Session, patient_id: int, gateway: PortalGateway) -> bool:
+    old = session.exec(select(Pin).where(Pin.patient_id == patient_id,
+                                         Pin.status == PinStatus.ACTIVE)).first()
+    if old is None:
+        return False
+    old.status = PinStatus.REVOKED
+    old.status_changed_at = utcnow()
+    gateway.revoke(old)
+    if old.delivery == Delivery.EMAILED:
+        outbox.cancel(session, dedupe_key=outbox.email_key(old.batch_id),
+                      reason="superseded by a newer PIN")
+    session.flush()  # free the one-active-PIN slot before the new PIN is inserted
+    return True
+
+
+def _letter_case(batch: IssueBatch, child: ChildView, first: ChildView) -> LetterCase:
+    if batch.mode == IssueMode.ADD_CHILD:
+        return LetterCase.HAS_ACCOUNT
+    first_id = batch.emailed_patient_id or first.id
+    return LetterCase.FIRST_CHILD if child.id == first_id else LetterCase.SIBLING
+
+
+def _queue_deliveries(session: Session, batch: IssueBatch, family: FamilyView,
+                      children: Sequence[ChildView], issued: Sequence[tuple[tuple[Pin, str], bool]],
+                      recipient: Guardian | None) -> None:
+    pins = {pin.patient_id: (pin, plaintext) for (pin, plaintext), _ in issued}
+    first = next((c for c in children if c.id == batch.emailed_patient_id), children[0])
+    masked = mask_email(recipient.email) if recipient else None
+    letters = [{
+        "patient_id": c.id, "full_name": c.full_name, "dob": c.dob.isoformat(),
+        "pin": pins[c.id][1], "case": _letter_case(batch, c, first),
+        "issued_on": pins[c.id][0].issued_at.date().isoformat(),
+        "expires_on": pins[c.id][0].expires_at.date().isoformat()
+        if pins[c.id][0].expires_at else None,
+        "emailed_to": masked if c.id == batch.emailed_patient_id else None,
+        "first_child_name": first.first_name if c.id != first.id else None,
+    } for c in children]
+    if batch.channel_id:
+        outbox.enqueue(session, kind=WorkKind.LETTERS_UPLOAD, dedupe_key=f"letters:{batch.id}",
+                       batch_id=batch.id, family_id=family.id, payload={
+                           "channel_id": batch.channel_id, "thread_ts": batch.thread_ts,
+                           "letters": letters, "account_number": family.account_number})
+    if batch.mode == IssueMode.WELCOME and recipient is not None:
+        pin, plaintext = pins[first.id]
+        outbox.enqueue(session, kind=WorkKind.WELCOME_EMAIL, dedupe_key=outbox.email_key(
+            batch.id or 0), batch_id=batch.id, family_id=family.id, payload={
+            "to_address": recipient.email, "guardian_name": recipient.first_name,
+            "child_first_name": first.first_name, "pin": plaintext, "pin_id": pin.id,
+            "sibling_first_names": [c.first_name for c in children if c.id != first.id],
+            "channel_id": batch.channel_id, "thread_ts": batch.thread_ts})
+
+
+def _result_of(session: Session, batch: IssueBatch, *, created: bool,
+               note: str | None = None, replaced: int = 0) -> IssueResult:
+    rows = session.exec(select(Pin, Patient).join(Patient, Pin.patient_id == Patient.id)
+                        .where(Pin.batch_id == batch.id).order_by(col(Patient.dob))).all()
+    recipient = session.get(Guardian, batch.recipient_guardian_id) \
+        if batch.recipient_guardian_id else None
+    children = tuple(IssuedChild(
+        patient_id=patient.id or 0,
+        full_name=" ".join(p for p in (patient.first_name, patient.middle_name,
+                                       patient.last_name) if p),
+        delivery=pin.delivery) for pin, patient in rows)
+    return IssueResult(
+        batch_id=batch.id or 0, family_id=batch.family_id, created=created,
+        mode=IssueMode(batch.mode), children=children,
+        recipient_name=f"{recipient.first_name} {recipient.last_name}" if recipient else None,
+        masked_email=mask_email(recipient.email) if recipient else None,
+        emailed_patient_id=batch.emailed_patient_id, account_note=note, replaced=replaced,
+        channel_id=batch.channel_id, thread_ts=batch.thread_ts)
+

@@ -1,0 +1,404 @@
+"""Scheduled reminders (SPEC §5 "Reminders") and the PIN-letter sweep (SPEC §6).
+
+The daily run (weekdays at REMINDER_TIME in PRACTICE_TIMEZONE, or `pinbot remind`) marks PINs
+past expires_at expired, builds the digest, nudges name fixes waiting over 24 h in their own
+threads, and queues all of it as outgoing work (bot/outbox.py delivers it, with retries).
+
+Exactly once per local day, across restarts, late starts and replicas: APScheduler's job store
+is per process (its FAQ: never share one), so the database decides. The run claims its
+(kind, local date) ReminderRun row with INSERT ... ON CONFLICT DO NOTHING inside a write
+transaction — on PostgreSQL a racing claimer blocks on the unique key until the winner commits
+and then inserts nothing; on SQLite BEGIN IMMEDIATE queues the writers — and queues the digest
+in that same transaction. A crash before commit leaves no claim (the next sweep runs it); a
+crash after commit leaves pending work (the outbox posts it). A claim whose messages all failed
+for good can be taken over by a later sweep that day; `--force` always takes it.
+
+Business days are Monday to Friday; practice holidays are not modelled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import String, exists, literal, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from bot import audit, reports
+from bot.config import Settings
+from bot.db import Database
+from bot.digest import (
+    FIX_NUDGE_AFTER,
+    Digest,
+    as_local,
+    build_digest,
+    clock_label,
+    day_label,
+    is_business_day,
+)
+from bot.services import Services
+from models import (
+    IssueBatch,
+    LetterFile,
+    NameFix,
+    NameFixStatus,
+    OutgoingWork,
+    Pin,
+    PinStatus,
+    ReminderRun,
+    WorkKind,
+    WorkStatus,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+log = logging.getLogger(__name__)
+
+DAILY = "daily"  # ReminderRun.kind of the digest run
+DAILY_JOB, CATCH_UP_JOB, LETTERS_JOB = "reminders-daily", "reminders-catch-up", "letters-sweep"
+CLAIM_LEASE = timedelta(minutes=15)
+CATCH_UP_MINUTES = 15
+DELIVERY_PASSES = 3  # `pinbot remind`: the work, the replies it queues, and one spare
+LETTER_SWEEP_MINUTES = 15  # the TTL is in hours: a letter outlives it by at most this much
+
+# Turns a digest into Slack messages, each {"text": fallback, "blocks": [block dicts]}.
+# handlers/digest.py provides it, so bot/ never handles Slack types.
+Renderer = Callable[[Digest], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class DailyResult:
+    local_date: date
+    claimed: bool  # this call won (or, forced, took) the day's run
+    run: ReminderRun
+    entries: int = 0
+    messages: int = 0
+    nudges: int = 0
+    expired: int = 0
+
+
+# -- the daily run ----------------------------------------------------------------------------
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """INSERT with ON CONFLICT support for the session's database."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def enqueue_once(session: Session, *, kind: WorkKind, dedupe_key: str, payload: dict[str, Any],
+                 now: datetime, family_id: int | None = None) -> int | None:
+    """Queue outgoing work unless its dedupe key exists; racing replicas skip instead of
+    failing the transaction on the unique key. Returns the new work's id, or None."""
+    statement = (_insert(session, OutgoingWork)
+                 .values(kind=kind, dedupe_key=dedupe_key, family_id=family_id,
+                         payload=json.dumps(payload, default=str), next_attempt_at=now,
+                         created_at=now)
+                 .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                 .returning(col(OutgoingWork.id)))
+    return session.execute(statement).scalar_one_or_none()
+
+
+def _claim(session: Session, *, local_date: str, worker: str, now: datetime,
+           force: bool) -> ReminderRun | None:
+    claim = {"claimed_by": worker, "claimed_at": now, "claimed_until": now + CLAIM_LEASE}
+    inserted = session.execute(
+        _insert(session, ReminderRun).values(kind=DAILY, local_date=local_date, entries=0, **claim)
+        .on_conflict_do_nothing(index_elements=["kind", "local_date"])
+        .returning(col(ReminderRun.id))).scalar_one_or_none()
+    if inserted is None:
+        takeover = update(ReminderRun).where(col(ReminderRun.kind) == DAILY,
+                                             col(ReminderRun.local_date) == local_date)
+        if not force:
+            # Only a claim that posted nothing, whose lease lapsed and whose messages all
+            # failed for good: then posting again cannot double anything.
+            still_queued = exists().where(
+                col(OutgoingWork.dedupe_key).startswith(f"digest:{local_date}:", autoescape=True),
+                col(OutgoingWork.status) == WorkStatus.PENDING)
+            takeover = takeover.where(col(ReminderRun.posted_at).is_(None),
+                                      or_(col(ReminderRun.claimed_until).is_(None),
+                                          col(ReminderRun.claimed_until) < now),
+                                      ~still_queued)
+        if session.execute(takeover.values(posted_at=None, entries=0, **claim)).rowcount != 1:
+            return None
+    return session.exec(select(ReminderRun).where(ReminderRun.kind == DAILY,
+                                                  ReminderRun.local_date == local_date)).one()
+
+
+def mark_expired_pins(session: Session, now: datetime) -> int:
+    return int(session.execute(
+        update(Pin).where(col(Pin.status) == PinStatus.ACTIVE, col(Pin.expires_at).is_not(None),
+                          col(Pin.expires_at) <= now)
+        .values(status=PinStatus.EXPIRED, status_changed_at=now)).rowcount)
+
+
+def mention(slack_id: str) -> str:
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+
+
+def queue_nudges(session: Session, *, now: datetime, settings: Settings) -> int:
+    """A reply in each long-pending name fix's thread, at most once per request per local day
+    (the conditional update of last_nudged_on decides, even under --force or replicas)."""
+    tz = settings.timezone
+    today = now.astimezone(tz).date().isoformat()
+    mentions = " ".join(mention(i) for i in settings.supervisor_ids)
+    nudged = 0
+    for fix in reports.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER):
+        if not (fix.channel_id and fix.thread_ts):
+            continue
+        won = session.execute(
+            update(NameFix).where(col(NameFix.id) == fix.name_fix_id,
+                                  col(NameFix.status) == NameFixStatus.PENDING,
+                                  or_(col(NameFix.last_nudged_on).is_(None),
+                                      col(NameFix.last_nudged_on) != today))
+            .values(last_nudged_on=today)).rowcount
+        if won != 1:
+            continue
+        since = as_local(fix.requested_at, tz)
+        text = (f"{mentions} :hourglass: This name fix has been waiting since {day_label(since)} "
+                f"{clock_label(since)}. A supervisor can approve or reject it above.").strip()
+        enqueue_once(session, kind=WorkKind.SLACK_MESSAGE, dedupe_key=f"nudge:{fix.name_fix_id}:"
+                     f"{today}", family_id=fix.family_id, now=now,
+                     payload={"channel_id": fix.channel_id, "thread_ts": fix.thread_ts,
+                              "text": text})
+        audit.record(session, actor="system", action="name_fix.nudge",
+                     family_id=fix.family_id, name_fix_id=fix.name_fix_id)
+        nudged += 1
+    return nudged
+
+
+def _queue_digest(session: Session, *, run: ReminderRun, digest: Digest, channel: str | None,
+                  render: Renderer, now: datetime) -> int:
+    if not digest.total or not channel:
+        return 0
+    token = uuid.uuid4().hex[:8]  # a new key per claim: a forced or taken-over run posts anew
+    messages = render(digest)
+    for part, message in enumerate(messages, 1):
+        enqueue_once(session, kind=WorkKind.SLACK_MESSAGE,
+                     dedupe_key=f"digest:{run.local_date}:{token}:{part}", now=now,
+                     payload={"channel_id": channel, "thread_ts": None, "text": message["text"],
+                              "blocks": message["blocks"], "reminder_run_id": run.id})
+    return len(messages)
+
+
+def run_daily(database: Database, settings: Settings, *, now: datetime, render: Renderer,
+              force: bool = False, actor: str = "system", worker: str | None = None
+              ) -> DailyResult:
+    """Claim today's run and, if this call won it, queue everything in the same transaction."""
+    now = now.astimezone(UTC)
+    today = now.astimezone(settings.timezone).date()
+    with database.transaction() as session:
+        run = _claim(session, local_date=today.isoformat(), worker=worker or worker_id(),
+                     now=now, force=force)
+        if run is None:
+            existing = session.exec(select(ReminderRun).where(
+                ReminderRun.kind == DAILY, ReminderRun.local_date == today.isoformat())).one()
+            return DailyResult(today, claimed=False, run=existing)
+        expired = mark_expired_pins(session, now)
+        digest = build_digest(session, now=now, tz=settings.timezone)
+        nudges = queue_nudges(session, now=now, settings=settings)
+        messages = _queue_digest(session, run=run, digest=digest, now=now, render=render,
+                                 channel=settings.reminder_channel_id)
+        run.entries = digest.total
+        if not messages:
+            run.posted_at = now  # nothing to post (or nowhere to post it): the day is done
+        audit.record(session, actor=actor, action="reminders.force" if force else "reminders.daily",
+                     local_date=today.isoformat(), entries=digest.total, messages=messages,
+                     nudges=nudges, expired=expired)
+    log.info("daily reminders queued", extra={"local_date": today.isoformat(), "forced": force,
+                                              "entries": digest.total, "messages": messages})
+    return DailyResult(today, True, run, digest.total, messages, nudges, expired)
+
+
+def pending_reminder_work(database: Database, local_date: date) -> list[int]:
+    """Today's digest and nudges, and letter deletions with their thread replies, not yet
+    delivered (what `pinbot remind` delivers before it exits)."""
+    day = local_date.isoformat()
+    with database.read_session() as session:
+        key = col(OutgoingWork.dedupe_key)
+        rows = session.exec(select(OutgoingWork.id).where(
+            col(OutgoingWork.status) == WorkStatus.PENDING,
+            or_(key.startswith(f"digest:{day}:"), key.like(f"nudge:%:{day}"),
+                key.startswith("delete:"), key.startswith("deleted:")))
+            .order_by(col(OutgoingWork.id))).all()
+    return [i for i in rows if i is not None]
+
+
+# -- letters ----------------------------------------------------------------------------------
+
+
+def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> int:
+    """Queue files.delete for every PIN-letter PDF older than PIN_LETTER_TTL_HOURS (0 = keep).
+    Each file is queued once ever (dedupe key delete:<file id>); delivery records the deletion
+    and tells the thread (bot/outbox.py)."""
+    hours = settings.pin_letter_ttl_hours
+    if hours == 0:
+        return 0
+    cutoff = now - timedelta(hours=hours)
+    queued_before = exists().where(col(OutgoingWork.dedupe_key)
+                                   == literal("delete:", String) + col(LetterFile.file_id))
+    with database.transaction() as session:
+        rows = session.exec(
+            select(LetterFile, IssueBatch.family_id)
+            .join(IssueBatch, col(LetterFile.batch_id) == col(IssueBatch.id), isouter=True)
+            .where(col(LetterFile.deleted_at).is_(None), col(LetterFile.uploaded_at) <= cutoff,
+                   ~queued_before)).all()
+        queued = 0
+        for letter, family_id in rows:
+            work_id = enqueue_once(
+                session, kind=WorkKind.LETTERS_DELETE, dedupe_key=f"delete:{letter.file_id}",
+                now=now, family_id=family_id,
+                payload={"file_id": letter.file_id, "channel_id": letter.channel_id,
+                         "thread_ts": letter.thread_ts, "ttl_hours": hours})
+            if work_id is not None:
+                audit.record(session, actor="system", action="letters.delete",
+                             family_id=family_id, batch_id=letter.batch_id)
+                queued += 1
+    return queued
+
+
+# -- scheduling -------------------------------------------------------------------------------
+
+
+def catch_up_due(now_local: datetime, at: time) -> bool:
+    """A business day past REMINDER_TIME: today's digest is owed unless the day is claimed."""
+    return is_business_day(now_local.date()) and now_local.time() >= at
+
+
+def day_claimed(database: Database, local_date: date) -> bool:
+    with database.read_session() as session:
+        return session.exec(select(ReminderRun.id).where(
+            ReminderRun.kind == DAILY, ReminderRun.local_date == local_date.isoformat())
+        ).first() is not None
+
+
+def rest_of_day_seconds(at: time) -> int:
+    """Misfire grace for the daily job: a run delayed (busy or suspended host) still happens
+    the same day, never the next."""
+    return max(24 * 3600 - (at.hour * 3600 + at.minute * 60), 60)
+
+
+def daily_job(services: Services, render: Renderer) -> None:
+    now = services.clock()
+    if not is_business_day(now.astimezone(services.settings.timezone).date()):
+        return
+    run_daily(services.database, services.settings, now=now, render=render)
+    services.kick()  # also delivers what a crashed replica queued and never posted
+
+
+def catch_up_job(services: Services, render: Renderer) -> None:
+    """At start-up and every CATCH_UP_MINUTES: run the day if it is owed and unclaimed — the
+    bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), or
+    the database failed the 08:00 run. A read first, so an idle check takes no write lock."""
+    now_local = services.now_local()
+    if (catch_up_due(now_local, services.settings.reminder_time)
+            and not day_claimed(services.database, now_local.date())):
+        daily_job(services, render)
+
+
+def letters_job(services: Services) -> None:
+    if sweep_letters(services.database, services.settings, now=services.clock()):
+        services.kick()
+
+
+def register_jobs(scheduler: BaseScheduler, services: Services, *, render: Renderer) -> None:
+    settings, at = services.settings, services.settings.reminder_time
+    tz = settings.timezone
+    scheduler.add_job(
+        daily_job, CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute,
+                               timezone=tz),
+        args=(services, render), id=DAILY_JOB, name="daily reminders", coalesce=True,
+        max_instances=1, misfire_grace_time=rest_of_day_seconds(at), replace_existing=True)
+    # Both periodic jobs also run once right at start-up.
+    scheduler.add_job(
+        catch_up_job, IntervalTrigger(minutes=CATCH_UP_MINUTES, timezone=tz),
+        args=(services, render), id=CATCH_UP_JOB, name="daily reminders (catch-up)",
+        coalesce=True, max_instances=1, misfire_grace_time=CATCH_UP_MINUTES * 60,
+        replace_existing=True, next_run_time=datetime.now(tz))
+    scheduler.add_job(
+        letters_job, IntervalTrigger(minutes=LETTER_SWEEP_MINUTES, timezone=tz),
+        args=(services,), id=LETTERS_JOB, name="PIN-letter sweep", coalesce=True,
+        max_instances=1, misfire_grace_time=LETTER_SWEEP_MINUTES * 60, replace_existing=True,
+        next_run_time=datetime.now(tz))
+
+
+# -- `pinbot remind` --------------------------------------------------------------------------
+
+
+def run_from_cli(settings: Settings, database: Database, *, force: bool, render: Renderer,
+                 clock: Callable[[], datetime] = utcnow, client: WebClient | None = None) -> int:
+    """The daily run now, with the schedule's claim; delivers what it queued before exiting."""
+    from bot.app import make_client, make_services  # the Slack client: only this path needs it
+
+    services = make_services(settings, database, client or make_client(settings))
+    now = clock()
+    result = run_daily(database, settings, now=now, render=render, force=force, actor="cli")
+    letters = sweep_letters(database, settings, now=now)
+    left = _deliver(services, result.local_date)
+    for line in describe(result, settings, letters=letters, undelivered=left):
+        print(line)
+    return 1 if left else 0
+
+
+def _deliver(services: Services, local_date: date) -> int:
+    """Deliver today's reminder work; later passes send what deliveries queued in turn (the
+    "letters removed" replies). Returns how many are still undelivered: they failed for now
+    and the bot's retry timer (or the next run) takes them."""
+    for _ in range(DELIVERY_PASSES):
+        outcomes = [services.outbox.deliver(i)
+                    for i in pending_reminder_work(services.database, local_date)]
+        if not any(outcomes):
+            break
+    return len(pending_reminder_work(services.database, local_date))
+
+
+def describe(result: DailyResult, settings: Settings, *, letters: int = 0,
+             undelivered: int = 0) -> list[str]:
+    run, day = result.run, result.local_date.isoformat()
+    tz = settings.timezone
+    if not result.claimed:
+        when = clock_label(as_local(run.posted_at or run.claimed_at, tz))
+        if run.posted_at is None:
+            done = f"was already queued at {when} by {run.claimed_by} and is being delivered"
+        elif run.entries:
+            done = f"was already posted at {when}"
+        else:
+            done = f"already ran at {when} and found nothing needing attention"
+        lines = [f"Today's digest ({day}) {done}: nothing posted. Run `pinbot remind --force` "
+                 "to post it again."]
+    elif result.messages:
+        lines = [f"Digest for {day}: {result.entries} entr{'y' if result.entries == 1 else 'ies'}"
+                 f" in {result.messages} message(s) to {settings.reminder_channel_id}."]
+    elif result.entries:
+        lines = [f"REMINDER_CHANNEL_ID is not set: {result.entries} digest entries not posted."]
+    else:
+        lines = [f"Nothing needs attention for {day}: no digest posted."]
+    if result.nudges:
+        lines.append(f"Nudged supervisors on {result.nudges} name fix(es) waiting over 24 h.")
+    if result.expired:
+        lines.append(f"Marked {result.expired} PIN(s) expired.")
+    if letters:
+        lines.append(f"Removing {letters} PIN-letter PDF(s) from Slack (older than "
+                     f"{settings.pin_letter_ttl_hours} h).")
+    if undelivered:
+        lines.append(f"{undelivered} message(s) could not be delivered yet; the running bot "
+                     "retries them (or run `pinbot remind` again).")
+    return lines

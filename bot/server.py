@@ -1,0 +1,90 @@
+"""Running the bot: Socket Mode, or HTTP served by waitress (a production threaded WSGI
+server; Bolt's own app.start() is a development server). Background delivery and scheduled
+jobs start here too."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import reminders
+from bot.app import create_app, make_client, make_services
+from bot.config import Settings
+from bot.db import Database
+from bot.outbox import OutboxWorker
+from bot.services import Services
+from handlers.digest import render_digest
+
+log = logging.getLogger(__name__)
+
+RETRY_EVERY_SECONDS = 30
+StartResponse = Callable[..., Any]
+
+
+def make_wsgi_app(app: App, database: Database) -> Callable[..., Iterable[bytes]]:
+    """POST /slack/events to Bolt; GET /healthz answers 200 when the database answers."""
+    slack = SlackRequestHandler(app, path="/slack/events")
+
+    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
+            return _health(database, start_response)
+        return slack(environ, start_response)
+
+    return wsgi
+
+
+def _health(database: Database, start_response: StartResponse) -> Iterable[bytes]:
+    try:
+        with database.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        status, body = "200 OK", {"ok": True}
+    except SQLAlchemyError:
+        status, body = "503 Service Unavailable", {"ok": False, "error": "database unreachable"}
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+def start_background(services: Services) -> tuple[OutboxWorker, BackgroundScheduler]:
+    worker = OutboxWorker(services.outbox)
+    services.kick = worker.kick
+    worker.start()
+    worker.kick()  # anything left pending by a previous run goes out now
+    scheduler = BackgroundScheduler(timezone=services.settings.timezone)
+    scheduler.add_job(worker.kick, IntervalTrigger(seconds=RETRY_EVERY_SECONDS),
+                      id="outbox-retry", coalesce=True, max_instances=1)
+    reminders.register_jobs(scheduler, services, render=render_digest)
+    scheduler.start()
+    return worker, scheduler
+
+
+def run(settings: Settings, database: Database) -> None:
+    client = make_client(settings)
+    services = make_services(settings, database, client)
+    app = create_app(services, client)
+    worker, scheduler = start_background(services)
+    try:
+        if settings.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            log.info("starting in Socket Mode")
+            SocketModeHandler(app, settings.slack_app_token).start()
+        else:
+            import waitress
+
+            log.info("starting HTTP mode", extra={"port": settings.port})
+            waitress.serve(make_wsgi_app(app, database), host="0.0.0.0", port=settings.port,
+                           threads=8, ident="pinbot")
+    finally:
+        scheduler.shutdown(wait=False)
+        worker.stop()

@@ -1,0 +1,36 @@
+"""The bot's long-lived collaborators, built once at start-up and handed to every request
+(Bolt context) and every scheduled job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from bot.config import Settings
+from bot.db import Database
+from bot.issuance import IssuePolicy
+from bot.outbox import Outbox
+from bot.pins import BuiltinGateway, PortalGateway
+from models import utcnow
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    outbox: Outbox
+    gateway: PortalGateway = field(default_factory=BuiltinGateway)
+    clock: Callable[[], datetime] = utcnow
+    # Wakes the delivery worker after a commit; a no-op until the worker is started.
+    kick: Callable[[], None] = lambda: None
+
+    def now_local(self) -> datetime:
+        return self.clock().astimezone(self.settings.timezone)
+
+    def today(self) -> date:
+        return self.now_local().date()
+
+    def issue_policy(self) -> IssuePolicy:
+        return IssuePolicy(today=self.today(), pin_ttl_days=self.settings.pin_ttl_days,
+                           minor_age_limit=self.settings.minor_age_limit)

@@ -1,0 +1,79 @@
+"""/family: search, then one card in the channel or an ephemeral list of choices."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import audit, threads
+from bot.errors import PinbotError
+from bot.family import load_family
+from bot.search import is_single_match, search_families
+from bot.services import Services
+from handlers.blocks import card_fallback_text, family_card, family_choices, no_match
+from handlers.ids import Commands, FamilyIds
+from handlers.payloads import FamilyRef
+
+log = logging.getLogger(__name__)
+
+NOT_IN_CHANNEL = ("pinbot isn't in this channel yet. Type /invite @pinbot here, then try "
+                  "again.")
+
+
+def post_family_card(client: WebClient, services: Services, *, family_id: int, channel_id: str,
+                     user_id: str) -> str:
+    """Post the family's card in the channel; its message becomes the family's thread."""
+    with services.database.read_session() as session:
+        family = load_family(session, family_id, today=services.today(),
+                             minor_age_limit=services.settings.minor_age_limit)
+    try:
+        response = client.chat_postMessage(channel=channel_id, text=card_fallback_text(family),
+                                           blocks=family_card(family))
+    except SlackApiError as error:
+        if error.response.get("error") in {"not_in_channel", "channel_not_found"}:
+            raise PinbotError(NOT_IN_CHANNEL) from error
+        raise
+    with services.database.transaction() as session:
+        threads.record_card(session, family_id=family_id, channel_id=channel_id,
+                            thread_ts=response["ts"], posted_by=user_id)
+    return str(response["ts"])
+
+
+def family_command(ack: Ack, command: dict[str, Any], client: WebClient,
+                   services: Services) -> None:
+    query = (command.get("text") or "").strip()
+    try:
+        with services.database.read_session() as session:
+            hits = search_families(session, query)
+    except PinbotError as error:
+        ack(text=error.user_message)
+        return
+    with services.database.transaction() as session:
+        audit.record(session, actor=command["user_id"], action="family.search",
+                     results=len(hits), family_id=hits[0].family_id if len(hits) == 1 else None)
+    if not hits:
+        ack(text=no_match(query))
+    elif is_single_match(hits):
+        ack()
+        post_family_card(client, services, family_id=hits[0].family_id,
+                         channel_id=command["channel_id"], user_id=command["user_id"])
+    else:
+        ack(text=f"{len(hits)} families match.", blocks=family_choices(query, hits))
+
+
+def open_family(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+                services: Services) -> None:
+    ack()
+    ref = FamilyRef.load(action.get("value"))
+    channel = body.get("channel", {}).get("id") or body["container"]["channel_id"]
+    post_family_card(client, services, family_id=ref.family_id, channel_id=channel,
+                     user_id=body["user"]["id"])
+
+
+def register(app: App) -> None:
+    app.command(Commands.FAMILY)(family_command)
+    app.action(FamilyIds.OPEN)(open_family)

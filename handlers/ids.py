@@ -1,0 +1,51 @@
+"""Every block_id, action_id and callback_id, one StrEnum per feature, so the code that
+builds a view and the code that reads it can't drift apart."""
+
+from enum import StrEnum
+
+
+class Commands(StrEnum):
+    FAMILY = "/family"
+    PIN = "/pin"
+    PINBOT = "/pinbot"
+
+
+class FamilyIds(StrEnum):
+    OPEN = "family_open"  # "Open" on a search result, "Open family" in a digest
+    PICK_CHILD = "pin_pick_child"  # a /pin search result
+
+
+class IssueIds(StrEnum):
+    OPEN_DIALOG = "issue_pins_open"
+    CALLBACK = "issue_pins"
+    CHILDREN = "children"  # block ids children, children_2, ... when split by 10
+    CHILDREN_ACTION = "children_select"
+    RECIPIENT = "recipient"
+    RECIPIENT_ACTION = "recipient_select"
+    EMAILED_CHILD = "emailed_child"
+    EMAILED_CHILD_ACTION = "emailed_child_select"
+
+
+class NameFixIds(StrEnum):
+    REQUEST = "name_fix_request"
+    CALLBACK = "name_fix"
+    APPROVE = "name_fix_approve"
+    REJECT = "name_fix_reject"
+    CONFIRM_AS_IS = "name_fix_confirm"
+    REJECT_CALLBACK = "name_fix_reject_reason"
+    DECISION_BUTTONS = "name_fix_decide"
+    FIRST = "name_fix_first"
+    FIRST_ACTION = "name_fix_first_input"
+    MIDDLE = "name_fix_middle"
+    MIDDLE_ACTION = "name_fix_middle_input"
+    LAST = "name_fix_last"
+    LAST_ACTION = "name_fix_last_input"
+    CONFIRMED_BY = "name_fix_confirmed_by"
+    CONFIRMED_BY_ACTION = "name_fix_confirmed_by_choice"
+    NOTE = "name_fix_note"
+    NOTE_ACTION = "name_fix_note_input"
+    REASON = "name_fix_reason"
+    REASON_ACTION = "name_fix_reason_input"
+
+
+NO_EMAIL = "none"  # the recipient option "No email — print every PIN"

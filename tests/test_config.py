@@ -1,0 +1,247 @@
+"""Settings per SPEC §2: defaults, one plain line per malformed value, secrets never echoed,
+everything `pinbot run` needs listed at once, and `.env` under the real environment.
+Pure: no database, no network."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import ConfigError, Settings, load_settings, read_environment
+
+# Values that are credentials: none of them may appear in any problem line.
+SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-111-222-SEKRITbottoken",
+    "SLACK_APP_TOKEN": "xapp-1-A111-333-SEKRITapptoken",
+    "SLACK_SIGNING_SECRET": "SEKRITsigningsecret0123456789ab",
+    "SMTP_PASSWORD": "SEKRITsmtppassword",
+}
+
+# What `pinbot run` needs in HTTP mode, all well formed.
+RUNNABLE = {
+    "SLACK_BOT_TOKEN": SECRETS["SLACK_BOT_TOKEN"],
+    "SLACK_SIGNING_SECRET": SECRETS["SLACK_SIGNING_SECRET"],
+    "PORTAL_URL": "https://portal.example.com/register",
+    "PRACTICE_NAME": "Maple Street Pediatrics",
+    "PRACTICE_PHONE": "(555) 010-0100",
+    "SUPERVISOR_IDS": "U0SUPER01, S0LEADS01",
+}
+
+
+def test_defaults_per_spec() -> None:
+    settings = load_settings({})
+
+    assert settings.problems == ()
+    assert settings.slack_bot_token is None
+    assert settings.slack_app_token is None
+    assert settings.slack_signing_secret is None
+    assert not settings.socket_mode and not settings.has_slack_tokens
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.port == 3000
+    assert settings.database_url == "sqlite:///pinbot.db"
+    assert settings.portal_url is None
+    assert settings.practice_name is None and settings.practice_phone is None
+    assert settings.timezone == ZoneInfo("America/New_York")
+    assert settings.supervisor_ids == ()
+    assert settings.allowed_channel_ids == ()
+    assert settings.reminder_channel_id is None
+    assert settings.reminder_time == time(8, 0)
+    assert settings.smtp.host is None and settings.smtp.mail_from is None
+    assert not settings.smtp.configured
+    assert settings.pin_ttl_days == 90
+    assert settings.minor_age_limit == 18
+    assert settings.pin_letter_ttl_hours == 24
+
+
+def test_every_value_is_read() -> None:
+    settings = load_settings({
+        **RUNNABLE,
+        "SLACK_APP_TOKEN": SECRETS["SLACK_APP_TOKEN"],
+        "SLACK_API_URL": "http://127.0.0.1:9999/api",
+        "PORT": "8080",
+        "DATABASE_URL": "postgresql://pinbot@db.internal/pinbot",
+        "PRACTICE_TIMEZONE": "America/Chicago",
+        "ALLOWED_CHANNEL_IDS": "C0STAFF01,G0PRIVATE1",
+        "REMINDER_CHANNEL_ID": "C0REMIND1",
+        "REMINDER_TIME": "07:45",
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_PORT": "2525",
+        "SMTP_USERNAME": "pinbot",
+        "SMTP_PASSWORD": SECRETS["SMTP_PASSWORD"],
+        "SMTP_STARTTLS": "false",
+        "MAIL_FROM": "Maple Street Pediatrics <frontdesk@example.com>",
+        "PIN_TTL_DAYS": "0",
+        "MINOR_AGE_LIMIT": "21",
+        "PIN_LETTER_TTL_HOURS": "0",
+    })
+
+    assert settings.problems == ()
+    assert settings.socket_mode
+    assert settings.slack_api_url == "http://127.0.0.1:9999/api/"  # trailing slash added
+    assert settings.port == 8080
+    assert settings.database_url == "postgresql://pinbot@db.internal/pinbot"
+    assert settings.timezone == ZoneInfo("America/Chicago")
+    assert settings.supervisor_ids == ("U0SUPER01", "S0LEADS01")
+    assert settings.allowed_channel_ids == ("C0STAFF01", "G0PRIVATE1")
+    assert settings.reminder_channel_id == "C0REMIND1"
+    assert settings.reminder_time == time(7, 45)
+    assert settings.smtp.configured and settings.smtp.port == 2525
+    assert settings.smtp.starttls is False
+    assert settings.smtp.password == SECRETS["SMTP_PASSWORD"]
+    assert (settings.pin_ttl_days, settings.minor_age_limit, settings.pin_letter_ttl_hours) == (
+        0, 21, 0)
+    settings.require_runnable()  # complete: does not raise
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PORT", "abc"),
+    ("PORT", "70000"),
+    ("PORT", "0"),
+    ("SMTP_PORT", "smtp"),
+    ("PRACTICE_TIMEZONE", "Mars/Olympus"),
+    ("PRACTICE_TIMEZONE", "America"),  # a tzdata directory, not a zone: once a traceback
+    ("REMINDER_TIME", "25:99"),
+    ("REMINDER_TIME", "8am"),
+    ("PIN_TTL_DAYS", "-1"),
+    ("MINOR_AGE_LIMIT", "eighteen"),
+    ("PIN_LETTER_TTL_HOURS", "1.5"),
+    ("SUPERVISOR_IDS", "U0SUPER01,bob"),
+    ("ALLOWED_CHANNEL_IDS", "C0STAFF01,#front-desk"),
+    ("REMINDER_CHANNEL_ID", "front-desk"),
+    ("SLACK_BOT_TOKEN", "xoxp-1-SEKRITusertoken"),
+    ("SLACK_APP_TOKEN", "xoxb-1-SEKRITwrongkind"),
+    ("SMTP_STARTTLS", "maybe"),
+    ("MAIL_FROM", "not-an-email"),
+    ("PORTAL_URL", "ftp://x"),
+    ("SLACK_API_URL", "slack.com/api"),
+    ("DATABASE_URL", "mysql://pinbot:SEKRITdbpassword@db/pinbot"),  # unsupported backend
+    ("DATABASE_URL", "not a url"),
+])
+def test_malformed_value_is_one_line_naming_the_variable(name: str, value: str) -> None:
+    settings = load_settings({**RUNNABLE, name: value})
+
+    assert len(settings.problems) == 1, settings.problems
+    problem = settings.problems[0]
+    assert problem.startswith(f"{name} "), problem
+    assert "\n" not in problem
+    assert "Traceback" not in problem
+    if "SEKRIT" in value:  # a credential (or a URL holding one) is never echoed back
+        assert value not in problem
+        assert "SEKRIT" not in problem
+    # `pinbot run` stops on it, and names it once: not again as "required".
+    with pytest.raises(ConfigError) as caught:
+        settings.require_runnable()
+    assert [p for p in caught.value.problems if p.startswith(f"{name} ")] == [problem]
+
+
+def test_secrets_never_appear_in_problem_text() -> None:
+    """Everything wrong at once, secrets in their own variables and pasted into wrong ones."""
+    env = {
+        **SECRETS,
+        "SLACK_BOT_TOKEN": "SEKRITnoprefixbottoken",        # wrong prefix
+        "SLACK_APP_TOKEN": "xoxb-SEKRITbotinappslot",       # a bot token in the app slot
+        "DATABASE_URL": "mysql://u:SEKRITdbpassword@h/d",   # unsupported, holds a password
+        "PORT": "abc",
+        "PRACTICE_TIMEZONE": "Mars/Olympus",
+        "REMINDER_TIME": "8am",
+        "PIN_TTL_DAYS": "-1",
+        "SUPERVISOR_IDS": "U0SUPER01,bad id",
+        "SMTP_STARTTLS": "maybe",
+        "MAIL_FROM": "not-an-email",
+        "PORTAL_URL": "ftp://x",
+    }
+    settings = load_settings(env)
+    with pytest.raises(ConfigError) as caught:
+        settings.require_runnable()
+
+    text = "\n".join([*settings.problems, *caught.value.problems, str(caught.value),
+                      repr(settings)])
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DATABASE_URL", "PORT",
+                 "PRACTICE_TIMEZONE", "REMINDER_TIME", "PIN_TTL_DAYS", "SUPERVISOR_IDS",
+                 "SMTP_STARTTLS", "MAIL_FROM", "PORTAL_URL"):
+        assert sum(p.startswith(name + " ") for p in settings.problems) == 1, name
+    assert "SEKRIT" not in text
+    assert "SEKRIT" not in repr(settings.smtp)
+
+
+def _required(error: ConfigError) -> set[str]:
+    return {p.split(" ", 1)[0] for p in error.problems}
+
+
+def test_require_runnable_lists_every_missing_variable_http_mode() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}).require_runnable()
+
+    assert _required(caught.value) == {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PORTAL_URL",
+                                       "PRACTICE_NAME", "PRACTICE_PHONE", "SUPERVISOR_IDS"}
+    assert len(caught.value.problems) == 6
+    assert all("required" in p and "\n" not in p for p in caught.value.problems)
+
+
+def test_require_runnable_socket_mode_needs_no_signing_secret() -> None:
+    env = {k: v for k, v in RUNNABLE.items() if k != "SLACK_SIGNING_SECRET"}
+    load_settings({**env, "SLACK_APP_TOKEN": SECRETS["SLACK_APP_TOKEN"]}).require_runnable()
+
+    with pytest.raises(ConfigError) as caught:  # without the app token it is HTTP mode
+        load_settings(env).require_runnable()
+    assert _required(caught.value) == {"SLACK_SIGNING_SECRET"}
+
+
+def test_require_runnable_names_only_what_is_missing() -> None:
+    env = {k: v for k, v in RUNNABLE.items() if k not in {"PORTAL_URL", "PRACTICE_PHONE"}}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env).require_runnable()
+    assert _required(caught.value) == {"PORTAL_URL", "PRACTICE_PHONE"}
+
+
+def test_blank_values_count_as_missing() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**RUNNABLE, "PRACTICE_NAME": "   ", "SUPERVISOR_IDS": " , "}
+                      ).require_runnable()
+    assert _required(caught.value) == {"PRACTICE_NAME", "SUPERVISOR_IDS"}
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text(
+        "# staff laptop\n"
+        "PRACTICE_NAME=Maple Street Pediatrics\n"
+        "PORT=4000\n"
+        'PORTAL_URL="https://portal.example.com/register"\n'
+        "REMINDER_TIME=09:15\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    for name in ("PRACTICE_NAME", "PORTAL_URL", "REMINDER_TIME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORT", "5000")  # the real environment beats .env
+
+    env = read_environment()
+    assert env["PRACTICE_NAME"] == "Maple Street Pediatrics"
+    assert env["PORTAL_URL"] == "https://portal.example.com/register"  # quotes removed
+    assert env["PORT"] == "5000"
+
+    settings = load_settings()  # env=None: reads .env in the working directory
+    assert settings.problems == ()
+    assert settings.practice_name == "Maple Street Pediatrics"
+    assert settings.portal_url == "https://portal.example.com/register"
+    assert settings.reminder_time == time(9, 15)
+    assert settings.port == 5000
+
+
+def test_no_dotenv_file_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRACTICE_PHONE", "(555) 010-0199")
+    env = read_environment()
+    assert env["PRACTICE_PHONE"] == "(555) 010-0199"
+    assert read_environment(None)["PRACTICE_PHONE"] == "(555) 010-0199"
+
+
+def test_settings_repr_hides_secrets() -> None:
+    settings = load_settings({**RUNNABLE, **SECRETS,
+                              "DATABASE_URL": "postgresql://u:SEKRITdbpassword@h/d"})
+    assert isinstance(settings, Settings)
+    assert "SEKRIT" not in repr(settings)

@@ -1,0 +1,352 @@
+"""Family and patient search (/family, /pin) on SQLite and PostgreSQL. Synthetic people only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import Session
+
+from bot.db import Database
+from bot.errors import InvalidQuery
+from bot.search import (
+    FamilyHit,
+    QueryKind,
+    is_single_match,
+    parse_query,
+    search_families,
+    search_patients,
+)
+from bot.text import email_key, fold, phone_digits
+from models import Family, Guardian, Patient
+
+Child = tuple[str, str, date, str]  # first, last, dob, chart id
+Adult = tuple[str, str, str | None, str | None]  # first, last, email, phone
+
+FAMILIES: list[tuple[str, list[Child], list[Adult]]] = [
+    ("A1001", [("Ava", "Smith", date(2019, 3, 2), "MRN1001"),
+               ("Ben", "Smith", date(2021, 7, 14), "MRN1002")],
+     [("Jane", "Smith", "Jane.Smith@Example.com", "(555) 010-1234")]),
+    ("A1002", [("Eva", "Smith", date(2018, 1, 1), "MRN2001")],
+     [("Tom", "Smith", None, "555-010-9999")]),
+    ("A1003", [("Liam", "Johnson", date(2017, 5, 5), "MRN3001")],
+     [("Maria", "Johnson", "maria.j@example.com", None)]),
+    ("A1004", [("Noah", "Smyth", date(2016, 2, 2), "MRN4001")],
+     [("Kate", "Brown", None, None)]),
+    ("A1005", [("Olivia", "Martinez-Lopez", date(2020, 10, 10), "MRN5001")],
+     [("Rosa", "Martinez", "rosa@example.com", "555 010 5555")]),
+    ("A1006", [("Mia", "Smith", date(2015, 6, 6), "MRN6001")],
+     [("Paul", "Smith", None, None)]),
+]
+
+
+def add_family(session: Session, account: str, children: list[Child],
+               guardians: list[Adult]) -> int:
+    """Insert the way the importer does: key columns filled with bot.text functions."""
+    family = Family(account_number=account)
+    session.add(family)
+    session.flush()
+    assert family.id is not None
+    for first, last, dob, chart in children:
+        session.add(Patient(family_id=family.id, chart_id=chart, first_name=first,
+                            last_name=last, dob=dob, first_key=fold(first), last_key=fold(last)))
+    for first, last, email, phone in guardians:
+        session.add(Guardian(
+            family_id=family.id, first_name=first, last_name=last, email=email, phone=phone,
+            match_key=email_key(email) or f"name:{fold(first)} {fold(last)}",
+            phone_digits=phone_digits(phone), first_key=fold(first), last_key=fold(last)))
+    return family.id
+
+
+@pytest.fixture
+def practice(database: Database) -> Iterator[Database]:
+    with database.transaction() as session:
+        for account, children, guardians in FAMILIES:
+            add_family(session, account, children, guardians)
+    yield database
+
+
+def find(database: Database, text: str, **kwargs: int) -> list[FamilyHit]:
+    with database.read_session() as session:
+        hits = search_families(session, text, **kwargs)
+    scores = [hit.score for hit in hits]
+    assert scores == sorted(scores, reverse=True), "best first"
+    return hits
+
+
+def accounts(hits: list[FamilyHit]) -> list[str]:
+    return [hit.account_number for hit in hits]
+
+
+# --- each kind of query ----------------------------------------------------------------------
+
+def test_surname_exact(practice: Database) -> None:
+    hits = find(practice, "Johnson")
+    assert accounts(hits) == ["A1003"]
+    assert hits[0].score == 100 and hits[0].exact and hits[0].matched_on == "child name"
+    assert is_single_match(hits)
+
+
+@pytest.mark.parametrize(("text", "account"), [
+    ("jonhson", "A1003"), ("Jonson", "A1003"), ("jhonson", "A1003"), ("smtyh", "A1004"),
+])
+def test_surname_with_one_typo(practice: Database, text: str, account: str) -> None:
+    hits = find(practice, text)
+    assert hits[0].account_number == account
+    assert not hits[0].exact and hits[0].score < 85
+    assert "similar spelling" in hits[0].matched_on
+
+
+def test_typo_in_a_common_surname_finds_every_family(practice: Database) -> None:
+    hits = find(practice, "smiht")
+    assert set(accounts(hits)[:3]) == {"A1001", "A1002", "A1006"}
+    assert not is_single_match(hits)
+
+
+def test_last_comma_first(practice: Database) -> None:
+    hits = find(practice, "smith, ava")
+    assert hits[0].account_number == "A1001"
+    assert hits[0].score == 100 and hits[0].exact
+    assert all(not hit.exact and hit.score <= 85 for hit in hits[1:])
+    assert is_single_match(hits)
+    assert find(practice, "SMITH,AVA")[0].account_number == "A1001"
+
+
+def test_last_comma_first_ranks_other_families_with_that_surname_after(
+        practice: Database) -> None:
+    hits = find(practice, "Smith, Mia")
+    assert hits[0].account_number == "A1006"
+    assert {"A1001", "A1002"} <= set(accounts(hits))
+
+
+@pytest.mark.parametrize("text", ["Ava Smtih", "Ava Smiht", "Smtih Ava", "Avva Smith"])
+def test_child_first_and_last_with_typo(practice: Database, text: str) -> None:
+    hits = find(practice, text)
+    assert hits[0].account_number == "A1001"
+    assert hits[0].matched_on.startswith("child name")
+
+
+def test_child_first_and_last_exact(practice: Database) -> None:
+    hits = find(practice, "Eva Smith")
+    assert hits[0].account_number == "A1002" and hits[0].exact
+    assert is_single_match(hits)
+
+
+def test_guardian_name(practice: Database) -> None:
+    hits = find(practice, "Kate Brown")
+    assert accounts(hits) == ["A1004"]
+    assert hits[0].matched_on == "guardian name" and hits[0].exact
+    hits = find(practice, "jane smith")
+    assert hits[0].account_number == "A1001" and hits[0].matched_on == "guardian name"
+    assert is_single_match(hits)
+
+
+def test_guardian_surname_alone(practice: Database) -> None:
+    hits = find(practice, "brown")
+    assert accounts(hits) == ["A1004"]
+    assert hits[0].matched_on == "guardian name"
+
+
+def test_hyphenated_surname(practice: Database) -> None:
+    for text in ("Martinez-Lopez", "martinez lopez", "olivia martinez-lopez",
+                 "Martinez Lopez, Olivia"):
+        assert find(practice, text)[0].account_number == "A1005", text
+
+
+def test_a_surname_of_many_words(practice: Database) -> None:
+    with practice.transaction() as session:
+        add_family(session, "A5001", [("Imogen", "Coreth von und zu Coredo und Starkenberg",
+                                       date(2019, 9, 9), "MRN5501")], [])
+    for text in ("Coreth von und zu Coredo und Starkenberg",
+                 "Imogen Coreth von und zu Coredo und Starkenberg",
+                 "Coreth von und zu Coredo und Starkenberg, Imogen"):
+        hits = find(practice, text)
+        assert hits[0].account_number == "A5001" and hits[0].exact, text
+
+
+def test_partial_surname(practice: Database) -> None:
+    hits = find(practice, "john")
+    assert hits[0].account_number == "A1003"
+    assert hits[0].matched_on == "child name (partial)"
+
+
+@pytest.mark.parametrize("text", [
+    "(555) 010-1234", "555.010.1234", "+1 555 010 1234", "5550101234", "1-555-010-1234",
+])
+def test_phone_in_any_format(practice: Database, text: str) -> None:
+    assert parse_query(text).kind is QueryKind.PHONE
+    hits = find(practice, text)
+    assert accounts(hits) == ["A1001"]
+    assert hits[0].matched_on == "guardian phone" and hits[0].exact
+
+
+@pytest.mark.parametrize("text", [
+    "jane.smith@example.com", "JANE.SMITH@EXAMPLE.COM", " Jane.Smith@Example.com ",
+])
+def test_email_in_any_case(practice: Database, text: str) -> None:
+    hits = find(practice, text)
+    assert accounts(hits) == ["A1001"]
+    assert hits[0].matched_on == "guardian email"
+
+
+@pytest.mark.parametrize("text", ["A1003", "a1003", "#A1003"])
+def test_account_number(practice: Database, text: str) -> None:
+    hits = find(practice, text)
+    assert accounts(hits) == ["A1003"]
+    assert hits[0].matched_on == "account number" and is_single_match(hits)
+
+
+@pytest.mark.parametrize("text", ["MRN3001", "mrn3001"])
+def test_chart_id(practice: Database, text: str) -> None:
+    hits = find(practice, text)
+    assert accounts(hits) == ["A1003"]
+    assert hits[0].matched_on == "chart id"
+
+
+@pytest.mark.parametrize("text", ["03/02/2019", "3/2/2019", "2019-03-02"])
+def test_date_of_birth(practice: Database, text: str) -> None:
+    hits = find(practice, text)
+    assert accounts(hits) == ["A1001"]
+    assert hits[0].matched_on == "DOB"
+
+
+def test_date_of_birth_shared_by_two_families_is_a_list(practice: Database) -> None:
+    with practice.transaction() as session:
+        add_family(session, "A2001", [("Zara", "Quill", date(2019, 3, 2), "MRN9001")], [])
+    hits = find(practice, "03/02/2019")
+    assert set(accounts(hits)) == {"A1001", "A2001"}
+    assert not is_single_match(hits)
+    hits = find(practice, "quill 03/02/2019")
+    assert hits[0].account_number == "A2001" and hits[0].matched_on == "DOB and child name"
+    assert is_single_match(hits)
+
+
+def test_a_placeholder_name_with_a_digit_is_searched_as_a_name(practice: Database) -> None:
+    with practice.transaction() as session:
+        add_family(session, "A4001", [("Judysgirl", "Quade", date(2024, 1, 2), "MRN4401")], [])
+    assert parse_query("1Judysgirl").kind is QueryKind.IDENTIFIER
+    assert accounts(find(practice, "1Judysgirl")) == ["A4001"]
+
+
+def test_no_match_is_empty(practice: Database) -> None:
+    assert find(practice, "Qwxyzzy") == []
+    assert find(practice, "Z99999") == []
+    assert find(practice, "(555) 999-0000") == []
+    assert find(practice, "nobody@example.com") == []
+    assert find(practice, "01/01/1990") == []
+
+
+def test_common_surname_gives_several_hits_best_first(practice: Database) -> None:
+    hits = find(practice, "Smith")
+    assert set(accounts(hits)[:3]) == {"A1001", "A1002", "A1006"}
+    assert all(hit.score == 100 and hit.exact for hit in hits[:3])
+    assert hits[-1].account_number == "A1004" and not hits[-1].exact  # Smyth: close spelling
+    assert not is_single_match(hits)
+    assert len(find(practice, "Smith", limit=2)) == 2
+
+
+def test_labels_name_the_family(practice: Database) -> None:
+    hit = find(practice, "A1001")[0]
+    assert hit.label == ("Smith \u2014 Ava (2019-03-02), Ben (2021-07-14); "
+                         "guardian Jane Smith")
+    assert "Olivia (2020-10-10); guardian Rosa Martinez" in find(practice, "A1005")[0].label
+
+
+# --- /pin: children -------------------------------------------------------------------------
+
+def test_search_patients(practice: Database) -> None:
+    with practice.read_session() as session:
+        hits = search_patients(session, "smith, ava")
+        assert hits[0].label == "Ava Smith (2019-03-02) \u2014 account A1001"
+        assert is_single_match(hits)
+        by_account = search_patients(session, "A1001")
+        assert [hit.label.split(" (")[0] for hit in by_account] == ["Ava Smith", "Ben Smith"]
+        assert not is_single_match(by_account)
+        by_chart = search_patients(session, "MRN1002")
+        assert [hit.label.split(" (")[0] for hit in by_chart] == ["Ben Smith"]
+        assert {h.family_id for h in search_patients(session, "555.010.1234")} == {
+            by_chart[0].family_id}
+        assert search_patients(session, "Kate Brown") == []  # a guardian is not a child
+        assert search_patients(session, "Ben Smiht")[0].patient_id == by_chart[0].patient_id
+
+
+# --- the name keys stay fresh, and a search stays a handful of queries ----------------------
+
+def test_new_names_are_found_by_close_spelling_right_away(practice: Database) -> None:
+    assert find(practice, "Quintanilla") == []
+    with practice.transaction() as session:
+        add_family(session, "A3001", [("Zelda", "Quintanilla", date(2020, 1, 1), "MRN7001")], [])
+    assert accounts(find(practice, "Quintanila")) == ["A3001"]
+    assert accounts(find(practice, "zelda quintanlila")) == ["A3001"]
+
+
+def test_a_search_is_a_handful_of_queries(practice: Database) -> None:
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    find(practice, "smith")  # loads the name keys
+    event.listen(practice.engine, "before_cursor_execute", count)
+    try:
+        find(practice, "ava smtih")
+    finally:
+        event.remove(practice.engine, "before_cursor_execute", count)
+    # max ids, patient candidates, guardian candidates, then families/children/guardians.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 6
+
+
+# --- reading the query ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("smith", QueryKind.NAME),
+    ("Ava Smith", QueryKind.NAME),
+    ("O'Brien", QueryKind.NAME),
+    ("smith, ava", QueryKind.LAST_FIRST),
+    ("(555) 010-1234", QueryKind.PHONE),
+    ("jane@example.com", QueryKind.EMAIL),
+    ("03/02/2019", QueryKind.DOB),
+    ("2019-03-02", QueryKind.DOB),
+    ("<mailto:jane@example.com|jane@example.com>", QueryKind.EMAIL),
+    ("<tel:5550101234|(555) 010-1234>", QueryKind.PHONE),
+    ("A1001", QueryKind.IDENTIFIER),
+    ("12345", QueryKind.IDENTIFIER),
+    ("0012-345", QueryKind.IDENTIFIER),
+])
+def test_parse_query_kinds(text: str, kind: QueryKind) -> None:
+    assert parse_query(text).kind is kind
+
+
+def test_a_bare_ten_digit_number_is_tried_as_phone_and_account(practice: Database) -> None:
+    query = parse_query("5550101234")
+    assert query.kind is QueryKind.PHONE and query.identifier == "5550101234"
+    with practice.transaction() as session:
+        add_family(session, "5550109999", [("Ivy", "Quell", date(2018, 8, 8), "MRN8001")], [])
+    hits = find(practice, "5550109999")  # also Tom Smith's phone (555-010-9999)
+    assert {(hit.account_number, hit.matched_on) for hit in hits} == {
+        ("5550109999", "account number"), ("A1002", "guardian phone")}
+    assert not is_single_match(hits)
+
+
+@pytest.mark.parametrize("text", [
+    "", "   ", "!!!", "- , .", "x" * 201, "13/45/2019", "02/30/2019", "3/2/19", "jane@",
+    "a b c d e f g h i j k",
+])
+def test_invalid_queries(practice: Database, text: str) -> None:
+    with practice.read_session() as session, pytest.raises(InvalidQuery) as error:
+        search_families(session, text)
+    assert error.value.user_message.endswith(".")
+
+
+def test_is_single_match_rule() -> None:
+    def hit(score: int, exact: bool) -> FamilyHit:
+        return FamilyHit(1, "A1", score, "child name", "label", exact)
+
+    assert not is_single_match([])
+    assert is_single_match([hit(68, False)])  # one hit, even a close spelling
+    assert is_single_match([hit(100, True), hit(80, False)])
+    assert not is_single_match([hit(100, True), hit(97, True)])  # two exact hits
+    assert not is_single_match([hit(100, True), hit(90, False)])  # gap too small
+    assert not is_single_match([hit(82, False), hit(60, False)])  # top is not exact
