@@ -33,6 +33,7 @@ class PendingFix:
     requested_at: datetime
     channel_id: str | None
     thread_ts: str | None
+    message_ts: str | None  # the request message itself, inside the family thread
 
 
 def patients_with_portal_access(session: Session, patient_ids: list[int]) -> set[int]:
@@ -85,7 +86,7 @@ def pending_name_fixes(session: Session, *, older_than: datetime | None = None
         proposed_name=" ".join(p for p in (fix.proposed_first, fix.proposed_middle,
                                            fix.proposed_last) if p),
         requested_by=fix.requested_by, requested_at=fix.requested_at,
-        channel_id=fix.channel_id, thread_ts=fix.thread_ts)
+        channel_id=fix.channel_id, thread_ts=fix.thread_ts, message_ts=fix.message_ts)
         for fix, patient in session.exec(query).all()]
 
 

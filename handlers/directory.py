@@ -22,14 +22,25 @@ class TtlCache:
         self._lock = threading.Lock()
 
     def get_or_load(self, key: str, load: Callable[[], object]) -> object:
+        """The cached value, or `load()`; a load that raises LookupFailed is not cached, so
+        one Slack hiccup doesn't lock anybody out for the whole TTL."""
         with self._lock:
             hit = self._values.get(key)
             if hit and hit[0] > self.clock():
                 return hit[1]
-        value = load()
+        try:
+            value = load()
+        except LookupFailed as failure:
+            return failure.fallback
         with self._lock:
             self._values[key] = (self.clock() + self.seconds, value)
         return value
+
+
+class LookupFailed(Exception):
+    def __init__(self, fallback: object) -> None:
+        super().__init__("lookup failed")
+        self.fallback = fallback
 
 
 class Directory:
@@ -51,7 +62,7 @@ class Directory:
         except SlackApiError as error:
             log.warning("users.info failed", extra={"user_id": user_id,
                                                     "error": error.response.get("error")})
-            return True
+            raise LookupFailed(fallback=True) from error
         return bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
 
     def supervisors(self) -> frozenset[str]:
@@ -70,7 +81,7 @@ class Directory:
         except SlackApiError as error:
             log.warning("usergroups.users.list failed",
                         extra={"group_id": group_id, "error": error.response.get("error")})
-            return ()
+            raise LookupFailed(fallback=()) from error
 
     def mention_supervisors(self) -> str:
         """Mentions for a request message: groups as <!subteam^S…>, users as <@U…>."""

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.reports import pending_name_fixes, todays_attention
+from bot.reports import PendingFix, pending_name_fixes, todays_attention
 from bot.services import Services
 from handlers.blocks import esc
 from handlers.ids import Commands
@@ -41,9 +41,17 @@ def _link(client: WebClient, channel: str | None, ts: str | None) -> str:
     if not (channel and ts):
         return ""
     try:
-        return f" <{client.chat_getPermalink(channel=channel, message_ts=ts)['permalink']}|thread>"
+        link = client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+        return f" <{link}|open request>"
     except Exception:  # noqa: BLE001 - a missing link must not hide the list
         return ""
+
+
+def _pending_line(fix: PendingFix, client: WebClient, services: Services) -> str:
+    asked = fix.requested_at.astimezone(services.settings.timezone)
+    link = _link(client, fix.channel_id, fix.message_ts or fix.thread_ts)
+    return (f"• *{esc(fix.child_name)}* → {esc(fix.proposed_name)}, asked by "
+            f"<@{fix.requested_by}> {asked:%m/%d %H:%M}{link}")
 
 
 def _pending_text(services: Services, client: WebClient) -> str:
@@ -51,9 +59,7 @@ def _pending_text(services: Services, client: WebClient) -> str:
         fixes = pending_name_fixes(session)
     if not fixes:
         return "No name fixes are waiting."
-    lines = [f"• *{esc(f.child_name)}* → {esc(f.proposed_name)}, asked by <@{f.requested_by}> "
-             f"{f.requested_at:%m/%d %H:%M} UTC{_link(client, f.channel_id, f.thread_ts)}"
-             for f in fixes[:MAX_LINES]]
+    lines = [_pending_line(f, client, services) for f in fixes[:MAX_LINES]]
     return f"*Name fixes waiting for a supervisor ({len(fixes)})*\n" + "\n".join(lines)
 
 

@@ -167,3 +167,20 @@ def test_healthz(stack: Stack) -> None:
 
     response = http_request(stack.sender.url.replace("/slack/events", "/healthz"))
     assert response.status == 200 and response.json() == {"ok": True}
+
+
+def test_pinbot_pending_lists_requests_with_links(stack: Stack, practice: dict[str, int]) -> None:
+    from models import NameFix, Patient
+
+    ts = stack.fake_slack.add_message(CHANNEL_ID, text="name fix request")
+    with stack.database.transaction() as session:
+        child = session.exec(select(Patient).where(Patient.first_name == "Ava")).one()
+        session.add(NameFix(patient_id=child.id or 0, family_id=child.family_id,
+                            proposed_first="Avery", proposed_last="Quillfeather",
+                            confirmed_by="birth_certificate", requested_by="U0STAFF01",
+                            channel_id=CHANNEL_ID, thread_ts=ts, message_ts=ts))
+    assert stack.command("/pinbot", "pending").status == 200
+    reply = stack.fake_slack.wait_for("response_url")[0].args
+    assert "Ava Quillfeather" in reply["text"] and "Avery Quillfeather" in reply["text"]
+    assert stack.fake_slack.last("chat.getPermalink").args["message_ts"] == ts
+    assert "open request>" in reply["text"]
