@@ -162,3 +162,50 @@ def test_reissue_from_a_new_dialog_revokes_the_old_pins(stack: Stack,
         statuses = [p.status for p in session.exec(
             select(Pin).where(Pin.patient_id == family["ben"]).order_by(Pin.id)).all()]  # type: ignore[arg-type]
     assert statuses == [PinStatus.REVOKED, PinStatus.ACTIVE]
+
+
+def test_validation_errors_come_back_inside_the_dialog(stack: Stack,
+                                                       family: dict[str, int]) -> None:
+    with stack.database.transaction() as session:
+        from models import Family
+
+        owner = session.get(Family, family["family"])
+        assert owner is not None
+        no_email = make_guardian(session, owner, "Rook", "Quillfeather", email=None)
+    view = _open_card_and_dialog(stack, family)
+    empty = stack.submit(view, {
+        IssueIds.CHILDREN: {IssueIds.CHILDREN_ACTION: checkboxes_value([])},
+        IssueIds.RECIPIENT: {IssueIds.RECIPIENT_ACTION: static_select_value("none")}})
+    assert empty.json()["response_action"] == "errors"
+    assert IssueIds.CHILDREN in empty.json()["errors"]
+    wrong_guardian = stack.submit(view, {
+        IssueIds.CHILDREN: {IssueIds.CHILDREN_ACTION: checkboxes_value([str(family["ava"])])},
+        IssueIds.RECIPIENT: {IssueIds.RECIPIENT_ACTION: static_select_value(str(no_email.id))}})
+    assert IssueIds.RECIPIENT in wrong_guardian.json()["errors"]
+    with stack.database.read_session() as session:
+        assert session.exec(select(Pin)).all() == []
+
+
+def test_a_family_of_twelve_is_split_into_checkbox_groups(stack: Stack) -> None:
+    with stack.database.transaction() as session:
+        big = make_family(session, "BIG-12")
+        make_guardian(session, big, "Bea", "Manykins", email="bea.manykins@example.com")
+        kids = [make_patient(session, big, f"Kid{chr(65 + i)}", date(2010 + i, 1, 2),
+                             last="Manykins").id for i in range(12)]
+    stack.command("/family", "manykins")
+    card = stack.fake_slack.wait_for("chat.postMessage")[0]
+    button = next(e["value"] for b in _card_blocks(stack) if b["type"] == "actions"
+                  for e in b["elements"])
+    stack.click(IssueIds.OPEN_DIALOG, button, message_ts=card.response["ts"])
+    view = stack.fake_slack.wait_for("views.open")[0].response["view"]
+    groups = [b for b in view["blocks"] if b.get("block_id", "").startswith(IssueIds.CHILDREN)]
+    assert [len(b["element"]["options"]) for b in groups] == [10, 2]
+    values = {b["block_id"]: {IssueIds.CHILDREN_ACTION: checkboxes_value(
+        [o["value"] for o in b["element"]["options"]])} for b in groups}
+    values[IssueIds.RECIPIENT] = {IssueIds.RECIPIENT_ACTION: static_select_value("none")}
+    assert stack.submit(view, values).status == 200
+    stack.deliver()
+    pages = _pdf_pages(stack.fake_slack.uploaded_files()[0].data)
+    assert len(pages) == 12
+    with stack.database.read_session() as session:
+        assert {p.patient_id for p in session.exec(select(Pin)).all()} == set(kids)
