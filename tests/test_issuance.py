@@ -182,3 +182,31 @@ def test_issuance_is_audited_without_pins(database, smiths) -> None:
         events = session.exec(select(AuditEvent)).all()
     assert any(e.action == "pins.issued" for e in events)
     assert all(emailed_pin not in e.details for e in events)
+
+
+def test_two_staff_issuing_for_one_family_at_once_yield_one_batch(database, smiths) -> None:
+    import threading
+
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def submit(key: str) -> None:
+        request = IssueRequest(**{**_request(smiths, ("ava", "ben"), key=key).__dict__,
+                                  "seen_active_pin_ids": ()})
+        barrier.wait()
+        try:
+            _issue(database, request)
+            outcomes.append("issued")
+        except ValidationFailed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit, args=(f"view:V{i}",)) for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["issued", "refused"]
+    with database.read_session() as session:
+        assert len(session.exec(select(IssueBatch)).all()) == 1
+        assert len(session.exec(select(Pin)).all()) == 2
+    assert len(_work(database, WorkKind.WELCOME_EMAIL)) == 1
