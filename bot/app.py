@@ -36,7 +36,8 @@ def make_client(settings: Settings) -> WebClient:
 
 
 def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
-    outbox = Outbox(database, settings, slack=WebClientPort(client))
+    outbox = Outbox(database, settings, slack=WebClientPort(client),
+                    render_notice=issue_pins.failure_notice)
     return Services(settings=settings, database=database, outbox=outbox)
 
 
@@ -51,7 +52,9 @@ def create_app(services: Services, client: WebClient, *,
         token_verification_enabled=token_verification,
         # Listeners may run after ack(); slow work (uploads, SMTP) never delays the ack.
         process_before_response=False,
-        raise_error_for_unhandled_request=False,
+        # A click or submission no listener takes (an older version's button) goes to the
+        # error handler, which answers 200 with a sentence instead of Bolt's bare 404.
+        raise_error_for_unhandled_request=True,
     )
     directory = Directory(client, settings.supervisor_ids)
     middleware.install(app, services, directory)

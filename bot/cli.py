@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bot import logs
 from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
-from bot.db import Database, safe_url, upgrade
+from bot.db import Database, DatabaseUnavailable, safe_url, upgrade
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -49,6 +49,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     _open_database(settings)
     _say(f"Database is up to date: {safe_url(settings.database_url)}")
+    return EXIT_OK
+
+
+def cmd_db_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.backup import BackupFailed, backup
+
+    try:
+        result = backup(settings.database_url, Path(args.file), overwrite=args.force)
+    except BackupFailed as error:
+        return _fail(*str(error).splitlines())
+    _say(result.summary())
     return EXIT_OK
 
 
@@ -129,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                                               required=True)
     db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(
         func=cmd_db_upgrade)
+    backup = db.add_parser("backup", help="copy the database to FILE while the bot runs "
+                                          "(SQLite online backup; PostgreSQL: pg_dump)")
+    backup.add_argument("file")
+    backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    backup.set_defaults(func=cmd_db_backup)
     imports = verbs.add_parser("import", help="import an EHR export (CSV)")
     imports.add_argument("kind", choices=["families", "appointments", "registrations"])
     imports.add_argument("file")
@@ -157,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as error:
         return _fail(f"Can't reach the database at {safe_url(settings.database_url)}: "
                      f"{str(error.orig).strip().splitlines()[0]}")
+    except DatabaseUnavailable as error:
+        return _fail(f"Can't reach the database at {safe_url(settings.database_url)} "
+                     f"({error}). Nothing was changed.")
     except SQLAlchemyError as error:
         return _fail(f"Database error: {type(error).__name__}. Nothing was changed.")
     except KeyboardInterrupt:

@@ -2,31 +2,51 @@
 
 SQLite: WAL, foreign keys on, a busy timeout, and write transactions that take the write lock
 up front (BEGIN IMMEDIATE) so two writers queue instead of deadlocking on lock upgrade.
-Read-only work uses `read_session()`, a deferred BEGIN that never waits for writers.
+Writers in one process also queue on a lock of their own first: SQLite's busy handler polls
+with growing sleeps (up to 100 ms) and is not first-come-first-served, so under 20 busy staff
+an unlucky /family waited 3 s behind a stream of issuances (bench/SOAK.md); a thread lock hands
+over at once. Read-only work uses `read_session()`, a deferred BEGIN that never waits for
+writers.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 import models  # noqa: F401  (registers every table on the metadata)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+_sqlite_writers: dict[str, threading.RLock] = {}  # database file -> this process's writer lock
+_sqlite_writers_lock = threading.Lock()
 _READ_ONLY = "pinbot_read_only"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; the message is safe to show (no credentials)."""
+
+
+@contextmanager
+def _unavailable_on_connection_errors() -> Iterator[None]:
+    """Connection trouble (server down, dropped, database gone, SQLite locked past the busy
+    timeout) becomes DatabaseUnavailable, which the error handler turns into "try again".
+    The transaction has rolled back by then: nothing was half-written."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as error:
+        raise DatabaseUnavailable(f"database unavailable ({type(error.orig).__name__})") \
+            from error
 
 
 def normalize_url(raw: str) -> URL:
@@ -76,6 +96,11 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.engine = make_engine(url, **engine_kwargs)
         self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        self._writer: threading.RLock | None = None
+        if self.is_sqlite:
+            with _sqlite_writers_lock:  # one lock per file, shared by every Database on it
+                key = str(self.engine.url.database)
+                self._writer = _sqlite_writers.setdefault(key, threading.RLock())
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,12 +112,14 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commit on success, roll back on any exception."""
-        with self.session() as session, session.begin():
+        with (self._writer or nullcontext(), _unavailable_on_connection_errors(),
+              self.session() as session, session.begin()):
             yield session
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        with Session(self._read_engine, expire_on_commit=False) as session:
+        with (_unavailable_on_connection_errors(),
+              Session(self._read_engine, expire_on_commit=False) as session):
             yield session
 
     def dispose(self) -> None:

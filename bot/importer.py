@@ -54,6 +54,19 @@ _REGISTRATION_OUTCOMES = (REGISTERED, ALREADY_REGISTERED, NO_ACTIVE_PIN, BEFORE_
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# Spreadsheet habits around dates (README "Importing"): a time after the date, as Excel writes
+# a date cell formatted as date and time, is dropped; a serial number (43526) and a two-digit
+# year (3/2/19) are refused with the reason — guessing the epoch or century could print a
+# wrong date of birth on a PIN letter, and the portal checks PIN + DOB.
+_TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?( ?[AaPp][Mm])?$")
+_EXCEL_SERIAL = re.compile(r"^\d{1,6}(\.\d+)?$")
+_SHORT_YEAR = re.compile(r"^\d{1,2}/\d{1,2}/\d{2}$")
+_DELIMITERS = (",", ";", "\t")  # ties go to the comma
+_SEP_HINT = re.compile(r"^sep=(.)\r?\n?$")  # Excel's optional first line naming the delimiter
+_COLUMN_SEPARATORS = re.compile(r"[\s-]+")
+# A record running over more physical lines than this has a quote that was never closed: the
+# CSV reader would swallow the following rows into one field.
+MAX_RECORD_LINES = 5
 _TRUE, _FALSE = {"yes", "true", "1", "y"}, {"no", "false", "0", "n", ""}
 _EARLIEST_DOB = date(1900, 1, 1)
 _NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key", "last_key"})
@@ -148,10 +161,19 @@ class _FileProblem(Exception):
 
 
 def _detect_encoding(chunks: Iterable[bytes]) -> str:
-    """utf-8-sig when the whole file decodes as UTF-8, else cp1252 (Excel's "CSV" on Windows)."""
+    """utf-16 with a byte-order mark (Excel's "Unicode Text"); otherwise utf-8-sig when the
+    whole file decodes as UTF-8, else cp1252 (Excel's "CSV" on Windows, a superset of the
+    printable Latin-1)."""
+    chunks = iter(chunks)
+    head = next(chunks, b"")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head.split(b"\n", 1)[0]:
+        raise _FileProblem(1, "the file looks like UTF-16 text without a byte-order mark; save "
+                              "it as \"CSV UTF-8\" and import that")
     decoders = {name: codecs.getincrementaldecoder(name)() for name in ("utf-8-sig", "cp1252")}
     line, bad_line = 1, 1
-    for chunk in itertools.chain(chunks, [b""]):
+    for chunk in itertools.chain([head], chunks, [b""]):
         for name, decoder in list(decoders.items()):
             try:
                 decoder.decode(chunk, final=not chunk)
@@ -195,26 +217,50 @@ class _CsvFile:
             yield handle
 
 
-def _records(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and the non-blank records, each with the physical line it starts on."""
-    first = stream.readline().lstrip("\ufeff")
-    if not first.strip():
-        raise _FileProblem(1, "the file is empty: the first line must be the column names")
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter)
-    header = [name.strip().lower() for name in next(reader)]
+Record = tuple[int, int, list[str]]  # first and last physical line, cells
 
-    def rows() -> Iterator[tuple[int, list[str]]]:
+
+def _records(stream: IO[str]) -> tuple[list[str], int, Iterator[Record]]:
+    """The header, its line, and the non-blank records with the physical lines each spans."""
+    first, skipped = stream.readline().lstrip("\ufeff"), 0
+    if hint := _SEP_HINT.match(first):
+        first, skipped = stream.readline(), 1
+    if not first.strip():
+        raise _FileProblem(1 + skipped, "the file is empty: the first line must be the column "
+                                        "names")
+    delimiter = hint.group(1) if hint else max(_DELIMITERS, key=first.count)
+    reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter)
+    header = [_COLUMN_SEPARATORS.sub("_", name.strip().lower()) for name in next(reader)]
+    while header and not header[-1]:
+        header.pop()  # empty columns Excel keeps after the last one used
+
+    def rows() -> Iterator[Record]:
         last = reader.line_num
         try:
             for cells in reader:
                 start, last = last + 1, reader.line_num
                 if any(cell.strip() for cell in cells):
-                    yield start, cells
+                    yield start + skipped, last + skipped, cells
         except csv.Error as error:
-            raise _FileProblem(last + 1, f"cannot be read as CSV ({error})") from error
+            raise _FileProblem(last + 1 + skipped, f"cannot be read as CSV ({error})") from error
 
-    return header, rows()
+    return header, 1 + skipped, rows()
+
+
+def _record_problem(start: int, end: int, cells: list[str], width: int) -> str | None:
+    if end - start >= MAX_RECORD_LINES:
+        return (f"a quoted value starting on this line runs on to line {end}: a closing "
+                "quote (\") is probably missing")
+    if len(cells) != width:
+        return f"has {len(cells)} fields but the header has {width}"
+    return None
+
+
+def _fit(cells: list[str], width: int) -> list[str]:
+    """Drop empty trailing cells beyond the header (Excel's unused columns)."""
+    if len(cells) > width and not any(cell.strip() for cell in cells[width:]):
+        return cells[:width]
+    return cells
 
 
 def _header_problems(header: list[str], columns: tuple[str, ...]) -> list[str]:
@@ -238,7 +284,9 @@ class _Fields:
 
     def text(self, column: str, limit: int = 100, *, required: bool = True) -> str:
         # Split first: clean() drops control characters, which would glue "Line\nName" together.
-        value = clean(" ".join(self.values[column].split()), limit=10 * limit)
+        value = " ".join(self.values[column].split())
+        if not (value.isascii() and value.isprintable()):  # the common case needs no cleaning
+            value = clean(value, limit=10 * limit)
         if required and not value:
             self.problems.append(f"{column} is empty")
         elif len(value) > limit:
@@ -249,6 +297,9 @@ class _Fields:
         raw = self.values[column].strip()
         try:
             value = _parse_date(raw)
+        except _DateProblem as problem:
+            self.problems.append(f"{column} {problem}")
+            return date.min
         except ValueError:
             self.problems.append(f"{column} is empty" if not raw else
                                  f"{column} is not a date (use YYYY-MM-DD or MM/DD/YYYY)")
@@ -295,12 +346,24 @@ class _Fields:
             self.problems.append(f"{column} is before {earliest.year}")
 
 
+class _DateProblem(ValueError):
+    """A value that is recognisably not a usable date; the message says why."""
+
+
 def _parse_date(raw: str) -> date:
+    raw = _TIME_SUFFIX.sub("", raw)
     if _ISO_DATE.match(raw):
         return date.fromisoformat(raw)
     if match := _US_DATE.match(raw):
         month, day, year = (int(part) for part in match.groups())
+        if month > 12 >= day:
+            raise _DateProblem("looks like day/month/year; use MM/DD/YYYY or YYYY-MM-DD")
         return date(year, month, day)
+    if _EXCEL_SERIAL.match(raw):
+        raise _DateProblem("is a spreadsheet date serial number, not a date: format the column "
+                           "as a date (MM/DD/YYYY) before exporting")
+    if _SHORT_YEAR.match(raw):
+        raise _DateProblem("has a two-digit year; use four digits (MM/DD/YYYY)")
     raise ValueError(raw)
 
 
@@ -451,9 +514,14 @@ class _FamiliesImporter(_Importer[_FamilyRow]):
             session, Family, Family.account_number, accounts)}
         for account in accounts:
             tally.mark("families", account, UNCHANGED if account in families else CREATED)
-            families.setdefault(account, Family(account_number=account))
-        session.add_all(families.values())
-        session.flush()  # new families need their ids before their patients and guardians
+        if new := accounts - families.keys():
+            # In bulk, then read back for their ids (which their patients and guardians need):
+            # building ORM objects one by one costs more than the INSERT itself.
+            now = utcnow()
+            session.execute(insert(Family), [{"account_number": account, "created_at": now,
+                                              "updated_at": now} for account in new])
+            families.update((f.account_number, f) for f in _fetch_by(
+                session, Family, Family.account_number, new))
         return families
 
 
@@ -657,12 +725,18 @@ def _parsed(csv_file: _CsvFile, importer: _Importer[R], today: date
             ) -> Iterator[tuple[int, R | None, list[str]]]:
     """(line, row, problems) for every record; row is None when the record has problems."""
     with csv_file.open() as stream:
-        header, records = _records(stream)
+        header, header_line, records = _records(stream)
+        if not set(header) & set(importer.columns):
+            # Data where the names should be; listing them as "unknown columns" would echo
+            # a patient's details.
+            raise _FileProblem(header_line, "the first line must be the column names (" + ", ".join(
+                importer.columns) + "); none of them is there: is the header row missing?")
         if problems := _header_problems(header, importer.columns):
-            raise _FileProblem(1, "; ".join(problems))
-        for line, cells in records:
-            if len(cells) != len(header):
-                yield line, None, [f"has {len(cells)} fields but the header has {len(header)}"]
+            raise _FileProblem(header_line, "; ".join(problems))
+        for line, end, raw_cells in records:
+            cells = _fit(raw_cells, len(header))
+            if problem := _record_problem(line, end, cells, len(header)):
+                yield line, None, [problem]
                 continue
             fields = _Fields(dict(zip(header, cells, strict=True)), today)
             row = importer.parse(fields)

@@ -105,7 +105,12 @@ def issue_pins(session: Session, request: IssueRequest, *, policy: IssuePolicy,
     if existing is not None:
         return _result_of(session, existing, created=False)
     # Serialize issuance per family (PostgreSQL row lock; SQLite already holds the write lock).
-    session.exec(select(Family).where(Family.id == request.family_id).with_for_update()).first()
+    # FOR NO KEY UPDATE, not FOR UPDATE: it still excludes a second issuance, but lets the
+    # outbox insert rows referencing the family (a foreign-key check takes KEY SHARE), which
+    # FOR UPDATE blocked — a deadlock when this issuance then cancelled the email that very
+    # outbox transaction was recording as sent (bench/soak.py, saturated, PostgreSQL).
+    session.exec(select(Family).where(Family.id == request.family_id)
+                 .with_for_update(key_share=True)).first()
     existing = _batch_by_key(session, request.idempotency_key)
     if existing is not None:
         return _result_of(session, existing, created=False)

@@ -140,8 +140,10 @@ def send_email(smtp: SmtpSettings, message: EmailMessage, *, timeout: float = 20
     except smtplib.SMTPResponseException as error:
         raise MailError(f"SMTP server answered {error.smtp_code} ({type(error).__name__})",
                         transient=_is_transient(error.smtp_code), code=error.smtp_code) from None
-    except smtplib.SMTPServerDisconnected:
-        raise MailError("SMTP server closed the connection", transient=True) from None
+    except smtplib.SMTPServerDisconnected as error:
+        # smtplib reports a reply that never came (our timeout) as a disconnect: say which.
+        what = "did not answer in time" if "timed out" in str(error) else "closed the connection"
+        raise MailError(f"SMTP server {what}", transient=True) from None
     except smtplib.SMTPNotSupportedError as error:
         # e.g. STARTTLS or AUTH not offered: a configuration problem, not worth retrying.
         raise MailError(f"SMTP server does not support {_what(error)}", transient=False) from None

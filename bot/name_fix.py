@@ -21,7 +21,7 @@ from bot import audit, outbox, threads
 from bot.errors import AlreadyDecided, NotAllowed, NotFound, PinbotError, ValidationFailed
 from bot.family import full_name, name_flag
 from bot.names import check_name
-from bot.text import clean, fold
+from bot.text import clean, fold, mrkdwn_literal
 from models import NameFix, NameFixStatus, Patient, utcnow
 
 NAME_LIMIT = 100
@@ -156,10 +156,12 @@ def _needing_fix(session: Session, *, family_id: int, patient_id: int, channel_i
                                 family_id=family_id)
     flag = name_flag(patient)
     if flag is None:
-        raise PinbotError(f"{full_name(patient)}'s name no longer looks unofficial, so no fix "
+        raise PinbotError(f"{mrkdwn_literal(full_name(patient))}'s name no longer looks "
+                          "unofficial, so no fix "
                           "is needed. Open the family again with /family to issue PINs.")
     if _pending_for(session, patient_id) is not None:
-        raise PinbotError(f"A name fix for {full_name(patient)} is already waiting for a "
+        raise PinbotError(f"A name fix for {mrkdwn_literal(full_name(patient))} is already "
+                          "waiting for a "
                           "supervisor (see /pinbot pending).")
     return patient, flag
 
@@ -367,11 +369,6 @@ def record_refusal(session: Session, *, name_fix_id: int, user_id: str, why: str
 
 # --------------------------------------------------------------------------- imports
 
-def _literal(value: str) -> str:
-    """An EHR name inside message text: no mention or link can come through (mrkdwn)."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def close_resolved(session: Session, renamed_patient_ids: Iterable[int], *,
                    actor: str = IMPORT_ACTOR) -> list[int]:
     """After a families import: close the pending requests of children the import renamed to
@@ -393,9 +390,9 @@ def close_resolved(session: Session, renamed_patient_ids: Iterable[int], *,
         outbox.post_in_thread(
             session, dedupe_key=f"name_fix_closed:{fix.id}", channel_id=fix.channel_id,
             thread_ts=fix.thread_ts, family_id=fix.family_id,
-            text=(f":information_source: The EHR import now has the name {_literal(name)} for "
-                  f"this child, so <@{fix.requested_by}>'s name-fix request is closed: nothing "
-                  "to approve."))
+            text=(f":information_source: The EHR import now has the name "
+                  f"{mrkdwn_literal(name)} for this child, so <@{fix.requested_by}>'s name-fix "
+                  "request is closed: nothing to approve."))
         audit.record(session, actor=actor, action="name_fix.closed", family_id=fix.family_id,
                      patient_id=fix.patient_id, name_fix_id=fix.id, new_name=name)
         closed.append(fix.id or 0)

@@ -3,9 +3,12 @@ they announce, delivered after commit, retried with backoff, never lost nor doub
 
 A worker claims a row with a conditional UPDATE (only one replica wins it), performs it outside
 any transaction, then records success or failure. PIN plaintext lives only in a pending row's
-payload and is erased once the work is delivered or finally given up. A crash between sending
-and recording lets the claim lapse and the work is retried; an email retried that way carries
-the same Message-ID, so mail systems see one message.
+payload and is erased once the work is delivered or finally given up — with one bounded
+exception: a letters upload that finally failed keeps its letters until PIN_LETTER_TTL_HOURS
+after issue (24 h when that is 0), so staff can click "Retry upload" and post the same letters
+without issuing new PINs; `erase_held_letters` (the letters sweep) erases them after that.
+A crash between sending and recording lets the claim lapse and the work is retried; an email
+retried that way carries the same Message-ID, so mail systems see one message.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,12 +25,23 @@ from typing import Any, Protocol
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from bot import audit
 from bot.config import Settings
-from bot.db import Database
+from bot.db import Database, DatabaseUnavailable
+from bot.errors import NotAllowed, NotFound
 from bot.letters import Letter, LetterCase, Practice, render_letters
 from bot.mail import MailError, WelcomeEmail, build_welcome_email, send_email
-from bot.text import mask_email
-from models import LetterFile, OutgoingWork, ReminderRun, WorkKind, WorkStatus, utcnow
+from bot.text import mask_email, mrkdwn_literal
+from models import (
+    LetterFile,
+    OutgoingWork,
+    Pin,
+    PinStatus,
+    ReminderRun,
+    WorkKind,
+    WorkStatus,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +51,13 @@ BACKOFF_SECONDS = (30, 60, 120, 300, 900, 1800)
 LETTERS_REMOVED = (":wastebasket: PIN letters removed from Slack after {hours} h; re-issue to "
                    "print again.")
 _SECRET_KEYS = {"pin"}
+SMTP_TIMEOUT_SECONDS = 20.0
+DEFAULT_MAX_ATTEMPTS = 6  # OutgoingWork.max_attempts' default; a retry grants as many again
+# OutgoingWork.result of a finally failed letters upload whose letters are kept for a retry,
+# and of one whose letters were erased since (equality, so the sweep can query for it).
+LETTERS_HELD = json.dumps({"letters": "held for retry"})
+LETTERS_ERASED = json.dumps({"letters": "erased"})
+HOLD_HOURS_WHEN_KEPT = 24  # PIN_LETTER_TTL_HOURS=0 keeps PDFs in Slack, not PINs in our DB
 
 
 class DeliveryError(Exception):
@@ -71,11 +93,16 @@ def enqueue(session: Session, *, kind: WorkKind, dedupe_key: str, payload: dict[
 
 
 def post_in_thread(session: Session, *, dedupe_key: str, channel_id: str | None,
-                   thread_ts: str | None, text: str, family_id: int | None = None) -> None:
-    """Queue a plain message for a thread (no-op when the work has no Slack thread)."""
+                   thread_ts: str | None, text: str, family_id: int | None = None,
+                   blocks: list[dict[str, Any]] | None = None) -> None:
+    """Queue a message for a thread (no-op when the work has no Slack thread)."""
     if channel_id:
+        payload: dict[str, Any] = {"channel_id": channel_id, "thread_ts": thread_ts,
+                                   "text": text}
+        if blocks:
+            payload["blocks"] = blocks
         enqueue(session, kind=WorkKind.SLACK_MESSAGE, dedupe_key=dedupe_key, family_id=family_id,
-                payload={"channel_id": channel_id, "thread_ts": thread_ts, "text": text})
+                payload=payload)
 
 
 def cancel(session: Session, *, dedupe_key: str, reason: str) -> None:
@@ -105,15 +132,58 @@ class Outcome:
     follow_up: Callable[[Session], None] | None = None
 
 
+@dataclass(frozen=True)
+class FailureNotice:
+    """What the family thread is told when a delivery finally fails."""
+
+    work_id: int
+    kind: WorkKind
+    attempts: int
+    error: str
+    retry_until: datetime | None = None  # letters kept for "Retry upload" until then (local)
+
+
+_FAILED_WHAT = {WorkKind.WELCOME_EMAIL: "The welcome email could not be delivered",
+                WorkKind.LETTERS_UPLOAD: "The PIN letters could not be uploaded"}
+
+
+def notice_text(notice: FailureNotice) -> str:
+    text = (f":warning: {_FAILED_WHAT[notice.kind]} after {notice.attempts} attempt(s) "
+            f"({notice.error}).")
+    if notice.retry_until is None:
+        return text + (" The PINs themselves are issued; re-issue from the family card to "
+                       "print new letters.")
+    return text + (" The PINs themselves are issued. *Retry upload* posts the same letters "
+                   f"again (no new PINs) until {notice.retry_until:%b %d, %I:%M %p}; after "
+                   "that, re-issue from the family card.")
+
+
+# Turns a failure notice into {"text": ..., "blocks": [...]}. handlers/ gives one with a
+# "Retry upload" button (bot/ never builds Slack types); the default is the text alone.
+NoticeRenderer = Callable[[FailureNotice], dict[str, Any]]
+
+
+def plain_notice(notice: FailureNotice) -> dict[str, Any]:
+    return {"text": notice_text(notice)}
+
+
+def hold_hours(settings: Settings) -> int:
+    """How long after issue a finally failed upload keeps its letters for a retry."""
+    return settings.pin_letter_ttl_hours or HOLD_HOURS_WHEN_KEPT
+
+
 class Outbox:
     def __init__(self, database: Database, settings: Settings, *, slack: SlackPort | None,
                  clock: Callable[[], datetime] = utcnow,
-                 backoff: tuple[int, ...] = BACKOFF_SECONDS) -> None:
+                 backoff: tuple[int, ...] = BACKOFF_SECONDS,
+                 render_notice: NoticeRenderer = plain_notice) -> None:
         self.database = database
         self.settings = settings
         self.slack = slack
         self.clock = clock
         self.backoff = backoff
+        self.render_notice = render_notice
+        self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
         self._performers: dict[str, Callable[[dict[str, Any], OutgoingWork], Outcome]] = {
             WorkKind.WELCOME_EMAIL: self._send_welcome_email,
             WorkKind.LETTERS_UPLOAD: self._upload_letters,
@@ -172,6 +242,11 @@ class Outbox:
             return session.get(OutgoingWork, work_id) if claimed == 1 else None
 
     def _record_success(self, work: OutgoingWork, outcome: Outcome) -> None:
+        _persistently(lambda: self._write_success(work, outcome))
+        log.info("delivered", extra={"work_id": work.id, "kind": work.kind,
+                                     "attempt": work.attempts})
+
+    def _write_success(self, work: OutgoingWork, outcome: Outcome) -> None:
         with self.database.transaction() as session:
             row = session.get(OutgoingWork, work.id)
             assert row is not None
@@ -182,11 +257,14 @@ class Outbox:
             row.result = json.dumps(outcome.result)
             if outcome.follow_up is not None:
                 outcome.follow_up(session)
-        log.info("delivered", extra={"work_id": work.id, "kind": work.kind,
-                                     "attempt": work.attempts})
 
     def _record_failure(self, work: OutgoingWork, error: str, *, transient: bool) -> None:
         give_up = not transient or work.attempts >= work.max_attempts
+        _persistently(lambda: self._write_failure(work, error, give_up))
+        log.warning("delivery failed", extra={"work_id": work.id, "kind": work.kind,
+                                              "attempt": work.attempts, "gave_up": give_up})
+
+    def _write_failure(self, work: OutgoingWork, error: str, give_up: bool) -> None:
         with self.database.transaction() as session:
             row = session.get(OutgoingWork, work.id)
             assert row is not None
@@ -194,28 +272,40 @@ class Outbox:
             row.last_error = error[:300]
             if give_up:
                 row.status = WorkStatus.FAILED
-                row.payload = _erase_secrets(row.payload)
-                self._announce_failure(session, row)
+                retry_until = self._hold_letters(row)
+                if retry_until is None:
+                    row.payload = _erase_secrets(row.payload)
+                self._announce_failure(session, row, retry_until)
             else:
                 delay = self.backoff[min(work.attempts - 1, len(self.backoff) - 1)]
                 row.next_attempt_at = self.clock() + timedelta(seconds=delay)
-        log.warning("delivery failed", extra={"work_id": work.id, "kind": work.kind,
-                                              "attempt": work.attempts, "gave_up": give_up})
 
-    def _announce_failure(self, session: Session, work: OutgoingWork) -> None:
-        payload = json.loads(work.payload)
-        what = {
-            WorkKind.WELCOME_EMAIL: "The welcome email could not be delivered",
-            WorkKind.LETTERS_UPLOAD: "The PIN letters could not be uploaded",
-        }.get(WorkKind(work.kind))
-        if what is None:
+    def _hold_letters(self, work: OutgoingWork) -> datetime | None:
+        """Keep a failed upload's letters for "Retry upload" (the bounded exception to erasing
+        PINs on giving up); the time they are kept until, or None when they are not."""
+        if work.kind != WorkKind.LETTERS_UPLOAD:
+            return None
+        until = work.created_at + timedelta(hours=hold_hours(self.settings))
+        if until <= self.clock():
+            return None
+        work.result = LETTERS_HELD
+        return until
+
+    def _announce_failure(self, session: Session, work: OutgoingWork,
+                          retry_until: datetime | None) -> None:
+        kind = WorkKind(work.kind)
+        if kind not in _FAILED_WHAT:
             return
+        payload = json.loads(work.payload)
+        local_until = retry_until.astimezone(self.settings.timezone) if retry_until else None
+        message = self.render_notice(FailureNotice(
+            work_id=work.id or 0, kind=kind, attempts=work.attempts, error=work.last_error,
+            retry_until=local_until))
+        # One notice per final failure: after "Retry upload" the same work may fail again.
         post_in_thread(
-            session, dedupe_key=f"failed:{work.id}", channel_id=payload.get("channel_id"),
-            thread_ts=payload.get("thread_ts"), family_id=work.family_id,
-            text=(f":warning: {what} after {work.attempts} attempt(s) ({work.last_error}). "
-                  "The PINs themselves are issued; re-issue from the family card to print "
-                  "new letters."))
+            session, dedupe_key=f"failed:{work.id}:{work.attempts}",
+            channel_id=payload.get("channel_id"), thread_ts=payload.get("thread_ts"),
+            family_id=work.family_id, text=message["text"], blocks=message.get("blocks"))
 
     # Performers: each takes the decoded payload and returns what to record.
 
@@ -230,14 +320,17 @@ class Outbox:
             practice=self.practice, sibling_first_names=tuple(payload["sibling_first_names"]),
             message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
         ), mail_from=smtp.mail_from)
-        send_email(smtp, message)
+        send_email(smtp, message, timeout=self.smtp_timeout)
+
+        child = mrkdwn_literal(payload["child_first_name"])
+        notice = (f":email: Welcome email for {child} delivered to "
+                  f"{mask_email(payload['to_address'])}.")
 
         def announce(session: Session) -> None:
             post_in_thread(session, dedupe_key=f"sent:{work.id}",
                            channel_id=payload.get("channel_id"),
                            thread_ts=payload.get("thread_ts"), family_id=work.family_id,
-                           text=f":email: Welcome email for {payload['child_first_name']} "
-                                f"delivered to {mask_email(payload['to_address'])}.")
+                           text=notice)
 
         return Outcome({"message_id": message["Message-ID"]}, announce)
 
@@ -301,6 +394,96 @@ class Outbox:
         if self.slack is None:
             raise DeliveryError("Slack is not connected", transient=True)
         return self.slack
+
+
+RECORD_RETRY_PAUSES = (0.05, 0.5, 2.0)
+
+
+def _persistently(write: Callable[[], None]) -> None:
+    """Record what a delivery did, trying again on a database hiccup (a deadlock victim, a
+    dropped connection): the email or post is already out, and a record lost here would mean
+    doing it again once the claim lapses."""
+    for pause in (*RECORD_RETRY_PAUSES, None):
+        try:
+            write()
+            return
+        except DatabaseUnavailable:
+            if pause is None:
+                raise
+            log.warning("recording a delivery failed; trying again")
+            time.sleep(pause)
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    queued: bool  # False: nothing to do (already queued or uploaded); `message` says why
+    message: str
+
+
+def retry_upload(session: Session, *, work_id: int, channel_id: str | None,
+                 thread_ts: str | None, requested_by: str, now: datetime,
+                 settings: Settings) -> RetryResult:
+    """Queue a finally failed letters upload again, with the letters it kept: the same PINs,
+    no new ones. Only from the thread the letters belong to; refused once they were erased
+    or when any of their PINs was replaced since (those letters would print dead PINs) —
+    refusals that erase the letters return rather than raise, so the erasure commits."""
+    work = session.exec(select(OutgoingWork).where(OutgoingWork.id == work_id)
+                        .with_for_update()).first()
+    if work is None or work.kind != WorkKind.LETTERS_UPLOAD:
+        raise NotFound("That upload no longer exists. Re-issue from the family card.")
+    payload = json.loads(work.payload)
+    if payload.get("channel_id") != channel_id or (
+            payload.get("thread_ts") and payload.get("thread_ts") != thread_ts):
+        raise NotAllowed("That button belongs to another family's thread.")
+    if work.status == WorkStatus.PENDING:
+        return RetryResult(False, "The upload is already queued; the letters will appear in "
+                                  "this thread shortly.")
+    if work.status == WorkStatus.DONE:
+        return RetryResult(False, "The PIN letters were already uploaded to this thread.")
+    if work.result != LETTERS_HELD or work.created_at + timedelta(
+            hours=hold_hours(settings)) <= now:
+        _erase_letters(work)
+        return RetryResult(False, "Those letters are no longer kept (PINs are erased "
+                                  f"{hold_hours(settings)} h after issue). Re-issue from the "
+                                  "family card to print new ones.")
+    if _batch_has_replaced_pins(session, work.batch_id):
+        _erase_letters(work)
+        return RetryResult(False, "Some of these PINs were replaced by a newer issue since, so "
+                                  "these letters are void. Re-issue from the family card.")
+    work.status, work.next_attempt_at, work.claimed_until = WorkStatus.PENDING, now, None
+    work.max_attempts = work.attempts + DEFAULT_MAX_ATTEMPTS
+    work.result = "{}"
+    audit.record(session, actor=requested_by, action="letters.retry", family_id=work.family_id,
+                 batch_id=work.batch_id, work_id=work.id)
+    return RetryResult(True, "Uploading the same PIN letters again (no new PINs).")
+
+
+def _batch_has_replaced_pins(session: Session, batch_id: int | None) -> bool:
+    return session.exec(select(Pin.id).where(
+        Pin.batch_id == batch_id,
+        col(Pin.status).in_([PinStatus.REVOKED, PinStatus.EXPIRED]))).first() is not None
+
+
+def _erase_letters(work: OutgoingWork) -> None:
+    if work.result == LETTERS_HELD:
+        work.payload = _erase_secrets(work.payload)
+        work.result = LETTERS_ERASED
+
+
+def erase_held_letters(database: Database, settings: Settings, *, now: datetime) -> int:
+    """The letters sweep's second half: erase the PINs kept for "Retry upload" once their
+    hold (PIN_LETTER_TTL_HOURS after issue, 24 h when 0) is over. Returns how many."""
+    cutoff = now - timedelta(hours=hold_hours(settings))
+    with database.transaction() as session:
+        held = session.exec(select(OutgoingWork).where(
+            OutgoingWork.kind == WorkKind.LETTERS_UPLOAD,
+            OutgoingWork.status == WorkStatus.FAILED, OutgoingWork.result == LETTERS_HELD,
+            col(OutgoingWork.created_at) <= cutoff)).all()
+        for work in held:
+            _erase_letters(work)
+    if held:
+        log.info("held letters erased", extra={"count": len(held)})
+    return len(held)
 
 
 class OutboxWorker:

@@ -48,6 +48,7 @@ from bot.digest import (
     day_label,
     is_business_day,
 )
+from bot.outbox import erase_held_letters
 from bot.services import Services
 from models import (
     IssueBatch,
@@ -315,7 +316,10 @@ def catch_up_job(services: Services, render: Renderer) -> None:
 
 
 def letters_job(services: Services) -> None:
-    if sweep_letters(services.database, services.settings, now=services.clock()):
+    now = services.clock()
+    # Letters kept for "Retry upload" after a failed upload lose their PINs on the same sweep.
+    erase_held_letters(services.database, services.settings, now=now)
+    if sweep_letters(services.database, services.settings, now=now):
         services.kick()
 
 

@@ -8,18 +8,17 @@ Candidates are always bounded, so a search is a handful of indexed queries at an
 - account number / chart id / phone / email / DOB: equality on indexed columns;
 - names: each word is expanded into a few candidate keys per role (the word itself, up to 12
   keys it is the prefix of, up to 25 keys within 1-3 edits by length, a transposition
-  counting as one, among keys sharing the word's first or second letter), taken from an
-  in-process set of the DISTINCT first and last keys (`NameKeys`: there are far fewer
+  counting as one, among keys sharing the word's first or second letter), taken from the
+  in-process set of the DISTINCT first and last keys (bot/name_keys.py: there are far fewer
   distinct names than people; each key comes with how many people carry it) and scored with
   rapidfuzz. Rows are then fetched by `last_key IN (...)` / `first_key IN (...)` on the btree
   indexes, every branch with a LIMIT, all branches of one table in one UNION ALL query. A
   key many people share ("smith") gets its own branch capped at a few families' worth; a
   "first last" pair is looked up through the rarer side's index (see `_NameMatcher._pair`).
-- `NameKeys` lives per database (engine pool). Each search reads max(id) of patient and
-  guardian (two primary-key look-ups) and loads only the new rows' keys when they grew; it
-  reloads everything (GROUP BY on the key indexes, ~0.2 s at 250,000 patients) on first use,
-  every ten minutes (renamed patients) and when the ids went down (a restored database).
-  Call `name_keys(session)` at start-up to warm it, `forget_name_keys()` after renames.
+
+Speed: a search spends more time building SQLAlchemy statements than the database spends
+answering them, so every statement is built once — per shape, with expanding IN parameters
+(`_union`, `_by_ids`) — and run on the session's connection, skipping the ORM layer.
 
 Scores (0-100): exact matches score 100 (a child's last name), 97 (a guardian's), 90 (a first
 name alone); a partial word ("smi") 80-89; a close spelling at most 85 x similarity (< 77);
@@ -30,28 +29,29 @@ close spellings); a family whose last name matches but not the first name scores
 
 from __future__ import annotations
 
-import copy
 import math
 import re
-import threading
-import time
-from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Any, Protocol
-from weakref import WeakKeyDictionary
 
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA
-from sqlalchemy import ColumnElement, Select, func, or_, union_all
+from rapidfuzz import fuzz
+from sqlalchemy import bindparam, literal_column, or_, union_all
 from sqlmodel import Session, col, select
 
 from bot.errors import InvalidQuery
-from bot.text import clean, email_key, fold, phone_digits
+from bot.name_keys import KeySet, NameKeys, forget_name_keys, name_keys
+from bot.text import clean, email_key, fold, mrkdwn_literal, phone_digits
 from models import Family, Guardian, Patient
+
+__all__ = [
+    "FamilyHit", "PatientHit", "Query", "QueryKind", "family_label", "forget_name_keys",
+    "is_single_match", "name_keys", "parse_query", "search_families", "search_patients",
+]
 
 MAX_QUERY_CHARS = 200
 MAX_NAME_WORDS = 10
@@ -62,7 +62,6 @@ MAX_COMMON_KEYS = 4
 PAIR_ROWS = 400  # rows for one "first last" reading
 PREFIX_KEYS = 12
 SIMILAR_KEYS = 25
-RELOAD_SECONDS = 600
 SINGLE_MATCH_GAP = 15
 LAST_WEIGHT, FIRST_WEIGHT = 0.55, 0.45
 FIRST_ONLY, REVERSED, MIDDLE_SKIPPED, GUARDIAN = 0.90, 0.95, 0.95, 0.97
@@ -157,7 +156,8 @@ def parse_query(text: str) -> Query:
         raise InvalidQuery(f"That search has no letters or digits. {HELP}")
     if "@" in raw:
         if not _EMAIL.fullmatch(raw):
-            raise InvalidQuery(f"\u201c{raw}\u201d doesn't look like an email address.")
+            raise InvalidQuery(f"\u201c{mrkdwn_literal(raw)}\u201d doesn't look like an email "
+                               "address.")
         return Query(QueryKind.EMAIL, raw, value=email_key(raw) or "")
     tokens = raw.split()
     dates = [(i, dob) for i, token in enumerate(tokens) if (dob := _parse_date(token))]
@@ -182,21 +182,21 @@ def parse_query(text: str) -> Query:
             return Query(QueryKind.LAST_FIRST, raw, words=last_words, first=first_words)
     words = _name_words(tokens)
     if not words:
-        raise InvalidQuery(f"\u201c{raw}\u201d has no name in it. {HELP}")
+        raise InvalidQuery(f"\u201c{mrkdwn_literal(raw)}\u201d has no name in it. {HELP}")
     return Query(QueryKind.NAME, raw, words=words)
 
 
 def _parse_date(token: str) -> date | None:
     if _SHORT_YEAR.fullmatch(token):
-        raise InvalidQuery(f"Write the year in full: \u201c{token}\u201d could be several "
-                           "dates. Use MM/DD/YYYY or YYYY-MM-DD.")
+        raise InvalidQuery(f"Write the year in full: \u201c{mrkdwn_literal(token)}\u201d could "
+                           "be several dates. Use MM/DD/YYYY or YYYY-MM-DD.")
     for pattern, (y, m, d) in _DATE_FORMATS:
         if found := pattern.fullmatch(token):
             try:
                 return date(int(found[y]), int(found[m]), int(found[d]))
             except ValueError:
-                raise InvalidQuery(f"\u201c{token}\u201d is not a real date. Dates of birth "
-                                   "look like 03/02/2019 or 2019-03-02.") from None
+                raise InvalidQuery(f"\u201c{mrkdwn_literal(token)}\u201d is not a real date. "
+                                   "Dates of birth look like 03/02/2019 or 2019-03-02.") from None
     return None
 
 
@@ -205,121 +205,6 @@ def _name_words(tokens: Iterable[str]) -> tuple[str, ...]:
     if len(words) > MAX_NAME_WORDS:
         raise InvalidQuery(f"Use at most {MAX_NAME_WORDS} words of a name. {HELP}")
     return words
-
-
-# --- the distinct-name-key cache ------------------------------------------------------------
-
-class KeySet:
-    """Distinct keys with how many people carry each: sorted for prefix look-ups (bisect),
-    and grouped by first and by second letter, by length, for close spellings."""
-
-    def __init__(self, counts: dict[str, int]) -> None:
-        self.counts = counts
-        self.sorted = sorted(k for k in counts if k)
-        by_letter: dict[tuple[int, str], list[str]] = defaultdict(list)
-        for key in sorted(self.sorted, key=len):
-            by_letter[0, key[0]].append(key)
-            if len(key) > 1:
-                by_letter[1, key[1]].append(key)
-        self.by_letter = {group: (keys, [len(k) for k in keys])
-                          for group, keys in by_letter.items()}
-
-    def __len__(self) -> int:
-        return len(self.sorted)
-
-    def with_prefix(self, prefix: str, limit: int) -> list[str]:
-        """The shortest keys that start with `prefix` (Smith before Smithers)."""
-        start = bisect_left(self.sorted, prefix)
-        found = []
-        for key in self.sorted[start:start + 20 * limit]:
-            if not key.startswith(prefix):
-                break
-            found.append(key)
-        return sorted(found, key=lambda k: (len(k), k))[:limit]
-
-    def similar(self, word: str, max_edits: int, limit: int) -> list[tuple[str, int]]:
-        """Keys within `max_edits` edits (insert, delete, substitute, swap two neighbours)
-        among those whose first or second letter is the word's first or second letter: that
-        keeps every single slip at the start ("msith", "dmith", "mith") and compares about a
-        fifth of the keys."""
-        choices: list[str] = []
-        for group in {(0, word[0]), (1, word[0]), (0, word[1]), (1, word[1])}:
-            keys, lengths = self.by_letter.get(group, ([], []))
-            start = bisect_left(lengths, len(word) - max_edits)
-            choices += keys[start:bisect_right(lengths, len(word) + max_edits, lo=start)]
-        found = process.extract(word, choices, scorer=OSA.distance, score_cutoff=max_edits,
-                                limit=4 * limit)  # a key can sit in two groups
-        unique = dict.fromkeys((key, int(distance)) for key, distance, _ in found)
-        return list(unique)[:limit]
-
-    def plus(self, keys: Iterable[str]) -> KeySet:
-        """A copy that counts new rows' keys; re-sorted only when a new name appears."""
-        counts, new_name = dict(self.counts), False
-        for key in keys:
-            new_name = new_name or key not in counts
-            counts[key] = counts.get(key, 0) + 1
-        if new_name:
-            return KeySet(counts)
-        same_names = copy.copy(self)
-        same_names.counts = counts
-        return same_names
-
-
-@dataclass(frozen=True)
-class NameKeys:
-    first: KeySet
-    last: KeySet
-    marks: tuple[int, int]  # max(patient.id), max(guardian.id) when loaded
-    loaded_at: float
-
-
-_CACHE: WeakKeyDictionary[Any, NameKeys] = WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
-
-
-def name_keys(session: Session) -> NameKeys:
-    """The distinct first and last keys of patients and guardians, kept fresh (see above)."""
-    pool = session.get_bind().engine.pool  # one cache per database, whatever the session
-    newest = session.exec(select(select(func.max(Patient.id)).scalar_subquery(),
-                                 select(func.max(Guardian.id)).scalar_subquery())).one()
-    marks = (newest[0] or 0, newest[1] or 0)
-    with _CACHE_LOCK:
-        cached = _CACHE.get(pool)
-    if (cached is None or time.monotonic() - cached.loaded_at > RELOAD_SECONDS
-            or any(now < then for now, then in zip(marks, cached.marks, strict=True))):
-        keys = NameKeys(_count(session, "first_key"), _count(session, "last_key"), marks,
-                        time.monotonic())
-    elif marks != cached.marks:
-        firsts, lasts = _keys_since(session, cached.marks)
-        keys = NameKeys(cached.first.plus(firsts), cached.last.plus(lasts), marks,
-                        cached.loaded_at)
-    else:
-        return cached
-    with _CACHE_LOCK:
-        _CACHE[pool] = keys
-    return keys
-
-
-def forget_name_keys() -> None:
-    """Drop every cached key set (e.g. after renames, so close spellings see them at once)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
-def _count(session: Session, column: str) -> KeySet:
-    counts: Counter[str] = Counter()
-    for table in (Patient, Guardian):
-        key = col(getattr(table, column))
-        counts.update(dict(session.exec(select(key, func.count()).group_by(key)).all()))
-    return KeySet(counts)
-
-
-def _keys_since(session: Session, marks: tuple[int, int]) -> tuple[list[str], list[str]]:
-    rows = [*session.exec(select(Patient.first_key, Patient.last_key)
-                          .where(col(Patient.id) > marks[0])),
-            *session.exec(select(Guardian.first_key, Guardian.last_key)
-                          .where(col(Guardian.id) > marks[1]))]
-    return [first for first, _ in rows], [last for _, last in rows]
 
 
 # --- matching names -------------------------------------------------------------------------
@@ -365,10 +250,15 @@ def _max_edits(word: str) -> int:
     return 0 if len(word) < 3 else 1 if len(word) <= 5 else 2 if len(word) <= 9 else 3
 
 
-def _expand(word: str, keys: KeySet, *, fuzzy: bool = True) -> dict[str, _KeyMatch]:
+def _expand(word: str, keys: KeySet, *, fuzzy: bool = True,
+            settled: bool = False) -> dict[str, _KeyMatch]:
     """Candidate keys for one word: itself, keys it starts, keys a few edits away. Between
-    equally close keys the commoner name wins by a hair ("smiht": Smith before Smit)."""
+    equally close keys the commoner name wins by a hair ("smiht": Smith before Smit).
+    `settled`: the word itself is a key shared by more people than a result list shows, so
+    nothing partial or close can reach the list: only the word (no scan, fewer rows)."""
     matches = {word: _KeyMatch(1.0, "exact")}
+    if settled:
+        return matches
 
     def add(key: str, quality: float, how: str) -> None:
         prior = COMMONER * min(1.0, math.log10(1 + keys.counts.get(key, 0)) / 5)
@@ -392,50 +282,59 @@ class _NameMatcher:
         # "de la cruz" and "mary ann"), which also spares two long close-spelling scans.
         several = query.kind is QueryKind.NAME and len(query.words) > 1
         whole = "".join(query.words) if several else ""
-        self.first = {r.first: _expand(r.first, keys.first, fuzzy=r.first != whole)
+        # A word that is itself a common key settles its role: exact matches fill the list
+        # (a single word that is a common last name settles its first-name reading too: a
+        # first name alone scores at most 90, below every one of those exact matches).
+        lone_last = (query.kind is not QueryKind.LAST_FIRST and len(query.words) == 1
+                     and self._common(keys.last, query.words[0]))
+        self.first = {r.first: _expand(r.first, keys.first, fuzzy=r.first != whole,
+                                       settled=lone_last or self._common(keys.first, r.first))
                       for r in self.readings if r.first}
-        self.last = {r.last: _expand(r.last, keys.last, fuzzy=r.last != whole)
+        self.last = {r.last: _expand(r.last, keys.last, fuzzy=r.last != whole,
+                                     settled=self._common(keys.last, r.last))
                      for r in self.readings if r.last}
 
-    def branches(self, table: type[Patient] | type[Guardian]) -> list[tuple[Any, int]]:
-        """(condition, row cap) pairs, each an index look-up on first_key or last_key. A key
-        that many people share ("smith") gets a branch of its own capped at a few families'
-        worth; rarer keys are looked up together, best first, within a row budget."""
-        first_key, last_key = col(table.first_key), col(table.last_key)
-        rare: list[Any] = []
-        branches: list[tuple[Any, int]] = []
+    def _common(self, keys: KeySet, word: str) -> bool:
+        return keys.counts.get(word, 0) > self.common
+
+    def branches(self) -> list[_Branch]:
+        """Index look-ups on first_key or last_key, each with a row cap. A key that many
+        people share ("smith") gets a branch of its own capped at a few families' worth;
+        rarer keys are looked up together, best first, within a row budget."""
+        rare: dict[str, list[str]] = {"last": [], "first": []}
+        branches: list[_Branch] = []
         for r in self.readings:
             if r.first and r.last:
-                branches.append(self._pair(first_key, last_key, r.first, r.last))
+                branches.append(self._pair(r.first, r.last))
                 continue
-            column, matches, counts = (
-                (last_key, self.last[r.last], self.keys.last.counts) if r.last
-                else (first_key, self.first[r.first or ""], self.keys.first.counts))
-            budget, pooled, common = ROW_BUDGET, [], 0
+            side, matches, counts = (
+                ("last", self.last[r.last], self.keys.last.counts) if r.last
+                else ("first", self.first[r.first or ""], self.keys.first.counts))
+            budget, common = ROW_BUDGET, 0
             for key in sorted(matches, key=lambda k: -matches[k].quality):
                 size = counts.get(key, 0)
                 if size > self.common and common < MAX_COMMON_KEYS:
-                    branches.append((column == key, self.common))
+                    branches.append(_Branch(side, ((key,),), self.common))
                     common += 1
                 elif size <= min(budget, self.common):
-                    pooled.append(key)
+                    rare[side].append(key)
                     budget -= size
-            rare.append(column.in_(pooled))
         if pair_lasts := sorted({r.last for r in self.readings if r.first and r.last}):
-            branches.append((last_key.in_(pair_lasts), self.common // 2))
-        return [(or_(*rare), 2 * ROW_BUDGET), *branches] if rare else branches
+            branches.append(_Branch("last", (tuple(pair_lasts),), self.common // 2))
+        lasts, firsts = tuple(dict.fromkeys(rare["last"])), tuple(dict.fromkeys(rare["first"]))
+        return _padded([_Branch("last|first", (lasts, firsts), 2 * ROW_BUDGET), *branches])
 
-    def _pair(self, first_key: Any, last_key: Any, first: str, last: str) -> tuple[Any, int]:
+    def _pair(self, first: str, last: str) -> _Branch:
         """Rows for "first last", found through the index of the side with fewer people (the
         key counts say which). The other side's column is compared as `column || ''`, an
         expression no index serves, so neither SQLite's nor PostgreSQL's planner can walk all
         14,000 "Smith" entries to find one "Ava Smith"."""
-        firsts, lasts = self.first[first], self.last[last]
+        firsts, lasts = tuple(self.first[first]), tuple(self.last[last])
         first_rows = sum(self.keys.first.counts.get(k, 0) for k in firsts)
         last_rows = sum(self.keys.last.counts.get(k, 0) for k in lasts)
         if first_rows < last_rows:
-            return first_key.in_(firsts) & last_key.concat("").in_(lasts), PAIR_ROWS
-        return last_key.in_(lasts) & first_key.concat("").in_(firsts), PAIR_ROWS
+            return _Branch("first+last", (firsts, lasts), PAIR_ROWS)
+        return _Branch("last+first", (lasts, firsts), PAIR_ROWS)
 
     def score(self, first_key: str, last_key: str) -> tuple[float, bool, str] | None:
         """(score 0-1, exact, how) of the best reading for one person, or None."""
@@ -471,40 +370,133 @@ class _Found:
     matched_on: str
 
 
-def _fetch(session: Session, table: type[Patient] | type[Guardian],
-           branches: list[tuple[Any, int]]) -> list[Any]:
-    columns = (col(table.id), col(table.family_id), col(table.first_key), col(table.last_key))
-    parts: list[Select[Any]] = [select(*columns).where(c).limit(cap) for c, cap in branches]
+@dataclass(frozen=True)
+class _Branch:
+    """One index look-up: `shape` says which columns (see `_condition`), `keys` the values
+    of its one or two IN lists, `cap` its LIMIT."""
+    shape: str
+    keys: tuple[tuple[str, ...], ...]
+    cap: int
+
+
+Table = type[Patient] | type[Guardian]
+
+
+# Look-ups of one shape are padded to one of these counts with empty ones (LIMIT 0).
+_PAD_TO = {"last": (2, 5), "first": (2, 4), "first+last": (1, 2, 4, 8),
+           "last+first": (1, 2, 4, 8)}
+
+
+def _padded(branches: list[_Branch]) -> list[_Branch]:
+    """The branches in a fixed order, each shape padded with empty look-ups to one of a few
+    counts. A statement is built and compiled once per sequence of shapes (5-10 ms for a
+    big one), so few sequences mean that cost is paid a few dozen times after start instead
+    of on one search in ten."""
+    padded = [b for b in branches if b.shape == "last|first"]
+    for shape, counts in _PAD_TO.items():
+        mine = [b for b in branches if b.shape == shape]
+        if mine:
+            count = next((n for n in counts if n >= len(mine)), len(mine))
+            empty = _Branch(shape, tuple(() for _ in mine[0].keys), 0)
+            padded += mine + [empty] * (count - len(mine))
+    return padded
+
+
+def _condition(table: Table, shape: str, a: Any, b: Any) -> Any:
+    first, last = col(table.first_key), col(table.last_key)
+    if shape == "last|first":
+        return or_(last.in_(a), first.in_(b))
+    if shape == "first+last":  # the first name's index; the last name compared row by row
+        return first.in_(a) & last.concat("").in_(b)
+    if shape == "last+first":
+        return last.in_(a) & first.concat("").in_(b)
+    return (last if shape == "last" else first).in_(a)
+
+
+@cache
+def _union(tables: tuple[Table, ...], shapes: tuple[str, ...]) -> Any:
+    """The branches of every table in one statement (one round trip), rows tagged with the
+    table's position in `tables`. Built and compiled once per shape, then only run."""
+    params = [(bindparam(f"a{i}", expanding=True), bindparam(f"b{i}", expanding=True),
+               bindparam(f"n{i}")) for i in range(len(shapes))]
+    parts = []
+    for tag, table in enumerate(tables):
+        columns = (literal_column(str(tag)).label("tag"), col(table.id), col(table.family_id),
+                   col(table.first_key), col(table.last_key))
+        parts += [select(*columns).where(_condition(table, shape, a, b)).limit(n)
+                  for shape, (a, b, n) in zip(shapes, params, strict=True)]
     if len(parts) == 1:
-        return list(session.exec(parts[0]))
+        return parts[0]
     subqueries = [part.subquery() for part in parts]
-    return list(session.exec(union_all(*(select(*sub.c) for sub in subqueries))))
+    return union_all(*(select(*sub.c) for sub in subqueries))
+
+
+def _fetch(session: Session, tables: tuple[Table, ...], branches: list[_Branch]) -> list[Any]:
+    if not branches:
+        return []
+    params: dict[str, Any] = {}
+    for i, branch in enumerate(branches):
+        params[f"n{i}"] = branch.cap
+        for name, keys in zip("ab", branch.keys, strict=False):
+            params[f"{name}{i}"] = list(keys)
+    return _run(session, _union(tables, tuple(b.shape for b in branches)), **params)
+
+
+def _run(session: Session, statement: Any, **params: Any) -> list[Any]:
+    """Run a prebuilt statement on the session's connection (no ORM layer: plain rows)."""
+    return list(session.connection().execute(statement, params).fetchall())
 
 
 def _name_found(session: Session, query: Query, *, children_only: bool,
                 limit: int) -> list[_Found]:
     matcher = _NameMatcher(query, name_keys(session), limit)
-    tables: tuple[type[Patient] | type[Guardian], ...] = (
-        (Patient,) if children_only else (Patient, Guardian))
+    tables: tuple[Table, ...] = (Patient,) if children_only else (Patient, Guardian)
     found = []
-    for table in tables:
-        who, weight = ("child", 1.0) if table is Patient else ("guardian", GUARDIAN)
-        seen: set[int] = set()
-        for row_id, family_id, first_key, last_key in _fetch(session, table,
-                                                            matcher.branches(table)):
-            if row_id in seen or not (match := matcher.score(first_key, last_key)):
-                continue
-            seen.add(row_id)
-            score, exact, how = match
-            found.append(_Found(family_id, row_id if table is Patient else None,
-                                score * weight, exact, f"{who} {_HOW_TEXT[how]}"))
+    seen: set[tuple[int, int]] = set()
+    for tag, row_id, family_id, first_key, last_key in _fetch(session, tables,
+                                                              matcher.branches()):
+        if (tag, row_id) in seen or not (match := matcher.score(first_key, last_key)):
+            continue
+        seen.add((tag, row_id))
+        score, exact, how = match
+        child = tables[tag] is Patient
+        found.append(_Found(family_id, row_id if child else None,
+                            score * (1.0 if child else GUARDIAN), exact,
+                            f"{'child' if child else 'guardian'} {_HOW_TEXT[how]}"))
     return found
+
+
+def _ids_in(column: Any) -> Any:
+    return col(column).in_(bindparam("ids", expanding=True))
+
+
+# Every other statement of a search, built once (see the module docstring).
+_BY_DOB = (select(Patient.id, Patient.family_id, Patient.first_key, Patient.last_key)
+           .where(Patient.dob == bindparam("dob")).limit(ROW_CAP))
+_FAMILY_BY_ACCOUNT = select(Family.id).where(_ids_in(Family.account_number))
+_PATIENT_BY_CHART = select(Patient.id, Patient.family_id).where(_ids_in(Patient.chart_id))
+_GUARDIAN_BY_EMAIL = (select(Guardian.family_id)
+                      .where(Guardian.match_key == bindparam("value")).limit(ROW_CAP))
+_GUARDIAN_BY_PHONE = (select(Guardian.family_id)
+                      .where(Guardian.phone_digits == bindparam("value")).limit(ROW_CAP))
+_CHILDREN_OF = (select(Patient.id, Patient.family_id)
+                .where(_ids_in(Patient.family_id)).limit(ROW_CAP))
+_FAMILIES_AND_CHILDREN = (
+    select(Family.id, Family.account_number, Patient.first_name, Patient.last_name,
+           Patient.dob)
+    .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
+    .where(_ids_in(Family.id)).order_by(Patient.dob, Patient.id))
+_GUARDIAN_NAMES = (select(Guardian.family_id, Guardian.first_name, Guardian.last_name)
+                   .where(_ids_in(Guardian.family_id)).order_by(Guardian.id))
+_PATIENT_LABELS = (select(Patient.id, Patient.first_name, Patient.last_name, Patient.dob,
+                          Family.account_number)
+                   .join(Family, col(Family.id) == col(Patient.family_id))
+                   .where(_ids_in(Patient.id)))
 
 
 def _dob_found(session: Session, query: Query) -> list[_Found]:
     """Children born that day; with name words, the ones whose names match come first."""
-    rows = session.exec(select(Patient.id, Patient.family_id, Patient.first_key,
-                               Patient.last_key).where(Patient.dob == query.dob).limit(ROW_CAP))
+    rows = _run(session, _BY_DOB, dob=query.dob)
     found = []
     for patient_id, family_id, first_key, last_key in rows:
         if not query.words:
@@ -525,17 +517,16 @@ def _identifier_found(session: Session, identifier: str) -> list[_Found]:
     ids stored in mixed case must be typed as stored)."""
     bare = identifier.lstrip("#")
     variants = sorted({identifier, bare, bare.upper(), bare.lower()})
-    families = session.exec(select(Family.id).where(col(Family.account_number).in_(variants)))
-    charts = session.exec(select(Patient.id, Patient.family_id)
-                          .where(col(Patient.chart_id).in_(variants)))
-    return [*(_Found(family_id, None, 1.0, True, "account number") for family_id in families),
+    families = _run(session, _FAMILY_BY_ACCOUNT, ids=variants)
+    charts = _run(session, _PATIENT_BY_CHART, ids=variants)
+    return [*(_Found(family_id, None, 1.0, True, "account number") for family_id, in families),
             *(_Found(family_id, patient_id, 1.0, True, "chart id")
               for patient_id, family_id in charts)]
 
 
-def _guardian_found(session: Session, condition: ColumnElement[bool], what: str) -> list[_Found]:
-    rows = session.exec(select(Guardian.family_id).where(condition).limit(ROW_CAP))
-    return [_Found(family_id, None, 1.0, True, what) for family_id in rows]
+def _guardian_found(session: Session, statement: Any, value: str, what: str) -> list[_Found]:
+    return [_Found(family_id, None, 1.0, True, what)
+            for family_id, in _run(session, statement, value=value)]
 
 
 def _find(session: Session, query: Query, *, limit: int,
@@ -545,11 +536,10 @@ def _find(session: Session, query: Query, *, limit: int,
     if query.kind is QueryKind.DOB:
         return _dob_found(session, query)
     if query.kind is QueryKind.EMAIL:
-        return _guardian_found(session, col(Guardian.match_key) == query.value, "guardian email")
+        return _guardian_found(session, _GUARDIAN_BY_EMAIL, query.value, "guardian email")
     found = _identifier_found(session, query.identifier) if query.identifier else []
     if query.kind is QueryKind.PHONE:
-        found += _guardian_found(session, col(Guardian.phone_digits) == query.value,
-                                 "guardian phone")
+        found += _guardian_found(session, _GUARDIAN_BY_PHONE, query.value, "guardian phone")
     if not found and query.words:
         return _name_found(session, query, children_only=children_only, limit=limit)
     return found
@@ -589,8 +579,7 @@ def search_patients(session: Session, text: str, *, limit: int = 10) -> list[Pat
     found = _find(session, parse_query(text), limit=limit, children_only=True)
     families = _best_by((f for f in found if f.patient_id is None), lambda f: f.family_id)
     if families:
-        rows = session.exec(select(Patient.id, Patient.family_id)
-                            .where(col(Patient.family_id).in_(families)).limit(ROW_CAP))
+        rows = _run(session, _CHILDREN_OF, ids=list(families))
         found += [replace(families[family_id], patient_id=patient_id)
                   for patient_id, family_id in rows]
     ranked = sorted(_best_by(found, lambda f: f.patient_id).values(),
@@ -609,17 +598,15 @@ def _family_labels(session: Session, family_ids: list[int]) -> dict[int, tuple[s
     """family id -> (account number, "Smith — Ava (2019-03-02), Ben (…); guardian Jane Smith")."""
     if not family_ids:
         return {}
-    accounts = dict(session.exec(select(Family.id, Family.account_number)
-                                 .where(col(Family.id).in_(family_ids))).all())
+    accounts: dict[int, str] = {}
     children: dict[int, list[tuple[str, str, date]]] = defaultdict(list)
-    for family_id, first, last, dob in session.exec(
-            select(Patient.family_id, Patient.first_name, Patient.last_name, Patient.dob)
-            .where(col(Patient.family_id).in_(family_ids)).order_by(Patient.dob, Patient.id)):
-        children[family_id].append((clean(first), clean(last), dob))
+    for family_id, account, first, last, dob in _run(session, _FAMILIES_AND_CHILDREN,
+                                                     ids=family_ids):
+        accounts[family_id] = account
+        if dob is not None:  # a family with no children on file has one row of NULLs
+            children[family_id].append((clean(first), clean(last), dob))
     guardians: dict[int, list[str]] = defaultdict(list)
-    for family_id, first, last in session.exec(
-            select(Guardian.family_id, Guardian.first_name, Guardian.last_name)
-            .where(col(Guardian.family_id).in_(family_ids)).order_by(Guardian.id)):
+    for family_id, first, last in _run(session, _GUARDIAN_NAMES, ids=family_ids):
         guardians[family_id].append(f"{clean(first)} {clean(last)}".strip())
     return {family_id: (account, family_label(account, children[family_id],
                                               guardians[family_id]))
@@ -647,11 +634,7 @@ def _first_few(items: list[str], limit: int) -> str:
 def _patient_labels(session: Session, patient_ids: list[int]) -> dict[int, str]:
     if not patient_ids:
         return {}
-    rows = session.exec(
-        select(Patient.id, Patient.first_name, Patient.last_name, Patient.dob,
-               Family.account_number)
-        .join(Family, col(Family.id) == col(Patient.family_id))
-        .where(col(Patient.id).in_(patient_ids)))
+    rows = _run(session, _PATIENT_LABELS, ids=patient_ids)
     return {patient_id: f"{clean(first)} {clean(last)} ({dob.isoformat()}) \u2014 "
                         f"account {account}"
             for patient_id, first, last, dob, account in rows}

@@ -4,6 +4,7 @@ jobs start here too."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -13,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,16 +32,60 @@ RETRY_EVERY_SECONDS = 30
 StartResponse = Callable[..., Any]
 
 
-def make_wsgi_app(app: App, database: Database) -> Callable[..., Iterable[bytes]]:
-    """POST /slack/events to Bolt; GET /healthz answers 200 when the database answers."""
+def make_wsgi_app(app: App, database: Database, *,
+                  signing_secret: str | None = None) -> Callable[..., Iterable[bytes]]:
+    """POST /slack/events to Bolt; GET /healthz answers 200 when the database answers.
+
+    Bolt parses a body before it checks the signature, and some malformed payloads make that
+    parsing raise (a 500). So the signature is checked here first (401, as Bolt would), and a
+    signed request Bolt still chokes on gets an empty 200: only Slack can sign, and Slack must
+    not show the user a failure for a payload pinbot can't read."""
     slack = SlackRequestHandler(app, path="/slack/events")
+    # Bolt keeps the secret it was built with private; run() passes it explicitly.
+    verifier = SignatureVerifier(signing_secret or getattr(app, "_signing_secret", "") or "-")
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             return _health(database, start_response)
-        return slack(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            return slack(environ, start_response)
+        if not _signed(verifier, environ):
+            return _json(start_response, "401 Unauthorized", {"error": "invalid request"})
+        try:
+            return slack(environ, start_response)
+        except Exception as error:  # noqa: BLE001 - Bolt failed on a payload, not pinbot
+            # The type only: an exception message may quote the payload.
+            log.warning("unreadable Slack request", extra={"error": type(error).__name__})
+            return _json(start_response, "200 OK", {})
 
     return wsgi
+
+
+def _signed(verifier: SignatureVerifier, environ: dict[str, Any]) -> bool:
+    body = _read_body(environ)
+    try:
+        return verifier.is_valid(body, environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+                                 environ.get("HTTP_X_SLACK_SIGNATURE"))
+    except (UnicodeDecodeError, ValueError):  # Slack signs UTF-8 text with a numeric time
+        return False
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, put back for Bolt to read again."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> Iterable[bytes]:
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(payload)))])
+    return [payload]
 
 
 def _health(database: Database, start_response: StartResponse) -> Iterable[bytes]:
@@ -49,10 +95,7 @@ def _health(database: Database, start_response: StartResponse) -> Iterable[bytes
         status, body = "200 OK", {"ok": True}
     except SQLAlchemyError:
         status, body = "503 Service Unavailable", {"ok": False, "error": "database unreachable"}
-    payload = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(payload)))])
-    return [payload]
+    return _json(start_response, status, body)
 
 
 def start_background(services: Services) -> tuple[OutboxWorker, BackgroundScheduler]:
@@ -83,7 +126,9 @@ def run(settings: Settings, database: Database) -> None:
             import waitress
 
             log.info("starting HTTP mode", extra={"port": settings.port})
-            waitress.serve(make_wsgi_app(app, database), host="0.0.0.0", port=settings.port,
+            waitress.serve(make_wsgi_app(app, database,
+                                         signing_secret=settings.slack_signing_secret),
+                           host="0.0.0.0", port=settings.port,
                            threads=8, ident="pinbot")
     finally:
         scheduler.shutdown(wait=False)

@@ -10,6 +10,12 @@ import unicodedata
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NON_LETTERS = re.compile(r"[^a-z]+")
 _NON_DIGITS = re.compile(r"\D+")
+# Slack mrkdwn (message text, mrkdwn text objects): &, < and > are its only escapes, and they
+# stop every mention, link and date token. It has no escape for formatting marks, so a
+# zero-width space after each keeps "*Bo*" literal instead of bold, and one after "@" keeps a
+# typed "@here" from ever being read as a mention.
+_MRKDWN = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "*": "*\u200b", "_": "_\u200b",
+           "~": "~\u200b", "`": "`\u200b", "@": "@\u200b"}
 # Control and bidi-override characters; tab and newlines are whitespace and become spaces.
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -55,3 +61,10 @@ def mask_phone(value: str | None) -> str:
     """'(555) 010-1234' -> '•••-•••-1234'."""
     digits = phone_digits(value)
     return f"•••-•••-{digits[-4:]}" if digits else "—"
+
+
+def mrkdwn_literal(value: object) -> str:
+    """User-controlled text (names, notes, queries) inside Slack mrkdwn: shown as typed, never
+    a ping, a link or formatting. The one escaping function: handlers use it as blocks.esc,
+    and bot/ uses it for the few sentences it writes for Slack."""
+    return "".join(_MRKDWN.get(char, char) for char in str(value))

@@ -19,20 +19,13 @@ from slack_sdk.models.blocks import (
 
 from bot.family import ChildView, FamilyView, GuardianView
 from bot.search import FamilyHit, PatientHit
+from bot.text import mrkdwn_literal
 from handlers.ids import FamilyIds, IssueIds, NameFixIds
 from handlers.payloads import ChildRef, FamilyRef
 
 MAX_MESSAGE_BLOCKS = 50
-_MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-# Slack has no escape for its formatting marks; a zero-width space after each keeps a name like
-# "*Bo*" literal instead of bold.
-_FORMATTING_MARKS = {"*": "*\u200b", "_": "_\u200b", "~": "~\u200b", "`": "`\u200b"}
-
-
-def esc(value: object) -> str:
-    """User-controlled text for mrkdwn: no mentions, links or formatting can come through."""
-    text = "".join(_MRKDWN_ESCAPES.get(ch, ch) for ch in str(value))
-    return "".join(_FORMATTING_MARKS.get(ch, ch) for ch in text)
+# User text in mrkdwn goes through the one escaping function (bot/text.py says how).
+esc = mrkdwn_literal
 
 
 def plain(value: object, limit: int) -> str:
@@ -48,7 +41,7 @@ def us_date(value: date | None) -> str:
 def _guardian_line(guardian: GuardianView) -> str:
     relationship = f" ({esc(guardian.relationship)})" if guardian.relationship else ""
     account = "yes" if guardian.has_portal_account else "no"
-    return (f"• {esc(guardian.name)}{relationship} · {guardian.masked_email} · "
+    return (f"• {esc(guardian.name)}{relationship} · {esc(guardian.masked_email)} · "
             f"{guardian.masked_phone} · portal account: {account}")
 
 
@@ -101,7 +94,8 @@ def family_card(family: FamilyView) -> list[Block]:
 
 
 def card_fallback_text(family: FamilyView) -> str:
-    return f"Family {family.surname} (account {family.account_number})"
+    # A message's text is mrkdwn too (and what notifications show).
+    return f"Family {esc(family.surname)} (account {esc(family.account_number)})"
 
 
 def family_choices(query: str, hits: Sequence[FamilyHit]) -> list[Block]:

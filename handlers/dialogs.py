@@ -19,11 +19,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.errors import ValidationFailed
 from bot.family import ChildView, FamilyView
-from bot.issuance import IssueMode, IssueResult
+from bot.issuance import Field, IssueMode, IssueResult
 from handlers.blocks import esc, plain, us_date
 from handlers.ids import NO_EMAIL, IssueIds
-from handlers.payloads import IssueDialogMeta
+from handlers.payloads import MAX_ID, IssueDialogMeta
 
 CHECKBOX_LIMIT = 10  # Block Kit's maximum options in one checkbox group
 
@@ -114,38 +115,62 @@ class IssueForm:
     emailed_patient_id: int | None
 
 
+def _dicts(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def parse_state(view: dict[str, Any]) -> dict[str, Any]:
-    """Flatten view.state.values to {block_id: value(s)}: one place that knows the shapes."""
+    """Flatten view.state.values to {block_id: value(s)}: one place that knows the shapes.
+    Values are strings (a list of them for checkboxes) or None; anything else in a
+    tampered payload is dropped rather than trusted."""
     flat: dict[str, Any] = {}
-    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
-        for action in actions.values():
+    for block_id, actions in _dicts(_dicts(view.get("state")).get("values")).items():
+        for action in map(_dicts, _dicts(actions).values()):
             if action.get("type") == "checkboxes":
-                flat[block_id] = [o.get("value") for o in action.get("selected_options") or []]
+                options = action.get("selected_options")
+                flat[block_id] = [_value(o) for o in options] if isinstance(options, list) else []
             elif "selected_option" in action:
-                option = action.get("selected_option") or {}
-                flat[block_id] = option.get("value")
+                flat[block_id] = _value(action.get("selected_option"))
             else:
-                flat[block_id] = action.get("value")
+                flat[block_id] = _value(action)
     return flat
 
 
+def _value(holder: Any) -> str | None:
+    value = _dicts(holder).get("value")
+    return value if isinstance(value, str) else None
+
+
+TAMPERED = -1  # an option value no dialog offered: issuance rejects it as "not in this family"
+
+
 def _as_id(raw: Any) -> int | None:
+    if raw in (None, ""):
+        return None
     try:
-        return int(raw) if raw not in (None, "") else None
+        value = int(raw)
     except (TypeError, ValueError):
-        return -1  # a tampered value: issuance rejects it as "not in this family"
+        return TAMPERED
+    return value if 1 <= value <= MAX_ID else TAMPERED
 
 
 def read_issue_form(view: dict[str, Any]) -> IssueForm:
+    """The submitted choices; raises ValidationFailed when the required recipient is missing
+    (Slack always sends it: only a tampered submission lacks it, and it must not mean
+    "no email")."""
     state = parse_state(view)
     children: list[int] = []
     for block_id, values in state.items():
         if block_id.startswith(IssueIds.CHILDREN) and isinstance(values, list):
-            children += [i for i in (_as_id(v) for v in values) if i is not None]
+            # Every ticked option has a value; an empty one was never offered.
+            children += [_as_id(v) or TAMPERED for v in values]
     recipient = state.get(IssueIds.RECIPIENT)
+    if recipient is None:
+        raise ValidationFailed({Field.RECIPIENT: "Choose who gets the welcome email, or "
+                                                 "“No email — print every PIN”."})
     return IssueForm(
         patient_ids=tuple(children),
-        recipient_guardian_id=None if recipient in (None, NO_EMAIL) else _as_id(recipient),
+        recipient_guardian_id=None if recipient == NO_EMAIL else _as_id(recipient),
         emailed_patient_id=_as_id(state.get(IssueIds.EMAILED_CHILD)))
 
 
@@ -156,7 +181,7 @@ def issue_summary(result: IssueResult, issued_by: str) -> str:
     lines = [f":white_check_mark: <@{issued_by}> issued {len(result.children)} PIN(s)."]
     if result.mode == IssueMode.WELCOME and emailed is not None:
         lines.append(f"• Welcome email for *{esc(emailed.full_name)}* to "
-                     f"{esc(result.recipient_name)} ({result.masked_email}) — queued.")
+                     f"{esc(result.recipient_name)} ({esc(result.masked_email)}) — queued.")
     elif result.mode == IssueMode.ADD_CHILD:
         lines.append(f"• No welcome email: {esc(result.account_note or '')}")
     else:

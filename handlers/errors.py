@@ -1,21 +1,28 @@
 """The one error handler: a domain error becomes its sentence for the user; anything else
-becomes "something went wrong (ref …)" with the ref in the log, never a traceback in Slack."""
+becomes "something went wrong (ref …)" with the ref in the log, never a traceback in Slack.
+The sentence goes where the user acted: a command's reply, an ephemeral message for a click,
+an error inside the dialog for a submission not yet acknowledged."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.db import DatabaseUnavailable
 from bot.errors import PinbotError
-from handlers.middleware import request_channel, request_user
+from handlers.replies import dialog_error, tell
 
 log = logging.getLogger(__name__)
+
+OUT_OF_DATE = ("That button or dialog is from an older pinbot and no longer works. Search "
+               "again with /family.")
 
 
 def user_sentence(error: Exception) -> str:
@@ -23,26 +30,50 @@ def user_sentence(error: Exception) -> str:
         return error.user_message
     if isinstance(error, DatabaseUnavailable):
         return "pinbot can't reach its database right now. Nothing was changed; try again."
+    if isinstance(error, BoltUnhandledRequestError):
+        # No listener for it: a button or dialog of an older version, or a payload kind
+        # pinbot never asked for. Not a bug worth an error line.
+        log.info("unhandled request")
+        return OUT_OF_DATE
     ref = uuid.uuid4().hex[:8]
     log.error("unhandled error", exc_info=error, extra={"ref": ref})
     return f"Something went wrong (ref {ref}). Nothing was changed; try again or tell IT."
 
 
-def tell_user(client: WebClient, body: dict[str, Any], text: str) -> None:
-    """An ephemeral sentence to whoever acted, wherever they acted."""
-    channel, user = request_channel(body), request_user(body)
-    if not (channel and user):
-        return
-    try:
-        client.chat_postEphemeral(channel=channel, user=user, text=text)
-    except SlackApiError:
-        log.warning("could not tell the user about an error", extra={"user_id": user})
-
-
-def handle_error(error: Exception, body: dict[str, Any], client: WebClient) -> BoltResponse:
-    tell_user(client, body, user_sentence(error))
+def handle_error(error: Exception, body: dict[str, Any], client: WebClient,
+                 response: BoltResponse | None) -> BoltResponse | None:
+    sentence = user_sentence(error)
+    if response is None:  # acknowledged already: only a message reaches the user now
+        tell(client, body, sentence)
+        return None
+    if body.get("command"):
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": sentence})
+    if body.get("type") == "view_submission":
+        return dialog_error(body, sentence)
+    tell(client, body, sentence)
     # 200: Slack must not show its own generic failure on top of our sentence.
     return BoltResponse(status=200, body="")
+
+
+Listener = Callable[..., None]
+
+
+def answered(listener: Listener) -> Listener:
+    """Report an error raised after ack() here instead of in Bolt: Bolt's error path then
+    forgets the ack (it resets it), so Slack would wait 3 s for an answer already given and
+    show the user a timeout. Bolt still injects the listener's own arguments (it reads them
+    through functools.wraps); every pinbot listener asks for ack and client."""
+    @functools.wraps(listener)
+    def run(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except Exception as error:
+            if kwargs["ack"].response is None:
+                raise  # not acknowledged yet: the error handler's answer is the reply
+            body = kwargs.get("body") or kwargs.get("command") or {}
+            handle_error(error, body, kwargs["client"], None)
+
+    return run
 
 
 def register(app: App) -> None:

@@ -15,8 +15,10 @@ from bot.family import load_family
 from bot.search import is_single_match, search_families
 from bot.services import Services
 from handlers.blocks import card_fallback_text, family_card, family_choices, no_match
+from handlers.errors import answered
 from handlers.ids import Commands, FamilyIds
 from handlers.payloads import FamilyRef
+from handlers.replies import click_thread, request_channel
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,16 @@ def open_family(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: 
                 services: Services) -> None:
     ack()
     ref = FamilyRef.load(action.get("value"))
-    channel = body.get("channel", {}).get("id") or body["container"]["channel_id"]
+    channel = request_channel(body) or ""
+    # "Open" sits on search results and digests; one inside a family's thread opens only
+    # that family.
+    with services.database.read_session() as session:
+        threads.check_thread_family(session, channel_id=channel, thread_ts=click_thread(body),
+                                    family_id=ref.family_id)
     post_family_card(client, services, family_id=ref.family_id, channel_id=channel,
                      user_id=body["user"]["id"])
 
 
 def register(app: App) -> None:
-    app.command(Commands.FAMILY)(family_command)
-    app.action(FamilyIds.OPEN)(open_family)
+    app.command(Commands.FAMILY)(answered(family_command))
+    app.action(FamilyIds.OPEN)(answered(open_family))

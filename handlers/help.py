@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from bot.reports import PendingFix, pending_name_fixes, todays_attention
 from bot.services import Services
 from handlers.blocks import esc
+from handlers.errors import answered
 from handlers.ids import Commands
 
 HELP = """*pinbot* issues patient-portal PINs for whole families.
@@ -76,4 +77,4 @@ def pinbot_command(ack: Ack, respond: Respond, command: dict[str, Any], client: 
 
 
 def register(app: App) -> None:
-    app.command(Commands.PINBOT)(pinbot_command)
+    app.command(Commands.PINBOT)(answered(pinbot_command))

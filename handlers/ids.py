@@ -24,6 +24,7 @@ class IssueIds(StrEnum):
     RECIPIENT_ACTION = "recipient_select"
     EMAILED_CHILD = "emailed_child"
     EMAILED_CHILD_ACTION = "emailed_child_select"
+    RETRY_UPLOAD = "letters_retry_upload"  # on the thread's "letters could not be uploaded"
 
 
 class NameFixIds(StrEnum):

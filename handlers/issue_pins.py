@@ -7,18 +7,23 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
+from sqlmodel import Session
 
-from bot import threads
-from bot.errors import PinbotError, ValidationFailed
+from bot import outbox, threads
+from bot.errors import NotFound, PinbotError, ValidationFailed
 from bot.family import load_family
-from bot.issuance import Field, IssueRequest, active_pin_ids, issue_pins
+from bot.issuance import Field, IssueRequest, IssueResult, active_pin_ids, issue_pins
 from bot.search import is_single_match, search_patients
 from bot.services import Services
 from handlers.blocks import child_choices, no_match
 from handlers.dialogs import issue_dialog, issue_summary, read_issue_form
+from handlers.errors import answered
 from handlers.family import post_family_card
 from handlers.ids import Commands, FamilyIds, IssueIds
-from handlers.payloads import ChildRef, FamilyRef, IssueDialogMeta
+from handlers.payloads import ChildRef, FamilyRef, Id, IssueDialogMeta, Payload
+from handlers.replies import click_thread, request_channel, request_user, tell
+from models import WorkKind
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,9 @@ def open_dialog(client: WebClient, services: Services, *, trigger_id: str, famil
                                     family_id=family_id)
         family = load_family(session, family_id, today=services.today(),
                              minor_age_limit=services.settings.minor_age_limit)
+        if preselected is not None and family.child(preselected) is None:
+            raise NotFound("That child is no longer in this family in pinbot. Search again "
+                           "with /pin.")
         seen = active_pin_ids(session, [c.id for c in family.children])
     meta = IssueDialogMeta(family_id=family_id, channel_id=channel_id, thread_ts=thread_ts,
                            seen_active_pin_ids=seen)
@@ -56,15 +64,16 @@ def card_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: 
                 services: Services) -> None:
     ack()
     ref = FamilyRef.load(action.get("value"))
-    message = body.get("message") or {}
-    container = body.get("container") or {}
-    thread_ts = message.get("thread_ts") or container.get("message_ts") or message.get("ts")
     open_dialog(client, services, trigger_id=body["trigger_id"], family_id=ref.family_id,
-                channel_id=(body.get("channel") or {}).get("id"), thread_ts=thread_ts)
+                channel_id=request_channel(body), thread_ts=click_thread(body))
 
 
 def _open_for_child(client: WebClient, services: Services, *, trigger_id: str, ref: ChildRef,
-                    channel_id: str, user_id: str) -> None:
+                    channel_id: str, user_id: str, clicked_in: str | None = None) -> None:
+    if clicked_in:  # a click inside a family's thread acts on that family only
+        with services.database.read_session() as session:
+            threads.check_thread_family(session, channel_id=channel_id, thread_ts=clicked_in,
+                                        family_id=ref.family_id)
     # The dialog first: trigger_id expires 3 s after the click or command.
     open_dialog(client, services, trigger_id=trigger_id, family_id=ref.family_id,
                 channel_id=channel_id, thread_ts=None, preselected=ref.patient_id)
@@ -97,9 +106,8 @@ def pick_child(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: W
                services: Services) -> None:
     ack()
     _open_for_child(client, services, trigger_id=body["trigger_id"],
-                    ref=ChildRef.load(action.get("value")),
-                    channel_id=(body.get("channel") or {}).get("id")
-                    or body["container"]["channel_id"], user_id=body["user"]["id"])
+                    ref=ChildRef.load(action.get("value")), channel_id=request_channel(body) or "",
+                    user_id=body["user"]["id"], clicked_in=click_thread(body))
 
 
 def _thread_for(services: Services, meta: IssueDialogMeta) -> str | None:
@@ -114,18 +122,19 @@ def _thread_for(services: Services, meta: IssueDialogMeta) -> str | None:
 def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
            services: Services) -> None:
     meta = IssueDialogMeta.load(view.get("private_metadata"))
-    form = read_issue_form(view)
     user_id = body["user"]["id"]
-    request = IssueRequest(
-        family_id=meta.family_id, patient_ids=form.patient_ids,
-        recipient_guardian_id=form.recipient_guardian_id,
-        emailed_patient_id=form.emailed_patient_id, issued_by=user_id,
-        idempotency_key=f"view:{view['id']}", channel_id=meta.channel_id,
-        thread_ts=_thread_for(services, meta), seen_active_pin_ids=meta.seen_active_pin_ids)
     try:
+        form = read_issue_form(view)
+        request = IssueRequest(
+            family_id=meta.family_id, patient_ids=form.patient_ids,
+            recipient_guardian_id=form.recipient_guardian_id,
+            emailed_patient_id=form.emailed_patient_id, issued_by=user_id,
+            idempotency_key=f"view:{view['id']}", channel_id=meta.channel_id,
+            thread_ts=_thread_for(services, meta), seen_active_pin_ids=meta.seen_active_pin_ids)
         with services.database.transaction() as session:
             result = issue_pins(session, request, policy=services.issue_policy(),
                                 gateway=services.gateway)
+            _queue_summary(session, result, user_id)
     except ValidationFailed as error:
         ack(response_action="errors",
             errors={_ERROR_BLOCKS[Field(k)]: v for k, v in error.errors.items()})
@@ -137,13 +146,55 @@ def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClie
     services.kick()
     log.info("pins issued", extra={"batch_id": result.batch_id, "family_id": result.family_id,
                                    "user_id": user_id, "replayed": not result.created})
-    if result.created and result.channel_id:
-        client.chat_postMessage(channel=result.channel_id, thread_ts=result.thread_ts,
-                                text=issue_summary(result, user_id))
+
+
+def _queue_summary(session: Session, result: IssueResult, user_id: str) -> None:
+    """The thread's summary is outgoing work in the batch's own transaction: a Slack outage
+    after the commit delays it (retried) but can neither lose it nor tell the user that
+    nothing happened while the PINs exist."""
+    if result.created:
+        outbox.post_in_thread(session, dedupe_key=f"summary:{result.batch_id}",
+                              channel_id=result.channel_id, thread_ts=result.thread_ts,
+                              family_id=result.family_id, text=issue_summary(result, user_id))
+
+
+class UploadRef(Payload):
+    work_id: Id
+
+
+def failure_notice(notice: outbox.FailureNotice) -> dict[str, Any]:
+    """The thread's message when a delivery finally failed; a letters upload whose letters
+    are still kept gets a "Retry upload" button (bot.outbox.NoticeRenderer)."""
+    text = outbox.notice_text(notice)
+    if notice.kind != WorkKind.LETTERS_UPLOAD or notice.retry_until is None:
+        return {"text": text}
+    blocks = [SectionBlock(text=MarkdownTextObject(text=text)),
+              ActionsBlock(elements=[ButtonElement(
+                  text="Retry upload", action_id=IssueIds.RETRY_UPLOAD,
+                  value=UploadRef(work_id=notice.work_id).dump())])]
+    return {"text": text, "blocks": [block.to_dict() for block in blocks]}
+
+
+def retry_upload(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+                 services: Services) -> None:
+    """Re-queue the failed upload with the letters it kept: the same PINs, none issued."""
+    ack()
+    ref = UploadRef.load(action.get("value"))
+    with services.database.transaction() as session:
+        result = outbox.retry_upload(
+            session, work_id=ref.work_id, channel_id=request_channel(body),
+            thread_ts=click_thread(body), requested_by=request_user(body) or "unknown",
+            now=services.clock(), settings=services.settings)
+    if result.queued:
+        services.kick()
+    log.info("letters retry", extra={"work_id": ref.work_id, "queued": result.queued,
+                                     "user_id": request_user(body)})
+    tell(client, body, result.message)
 
 
 def register(app: App) -> None:
-    app.action(IssueIds.OPEN_DIALOG)(card_button)
-    app.action(FamilyIds.PICK_CHILD)(pick_child)
-    app.command(Commands.PIN)(pin_command)
-    app.view(IssueIds.CALLBACK)(submit)
+    app.action(IssueIds.OPEN_DIALOG)(answered(card_button))
+    app.action(FamilyIds.PICK_CHILD)(answered(pick_child))
+    app.command(Commands.PIN)(answered(pin_command))
+    app.view(IssueIds.CALLBACK)(answered(submit))
+    app.action(IssueIds.RETRY_UPLOAD)(answered(retry_upload))

@@ -13,40 +13,40 @@ from slack_sdk import WebClient
 from bot import audit
 from bot.services import Services
 from handlers.directory import Directory
+from handlers.replies import dialog_channel, dialog_error, request_channel, request_user, tell
 
 log = logging.getLogger(__name__)
 
 GUEST_REFUSAL = "pinbot is for practice staff only; guest accounts can't use it."
+UNKNOWN_REFUSAL = "pinbot couldn't tell who sent this, so it did nothing."
 CHANNEL_REFUSAL = ("pinbot works only in the practice's staff channels. Ask your administrator "
                    "which channel to use.")
 
-
-def request_channel(body: dict[str, Any]) -> str | None:
-    return (body.get("channel_id") or (body.get("channel") or {}).get("id")
-            or (body.get("container") or {}).get("channel_id"))
-
-
-def request_user(body: dict[str, Any]) -> str | None:
-    return body.get("user_id") or (body.get("user") or {}).get("id")
+_REASONS = {GUEST_REFUSAL: "guest", CHANNEL_REFUSAL: "channel", UNKNOWN_REFUSAL: "no user"}
 
 
 def _refusal_response(body: dict[str, Any], client: WebClient, text: str) -> BoltResponse:
     if body.get("command"):
         return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
-    channel, user = request_channel(body), request_user(body)
-    if body.get("type") == "block_actions" and channel and user:
-        client.chat_postEphemeral(channel=channel, user=user, text=text)
+    if body.get("type") == "view_submission":
+        return dialog_error(body, text)
+    tell(client, body, text)
     return BoltResponse(status=200, body="")
 
 
 def _refusal(body: dict[str, Any], services: Services, directory: Directory) -> str | None:
     user = request_user(body)
-    if not user:
-        return None
+    if not user:  # Slack names the user on every command and interaction pinbot handles
+        return UNKNOWN_REFUSAL
     allowed = services.settings.allowed_channel_ids
-    channel = request_channel(body)
-    # Dialog submissions carry no channel; the dialog was opened from an allowed one.
-    if allowed and body.get("type") != "view_submission" and channel not in allowed:
+    if body.get("type") == "view_submission":
+        # Slack sends no channel with a submission: the dialog's metadata names the one it
+        # was opened from (a dialog left open while ALLOWED_CHANNEL_IDS changed is refused).
+        channel = dialog_channel(body)
+        outside = channel is not None and channel not in allowed
+    else:
+        outside = request_channel(body) not in allowed
+    if allowed and outside:
         return CHANNEL_REFUSAL
     if directory.is_guest(user):
         return GUEST_REFUSAL
@@ -70,7 +70,7 @@ def install(app: App, services: Services, directory: Directory) -> None:
         user = request_user(body)
         with services.database.transaction() as session:
             audit.record(session, actor=user or "unknown", action="refused",
-                         reason="guest" if refusal == GUEST_REFUSAL else "channel",
+                         reason=_REASONS[refusal],
                          channel=request_channel(body), kind=body.get("command")
                          or body.get("type"))
         log.info("request refused", extra={"user_id": user, "channel_id": request_channel(body)})

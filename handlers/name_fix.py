@@ -20,6 +20,7 @@ from bot.name_fix import Decision, Field, FixView, NameFixRequest
 from bot.search import forget_name_keys
 from bot.services import Services
 from handlers.directory import Directory
+from handlers.errors import answered
 from handlers.ids import NameFixIds
 from handlers.name_fix_views import (
     NameFixRef,
@@ -238,9 +239,9 @@ def submit_reject(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: 
 
 
 def register(app: App) -> None:
-    app.action(NameFixIds.REQUEST)(request_button)
-    app.view(NameFixIds.CALLBACK)(submit_request)
-    app.action(NameFixIds.APPROVE)(approve_button)
-    app.action(NameFixIds.CONFIRM_AS_IS)(confirm_button)
-    app.action(NameFixIds.REJECT)(reject_button)
-    app.view(NameFixIds.REJECT_CALLBACK)(submit_reject)
+    app.action(NameFixIds.REQUEST)(answered(request_button))
+    app.view(NameFixIds.CALLBACK)(answered(submit_request))
+    app.action(NameFixIds.APPROVE)(answered(approve_button))
+    app.action(NameFixIds.CONFIRM_AS_IS)(answered(confirm_button))
+    app.action(NameFixIds.REJECT)(answered(reject_button))
+    app.view(NameFixIds.REJECT_CALLBACK)(answered(submit_reject))

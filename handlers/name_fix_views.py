@@ -25,19 +25,19 @@ from bot.name_fix import NAME_LIMIT, NOTE_LIMIT, ConfirmedBy, FixableChild, FixV
 from handlers.blocks import esc, us_date
 from handlers.dialogs import parse_state
 from handlers.ids import IssueIds, NameFixIds
-from handlers.payloads import FamilyRef, Payload
+from handlers.payloads import FamilyRef, Id, Payload
 from models import NameFixStatus
 
 
 class NameFixRef(Payload):
     """A decision button's value."""
 
-    name_fix_id: int
+    name_fix_id: Id
 
 
 class RequestMeta(Payload):
-    family_id: int
-    patient_id: int
+    family_id: Id
+    patient_id: Id
     channel_id: str | None = None
     thread_ts: str | None = None
 
@@ -46,7 +46,7 @@ class RejectMeta(Payload):
     """The clicked request message travels with the reason dialog: the decision is checked
     against it exactly as a button click is."""
 
-    name_fix_id: int
+    name_fix_id: Id
     channel_id: str | None = None
     message_ts: str | None = None
 

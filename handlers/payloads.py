@@ -3,13 +3,15 @@ a tampered or stale value is refused with a sentence, never a traceback."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.errors import PinbotError
 
 M = TypeVar("M", bound="Payload")
+MAX_ID = 2**31 - 1  # the largest id any store holds; a bigger one would be a database error
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Payload(BaseModel):
@@ -28,16 +30,16 @@ class Payload(BaseModel):
 
 
 class FamilyRef(Payload):
-    family_id: int
+    family_id: Id
 
 
 class ChildRef(Payload):
-    family_id: int
-    patient_id: int
+    family_id: Id
+    patient_id: Id
 
 
 class IssueDialogMeta(Payload):
-    family_id: int
+    family_id: Id
     channel_id: str | None = None
     thread_ts: str | None = None
-    seen_active_pin_ids: tuple[int, ...] = ()
+    seen_active_pin_ids: tuple[Id, ...] = ()

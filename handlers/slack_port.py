@@ -1,9 +1,16 @@
 """bot.outbox.SlackPort over slack_sdk's WebClient: errors sorted into "try again" and
-"trying again won't help" so the outbox knows whether to retry."""
+"trying again won't help" so the outbox knows whether to retry.
+
+The WebClient's retry handlers (bot/app.py) ride out 429 + Retry-After, 500/503 and dropped
+connections on Web API calls; what still fails becomes a DeliveryError and the outbox retries
+later with backoff. The file upload is done in its three steps here, not with
+files_upload_v2, so a failure names the step that failed (the family thread is told)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -18,11 +25,19 @@ _PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_aut
 _ALREADY_GONE = {"file_not_found", "file_deleted"}
 
 
-def _delivery_error(error: Exception) -> DeliveryError:
+UPLOAD_URL_STEP = "files.getUploadURLExternal"
+UPLOAD_POST_STEP = "sending the file"
+UPLOAD_COMPLETE_STEP = "files.completeUploadExternal"
+
+
+def _delivery_error(error: Exception, step: str | None = None) -> DeliveryError:
+    where = f"{step}: " if step else ""
     if isinstance(error, SlackApiError):
         code = str(error.response.get("error") or error.response.status_code)
-        return DeliveryError(f"Slack said {code}", transient=code not in _PERMANENT)
-    return DeliveryError(f"Slack unreachable ({type(error).__name__})", transient=True)
+        return DeliveryError(f"{where}Slack said {code}", transient=code not in _PERMANENT)
+    if isinstance(error, HTTPError):  # the upload URL answered with an HTTP error status
+        return DeliveryError(f"{where}Slack answered HTTP {error.code}", transient=True)
+    return DeliveryError(f"{where}Slack unreachable ({type(error).__name__})", transient=True)
 
 
 class WebClientPort:
@@ -41,13 +56,29 @@ class WebClientPort:
 
     def upload_file(self, *, channel: str, thread_ts: str | None, content: bytes,
                     filename: str, title: str) -> str:
+        """files.getUploadURLExternal, POST the bytes, files.completeUploadExternal into the
+        thread. A retry starts over with a new upload URL; a file never completed is never
+        shared, so nothing shows twice."""
+        step = UPLOAD_URL_STEP
         try:
-            response = self.client.files_upload_v2(channel=channel, thread_ts=thread_ts,
-                                                   content=content, filename=filename,
-                                                   title=title)
+            ticket = self.client.files_getUploadURLExternal(filename=filename,
+                                                            length=len(content))
+            step = UPLOAD_POST_STEP
+            self._post_bytes(str(ticket["upload_url"]), content)
+            step = UPLOAD_COMPLETE_STEP
+            done = self.client.files_completeUploadExternal(
+                files=[{"id": str(ticket["file_id"]), "title": title}], channel_id=channel,
+                thread_ts=thread_ts)
         except (SlackApiError, SlackRequestError, OSError) as error:
-            raise _delivery_error(error) from error
-        return str(response["files"][0]["id"])
+            raise _delivery_error(error, step) from error
+        return str(done["files"][0]["id"])
+
+    def _post_bytes(self, url: str, content: bytes) -> None:
+        # As slack_sdk does it: raw bytes, the client's TLS context and timeout. Proxies come
+        # from the environment (urllib reads HTTPS_PROXY) as they do for the client.
+        request = Request(url, data=content, method="POST")
+        with urlopen(request, timeout=self.client.timeout, context=self.client.ssl) as reply:
+            reply.read()
 
     def delete_file(self, file_id: str) -> None:
         try:

@@ -7,6 +7,7 @@ builders return dicts shaped like Slack's; pass them to `block_action` / `view_s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -352,6 +353,7 @@ def serve_wsgi(wsgi_app: Any, *, threads: int = 4) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
         # close every socket from inside the loop thread, so the loop wakes and ends at once
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        with contextlib.suppress(OSError):  # the loop already closed its trigger and ended
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         thread.join(timeout=5)
         server.task_dispatcher.shutdown()

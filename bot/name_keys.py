@@ -1,0 +1,148 @@
+"""The in-process set of DISTINCT first and last name keys of patients and guardians, for the
+candidate step of name search (bot/search.py): there are far fewer distinct names than people,
+so a word's close spellings and the keys it is the prefix of are found here, in memory, and
+only then looked up in the database on the btree indexes.
+
+`NameKeys` lives per database (engine pool). `name_keys(session)` reads max(id) of patient and
+guardian (one statement, two primary-key look-ups) and loads only the new rows' keys when they
+grew, so a name imported a moment ago is found by its close spellings at once; it reloads
+everything (GROUP BY on the key indexes, ~0.3 s at 250,000 patients) on first use, every ten
+minutes (renamed patients) and when the ids went down (a restored database). Call it at
+start-up to warm the cache, and `forget_name_keys()` after renames.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from models import Guardian, Patient
+
+RELOAD_SECONDS = 600
+
+
+class KeySet:
+    """Distinct keys with how many people carry each: sorted for prefix look-ups (bisect),
+    and grouped by first and by second letter, by length, for close spellings."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+        self.sorted = sorted(k for k in counts if k)
+        by_letter: dict[tuple[int, str], list[str]] = defaultdict(list)
+        for key in sorted(self.sorted, key=len):
+            by_letter[0, key[0]].append(key)
+            if len(key) > 1:
+                by_letter[1, key[1]].append(key)
+        self.by_letter = {group: (keys, [len(k) for k in keys])
+                          for group, keys in by_letter.items()}
+
+    def __len__(self) -> int:
+        return len(self.sorted)
+
+    def with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """The shortest keys that start with `prefix` (Smith before Smithers)."""
+        start = bisect_left(self.sorted, prefix)
+        found = []
+        for key in self.sorted[start:start + 20 * limit]:
+            if not key.startswith(prefix):
+                break
+            found.append(key)
+        return sorted(found, key=lambda k: (len(k), k))[:limit]
+
+    def similar(self, word: str, max_edits: int, limit: int) -> list[tuple[str, int]]:
+        """Keys within `max_edits` edits (insert, delete, substitute, swap two neighbours)
+        among those whose first or second letter is the word's first or second letter: that
+        keeps every single slip at the start ("msith", "dmith", "mith") and compares about a
+        fifth of the keys."""
+        choices: list[str] = []
+        for group in {(0, word[0]), (1, word[0]), (0, word[1]), (1, word[1])}:
+            keys, lengths = self.by_letter.get(group, ([], []))
+            start = bisect_left(lengths, len(word) - max_edits)
+            choices += keys[start:bisect_right(lengths, len(word) + max_edits, lo=start)]
+        found = process.extract(word, choices, scorer=OSA.distance, score_cutoff=max_edits,
+                                limit=4 * limit)  # a key can sit in two groups
+        unique = dict.fromkeys((key, int(distance)) for key, distance, _ in found)
+        return list(unique)[:limit]
+
+    def plus(self, keys: Iterable[str]) -> KeySet:
+        """A copy that counts new rows' keys; re-sorted only when a new name appears."""
+        counts, new_name = dict(self.counts), False
+        for key in keys:
+            new_name = new_name or key not in counts
+            counts[key] = counts.get(key, 0) + 1
+        if new_name:
+            return KeySet(counts)
+        same_names = copy.copy(self)
+        same_names.counts = counts
+        return same_names
+
+
+@dataclass(frozen=True)
+class NameKeys:
+    first: KeySet
+    last: KeySet
+    marks: tuple[int, int]  # max(patient.id), max(guardian.id) when loaded
+    loaded_at: float
+
+
+_CACHE: WeakKeyDictionary[Any, NameKeys] = WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+# Built once: constructing a statement costs more than running this one.
+_NEWEST = select(select(func.max(Patient.id)).scalar_subquery(),
+                 select(func.max(Guardian.id)).scalar_subquery())
+
+
+def name_keys(session: Session) -> NameKeys:
+    """The distinct first and last keys of patients and guardians, kept fresh (see above)."""
+    pool = session.get_bind().engine.pool  # one cache per database, whatever the session
+    newest = session.connection().execute(_NEWEST).one()
+    marks = (newest[0] or 0, newest[1] or 0)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(pool)
+    if (cached is None or time.monotonic() - cached.loaded_at > RELOAD_SECONDS
+            or any(now < then for now, then in zip(marks, cached.marks, strict=True))):
+        keys = NameKeys(_count(session, "first_key"), _count(session, "last_key"), marks,
+                        time.monotonic())
+    elif marks != cached.marks:
+        firsts, lasts = _keys_since(session, cached.marks)
+        keys = NameKeys(cached.first.plus(firsts), cached.last.plus(lasts), marks,
+                        cached.loaded_at)
+    else:
+        return cached
+    with _CACHE_LOCK:
+        _CACHE[pool] = keys
+    return keys
+
+
+def forget_name_keys() -> None:
+    """Drop every cached key set (e.g. after renames, so close spellings see them at once)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _count(session: Session, column: str) -> KeySet:
+    counts: Counter[str] = Counter()
+    for table in (Patient, Guardian):
+        key = col(getattr(table, column))
+        counts.update(dict(session.exec(select(key, func.count()).group_by(key)).all()))
+    return KeySet(counts)
+
+
+def _keys_since(session: Session, marks: tuple[int, int]) -> tuple[list[str], list[str]]:
+    rows = [*session.exec(select(Patient.first_key, Patient.last_key)
+                          .where(col(Patient.id) > marks[0])),
+            *session.exec(select(Guardian.first_key, Guardian.last_key)
+                          .where(col(Guardian.id) > marks[1]))]
+    return [first for first, _ in rows], [last for _, last in rows]
