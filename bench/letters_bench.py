@@ -137,3 +137,13 @@ def run(report: Report, *, seconds: float = 5.0) -> Result:
         f"(reference: reportlab's QR widget drawn on every page: "
         f"{result.figures['qr_widget_pages_per_s']:.0f} pages/s)",
     ])
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.letters_bench",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="sampling time per half for the letters and for the floor")
+    run(Report(), seconds=parser.parse_args().seconds)

@@ -13,19 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from itertools import groupby
-from xml.sax.saxutils import escape
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import LETTER
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Paragraph
 
 from bot.locale import Texts, texts
 from bot.text import CROCKFORD_ALPHABET, mask_email
@@ -173,27 +169,56 @@ def _qr_runs(url: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
     return len(code.modules), tuple(runs)
 
 
-@cache
-def _style(size: float, font: str = "Helvetica", *, bullet: bool = False) -> ParagraphStyle:
-    # Styles are immutable in practice; caching spares rebuilding them on every page.
-    indent = size * 1.6 if bullet else 0
-    return ParagraphStyle(f"{font}-{size}-{bullet}", fontName=font, fontSize=size,
-                          leading=size * 1.3, leftIndent=indent, bulletIndent=0,
-                          bulletFontName="Helvetica-Bold", spaceAfter=size * 0.5)
-
-
 def _fit_lines(text: str, font: str, size: float, min_size: float,
                width: float) -> tuple[float, list[str]]:
     """Shrink `text` to one line down to `min_size`; below that, wrap it at `min_size`."""
     natural = stringWidth(text, font, size)
-    if natural > width:
-        size = max(min_size, size * width / natural)
-    if stringWidth(text, font, size) <= width:
+    if natural <= width:
         return size, [text]
+    shrunk = max(min_size, size * width / natural)
+    if natural * shrunk / size <= width + 1e-6:  # widths scale with the font size
+        return shrunk, [text]
+    return shrunk, _wrap(text, font, shrunk, width)
+
+
+def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """`text` wrapped at spaces to `width`, words too long for a line broken inside."""
     lines: list[str] = []
-    for line in simpleSplit(text, font, size, width):
-        lines.extend(_break_word(line, font, size, width))
-    return size, lines
+    for line in _split(text, font, size, width):
+        # Only a single word can overrun: it is alone on its line.
+        if " " in line:
+            lines.append(line)
+        else:
+            lines.extend(_break_word(line, font, size, width))
+    return lines
+
+
+def _split(text: str, font: str, size: float, width: float) -> list[str]:
+    """reportlab's `simpleSplit` (greedy, at whitespace), with each word measured once.
+
+    Measuring was most of the wrapping time; the steps reuse the same words on every page.
+    """
+    space = _word_width(" ", font) * size
+    lines: list[str] = []
+    words: list[str] = []
+    used = -space
+    for word in text.split():
+        word_width = _word_width(word, font) * size
+        if words and used + space + word_width > width:
+            lines.append(" ".join(words))
+            words, used = [word], word_width
+        else:
+            words.append(word)
+            used += space + word_width
+    if words:
+        lines.append(" ".join(words))
+    return lines
+
+
+@lru_cache(maxsize=4096)
+def _word_width(word: str, font: str) -> float:
+    """Width of `word` at a font size of 1."""
+    return stringWidth(word, font, 1)
 
 
 def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
@@ -286,30 +311,40 @@ class _Page:
         self._text(f"{issued}  ·  {expiry}", "Helvetica", 12)
 
     def _body(self) -> None:
+        # Plain lines, not platypus Paragraphs: the steps carry no markup, and Paragraph's
+        # parsing and layout were half the render time. User text is drawn literally.
         self.y -= GAP / 2
+        blocks = self._blocks()
         for size in BODY_SIZES:  # shrink rather than run into the footer
-            flowables = self._paragraphs(size)
-            heights = [p.wrap(CONTENT_WIDTH, PAGE_HEIGHT)[1] + p.style.spaceAfter
-                       for p in flowables]
-            if self.y - sum(heights) >= FOOTER_TOP:
+            leading, indent = size * 1.3, size * 1.6  # indent: steps, after their number
+            laid_out = [(font, bullet,
+                         _wrap(text, font, size, CONTENT_WIDTH - (indent if bullet else 0)))
+                        for text, font, bullet in blocks]
+            height = sum(len(lines) * leading + size * 0.5 for _, _, lines in laid_out)
+            if self.y - height >= FOOTER_TOP:
                 break
-        for flowable, height in zip(flowables, heights, strict=True):
-            flowable.drawOn(self.c, MARGIN, self.y - flowable.height)
-            self.y -= height
+        self.c.setFillColor(Color(0, 0, 0))
+        for font, bullet, lines in laid_out:
+            text = self.c.beginText(MARGIN, self.y - size)
+            if bullet:  # the number, then the step indented on the same baseline
+                text.setFont("Helvetica-Bold", size, leading)
+                text.textOut(bullet)
+                text.moveCursor(indent, 0)
+            text.setFont(font, size, leading)
+            for line in lines:
+                text.textLine(line)
+            self.c.drawText(text)
+            self.y -= len(lines) * leading + size * 0.5
 
-    def _paragraphs(self, size: float) -> list[Paragraph]:
-        # Names are user text: escape() keeps "<b>x</b>" literal in Paragraph markup.
-        def para(text: str, font: str = "Helvetica", bullet: str | None = None) -> Paragraph:
-            style = _style(size, font, bullet=bullet is not None)
-            return Paragraph(escape(printable(text)), style, bulletText=bullet)
-
-        result = []
+    def _blocks(self) -> list[tuple[str, str, str | None]]:
+        """The body as (printable text, font, bullet or None), top to bottom."""
+        result: list[tuple[str, str, str | None]] = []
         if self.letter.emailed_to:
             note = self.w.text("letter.emailed", email=mask_email(self.letter.emailed_to))
-            result.append(para(note, "Helvetica-Oblique"))
-        result.append(para(self.w.text("letter.steps_heading"), "Helvetica-Bold"))
+            result.append((printable(note), "Helvetica-Oblique", None))
+        result.append((printable(self.w.text("letter.steps_heading")), "Helvetica-Bold", None))
         steps = self.w.lines(_STEPS[self.letter.case], **self._values())
-        result.extend(para(step, bullet=f"{n}.") for n, step in enumerate(steps, 1))
+        result.extend((printable(step), "Helvetica", f"{n}.") for n, step in enumerate(steps, 1))
         return result
 
     def _values(self) -> dict[str, str]:

@@ -185,7 +185,7 @@ def test_names_stay_literal_in_every_slack_surface(stack: Stack,
                                                                None))
     assert submitted.status == 200 and submitted.body in (b"", b"{}"), submitted.body
     stack.deliver()  # the summary is outgoing work of the batch, like the letters
-    [summary] = _posted_with(stack, "PIN(s).")
+    [summary] = eventually(lambda: _posted_with(stack, "PIN(s)."))
     shows(call_mrkdwn(summary), *children, guardian)
 
     # The name-fix request for the newborn, /pinbot pending, the approval and its reply.
@@ -198,7 +198,7 @@ def test_names_stay_literal_in_every_slack_surface(stack: Stack,
     response = stack.submit(stack.opened_view(), name_fix_values(
         first, middle, last, "birth_certificate", "Mom said <!everyone> *now*"))
     assert response.status == 200 and response.body in (b"", b"{}"), response.body
-    request = _posted_with(stack, "Name fix for")[-1]
+    request = eventually(lambda: _posted_with(stack, "Name fix for"))[-1]
     shows(call_mrkdwn(request), f"{BABY} {SURNAME}", " ".join(PROPOSED),
           "Mom said <!everyone> *now*")
     pending = stack.command("/pinbot", "pending")

@@ -126,7 +126,7 @@ def test_markup_in_names_prints_literally() -> None:
     (text,) = page_texts(render_letters(PRACTICE, [letter]))
     assert "<b>Bobby</b> & <i>Tables</i>" in text
     assert "Creating your account now with <font size=40>Ava</font>'s PIN" in flat(text)
-    # Also inside the Paragraph-rendered steps, where markup would otherwise be interpreted.
+    # Also inside the plain-line steps, where markup would otherwise be interpreted.
     assert "<b>Bobby</b> & <i>Tables</i>'s date of birth" in flat(text)
 
 
