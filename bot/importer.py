@@ -331,6 +331,11 @@ class _Fields:
         value = self.text(column, 254, required=False)
         if value and not _EMAIL.match(value):
             self.problems.append(f"{column} is not an email address")
+        elif value and not value.isascii():
+            # Most practice mail servers refuse internationalized addresses (no SMTPUTF8):
+            # better refused here, with its line, than failing at send time an hour later.
+            self.problems.append(f"{column} has non-ASCII characters; use the address's "
+                                 "plain ASCII form")
         return value or None
 
     def phone(self, column: str) -> str | None:

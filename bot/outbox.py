@@ -314,13 +314,19 @@ class Outbox:
         if not smtp.configured or not smtp.mail_from:
             raise DeliveryError("SMTP is not configured (SMTP_HOST, MAIL_FROM)", transient=True)
         domain = smtp.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "pinbot.invalid"
-        message = build_welcome_email(WelcomeEmail(
-            to_address=payload["to_address"], guardian_name=payload["guardian_name"],
-            child_first_name=payload["child_first_name"], pin=payload["pin"],
-            practice=self.practice, sibling_first_names=tuple(payload["sibling_first_names"]),
-            message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
-        ), mail_from=smtp.mail_from)
-        send_email(smtp, message, timeout=self.smtp_timeout)
+        try:
+            message = build_welcome_email(WelcomeEmail(
+                to_address=payload["to_address"], guardian_name=payload["guardian_name"],
+                child_first_name=payload["child_first_name"], pin=payload["pin"],
+                practice=self.practice,
+                sibling_first_names=tuple(payload["sibling_first_names"]),
+                message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
+            ), mail_from=smtp.mail_from)
+            send_email(smtp, message, timeout=self.smtp_timeout)
+        except UnicodeError:
+            # An address with non-ASCII characters: no retry will make the server take it.
+            raise DeliveryError("the email address has non-ASCII characters",
+                                transient=False) from None
 
         child = mrkdwn_literal(payload["child_first_name"])
         notice = (f":email: Welcome email for {child} delivered to "

@@ -110,3 +110,32 @@ def test_upload_retried_after_slack_errors(stack: Stack) -> None:
     stack.deliver()
     assert len(stack.fake_slack.uploaded_files()) == 1
     assert stack.fake_slack.uploaded_files()[0].thread_ts == THREAD[1]
+
+
+def test_non_ascii_address_fails_at_once_and_is_told(stack: Stack) -> None:
+    _issue_for_two(stack)
+    with stack.database.transaction() as session:
+        work = session.exec(select(OutgoingWork).where(
+            OutgoingWork.kind == WorkKind.WELCOME_EMAIL)).one()
+        payload = json.loads(work.payload)
+        work.payload = json.dumps({**payload, "to_address": "ana.núñez@example.com"})
+    stack.deliver()
+    stack.deliver()
+    work = _email_work(stack)
+    assert work.status == WorkStatus.FAILED and work.attempts == 1
+    assert "non-ASCII" in work.last_error
+    notes = [a["text"] for a in stack.posted() if a.get("thread_ts") == THREAD[1]]
+    assert any("could not be delivered" in n for n in notes)
+
+
+def test_import_refuses_non_ascii_email_with_its_line(database) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from bot.importer import FAMILY_COLUMNS, import_families
+
+    row = ["NA-1", "P-NA-1", "Lu", "", "Tester", "2020-01-01", "F", "", "Ana", "Tester",
+           "mother", "ana.núñez@example.com", "", "no"]
+    text = ",".join(FAMILY_COLUMNS) + "\n" + ",".join(row) + "\n"
+    report = import_families(database, io.StringIO(text))
+    assert not report.ok and report.problems[0][0] == 2
+    assert "non-ASCII" in report.problems[0][1]
