@@ -355,6 +355,7 @@ def run_from_cli(settings: Settings, database: Database, *, force: bool, render:
     services = make_services(settings, database, client or make_client(settings))
     now = clock()
     result = run_daily(database, settings, now=now, render=render, force=force, actor="cli")
+    erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does
     letters = sweep_letters(database, settings, now=now)
     left = _deliver(services, result.local_date)
     for line in describe(result, settings, letters=letters, undelivered=left):
