@@ -340,13 +340,24 @@ class Outbox:
 
         return Outcome({"message_id": message["Message-ID"]}, announce)
 
+    def _still_active(self, work: OutgoingWork) -> set[int]:
+        """Children of this batch whose PIN is still the active one: a re-issue since the
+        batch revoked the others, and a letter must never print a revoked PIN."""
+        with self.database.read_session() as session:
+            return set(session.exec(select(Pin.patient_id).where(
+                Pin.batch_id == work.batch_id, Pin.status == PinStatus.ACTIVE)).all())
+
     def _upload_letters(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
+        active = self._still_active(work)
+        items = [item for item in payload["letters"] if item["patient_id"] in active]
+        if not items:
+            return Outcome({"skipped": "every PIN of this batch was replaced before upload"})
         letters = [Letter(
             child_full_name=item["full_name"], child_dob=date.fromisoformat(item["dob"]),
             pin=item["pin"], issued_on=date.fromisoformat(item["issued_on"]),
             expires_on=date.fromisoformat(item["expires_on"]) if item["expires_on"] else None,
             case=LetterCase(item["case"]), emailed_to=item["emailed_to"],
-            first_child_name=item["first_child_name"]) for item in payload["letters"]]
+            first_child_name=item["first_child_name"]) for item in items]
         pdf = render_letters(self.practice, letters)
         file_id = self._slack().upload_file(
             channel=payload["channel_id"], thread_ts=payload.get("thread_ts"), content=pdf,

@@ -139,3 +139,24 @@ def test_import_refuses_non_ascii_email_with_its_line(database) -> None:  # type
     report = import_families(database, io.StringIO(text))
     assert not report.ok and report.problems[0][0] == 2
     assert "non-ASCII" in report.problems[0][1]
+
+
+def test_pending_letters_never_print_a_pin_revoked_since(stack: Stack) -> None:
+    _issue_for_two(stack)  # batch 1: Rue and Tam, letters not uploaded yet
+    with stack.database.transaction() as session:
+        from models import Patient
+
+        tam = session.exec(select(Patient).where(Patient.first_name == "Tam")).one()
+        issue_pins(session, IssueRequest(
+            family_id=tam.family_id, patient_ids=(tam.id or 0,), recipient_guardian_id=None,
+            emailed_patient_id=None, issued_by="U0STAFF01", idempotency_key="view:VDL2",
+            channel_id=THREAD[0], thread_ts=THREAD[1]),
+            policy=stack.services.issue_policy(), gateway=stack.services.gateway)
+    stack.deliver()
+
+    from tests.test_flow_issue_pins import _pdf_pages
+
+    uploads = sorted(stack.fake_slack.uploaded_files(), key=lambda f: f.filename)
+    pages = [_pdf_pages(u.data) for u in uploads]
+    assert [len(p) for p in pages] == [1, 1]  # batch 1 lost Tam's revoked page
+    assert "Rue Postwick" in pages[0][0] and "Tam Postwick" in pages[1][0]
