@@ -42,7 +42,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,14 +50,15 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, func, text
+from sqlalchemy import func
 from sqlmodel import select
 
-from bot.db import Database, normalize_url, upgrade
+from bot.db import Database, upgrade
 from bot.importer import FAMILY_COLUMNS, import_families
 from handlers.ids import IssueIds
 from models import IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus
 from tests.fake_slack import FakeSlack, Reply
+from tests.pg import scratch_database
 from tests.slack_requests import (
     SlackSender,
     block_actions_payload,
@@ -161,16 +161,8 @@ def store(kind: str, work_dir: Path, pg_admin: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{work_dir / 'soak.db'}"
         return
-    admin = create_engine(normalize_url(pg_admin), isolation_level="AUTOCOMMIT")
-    name = f"pinbot_soak_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield normalize_url(pg_admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(pg_admin, "pinbot_soak") as url:
+        yield url
 
 
 def seed(database_url: str, families: int, work_dir: Path) -> list[str]:

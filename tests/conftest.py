@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from bot.db import Database, normalize_url, upgrade
+from bot.db import Database, upgrade
+from tests.pg import scratch_database
 
 PG_URL = os.environ.get("PINBOT_TEST_POSTGRES_URL")
 PG_SKIP_REASON = (
@@ -41,18 +41,8 @@ def postgres_url() -> Iterator[str]:
     """A fresh database on the test server, migrated once, dropped at the end."""
     if not PG_URL:
         pytest.skip(PG_SKIP_REASON)
-    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"pinbot_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = normalize_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    database = Database(url)
-    upgrade(database)
-    database.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(PG_URL, "pinbot_test", migrate=True) as url:
+        yield url
 
 
 def _truncate_all(database: Database) -> None:

@@ -11,14 +11,12 @@ import sqlite3
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlmodel import col, select
 
 from bot.backup import BackupFailed, backup
@@ -28,6 +26,7 @@ from bot.pins import BuiltinGateway
 from models import IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.factories import make_family, make_guardian, make_patient
+from tests.pg import scratch_database
 from tests.test_cli import pinbot
 
 STAFF = 4  # threads issuing at once while the backup runs
@@ -172,16 +171,8 @@ def test_sqlite_backup_refusals(sqlite_template: Path, tmp_path: Path) -> None:
 def restore_url() -> Iterator[str]:
     if not PG_URL:
         pytest.skip(PG_SKIP_REASON)
-    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"pinbot_restore_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield normalize_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_URL, "pinbot_restore") as url:
+        yield url
 
 
 def _libpq(url: str) -> str:

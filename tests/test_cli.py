@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from bot.config import NO_TOKENS_GUIDANCE
 from bot.db import Database, normalize_url
 from tests.conftest import BACKENDS, PG_SKIP_REASON, PG_URL
 from tests.fake_slack import FakeSlack
+from tests.pg import scratch_database
 from tests.smtp_server import PASSWORD, USERNAME, SmtpServer, free_port
 
 DATA = Path(__file__).parent / "data"
@@ -82,16 +82,8 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         return
     if not PG_URL:
         pytest.skip(PG_SKIP_REASON)
-    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"pinbot_cli_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield normalize_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_URL, "pinbot_cli") as url:
+        yield url
 
 
 def tables(url: str) -> set[str]:

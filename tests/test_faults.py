@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -42,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel, select
 
 import bot.issuance
-from bot.db import Database, normalize_url, upgrade
+from bot.db import normalize_url
 from bot.errors import NotAllowed
 from bot.issuance import IssueRequest, issue_pins
 from bot.outbox import (
@@ -61,6 +60,7 @@ from models import AuditEvent, IssueBatch, OutgoingWork, Pin, WorkKind, WorkStat
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.factories import make_family, make_guardian, make_patient
 from tests.fake_slack import UPLOAD, FakeSlack
+from tests.pg import scratch_database
 from tests.slack_requests import checkboxes_value, http_request, static_select_value
 from tests.smtp_server import HOST, SmtpServer, free_port
 from tests.stack import Stack, build_stack, stack_env
@@ -557,20 +557,8 @@ def doomed_postgres_url() -> Iterator[str]:
     """A PostgreSQL database of its own, for a test that drops it under a running bot."""
     if not PG_URL:
         pytest.skip(PG_SKIP_REASON)
-    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"pinbot_doomed_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = normalize_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    database = Database(url)
-    upgrade(database)
-    database.dispose()
-    try:
+    with scratch_database(PG_URL, "pinbot_doomed", migrate=True) as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_postgres_dropped_under_a_running_bot(doomed_postgres_url: str, fake_slack: FakeSlack,
