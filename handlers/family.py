@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
 
 from bot import audit, threads
 from bot.errors import PinbotError
 from bot.family import load_family
-from bot.search import is_single_match, search_families
+from bot.search import FamilyHit, PatientHit, is_single_match, search_families
 from bot.services import Services
 from handlers.blocks import card_fallback_text, family_card, family_choices, no_match
 from handlers.errors import answered
@@ -21,6 +23,8 @@ from handlers.payloads import FamilyRef
 from handlers.replies import click_thread, request_channel
 
 log = logging.getLogger(__name__)
+
+Hit = TypeVar("Hit", FamilyHit, PatientHit)
 
 NOT_IN_CHANNEL = ("pinbot isn't in this channel yet. Type /invite @pinbot here, then try "
                   "again.")
@@ -45,26 +49,39 @@ def post_family_card(client: WebClient, services: Services, *, family_id: int, c
     return str(response["ts"])
 
 
-def family_command(ack: Ack, command: dict[str, Any], client: WebClient,
-                   services: Services) -> None:
+def search_or_answer(ack: Ack, services: Services, command: dict[str, Any],
+                     search: Callable[[Session, str], Sequence[Hit]]) -> Sequence[Hit] | None:
+    """Run a lookup and audit it. An unusable query or no match is answered here (None);
+    otherwise the hits are the caller's to answer."""
     query = (command.get("text") or "").strip()
     try:
         with services.database.read_session() as session:
-            hits = search_families(session, query)
+            hits = search(session, query)
     except PinbotError as error:
         ack(text=error.user_message)
-        return
+        return None
     with services.database.transaction() as session:
         audit.record(session, actor=command["user_id"], action="family.search",
-                     results=len(hits), family_id=hits[0].family_id if len(hits) == 1 else None)
+                     command=command.get("command"), results=len(hits),
+                     family_id=hits[0].family_id if len(hits) == 1 else None)
     if not hits:
         ack(text=no_match(query))
-    elif is_single_match(hits):
+        return None
+    return hits
+
+
+def family_command(ack: Ack, command: dict[str, Any], client: WebClient,
+                   services: Services) -> None:
+    hits = search_or_answer(ack, services, command, search_families)
+    if hits is None:
+        return
+    if is_single_match(hits):
         ack()
         post_family_card(client, services, family_id=hits[0].family_id,
                          channel_id=command["channel_id"], user_id=command["user_id"])
     else:
-        ack(text=f"{len(hits)} families match.", blocks=family_choices(query, hits))
+        ack(text=f"{len(hits)} families match.",
+            blocks=family_choices(command["text"].strip(), hits))
 
 
 def open_family(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,

@@ -16,10 +16,10 @@ from bot.family import load_family
 from bot.issuance import Field, IssueRequest, IssueResult, active_pin_ids, issue_pins
 from bot.search import is_single_match, search_patients
 from bot.services import Services
-from handlers.blocks import child_choices, no_match
+from handlers.blocks import child_choices
 from handlers.dialogs import issue_dialog, issue_summary, read_issue_form
 from handlers.errors import answered
-from handlers.family import post_family_card
+from handlers.family import post_family_card, search_or_answer
 from handlers.ids import Commands, FamilyIds, IssueIds
 from handlers.payloads import ChildRef, FamilyRef, Id, IssueDialogMeta, Payload
 from handlers.replies import click_thread, request_channel, request_user, tell
@@ -83,23 +83,18 @@ def _open_for_child(client: WebClient, services: Services, *, trigger_id: str, r
 
 def pin_command(ack: Ack, command: dict[str, Any], client: WebClient,
                 services: Services) -> None:
-    query = (command.get("text") or "").strip()
-    try:
-        with services.database.read_session() as session:
-            hits = search_patients(session, query)
-    except PinbotError as error:
-        ack(text=error.user_message)
+    hits = search_or_answer(ack, services, command, search_patients)
+    if hits is None:
         return
-    if not hits:
-        ack(text=no_match(query))
-    elif is_single_match(hits):
+    if is_single_match(hits):
         ack()
         _open_for_child(client, services, trigger_id=command["trigger_id"],
                         ref=ChildRef(family_id=hits[0].family_id,
                                      patient_id=hits[0].patient_id),
                         channel_id=command["channel_id"], user_id=command["user_id"])
     else:
-        ack(text=f"{len(hits)} children match.", blocks=child_choices(query, hits))
+        ack(text=f"{len(hits)} children match.",
+            blocks=child_choices(command["text"].strip(), hits))
 
 
 def pick_child(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
