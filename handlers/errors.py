@@ -14,22 +14,42 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.db import DatabaseUnavailable
 from bot.errors import PinbotError
+from handlers.ids import Commands, FamilyIds, IssueIds, NameFixIds
 from handlers.replies import dialog_error, tell
 
 log = logging.getLogger(__name__)
 
 OUT_OF_DATE = ("That button or dialog is from an older pinbot and no longer works. Search "
                "again with /family.")
+TOO_SLOW = ("pinbot took longer than Slack allows to answer, so Slack gave up waiting. It may "
+            "still have finished: check the family's thread before trying again.")
+_OUR_IDS = frozenset(str(i) for ids in (Commands, FamilyIds, IssueIds, NameFixIds) for i in ids)
 
 
-def user_sentence(error: Exception) -> str:
+def _ours(body: dict[str, Any]) -> bool:
+    """A request pinbot has a listener for: if it ends up unhandled, the listener was too slow
+    to ack (Bolt gives up after 3 s), not an old button."""
+    keys = [body.get("command"), (body.get("view") or {}).get("callback_id")]
+    keys += [a.get("action_id") for a in body.get("actions") or []]
+    return any(k in _OUR_IDS for k in keys if k)
+
+
+def user_sentence(error: Exception, body: dict[str, Any] | None = None) -> str:
     if isinstance(error, PinbotError):
         return error.user_message
     if isinstance(error, DatabaseUnavailable):
         return "pinbot can't reach its database right now. Nothing was changed; try again."
+    if isinstance(error, BoltUnhandledRequestError) and _ours(body or {}):
+        log.warning("listener did not ack in time")
+        return TOO_SLOW
+    if isinstance(error, SlackApiError):
+        code = error.response.get("error") or f"HTTP {error.response.status_code}"
+        log.warning("Slack refused a call", extra={"error": code})
+        return f"Slack refused pinbot's request ({code}). Try again in a minute."
     if isinstance(error, BoltUnhandledRequestError):
         # No listener for it: a button or dialog of an older version, or a payload kind
         # pinbot never asked for. Not a bug worth an error line.
@@ -42,7 +62,7 @@ def user_sentence(error: Exception) -> str:
 
 def handle_error(error: Exception, body: dict[str, Any], client: WebClient,
                  response: BoltResponse | None) -> BoltResponse | None:
-    sentence = user_sentence(error)
+    sentence = user_sentence(error, body)
     if response is None:  # acknowledged already: only a message reaches the user now
         tell(client, body, sentence)
         return None

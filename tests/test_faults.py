@@ -497,6 +497,7 @@ def test_views_open_failing_for_good_tells_the_user(stack: Stack,
 
     told = stack.fake_slack.wait_for("chat.postEphemeral")[0].args
     assert told["user"] == "U0STAFF01" and told["channel"] == THREAD[0]
+    assert "Slack refused pinbot's request" in told["text"]
     assert len(stack.fake_slack.calls_to("views.open")) == 3  # the first try and two retries
     assert stack.fake_slack.calls_to("views.open")[-1].ok is False
 

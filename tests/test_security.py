@@ -305,3 +305,16 @@ def _record_text(record: logging.LogRecord) -> str:
 
 def _found(needles: set[str], haystack: str) -> set[str]:
     return {needle for needle in needles if needle in haystack}
+
+
+def test_a_listener_too_slow_to_ack_is_not_called_an_old_button() -> None:
+    from slack_bolt.error import BoltUnhandledRequestError
+
+    from handlers.errors import OUT_OF_DATE, TOO_SLOW, user_sentence
+
+    error = BoltUnhandledRequestError(request=None, current_response=None)  # type: ignore[arg-type]
+    ours = {"type": "view_submission", "view": {"callback_id": "issue_pins"}}
+    stranger = {"type": "block_actions", "actions": [{"action_id": "from_2019"}]}
+    assert user_sentence(error, ours) == TOO_SLOW
+    assert user_sentence(error, {"command": "/family"}) == TOO_SLOW
+    assert user_sentence(error, stranger) == OUT_OF_DATE
