@@ -8,7 +8,8 @@ exception: a letters upload that finally failed keeps its letters until PIN_LETT
 after issue (24 h when that is 0), so staff can click "Retry upload" and post the same letters
 without issuing new PINs; `erase_held_letters` (the letters sweep) erases them after that.
 A crash between sending and recording lets the claim lapse and the work is retried; an email
-retried that way carries the same Message-ID, so mail systems see one message.
+retried that way carries the same Message-ID, so mail systems see one message. What each kind
+of work does is in bot/deliveries.py.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
@@ -28,56 +29,32 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.config import Settings
 from bot.db import Database, DatabaseUnavailable
-from bot.errors import NotAllowed, NotFound
-from bot.letters import Letter, LetterCase, Practice, render_letters
-from bot.mail import MailError, WelcomeEmail, build_welcome_email, send_email
-from bot.text import mask_email, mrkdwn_literal
-from models import (
-    LetterFile,
-    OutgoingWork,
-    Pin,
-    PinStatus,
-    ReminderRun,
-    WorkKind,
-    WorkStatus,
-    utcnow,
+from bot.deliveries import LETTERS_REMOVED as LETTERS_REMOVED  # re-exported
+from bot.deliveries import (
+    SMTP_TIMEOUT_SECONDS,
+    Deliveries,
+    DeliveryError,
+    Outcome,
+    SlackPort,
+    practice_of,
 )
+from bot.errors import NotAllowed, NotFound
+from bot.letters import Practice
+from bot.mail import MailError
+from models import OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 # Seconds before attempt 2, 3, ...: about an hour in all before giving up.
 BACKOFF_SECONDS = (30, 60, 120, 300, 900, 1800)
-LETTERS_REMOVED = (":wastebasket: PIN letters removed from Slack after {hours} h; re-issue to "
-                   "print again.")
 _SECRET_KEYS = {"pin"}
-SMTP_TIMEOUT_SECONDS = 20.0
 DEFAULT_MAX_ATTEMPTS = 6  # OutgoingWork.max_attempts' default; a retry grants as many again
 # OutgoingWork.result of a finally failed letters upload whose letters are kept for a retry,
 # and of one whose letters were erased since (equality, so the sweep can query for it).
 LETTERS_HELD = json.dumps({"letters": "held for retry"})
 LETTERS_ERASED = json.dumps({"letters": "erased"})
 HOLD_HOURS_WHEN_KEPT = 24  # PIN_LETTER_TTL_HOURS=0 keeps PDFs in Slack, not PINs in our DB
-
-
-class DeliveryError(Exception):
-    """A delivery failed; `transient` says whether trying again may help."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
-
-
-class SlackPort(Protocol):
-    """The few Slack Web API operations delivery needs (implemented in handlers/)."""
-
-    def post_message(self, *, channel: str, thread_ts: str | None, text: str,
-                     blocks: list[dict[str, Any]] | None = None) -> str: ...
-
-    def upload_file(self, *, channel: str, thread_ts: str | None, content: bytes,
-                    filename: str, title: str) -> str: ...
-
-    def delete_file(self, file_id: str) -> None: ...
 
 
 def email_key(batch_id: int | None) -> str:
@@ -124,12 +101,6 @@ def _erase_secrets(payload_json: str) -> str:
         return value
 
     return json.dumps(scrub(json.loads(payload_json)))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    result: dict[str, Any]
-    follow_up: Callable[[Session], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -184,18 +155,16 @@ class Outbox:
         self.backoff = backoff
         self.render_notice = render_notice
         self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
-        self._performers: dict[str, Callable[[dict[str, Any], OutgoingWork], Outcome]] = {
-            WorkKind.WELCOME_EMAIL: self._send_welcome_email,
-            WorkKind.LETTERS_UPLOAD: self._upload_letters,
-            WorkKind.SLACK_MESSAGE: self._post_message,
-            WorkKind.LETTERS_DELETE: self._delete_letters,
-        }
 
     @property
     def practice(self) -> Practice:
-        s = self.settings
-        return Practice(name=s.practice_name or "", phone=s.practice_phone or "",
-                        portal_url=s.portal_url or "")
+        return practice_of(self.settings)
+
+    def deliveries(self) -> Deliveries:
+        """The performers (bot/deliveries.py), over this outbox's collaborators as they are now."""
+        return Deliveries(database=self.database, settings=self.settings, slack=self.slack,
+                          clock=self.clock, post_in_thread=post_in_thread,
+                          smtp_timeout=self.smtp_timeout)
 
     def due_ids(self, limit: int = 50) -> list[int]:
         now = self.clock()
@@ -216,7 +185,8 @@ class Outbox:
         if work is None:
             return None
         try:
-            outcome = self._performers[work.kind](json.loads(work.payload), work)
+            perform = self.deliveries().performer(work.kind)
+            outcome = perform(json.loads(work.payload), work)
         except (DeliveryError, MailError) as error:
             self._record_failure(work, str(error), transient=error.transient)
             return False
@@ -306,111 +276,6 @@ class Outbox:
             session, dedupe_key=f"failed:{work.id}:{work.attempts}",
             channel_id=payload.get("channel_id"), thread_ts=payload.get("thread_ts"),
             family_id=work.family_id, text=message["text"], blocks=message.get("blocks"))
-
-    # Performers: each takes the decoded payload and returns what to record.
-
-    def _send_welcome_email(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
-        smtp = self.settings.smtp
-        if not smtp.configured or not smtp.mail_from:
-            raise DeliveryError("SMTP is not configured (SMTP_HOST, MAIL_FROM)", transient=True)
-        domain = smtp.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "pinbot.invalid"
-        try:
-            message = build_welcome_email(WelcomeEmail(
-                to_address=payload["to_address"], guardian_name=payload["guardian_name"],
-                child_first_name=payload["child_first_name"], pin=payload["pin"],
-                practice=self.practice,
-                sibling_first_names=tuple(payload["sibling_first_names"]),
-                message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
-            ), mail_from=smtp.mail_from)
-            send_email(smtp, message, timeout=self.smtp_timeout)
-        except UnicodeError:
-            # An address with non-ASCII characters: no retry will make the server take it.
-            raise DeliveryError("the email address has non-ASCII characters",
-                                transient=False) from None
-
-        child = mrkdwn_literal(payload["child_first_name"])
-        notice = (f":email: Welcome email for {child} delivered to "
-                  f"{mask_email(payload['to_address'])}.")
-
-        def announce(session: Session) -> None:
-            post_in_thread(session, dedupe_key=f"sent:{work.id}",
-                           channel_id=payload.get("channel_id"),
-                           thread_ts=payload.get("thread_ts"), family_id=work.family_id,
-                           text=notice)
-
-        return Outcome({"message_id": message["Message-ID"]}, announce)
-
-    def _still_active(self, work: OutgoingWork) -> set[int]:
-        """Children of this batch whose PIN is still the active one: a re-issue since the
-        batch revoked the others, and a letter must never print a revoked PIN."""
-        with self.database.read_session() as session:
-            return set(session.exec(select(Pin.patient_id).where(
-                Pin.batch_id == work.batch_id, Pin.status == PinStatus.ACTIVE)).all())
-
-    def _upload_letters(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
-        active = self._still_active(work)
-        items = [item for item in payload["letters"] if item["patient_id"] in active]
-        if not items:
-            return Outcome({"skipped": "every PIN of this batch was replaced before upload"})
-        letters = [Letter(
-            child_full_name=item["full_name"], child_dob=date.fromisoformat(item["dob"]),
-            pin=item["pin"], issued_on=date.fromisoformat(item["issued_on"]),
-            expires_on=date.fromisoformat(item["expires_on"]) if item["expires_on"] else None,
-            case=LetterCase(item["case"]), emailed_to=item["emailed_to"],
-            first_child_name=item["first_child_name"]) for item in items]
-        pdf = render_letters(self.practice, letters)
-        file_id = self._slack().upload_file(
-            channel=payload["channel_id"], thread_ts=payload.get("thread_ts"), content=pdf,
-            filename=f"pin-letters-{work.batch_id}.pdf",
-            title=f"PIN letters ({len(letters)} page{'s' if len(letters) != 1 else ''})")
-
-        def remember(session: Session) -> None:
-            session.add(LetterFile(batch_id=work.batch_id or 0, file_id=file_id,
-                                   channel_id=payload["channel_id"],
-                                   thread_ts=payload.get("thread_ts"), uploaded_at=self.clock()))
-
-        return Outcome({"file_id": file_id, "pages": len(letters)}, remember)
-
-    def _post_message(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
-        ts = self._slack().post_message(channel=payload["channel_id"],
-                                        thread_ts=payload.get("thread_ts"), text=payload["text"],
-                                        blocks=payload.get("blocks"))
-        run_id = payload.get("reminder_run_id")
-        if run_id is None:
-            return Outcome({"ts": ts})
-        posted_at = self.clock()
-
-        def mark_posted(session: Session) -> None:
-            # A digest counts as posted once any of its messages is in Slack: a later sweep
-            # must not take the day over and post it again (bot/reminders.py).
-            session.execute(update(ReminderRun)
-                            .where(col(ReminderRun.id) == run_id,
-                                   col(ReminderRun.posted_at).is_(None))
-                            .values(posted_at=posted_at))
-
-        return Outcome({"ts": ts}, mark_posted)
-
-    def _delete_letters(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
-        file_id = payload["file_id"]
-        self._slack().delete_file(file_id)  # a file already gone counts as deleted
-        deleted_at = self.clock()
-
-        def record(session: Session) -> None:
-            session.execute(update(LetterFile)
-                            .where(col(LetterFile.file_id) == file_id,
-                                   col(LetterFile.deleted_at).is_(None))
-                            .values(deleted_at=deleted_at))
-            post_in_thread(session, dedupe_key=f"deleted:{file_id}",
-                           channel_id=payload.get("channel_id"),
-                           thread_ts=payload.get("thread_ts"), family_id=work.family_id,
-                           text=LETTERS_REMOVED.format(hours=payload.get("ttl_hours", 24)))
-
-        return Outcome({"file_id": file_id}, record)
-
-    def _slack(self) -> SlackPort:
-        if self.slack is None:
-            raise DeliveryError("Slack is not connected", transient=True)
-        return self.slack
 
 
 RECORD_RETRY_PAUSES = (0.05, 0.5, 2.0)
