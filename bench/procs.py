@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,19 +121,28 @@ class BenchSmtp(SmtpServer):
 
 
 @contextmanager
-def slack_and_smtp() -> Iterator[tuple[BenchSlack, BenchSmtp]]:
-    slack = BenchSlack().start()
-    for user in STAFF_IDS:
-        slack.add_user(user, name=f"staff-{user[-2:]}")
+def serving(slack: FakeSlack, smtp: SmtpServer, staff_ids: Iterable[str]) -> Iterator[None]:
+    """Start the fake Slack (with the staff and a supervisor as users) and the SMTP server;
+    stop both afterwards."""
+    slack.start()
+    for user in staff_ids:
+        slack.add_user(user, name=f"staff-{user[-4:]}")
     slack.add_user(SUPERVISOR_ID, name="supervisor")
-    smtp = BenchSmtp(slack.arrivals)
     controller = Controller(smtp, hostname=smtp.host, port=smtp.port, ready_timeout=10)
     controller.start()
     try:
-        yield slack, smtp
+        yield
     finally:
         controller.stop()
         slack.stop()
+
+
+@contextmanager
+def slack_and_smtp() -> Iterator[tuple[BenchSlack, BenchSmtp]]:
+    slack = BenchSlack()
+    smtp = BenchSmtp(slack.arrivals)
+    with serving(slack, smtp, STAFF_IDS):
+        yield slack, smtp
 
 
 @dataclass

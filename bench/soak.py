@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
 from sqlalchemy import func
 from sqlmodel import select
 
+from bench.procs import serving
 from bot.db import Database, upgrade
 from bot.importer import FAMILY_COLUMNS, import_families
 from handlers.ids import IssueIds
@@ -68,7 +68,7 @@ from tests.slack_requests import (
     view_submission_payload,
 )
 from tests.smtp_server import SmtpServer, free_port
-from tests.stack import SIGNING_SECRET, SUPERVISOR_ID, stack_env
+from tests.stack import SIGNING_SECRET, stack_env
 
 REPO = Path(__file__).resolve().parent.parent
 SLACK_LIMIT = 3.0
@@ -135,18 +135,10 @@ def _issue_button(blocks: Any) -> str | None:
 
 @contextmanager
 def fake_services(staff: int) -> Iterator[tuple[SoakSlack, SmtpServer]]:
-    slack = SoakSlack().start()
-    for n in range(staff):
-        slack.add_user(staff_id(n), name=f"staff-{n}")
-    slack.add_user(SUPERVISOR_ID, name="supervisor")
+    slack = SoakSlack()
     smtp = SmtpServer(port=free_port())
-    controller = Controller(smtp, hostname=smtp.host, port=smtp.port, ready_timeout=10)
-    controller.start()
-    try:
+    with serving(slack, smtp, [staff_id(n) for n in range(staff)]):
         yield slack, smtp
-    finally:
-        controller.stop()
-        slack.stop()
 
 
 def staff_id(n: int) -> str:
