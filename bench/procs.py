@@ -164,7 +164,17 @@ class Served:
         return values
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path,
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Ask the bot to stop; kill it if it hasn't within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path,
                   timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -201,13 +211,8 @@ def serve(kind: str, database_url: str, slack: BenchSlack, smtp: SmtpServer,
             **env, "PYTHONPATH": str(repo)}, cwd=log_dir, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(process, base_url, log_path)
+        wait_healthy(process, base_url, log_path)
         yield Served(process, base_url, SlackSender(base_url, SIGNING_SECRET, timeout=30),
                      log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,7 +51,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from bench.procs import serving
+from bench.procs import serving, stop, wait_healthy
 from bot.db import Database, upgrade
 from bot.importer import FAMILY_COLUMNS, import_families
 from handlers.ids import IssueIds
@@ -218,30 +217,10 @@ def running_bot(database_url: str, slack: SoakSlack, smtp: SmtpServer,
                                    cwd=work_dir, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(process, base, log_path)
+        wait_healthy(process, base, log_path)
         yield Bot(process, SlackSender(base, SIGNING_SECRET, timeout=30), log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the bot exited: {log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the bot did not become healthy in 60 s")
+        stop(process)
 
 
 # -- the staff -------------------------------------------------------------------------------
