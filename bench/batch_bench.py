@@ -27,8 +27,8 @@ from sqlmodel import col, select
 from bench.procs import STAFF_IDS, BenchSlack, Served, serve, slack_and_smtp
 from bench.stats import Report, Result, Summary
 from bot.db import Database
-from bot.names import check_name
-from bot.pins import SCRYPT_N, SCRYPT_P, SCRYPT_R, generate_pin, hash_pin
+from bot.families.names import check_name
+from bot.issuing.gateway import SCRYPT_N, SCRYPT_P, SCRYPT_R, generate_pin, hash_pin
 from handlers.ids import IssueIds
 from models import Family, Guardian, Patient
 from tests.slack_requests import (

@@ -16,7 +16,7 @@ from bench.procs import STAFF_IDS, BenchSlack, Served, serve, slack_and_smtp
 from bench.queries import mixed_queries
 from bench.stats import Report, Result, Summary, ratio
 from bot.db import Database
-from bot.search import is_single_match, search_families
+from bot.lookup.search import is_single_match, search_families
 
 WARMUP = 20
 _channels = itertools.count(1)

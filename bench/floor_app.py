@@ -17,8 +17,8 @@ from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.app import make_client
 from bot.config import load_settings
+from handlers.app import make_client
 
 FIXED_TEXT = "Family card"
 

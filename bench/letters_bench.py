@@ -21,7 +21,7 @@ from reportlab.lib.units import inch
 from reportlab.pdfgen.canvas import Canvas
 
 from bench.stats import Report, Result, Summary, ratio
-from bot.letters import Letter, LetterCase, Practice, render_letters
+from bot.documents.letters import Letter, LetterCase, Practice, render_letters
 
 PRACTICE = Practice(name="Maple Grove Pediatrics", phone="555-010-9999",
                     portal_url="https://portal.example.org/register")

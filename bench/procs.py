@@ -202,7 +202,7 @@ def serve(kind: str, database_url: str, slack: BenchSlack, smtp: SmtpServer,
     log_dir = stores.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{kind}-{label}.log"
-    code = ("from bot.cli import main; raise SystemExit(main(['run']))" if kind == "bot"
+    code = ("from bot.runtime.cli import main; raise SystemExit(main(['run']))" if kind == "bot"
             else "from bench.floor_app import main; main()")
     repo = Path(__file__).resolve().parent.parent
     with log_path.open("wb") as log:

@@ -13,7 +13,7 @@ from sqlmodel import select
 from bench.queries import mixed_queries
 from bench.stats import Report, Result, Summary, ratio
 from bot.db import Database
-from bot.search import forget_name_keys, search_families
+from bot.lookup.search import forget_name_keys, search_families
 from models import Patient
 
 WARMUP = 50

@@ -53,7 +53,7 @@ from sqlmodel import select
 
 from bench.procs import serving, stop, wait_healthy
 from bot.db import Database, upgrade
-from bot.importer import FAMILY_COLUMNS, import_families
+from bot.importing.importer import FAMILY_COLUMNS, import_families
 from handlers.ids import IssueIds
 from models import IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus
 from tests.fake_slack import FakeSlack, Reply
@@ -213,7 +213,7 @@ def running_bot(database_url: str, slack: SoakSlack, smtp: SmtpServer,
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
     log_path = work_dir / "bot.log"
     with log_path.open("wb") as log:  # cwd: an empty folder, so no stray .env is read
-        process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "bot.runtime.cli", "run"], env=env,
                                    cwd=work_dir, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,5 +1,5 @@
 """The synthetic practice in SQLite and PostgreSQL, loaded through the real import path
-(`bot.importer.import_families` / `import_appointments`) and cached between runs.
+(`bot.importing.importer.import_families` / `import_appointments`) and cached between runs.
 
 Cache (gitignored): bench/.cache/practice-<families>-v<version>/ holds the CSVs, the loaded
 SQLite file and a JSON marker per store with the import figures of the load that built it.
@@ -26,7 +26,7 @@ from sqlmodel import select
 
 from bench.generate import Practice, Sizes, generate
 from bot.db import Database, normalize_url, upgrade
-from bot.importer import import_appointments, import_families
+from bot.importing.importer import import_appointments, import_families
 from models import Patient
 
 CACHE_DIR = Path(os.environ.get("PINBOT_BENCH_CACHE",

@@ -17,8 +17,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.family import ChildView, FamilyView, GuardianView
-from bot.search import FamilyHit, PatientHit
+from bot.families.record import ChildView, FamilyView, GuardianView
+from bot.lookup.search import FamilyHit, PatientHit
 from bot.text import mrkdwn_literal
 from handlers.ids import FamilyIds, IssueIds, NameFixIds
 from handlers.payloads import ChildRef, FamilyRef

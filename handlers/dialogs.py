@@ -20,8 +20,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.errors import ValidationFailed
-from bot.family import ChildView, FamilyView
-from bot.issuance import Field, IssueMode, IssueResult
+from bot.families.record import ChildView, FamilyView
+from bot.issuing.issuance import Field, IssueMode, IssueResult
 from handlers.blocks import esc, plain, us_date
 from handlers.ids import NO_EMAIL, IssueIds
 from handlers.payloads import MAX_ID, IssueDialogMeta

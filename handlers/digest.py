@@ -1,4 +1,4 @@
-"""The daily reminder digest as Block Kit: a pure function from bot.digest.Digest to Slack
+"""The daily reminder digest as Block Kit: a pure function from bot.reminders.digest.Digest to Slack
 messages (plain dicts the outbox posts). Built with slack_sdk.models, so Block Kit's limits are
 checked when the blocks are serialized.
 
@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.digest import Digest, DigestEntry, DigestSection, Section
+from bot.reminders.digest import Digest, DigestEntry, DigestSection, Section
 from handlers.blocks import MAX_MESSAGE_BLOCKS, blocks_json, esc, plain
 from handlers.ids import FamilyIds
 from handlers.payloads import FamilyRef

@@ -11,10 +11,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from bot import audit, threads
+from bot import audit
 from bot.errors import PinbotError
-from bot.family import load_family
-from bot.search import FamilyHit, PatientHit, is_single_match, search_families
+from bot.families import threads
+from bot.families.record import load_family
+from bot.lookup.search import FamilyHit, PatientHit, is_single_match, search_families
 from bot.services import Services
 from handlers.blocks import card_fallback_text, family_card, family_choices, no_match
 from handlers.errors import answered

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.reports import PendingFix, pending_name_fixes, todays_attention
+from bot.reminders.worklists import PendingFix, pending_name_fixes, todays_attention
 from bot.services import Services
 from handlers.blocks import esc
 from handlers.errors import answered

@@ -10,11 +10,12 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
 from sqlmodel import Session
 
-from bot import outbox, threads
+from bot.delivery import outbox
 from bot.errors import NotFound, PinbotError, ValidationFailed
-from bot.family import load_family
-from bot.issuance import Field, IssueRequest, IssueResult, active_pin_ids, issue_pins
-from bot.search import is_single_match, search_patients
+from bot.families import threads
+from bot.families.record import load_family
+from bot.issuing.issuance import Field, IssueRequest, IssueResult, active_pin_ids, issue_pins
+from bot.lookup.search import is_single_match, search_patients
 from bot.services import Services
 from handlers.blocks import child_choices
 from handlers.dialogs import issue_dialog, issue_summary, read_issue_form
@@ -159,7 +160,7 @@ class UploadRef(Payload):
 
 def failure_notice(notice: outbox.FailureNotice) -> dict[str, Any]:
     """The thread's message when a delivery finally failed; a letters upload whose letters
-    are still kept gets a "Retry upload" button (bot.outbox.NoticeRenderer)."""
+    are still kept gets a "Retry upload" button (bot.delivery.outbox.NoticeRenderer)."""
     text = outbox.notice_text(notice)
     if notice.kind != WorkKind.LETTERS_UPLOAD or notice.retry_until is None:
         return {"text": text}

@@ -14,10 +14,10 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot import name_fix
 from bot.errors import AlreadyDecided, NotAllowed, PinbotError, ValidationFailed
-from bot.name_fix import Decision, Field, FixView, NameFixRequest
-from bot.search import forget_name_keys
+from bot.families import name_fix
+from bot.families.name_fix import Decision, Field, FixView, NameFixRequest
+from bot.lookup.search import forget_name_keys
 from bot.services import Services
 from handlers.directory import Directory
 from handlers.errors import answered

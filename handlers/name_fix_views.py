@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.name_fix import NAME_LIMIT, NOTE_LIMIT, ConfirmedBy, FixableChild, FixView
+from bot.families.name_fix import NAME_LIMIT, NOTE_LIMIT, ConfirmedBy, FixableChild, FixView
 from handlers.blocks import esc, us_date
 from handlers.dialogs import parse_state
 from handlers.ids import IssueIds, NameFixIds

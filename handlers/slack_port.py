@@ -1,4 +1,4 @@
-"""bot.outbox.SlackPort over slack_sdk's WebClient: errors sorted into "try again" and
+"""bot.delivery.outbox.SlackPort over slack_sdk's WebClient: errors sorted into "try again" and
 "trying again won't help" so the outbox knows whether to retry.
 
 The WebClient's retry handlers (bot/app.py) ride out 429 + Retry-After, 500/503 and dropped
@@ -15,7 +15,7 @@ from urllib.request import Request, urlopen
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot.outbox import DeliveryError
+from bot.delivery.outbox import DeliveryError
 
 # Slack errors that no retry will fix.
 _PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth",

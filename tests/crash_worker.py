@@ -19,8 +19,8 @@ from typing import Any
 
 from bot.config import load_settings
 from bot.db import Database
-from bot.issuance import IssueRequest, issue_pins
-from bot.outbox import Outbox
+from bot.delivery.outbox import Outbox
+from bot.issuing.issuance import IssueRequest, issue_pins
 from bot.services import Services
 
 

@@ -12,11 +12,11 @@ import os
 import sys
 from datetime import datetime
 
-from bot.app import make_client
 from bot.config import load_settings
 from bot.db import Database
-from bot.outbox import Outbox
-from bot.reminders import run_daily
+from bot.delivery.outbox import Outbox
+from bot.reminders.sweep import run_daily
+from handlers.app import make_client
 from handlers.digest import render_digest
 from handlers.slack_port import WebClientPort
 

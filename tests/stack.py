@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bot.app import create_app, make_client, make_services
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.server import make_wsgi_app
+from bot.runtime.process import make_services
 from bot.services import Services
+from handlers.app import create_app, make_client
+from handlers.serving import make_wsgi_app
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import (
     CHANNEL_ID,

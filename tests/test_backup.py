@@ -21,8 +21,8 @@ from sqlmodel import col, select
 
 from bot.backup import BackupFailed, backup
 from bot.db import Database, normalize_url
-from bot.issuance import IssuePolicy, IssueRequest, issue_pins
-from bot.pins import BuiltinGateway
+from bot.issuing.gateway import BuiltinGateway
+from bot.issuing.issuance import IssuePolicy, IssueRequest, issue_pins
 from models import IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.factories import make_family, make_guardian, make_patient

@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The installed console script when it sits next to this interpreter (it is what staff run);
 # otherwise the same entry point through the module.
 _SCRIPT = Path(sys.executable).with_name("pinbot")
-PINBOT = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "bot.cli"]
+PINBOT = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "bot.runtime.cli"]
 
 # Log records (alembic announcing a migration, …) go to stderr in this shape; everything else
 # a command prints is meant for the person at the terminal.
@@ -65,7 +65,7 @@ class Run:
 def pinbot(cwd: Path, *args: str, **env: str) -> Run:
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
              "HOME": os.environ.get("HOME", str(cwd)),
-             "PYTHONPATH": str(REPO_ROOT),  # for the `-m bot.cli` fallback only
+             "PYTHONPATH": str(REPO_ROOT),  # for the `-m bot.runtime.cli` fallback only
              **env}
     result = subprocess.run([*PINBOT, *args], cwd=cwd, env=clean, capture_output=True,
                             text=True, timeout=120, check=False)

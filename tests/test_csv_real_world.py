@@ -25,7 +25,7 @@ from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
 from bot.db import Database
-from bot.importer import FAMILY_COLUMNS, import_families
+from bot.importing.importer import FAMILY_COLUMNS, import_families
 from models import Guardian, Patient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -219,7 +219,7 @@ MEMORY_BOUND_MB = 150
 _MEASURE = """
 import json, resource, sys
 from bot.db import Database
-from bot.importer import import_families
+from bot.importing.importer import import_families
 from sqlmodel import select
 from models import Family
 database = Database(sys.argv[1])

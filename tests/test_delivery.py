@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.issuance import IssueRequest, issue_pins
+from bot.issuing.issuance import IssueRequest, issue_pins
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow
 from tests.factories import make_family, make_guardian, make_patient
 from tests.fake_slack import FakeSlack
@@ -131,7 +131,7 @@ def test_non_ascii_address_fails_at_once_and_is_told(stack: Stack) -> None:
 def test_import_refuses_non_ascii_email_with_its_line(database) -> None:  # type: ignore[no-untyped-def]
     import io
 
-    from bot.importer import FAMILY_COLUMNS, import_families
+    from bot.importing.importer import FAMILY_COLUMNS, import_families
 
     row = ["NA-1", "P-NA-1", "Lu", "", "Tester", "2020-01-01", "F", "", "Ana", "Tester",
            "mother", "ana.núñez@example.com", "", "no"]

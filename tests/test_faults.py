@@ -40,11 +40,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel, select
 
-import bot.issuance
+import bot.issuing.issuance
 from bot.db import normalize_url
-from bot.errors import NotAllowed
-from bot.issuance import IssueRequest, issue_pins
-from bot.outbox import (
+from bot.delivery.outbox import (
     LEASE,
     LETTERS_ERASED,
     LETTERS_HELD,
@@ -53,7 +51,9 @@ from bot.outbox import (
     post_in_thread,
     retry_upload,
 )
-from bot.pins import verify_pin
+from bot.errors import NotAllowed
+from bot.issuing.gateway import verify_pin
+from bot.issuing.issuance import IssueRequest, issue_pins
 from handlers.ids import IssueIds
 from handlers.payloads import FamilyRef
 from models import AuditEvent, IssueBatch, OutgoingWork, Pin, WorkKind, WorkStatus, utcnow
@@ -594,14 +594,14 @@ def test_recording_a_sent_email_does_not_wait_for_a_reissue_of_the_family(
     claimed = outbox._claim(work(stack, WorkKind.WELCOME_EMAIL).id or 0)  # mid-send
     assert claimed is not None
     locked, go = threading.Event(), threading.Event()
-    real_load = bot.issuance.load_family
+    real_load = bot.issuing.issuance.load_family
 
     def paused_load(*args: Any, **kwargs: Any) -> Any:
         locked.set()  # the family row is locked by now
         go.wait(10)
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(bot.issuance, "load_family", paused_load)
+    monkeypatch.setattr(bot.issuing.issuance, "load_family", paused_load)
     reissue = threading.Thread(target=issue, args=(stack, family, "view:VAGAIN"))
     reissue.start()
     assert locked.wait(10)

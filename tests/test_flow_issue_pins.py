@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import select
 
-from bot.pins import verify_pin
+from bot.issuing.gateway import verify_pin
 from handlers.ids import IssueIds
 from models import Guardian, IssueBatch, Pin, PinStatus
 from tests.factories import make_family, make_guardian, make_patient

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.importer import import_families
+from bot.importing.importer import import_families
 from handlers.ids import IssueIds, NameFixIds
 from models import NameFix, NameFixStatus, Patient, Pin, PinStatus
 from tests.factories import make_family, make_guardian, make_patient

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
-import bot.importer
+import bot.importing.importer
 from bot.db import Database
-from bot.demo import build_practice, demo_hints, load_demo
-from bot.importer import (
+from bot.importing.demo import build_practice, demo_hints, load_demo
+from bot.importing.importer import (
     ImportReport,
     import_appointments,
     import_families,
@@ -182,7 +182,7 @@ def test_an_email_added_later_updates_the_guardian_known_by_name(database: Datab
 
 def test_small_chunks_give_the_same_result(database: Database,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.importer, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(bot.importing.importer, "CHUNK_ROWS", 2)
     seen: list[int] = []
     totals: list[int] = []
 
@@ -216,9 +216,9 @@ def test_streams_text_and_bytes(database: Database) -> None:
 
 @pytest.mark.parametrize(("header", "expected"), [
     ("account_number,patient_id", "missing column(s): patient_first_name"),
-    ("patient_id," + ",".join(bot.importer.FAMILY_COLUMNS),
+    ("patient_id," + ",".join(bot.importing.importer.FAMILY_COLUMNS),
      "column(s) appear more than once: patient_id"),
-    (",".join(bot.importer.FAMILY_COLUMNS) + ",favourite_color", "unknown column(s): favourite_c"),
+    (",".join(bot.importing.importer.FAMILY_COLUMNS) + ",favourite_color", "unknown column(s): favourite_c"),
 ])
 def test_header_problems_stop_the_import_even_with_skip_invalid(
         database: Database, header: str, expected: str) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from bot.digest import build_digest
-from bot.name_fix import FixView
+from bot.families.name_fix import FixView
+from bot.reminders.digest import build_digest
 from handlers.blocks import esc
 from handlers.digest import render_digest
 from handlers.ids import FamilyIds, IssueIds, NameFixIds

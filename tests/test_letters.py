@@ -18,8 +18,8 @@ from reportlab.lib.pagesizes import LETTER
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 import bot
-from bot import locale
-from bot.letters import (
+from bot.documents import locale
+from bot.documents.letters import (
     MARGIN,
     Letter,
     LetterCase,
@@ -28,7 +28,7 @@ from bot.letters import (
     printable,
     render_letters,
 )
-from bot.locale import LocaleError, texts
+from bot.documents.locale import LocaleError, texts
 
 PRACTICE = Practice("Sunny Pediatrics", "(555) 010-1234", "https://portal.example.com/signup")
 ISSUED = date(2025, 3, 1)
@@ -235,7 +235,7 @@ KEY = re.compile(r"^(format|letter|email)\.[a-z_]+(\.[a-z_]+)*$")
 
 def _keys_used_by_code() -> set[str]:
     used = set()
-    for path in Path(bot.__file__).parent.glob("*.py"):
+    for path in Path(bot.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
                     and KEY.match(node.value):

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import locale
 from bot.config import SmtpSettings
-from bot.letters import Practice
-from bot.mail import MailError, WelcomeEmail, build_welcome_email, send_email
+from bot.delivery.mail import MailError, WelcomeEmail, build_welcome_email, send_email
+from bot.documents import locale
+from bot.documents.letters import Practice
 from tests.smtp_server import (  # noqa: F401  (the fixture is used by name)
     HOST,
     PASSWORD,

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot import name_fix
 from bot.db import Database
 from bot.errors import AlreadyDecided, NotAllowed, NotFound, PinbotError, ValidationFailed
-from bot.importer import import_families
-from bot.name_fix import ConfirmedBy, Decision, Field, NameFixRequest
-from bot.threads import record_card
+from bot.families import name_fix
+from bot.families.name_fix import ConfirmedBy, Decision, Field, NameFixRequest
+from bot.families.threads import record_card
+from bot.importing.importer import import_families
 from models import AuditEvent, NameFix, NameFixStatus, OutgoingWork, Patient
 from tests.factories import make_family, make_patient
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.names import NameCheck, check_name
+from bot.families.names import NameCheck, check_name
 
 CORPUS = Path(__file__).parent / "data" / "name_corpus"
 MAX_FALSE_FLAG_RATE = 0.005

@@ -23,22 +23,15 @@ from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry import handler as retry_handler
 from sqlmodel import Session, select
 
-from bot.app import make_client
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.digest import Digest, DigestEntry, DigestSection, Section, next_business_days
-from bot.outbox import Outbox
-from bot.reminders import (
-    CATCH_UP_JOB,
-    DAILY_JOB,
-    catch_up_job,
-    daily_job,
-    register_jobs,
-    run_daily,
-    run_from_cli,
-    sweep_letters,
-)
+from bot.delivery.outbox import Outbox
+from bot.reminders.digest import Digest, DigestEntry, DigestSection, Section, next_business_days
+from bot.reminders.jobs import catch_up_job, daily_job, register_jobs
+from bot.reminders.sweep import CATCH_UP_JOB, DAILY_JOB, run_daily, sweep_letters
+from bot.runtime.remind import run_from_cli
 from bot.services import Services
+from handlers.app import make_client
 from handlers.digest import SECTION_CAP, render_digest
 from handlers.ids import FamilyIds
 from handlers.slack_port import WebClientPort
@@ -740,8 +733,7 @@ def test_letters_are_kept_when_the_ttl_is_zero(database, database_url, fake_slac
 
 
 def remind(database: Database, settings: Settings, now: datetime, *, force: bool = False) -> int:
-    return run_from_cli(settings, database, force=force, render=render_digest,
-                        clock=lambda: now)
+    return run_from_cli(settings, database, force=force, clock=lambda: now)
 
 
 def test_remind_twice_posts_once_and_says_so(database, settings, fake_slack, capsys) -> None:

@@ -24,7 +24,7 @@ FIXTURES = (fake_socket_mode_fixture,)  # imported for its fixture
 @contextmanager
 def pinbot_run(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"], cwd=cwd, text=True,
+        [sys.executable, "-m", "bot.runtime.cli", "run"], cwd=cwd, text=True,
         env={"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), **env},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from bot.db import Database
 from bot.errors import InvalidQuery
-from bot.search import (
+from bot.lookup.search import (
     FamilyHit,
     QueryKind,
     is_single_match,

@@ -7,9 +7,10 @@ from datetime import date
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-from bot.app import create_app, make_client, make_services
 from bot.config import load_settings
 from bot.db import Database
+from bot.runtime.process import make_services
+from handlers.app import create_app, make_client
 from tests.factories import make_family, make_guardian, make_patient
 from tests.fake_slack import FakeSlack
 from tests.fake_socket_mode import FakeSocketMode, fake_socket_mode_fixture

@@ -23,7 +23,7 @@ from reportlab.lib.units import inch
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from bot.locale import Texts, texts
+from bot.documents.locale import Texts, texts
 from bot.text import CROCKFORD_ALPHABET, mask_email
 
 # Letters with no accent to strip that the standard fonts lack (Vietnamese, Polish, Turkish).

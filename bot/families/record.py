@@ -12,7 +12,7 @@ from datetime import date
 from sqlmodel import Session, col, select
 
 from bot.errors import NotFound
-from bot.names import check_name
+from bot.families.names import check_name
 from bot.text import mask_email, mask_phone
 from models import Family, Guardian, NameFix, NameFixStatus, Patient, Pin, PinStatus, utcnow
 

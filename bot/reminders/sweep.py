@@ -26,30 +26,25 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import String, exists, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bot import audit, reports
+from bot import audit
 from bot.config import Settings
 from bot.db import Database
-from bot.digest import (
+from bot.reminders import worklists as reports
+from bot.reminders.digest import (
     FIX_NUDGE_AFTER,
     Digest,
     as_local,
     build_digest,
     clock_label,
     day_label,
-    is_business_day,
 )
-from bot.outbox import erase_held_letters
-from bot.services import Services
 from models import (
     IssueBatch,
     LetterFile,
@@ -61,11 +56,10 @@ from models import (
     ReminderRun,
     WorkKind,
     WorkStatus,
-    utcnow,
 )
 
 if TYPE_CHECKING:
-    from slack_sdk import WebClient
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -277,102 +271,6 @@ def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> i
 
 
 # -- scheduling -------------------------------------------------------------------------------
-
-
-def catch_up_due(now_local: datetime, at: time) -> bool:
-    """A business day past REMINDER_TIME: today's digest is owed unless the day is claimed."""
-    return is_business_day(now_local.date()) and now_local.time() >= at
-
-
-def day_claimed(database: Database, local_date: date) -> bool:
-    with database.read_session() as session:
-        return session.exec(select(ReminderRun.id).where(
-            ReminderRun.kind == DAILY, ReminderRun.local_date == local_date.isoformat())
-        ).first() is not None
-
-
-def rest_of_day_seconds(at: time) -> int:
-    """Misfire grace for the daily job: a run delayed (busy or suspended host) still happens
-    the same day, never the next."""
-    return max(24 * 3600 - (at.hour * 3600 + at.minute * 60), 60)
-
-
-def daily_job(services: Services, render: Renderer) -> None:
-    now = services.clock()
-    if not is_business_day(now.astimezone(services.settings.timezone).date()):
-        return
-    run_daily(services.database, services.settings, now=now, render=render)
-    services.kick()  # also delivers what a crashed replica queued and never posted
-
-
-def catch_up_job(services: Services, render: Renderer) -> None:
-    """At start-up and every CATCH_UP_MINUTES: run the day if it is owed and unclaimed — the
-    bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), or
-    the database failed the 08:00 run. A read first, so an idle check takes no write lock."""
-    now_local = services.now_local()
-    if (catch_up_due(now_local, services.settings.reminder_time)
-            and not day_claimed(services.database, now_local.date())):
-        daily_job(services, render)
-
-
-def letters_job(services: Services) -> None:
-    now = services.clock()
-    # Letters kept for "Retry upload" after a failed upload lose their PINs on the same sweep.
-    erase_held_letters(services.database, services.settings, now=now)
-    if sweep_letters(services.database, services.settings, now=now):
-        services.kick()
-
-
-def register_jobs(scheduler: BaseScheduler, services: Services, *, render: Renderer) -> None:
-    settings, at = services.settings, services.settings.reminder_time
-    tz = settings.timezone
-    scheduler.add_job(
-        daily_job, CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute,
-                               timezone=tz),
-        args=(services, render), id=DAILY_JOB, name="daily reminders", coalesce=True,
-        max_instances=1, misfire_grace_time=rest_of_day_seconds(at), replace_existing=True)
-    # Both periodic jobs also run once right at start-up.
-    scheduler.add_job(
-        catch_up_job, IntervalTrigger(minutes=CATCH_UP_MINUTES, timezone=tz),
-        args=(services, render), id=CATCH_UP_JOB, name="daily reminders (catch-up)",
-        coalesce=True, max_instances=1, misfire_grace_time=CATCH_UP_MINUTES * 60,
-        replace_existing=True, next_run_time=datetime.now(tz))
-    scheduler.add_job(
-        letters_job, IntervalTrigger(minutes=LETTER_SWEEP_MINUTES, timezone=tz),
-        args=(services,), id=LETTERS_JOB, name="PIN-letter sweep", coalesce=True,
-        max_instances=1, misfire_grace_time=LETTER_SWEEP_MINUTES * 60, replace_existing=True,
-        next_run_time=datetime.now(tz))
-
-
-# -- `pinbot remind` --------------------------------------------------------------------------
-
-
-def run_from_cli(settings: Settings, database: Database, *, force: bool, render: Renderer,
-                 clock: Callable[[], datetime] = utcnow, client: WebClient | None = None) -> int:
-    """The daily run now, with the schedule's claim; delivers what it queued before exiting."""
-    from bot.app import make_client, make_services  # the Slack client: only this path needs it
-
-    services = make_services(settings, database, client or make_client(settings))
-    now = clock()
-    result = run_daily(database, settings, now=now, render=render, force=force, actor="cli")
-    erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does
-    letters = sweep_letters(database, settings, now=now)
-    left = _deliver(services, result.local_date)
-    for line in describe(result, settings, letters=letters, undelivered=left):
-        print(line)
-    return 1 if left else 0
-
-
-def _deliver(services: Services, local_date: date) -> int:
-    """Deliver today's reminder work; later passes send what deliveries queued in turn (the
-    "letters removed" replies). Returns how many are still undelivered: they failed for now
-    and the bot's retry timer (or the next run) takes them."""
-    for _ in range(DELIVERY_PASSES):
-        outcomes = [services.outbox.deliver(i)
-                    for i in pending_reminder_work(services.database, local_date)]
-        if not any(outcomes):
-            break
-    return len(pending_reminder_work(services.database, local_date))
 
 
 def describe(result: DailyResult, settings: Settings, *, letters: int = 0,

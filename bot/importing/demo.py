@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from bot.db import Database
-from bot.importer import (
+from bot.importing.importer import (
     APPOINTMENT_COLUMNS,
     FAMILY_COLUMNS,
     ImportReport,

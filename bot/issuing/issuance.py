@@ -14,11 +14,12 @@ from enum import StrEnum
 
 from sqlmodel import Session, col, select
 
-from bot import audit, outbox
+from bot import audit
+from bot.delivery import outbox
+from bot.documents.letters import LetterCase
 from bot.errors import ValidationFailed
-from bot.family import ChildView, FamilyView, load_family
-from bot.letters import LetterCase
-from bot.pins import PortalGateway
+from bot.families.record import ChildView, FamilyView, load_family
+from bot.issuing.gateway import PortalGateway
 from bot.text import email_key, mask_email
 from models import (
     Delivery,

@@ -29,8 +29,9 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.config import Settings
 from bot.db import Database, DatabaseUnavailable
-from bot.deliveries import LETTERS_REMOVED as LETTERS_REMOVED  # re-exported
-from bot.deliveries import (
+from bot.delivery.mail import MailError
+from bot.delivery.performers import LETTERS_REMOVED as LETTERS_REMOVED  # re-exported
+from bot.delivery.performers import (
     SMTP_TIMEOUT_SECONDS,
     Deliveries,
     DeliveryError,
@@ -38,9 +39,8 @@ from bot.deliveries import (
     SlackPort,
     practice_of,
 )
+from bot.documents.letters import Practice
 from bot.errors import NotAllowed, NotFound
-from bot.letters import Practice
-from bot.mail import MailError
 from models import OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)

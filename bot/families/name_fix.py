@@ -17,10 +17,12 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot import audit, outbox, threads
+from bot import audit
+from bot.delivery import outbox
 from bot.errors import AlreadyDecided, NotAllowed, NotFound, PinbotError, ValidationFailed
-from bot.family import full_name, name_flag
-from bot.names import check_name
+from bot.families import threads
+from bot.families.names import check_name
+from bot.families.record import full_name, name_flag
 from bot.text import clean, fold, mrkdwn_literal
 from models import NameFix, NameFixStatus, Patient, utcnow
 

@@ -40,9 +40,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.has_slack_tokens:
         return _fail(NO_TOKENS_GUIDANCE, code=EXIT_CONFIG)
     settings.require_runnable()
-    from bot import server
+    from bot.runtime import process
 
-    server.run(settings, database)
+    process.run(settings, database)
     return EXIT_OK
 
 
@@ -84,7 +84,7 @@ def _progress_bar() -> ProgressHooks:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from bot import importer
+    from bot.importing import importer
 
     path = Path(args.file)
     if not path.is_file():
@@ -105,7 +105,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot import demo
+    from bot.importing import demo
 
     database = _open_database(settings)
     report = demo.load_demo(database)
@@ -114,16 +114,15 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
-    from bot import reminders
-    from handlers.digest import render_digest
+    from bot.runtime.remind import run_from_cli
 
     database = _open_database(settings)
     settings.require_runnable()
-    return reminders.run_from_cli(settings, database, force=args.force, render=render_digest)
+    return run_from_cli(settings, database, force=args.force)
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from bot import checks
+    from bot.runtime import checks
 
     results = checks.run_checks(settings)
     for result in results:

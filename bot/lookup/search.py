@@ -40,8 +40,8 @@ from rapidfuzz import fuzz
 from sqlalchemy import bindparam, literal_column, or_, union_all
 from sqlmodel import Session, col, select
 
-from bot.name_keys import KeySet, NameKeys, forget_name_keys, name_keys
-from bot.query import Query, QueryKind, parse_query
+from bot.lookup.name_keys import KeySet, NameKeys, forget_name_keys, name_keys
+from bot.lookup.query import Query, QueryKind, parse_query
 from bot.text import clean
 from models import Family, Guardian, Patient
 

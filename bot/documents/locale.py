@@ -1,4 +1,4 @@
-"""The words of letters and emails, one TOML file per language in `bot/locales/` (SPEC §6).
+"""The words of letters and emails, one TOML file per language in `bot/documents/locales/` (SPEC §6).
 
 Adding a language is one new file (`es.toml`) with the same keys as `en.toml`; nothing in the
 code names a language. Keys are dotted paths into the file ("letter.steps.sibling"); values
@@ -58,7 +58,7 @@ class Texts:
             return self.entries[key]
         except KeyError:
             raise LocaleError(f"locale {self.language!r} has no text for {key!r}; "
-                              f"add it to bot/locales/{self.language}.toml") from None
+                              f"add it to bot/documents/locales/{self.language}.toml") from None
 
     def _format(self, key: str, template: str, values: Mapping[str, object]) -> str:
         try:

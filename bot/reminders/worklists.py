@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.family import full_name, name_flag
+from bot.families.record import full_name, name_flag
 from models import Appointment, Family, NameFix, NameFixStatus, Patient, Pin, PinStatus
 
 

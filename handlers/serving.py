@@ -1,6 +1,5 @@
-"""Running the bot: Socket Mode, or HTTP served by waitress (a production threaded WSGI
-server; Bolt's own app.start() is a development server). Background delivery and scheduled
-jobs start here too."""
+"""HTTP serving of the Bolt app: a WSGI app for waitress (a production threaded WSGI server;
+Bolt's own app.start() is a development server), with a health check."""
 
 from __future__ import annotations
 
@@ -10,22 +9,13 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import reminders
-from bot.app import create_app, make_client, make_services
-from bot.config import Settings
 from bot.db import Database
-from bot.name_keys import name_keys
-from bot.outbox import OutboxWorker
-from bot.services import Services
-from handlers.digest import render_digest
 
 log = logging.getLogger(__name__)
 
@@ -97,48 +87,3 @@ def _health(database: Database, start_response: StartResponse) -> Iterable[bytes
     except SQLAlchemyError:
         status, body = "503 Service Unavailable", {"ok": False, "error": "database unreachable"}
     return _json(start_response, status, body)
-
-
-def start_background(services: Services) -> tuple[OutboxWorker, BackgroundScheduler]:
-    worker = OutboxWorker(services.outbox)
-    services.kick = worker.kick
-    worker.start()
-    worker.kick()  # anything left pending by a previous run goes out now
-    scheduler = BackgroundScheduler(timezone=services.settings.timezone)
-    scheduler.add_job(worker.kick, IntervalTrigger(seconds=RETRY_EVERY_SECONDS),
-                      id="outbox-retry", coalesce=True, max_instances=1)
-    reminders.register_jobs(scheduler, services, render=render_digest)
-    scheduler.start()
-    return worker, scheduler
-
-
-def warm_search_cache(database: Database) -> None:
-    """Load the name keys now: the first /family after start would otherwise pay for it
-    (0.3–0.6 s at 250,000 patients), close to Slack's 3-second budget on a busy machine."""
-    with database.read_session() as session:
-        name_keys(session)
-
-
-def run(settings: Settings, database: Database) -> None:
-    client = make_client(settings)
-    services = make_services(settings, database, client)
-    app = create_app(services, client)
-    warm_search_cache(database)
-    worker, scheduler = start_background(services)
-    try:
-        if settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            log.info("starting in Socket Mode")
-            SocketModeHandler(app, settings.slack_app_token).start()
-        else:
-            import waitress
-
-            log.info("starting HTTP mode", extra={"port": settings.port})
-            waitress.serve(make_wsgi_app(app, database,
-                                         signing_secret=settings.slack_signing_secret),
-                           host="0.0.0.0", port=settings.port,
-                           threads=8, ident="pinbot")
-    finally:
-        scheduler.shutdown(wait=False)
-        worker.stop()

@@ -7,8 +7,8 @@ preloading the existing records of a chunk with IN queries (not one SELECT per r
 account_number, patient_id and guardian email (or name), updated in place, never deleted.
 
 This module runs the passes and holds the appointments and registrations kinds; reading the
-file is bot.csv_reader, parsing fields bot.import_fields, the families kind bot.family_import
-and what they share (report, tally, Importer interface) bot.import_base.
+file is bot.importing.csv_reader, parsing fields bot.importing.fields, the families kind bot.importing.families
+and what they share (report, tally, Importer interface) bot.importing.base.
 """
 
 from __future__ import annotations
@@ -23,19 +23,9 @@ from typing import TypeVar
 from sqlmodel import Session, col, select
 
 from bot.audit import record
-from bot.csv_reader import (
-    MAX_RECORD_LINES,
-    CsvFile,
-    FileProblem,
-    Source,
-    fit,
-    header_problems,
-    read_records,
-    record_problem,
-)
 from bot.db import Database
-from bot.family_import import FAMILY_COLUMNS, FamiliesImporter
-from bot.import_base import (
+from bot.families.name_fix import close_resolved
+from bot.importing.base import (
     CREATED,
     ENTITY_OUTCOMES,
     UNCHANGED,
@@ -48,8 +38,18 @@ from bot.import_base import (
     apply_values,
     chart_accounts,
 )
-from bot.import_fields import CLOCK_SLACK, Fields
-from bot.name_fix import close_resolved
+from bot.importing.csv_reader import (
+    MAX_RECORD_LINES,
+    CsvFile,
+    FileProblem,
+    Source,
+    fit,
+    header_problems,
+    read_records,
+    record_problem,
+)
+from bot.importing.families import FAMILY_COLUMNS, FamiliesImporter
+from bot.importing.fields import CLOCK_SLACK, Fields
 from models import Appointment, Patient, Pin, PinStatus, utcnow
 
 __all__ = [

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from bot.import_base import (
+from bot.families.names import check_name
+from bot.importing.base import (
     CREATED,
     ENTITY_OUTCOMES,
     UNCHANGED,
@@ -25,8 +26,7 @@ from bot.import_base import (
     chart_accounts,
     fetch_by,
 )
-from bot.import_fields import Fields
-from bot.names import check_name
+from bot.importing.fields import Fields
 from bot.text import email_key, fold, phone_digits
 from models import Family, Guardian, Patient, utcnow
 

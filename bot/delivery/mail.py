@@ -17,8 +17,8 @@ from email.utils import format_datetime, formataddr
 from html import escape
 
 from bot.config import SmtpSettings
-from bot.letters import Practice, format_pin
-from bot.locale import Texts, texts
+from bot.documents.letters import Practice, format_pin
+from bot.documents.locale import Texts, texts
 from bot.text import clean
 
 IMPLICIT_TLS_PORT = 465  # "SMTPS": TLS from the first byte, where STARTTLS does not apply

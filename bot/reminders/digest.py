@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot import reports
+from bot.reminders import worklists as reports
 
 FIX_NUDGE_AFTER = timedelta(hours=24)
 PIN_DAYS = 7  # "issued 7 or more days ago", "expire within 7 days"

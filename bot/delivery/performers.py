@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import Database
-from bot.letters import Letter, LetterCase, Practice, render_letters
-from bot.mail import WelcomeEmail, build_welcome_email, send_email
+from bot.delivery.mail import WelcomeEmail, build_welcome_email, send_email
+from bot.documents.letters import Letter, LetterCase, Practice, render_letters
 from bot.text import mask_email, mrkdwn_literal
 from models import LetterFile, OutgoingWork, Pin, PinStatus, ReminderRun, WorkKind
 
@@ -55,7 +55,7 @@ class Outcome:
 
 
 class ThreadPoster(Protocol):
-    """Queues a message for a work's Slack thread (bot.outbox.post_in_thread)."""
+    """Queues a message for a work's Slack thread (bot.delivery.outbox.post_in_thread)."""
 
     def __call__(self, session: Session, *, dedupe_key: str, channel_id: str | None,
                  thread_ts: str | None, text: str, family_id: int | None = None,

@@ -14,12 +14,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.config import Settings
-from bot.db import Database
-from bot.outbox import Outbox
 from bot.services import Services
 from handlers import errors, family, help, issue_pins, middleware, name_fix
 from handlers.directory import Directory
-from handlers.slack_port import WebClientPort
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +30,6 @@ def make_client(settings: Settings) -> WebClient:
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
                         RateLimitErrorRetryHandler(max_retry_count=3),
                         ServerErrorRetryHandler(max_retry_count=2)])
-
-
-def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
-    outbox = Outbox(database, settings, slack=WebClientPort(client),
-                    render_notice=issue_pins.failure_notice)
-    return Services(settings=settings, database=database, outbox=outbox)
 
 
 def create_app(services: Services, client: WebClient, *,

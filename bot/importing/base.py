@@ -1,5 +1,5 @@
 """What every import kind shares: the report, the per-record tally, the Importer interface
-the driver (bot.importer) runs, and small helpers for writing a chunk."""
+the driver (bot.importing.importer) runs, and small helpers for writing a chunk."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlmodel import Session, SQLModel, col, select
 
-from bot.import_fields import Fields
+from bot.importing.fields import Fields
 from models import Family, Patient
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"

@@ -1,0 +1,100 @@
+"""The reminder jobs (APScheduler), declared beside their work: the weekday digest at
+REMINDER_TIME, a catch-up sweep for late starts, and the PIN-letter sweep. Registered explicitly
+by the composition root; each job owns its session."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.db import Database
+from bot.delivery.outbox import erase_held_letters
+from bot.reminders.digest import is_business_day
+from bot.reminders.sweep import (
+    CATCH_UP_JOB,
+    CATCH_UP_MINUTES,
+    DAILY,
+    DAILY_JOB,
+    LETTER_SWEEP_MINUTES,
+    LETTERS_JOB,
+    Renderer,
+    run_daily,
+    sweep_letters,
+)
+from bot.services import Services
+from sqlmodel import select
+
+from models import ReminderRun
+
+log = logging.getLogger(__name__)
+
+
+def catch_up_due(now_local: datetime, at: time) -> bool:
+    """A business day past REMINDER_TIME: today's digest is owed unless the day is claimed."""
+    return is_business_day(now_local.date()) and now_local.time() >= at
+
+
+def day_claimed(database: Database, local_date: date) -> bool:
+    with database.read_session() as session:
+        return session.exec(select(ReminderRun.id).where(
+            ReminderRun.kind == DAILY, ReminderRun.local_date == local_date.isoformat())
+        ).first() is not None
+
+
+def rest_of_day_seconds(at: time) -> int:
+    """Misfire grace for the daily job: a run delayed (busy or suspended host) still happens
+    the same day, never the next."""
+    return max(24 * 3600 - (at.hour * 3600 + at.minute * 60), 60)
+
+
+def daily_job(services: Services, render: Renderer) -> None:
+    now = services.clock()
+    if not is_business_day(now.astimezone(services.settings.timezone).date()):
+        return
+    run_daily(services.database, services.settings, now=now, render=render)
+    services.kick()  # also delivers what a crashed replica queued and never posted
+
+
+def catch_up_job(services: Services, render: Renderer) -> None:
+    """At start-up and every CATCH_UP_MINUTES: run the day if it is owed and unclaimed — the
+    bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), or
+    the database failed the 08:00 run. A read first, so an idle check takes no write lock."""
+    now_local = services.now_local()
+    if (catch_up_due(now_local, services.settings.reminder_time)
+            and not day_claimed(services.database, now_local.date())):
+        daily_job(services, render)
+
+
+def letters_job(services: Services) -> None:
+    now = services.clock()
+    # Letters kept for "Retry upload" after a failed upload lose their PINs on the same sweep.
+    erase_held_letters(services.database, services.settings, now=now)
+    if sweep_letters(services.database, services.settings, now=now):
+        services.kick()
+
+
+def register_jobs(scheduler: BaseScheduler, services: Services, *, render: Renderer) -> None:
+    settings, at = services.settings, services.settings.reminder_time
+    tz = settings.timezone
+    scheduler.add_job(
+        daily_job, CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute,
+                               timezone=tz),
+        args=(services, render), id=DAILY_JOB, name="daily reminders", coalesce=True,
+        max_instances=1, misfire_grace_time=rest_of_day_seconds(at), replace_existing=True)
+    # Both periodic jobs also run once right at start-up.
+    scheduler.add_job(
+        catch_up_job, IntervalTrigger(minutes=CATCH_UP_MINUTES, timezone=tz),
+        args=(services, render), id=CATCH_UP_JOB, name="daily reminders (catch-up)",
+        coalesce=True, max_instances=1, misfire_grace_time=CATCH_UP_MINUTES * 60,
+        replace_existing=True, next_run_time=datetime.now(tz))
+    scheduler.add_job(
+        letters_job, IntervalTrigger(minutes=LETTER_SWEEP_MINUTES, timezone=tz),
+        args=(services,), id=LETTERS_JOB, name="PIN-letter sweep", coalesce=True,
+        max_instances=1, misfire_grace_time=LETTER_SWEEP_MINUTES * 60, replace_existing=True,
+        next_run_time=datetime.now(tz))
+
+

@@ -1,0 +1,52 @@
+"""`pinbot remind`: the daily run now, with the schedule's claim, delivering what it queued
+before the process exits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+from slack_sdk import WebClient
+
+from bot.config import Settings
+from bot.db import Database
+from bot.delivery.outbox import erase_held_letters
+from bot.reminders.sweep import (
+    DELIVERY_PASSES,
+    describe,
+    pending_reminder_work,
+    run_daily,
+    sweep_letters,
+)
+from bot.runtime.process import make_services
+from bot.services import Services
+from handlers.app import make_client
+from handlers.digest import render_digest
+from models import utcnow
+
+
+def run_from_cli(settings: Settings, database: Database, *, force: bool, clock: Callable[[], datetime] = utcnow, client: WebClient | None = None) -> int:
+    """The daily run now, with the schedule's claim; delivers what it queued before exiting."""
+    services = make_services(settings, database, client or make_client(settings))
+    now = clock()
+    result = run_daily(database, settings, now=now, render=render_digest, force=force, actor="cli")
+    erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does
+    letters = sweep_letters(database, settings, now=now)
+    left = _deliver(services, result.local_date)
+    for line in describe(result, settings, letters=letters, undelivered=left):
+        print(line)
+    return 1 if left else 0
+
+
+def _deliver(services: Services, local_date: date) -> int:
+    """Deliver today's reminder work; later passes send what deliveries queued in turn (the
+    "letters removed" replies). Returns how many are still undelivered: they failed for now
+    and the bot's retry timer (or the next run) takes them."""
+    for _ in range(DELIVERY_PASSES):
+        outcomes = [services.outbox.deliver(i)
+                    for i in pending_reminder_work(services.database, local_date)]
+        if not any(outcomes):
+            break
+    return len(pending_reminder_work(services.database, local_date))
+
+
