@@ -41,16 +41,16 @@ def _one(served: Served, slack: BenchSlack, text: str, user: str) -> tuple[float
     channel = f"CE2E{next(_channels):07d}"
     waiter = slack.arrivals.expect("message", channel)
     start = time.perf_counter()
-    response = served.sender.command("/family", text, channel_id=channel, user_id=user,
-                                     response_url=slack.response_url())
+    response = served.sender.command(
+        "/family", text, channel_id=channel, user_id=user, response_url=slack.response_url()
+    )
     acked = time.perf_counter()
     if response.status != 200:
         raise RuntimeError(f"/family answered {response.status}: {response.text[:200]}")
     return acked - start, waiter.wait() - start
 
 
-def measure(served: Served, slack: BenchSlack, texts: list[str]) -> tuple[list[float],
-                                                                            list[float]]:
+def measure(served: Served, slack: BenchSlack, texts: list[str]) -> tuple[list[float], list[float]]:
     rng = random.Random(3)
     users = STAFF_IDS[:10]
     for text in texts[:WARMUP]:
@@ -63,9 +63,8 @@ def measure(served: Served, slack: BenchSlack, texts: list[str]) -> tuple[list[f
     return acks, cards
 
 
-def run(report: Report, database_url: str, *, store: str, size: str,
-        count: int = 300) -> Result:
-    texts = card_queries(database_url, count)[:count + WARMUP]
+def run(report: Report, database_url: str, *, store: str, size: str, count: int = 300) -> Result:
+    texts = card_queries(database_url, count)[: count + WARMUP]
     with slack_and_smtp() as (slack, smtp):
         with serve("floor", database_url, slack, smtp, f"{store}-{size}") as floor_app:
             _, floor_cards = measure(floor_app, slack, texts)
@@ -73,15 +72,25 @@ def run(report: Report, database_url: str, *, store: str, size: str,
             acks, cards = measure(bot, slack, texts)
     card, floor = Summary.of(cards), Summary.of(floor_cards)
     ack = Summary.of(acks)
-    result = Result("family_e2e", store, size, {
-        "card": card, "floor": floor, "ack": ack,
-        "ratio_median": ratio(card.median, floor.median),
-        "ratio_p95": ratio(card.p95, floor.p95),
-    })
-    return report.add(result, [
-        f"card    {card.text()}  (signed /family -> card at fake Slack)",
-        f"floor   {floor.text()}  (bare Bolt app: ack + fixed message)",
-        f"ratio to floor: median {result.figures['ratio_median']:.1f}x  "
-        f"p95 {result.figures['ratio_p95']:.1f}x",
-        f"ack     {ack.text()}",
-    ])
+    result = Result(
+        "family_e2e",
+        store,
+        size,
+        {
+            "card": card,
+            "floor": floor,
+            "ack": ack,
+            "ratio_median": ratio(card.median, floor.median),
+            "ratio_p95": ratio(card.p95, floor.p95),
+        },
+    )
+    return report.add(
+        result,
+        [
+            f"card    {card.text()}  (signed /family -> card at fake Slack)",
+            f"floor   {floor.text()}  (bare Bolt app: ack + fixed message)",
+            f"ratio to floor: median {result.figures['ratio_median']:.1f}x  "
+            f"p95 {result.figures['ratio_p95']:.1f}x",
+            f"ack     {ack.text()}",
+        ],
+    )

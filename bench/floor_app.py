@@ -24,8 +24,12 @@ FIXED_TEXT = "Family card"
 
 
 def build_app(client: WebClient, signing_secret: str) -> App:
-    app = App(client=client, signing_secret=signing_secret, process_before_response=False,
-              raise_error_for_unhandled_request=False)
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
 
     @app.command("/family")
     def family(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
@@ -46,8 +50,9 @@ def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
             body = json.dumps({"ok": True}).encode()
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         return slack(environ, start_response)
 
@@ -57,5 +62,6 @@ def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
 def main() -> None:
     settings = load_settings()
     app = build_app(make_client(settings), settings.slack_signing_secret or "")
-    waitress.serve(wsgi_app(app), host="0.0.0.0", port=settings.port, threads=8,
-                   ident="pinbot-floor")
+    waitress.serve(
+        wsgi_app(app), host="0.0.0.0", port=settings.port, threads=8, ident="pinbot-floor"
+    )

@@ -29,9 +29,19 @@ BENCH_DIR = Path(__file__).resolve().parent
 SURNAMES_FILE = BENCH_DIR / "data" / "surnames.csv"
 GIVEN_NAMES_FILE = BENCH_DIR.parent / "tests" / "data" / "name_corpus" / "real_names.txt"
 FAMILY_COLUMNS = (
-    "account_number", "patient_id", "patient_first_name", "patient_middle_name",
-    "patient_last_name", "patient_dob", "patient_sex", "name_type", "guardian_first_name",
-    "guardian_last_name", "guardian_relationship", "guardian_email", "guardian_phone",
+    "account_number",
+    "patient_id",
+    "patient_first_name",
+    "patient_middle_name",
+    "patient_last_name",
+    "patient_dob",
+    "patient_sex",
+    "name_type",
+    "guardian_first_name",
+    "guardian_last_name",
+    "guardian_relationship",
+    "guardian_email",
+    "guardian_phone",
     "guardian_has_portal_account",
 )
 DEFAULT_FAMILIES = 100_000
@@ -39,25 +49,73 @@ PATIENTS_PER_FAMILY = 2.5
 APPOINTMENTS_PER_FAMILY = 0.5
 TOP_SURNAME_SHARE = 0.40  # people carrying one of the 1,000 commonest surnames
 TAIL_SURNAMES = 80_000
-CHILDREN = ((1, .28), (2, .30), (3, .21), (4, .12), (5, .05), (6, .02), (7, .01), (8, .01))
-GUARDIANS = ((1, .25), (2, .72), (3, .03))
+CHILDREN = ((1, 0.28), (2, 0.30), (3, 0.21), (4, 0.12), (5, 0.05), (6, 0.02), (7, 0.01), (8, 0.01))
+GUARDIANS = ((1, 0.25), (2, 0.72), (3, 0.03))
 TWIN_SHARE = 0.03
 UNOFFICIAL_SHARE = 0.01
-ACCENTED = {"Garcia": "García", "Martinez": "Martínez", "Hernandez": "Hernández",
-            "Lopez": "López", "Gonzalez": "González", "Rodriguez": "Rodríguez",
-            "Perez": "Pérez", "Sanchez": "Sánchez", "Ramirez": "Ramírez", "Pena": "Peña",
-            "Munoz": "Muñoz", "Nunez": "Núñez", "Jimenez": "Jiménez", "Gomez": "Gómez"}
-PLACEHOLDERS = (("Baby Girl", "F"), ("Baby Boy", "M"), ("Babygirl", "F"), ("Baby", "F"),
-                ("Girl", "F"), ("Boy", "M"), ("BG", "F"), ("BB", "M"), ("Twin A", "M"),
-                ("Infant", "F"))
+ACCENTED = {
+    "Garcia": "García",
+    "Martinez": "Martínez",
+    "Hernandez": "Hernández",
+    "Lopez": "López",
+    "Gonzalez": "González",
+    "Rodriguez": "Rodríguez",
+    "Perez": "Pérez",
+    "Sanchez": "Sánchez",
+    "Ramirez": "Ramírez",
+    "Pena": "Peña",
+    "Munoz": "Muñoz",
+    "Nunez": "Núñez",
+    "Jimenez": "Jiménez",
+    "Gomez": "Gómez",
+}
+PLACEHOLDERS = (
+    ("Baby Girl", "F"),
+    ("Baby Boy", "M"),
+    ("Babygirl", "F"),
+    ("Baby", "F"),
+    ("Girl", "F"),
+    ("Boy", "M"),
+    ("BG", "F"),
+    ("BB", "M"),
+    ("Twin A", "M"),
+    ("Infant", "F"),
+)
 RELATIONSHIPS = ("mother", "father", "grandmother", "grandfather", "legal guardian", "aunt")
 DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com", "inbox.example")
-PROVIDERS = tuple(f"Dr. {name}" for name in (
-    "Abernathy", "Boateng", "Castellanos", "Delacroix", "Eriksen", "Fairweather", "Gallo",
-    "Haverford", "Iqbal", "Jablonski", "Kowalczyk", "Lindqvist", "Mbeki", "Nakamura",
-    "Okonkwo", "Petrakis", "Quintero", "Rasmussen", "Szabo", "Thorvaldsen"))
-PHONE_FORMATS = ("({a}) {b}-{c}", "{a}-{b}-{c}", "{a}.{b}.{c}", "{a}{b}{c}", "+1 {a} {b} {c}",
-                 "1-{a}-{b}-{c}")
+PROVIDERS = tuple(
+    f"Dr. {name}"
+    for name in (
+        "Abernathy",
+        "Boateng",
+        "Castellanos",
+        "Delacroix",
+        "Eriksen",
+        "Fairweather",
+        "Gallo",
+        "Haverford",
+        "Iqbal",
+        "Jablonski",
+        "Kowalczyk",
+        "Lindqvist",
+        "Mbeki",
+        "Nakamura",
+        "Okonkwo",
+        "Petrakis",
+        "Quintero",
+        "Rasmussen",
+        "Szabo",
+        "Thorvaldsen",
+    )
+)
+PHONE_FORMATS = (
+    "({a}) {b}-{c}",
+    "{a}-{b}-{c}",
+    "{a}.{b}.{c}",
+    "{a}{b}{c}",
+    "+1 {a} {b} {c}",
+    "1-{a}-{b}-{c}",
+)
 
 
 @dataclass(frozen=True)
@@ -97,12 +155,16 @@ class _Names:
         total_top = sum(share for _, share in top)
         tail_weights = [1 / (rank + 50) ** 0.85 for rank in range(len(tail))]
         total_tail = sum(tail_weights)
-        weights = ([TOP_SURNAME_SHARE * s / total_top for _, s in top]
-                   + [(1 - TOP_SURNAME_SHARE) * w / total_tail for w in tail_weights])
+        weights = [TOP_SURNAME_SHARE * s / total_top for _, s in top] + [
+            (1 - TOP_SURNAME_SHARE) * w / total_tail for w in tail_weights
+        ]
         self.surnames = [name for name, _ in top] + tail
         self.surname_cum = list(itertools.accumulate(weights))
-        given = [line.strip() for line in GIVEN_NAMES_FILE.read_text().splitlines()
-                 if line.strip() and not line.startswith("#")]
+        given = [
+            line.strip()
+            for line in GIVEN_NAMES_FILE.read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
         self.given = given
         self.given_cum = list(itertools.accumulate(1 / (rank + 25) for rank in range(len(given))))
 
@@ -148,7 +210,7 @@ class _Writer:
         self.shared_guardians: list[tuple[str, str, str, str]] = []  # step-families
 
     def _ids(self, count: int, prefix: str, digits: int) -> list[str]:
-        numbers = self.rng.sample(range(10 ** (digits - 1), 10 ** digits), count)
+        numbers = self.rng.sample(range(10 ** (digits - 1), 10**digits), count)
         return [f"{prefix}{number}" for number in numbers]
 
     def family(self, index: int, out: csv.writer) -> None:  # type: ignore[valid-type]
@@ -162,8 +224,24 @@ class _Writer:
         account = self.accounts[index]
         for chart, first, middle, last, dob, sex, name_type in children:
             for g_first, g_last, relationship, email, phone, has_account in guardians:
-                out.writerow((account, chart, first, middle, last, dob, sex, name_type,
-                              g_first, g_last, relationship, email, phone, has_account))
+                out.writerow(
+                    (
+                        account,
+                        chart,
+                        first,
+                        middle,
+                        last,
+                        dob,
+                        sex,
+                        name_type,
+                        g_first,
+                        g_last,
+                        relationship,
+                        email,
+                        phone,
+                        has_account,
+                    )
+                )
                 self.rows += 1
 
     def _children(self, surname: str) -> list[tuple[str, ...]]:
@@ -190,7 +268,7 @@ class _Writer:
                 dob = self.today - timedelta(days=rng.randint(0, 60))
                 name_type = "NB" if rng.random() < 0.5 else ""
             middle = self.names.given_name() if rng.random() < 0.4 else ""
-            dob_text = (dob.strftime("%m/%d/%Y") if rng.random() < 0.2 else dob.isoformat())
+            dob_text = dob.strftime("%m/%d/%Y") if rng.random() < 0.2 else dob.isoformat()
             chart = self.charts[len(self.patients)]
             self.patients.append(chart)
             children.append((chart, first, middle, surname, dob_text, sex, name_type))
@@ -207,8 +285,11 @@ class _Writer:
         for number in range(count):
             first = self.names.given_name()
             last = surname if rng.random() < 0.8 else self.names.surname()
-            relationship = ("mother", "father")[number] if number < 2 and rng.random() < 0.9 \
+            relationship = (
+                ("mother", "father")[number]
+                if number < 2 and rng.random() < 0.9
                 else rng.choice(RELATIONSHIPS)
+            )
             email = ""
             if rng.random() < 0.9:
                 base = f"{fold(first)}.{fold(last)}"
@@ -220,8 +301,11 @@ class _Writer:
                 self.emails.add(email)
             phone = ""
             if rng.random() < 0.95:
-                a, b, c = (f"{rng.randint(201, 989)}", f"{rng.randint(200, 999)}",
-                           f"{rng.randint(0, 9999):04d}")
+                a, b, c = (
+                    f"{rng.randint(201, 989)}",
+                    f"{rng.randint(200, 999)}",
+                    f"{rng.randint(0, 9999):04d}",
+                )
                 phone = rng.choice(PHONE_FORMATS).format(a=a, b=b, c=c)
             has_account = "yes" if rng.random() < 0.3 else "no"
             guardians.append((first, last, relationship, email, phone, has_account))
@@ -245,8 +329,13 @@ class _Writer:
             out.writerow((chart, slot.isoformat(timespec="minutes"), rng.choice(PROVIDERS)))
 
 
-def generate(directory: Path, families: int = DEFAULT_FAMILIES, *, seed: int = 2024,
-             today: date | None = None) -> Practice:
+def generate(
+    directory: Path,
+    families: int = DEFAULT_FAMILIES,
+    *,
+    seed: int = 2024,
+    today: date | None = None,
+) -> Practice:
     """Write families.csv and appointments.csv for `families` families into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     writer = _Writer(families, seed, today or date.today())
@@ -261,6 +350,5 @@ def generate(directory: Path, families: int = DEFAULT_FAMILIES, *, seed: int = 2
         out = csv.writer(handle)
         out.writerow(("patient_id", "starts_at", "provider"))
         writer.appointments(appointments, out)
-    sizes = Sizes(families, len(writer.patients), writer.guardian_count, writer.rows,
-                  appointments)
+    sizes = Sizes(families, len(writer.patients), writer.guardian_count, writer.rows, appointments)
     return Practice(families_csv, appointments_csv, sizes)

@@ -23,21 +23,36 @@ from reportlab.pdfgen.canvas import Canvas
 from bench.stats import Report, Result, Summary, ratio
 from bot.documents.letters import Letter, LetterCase, Practice, render_letters
 
-PRACTICE = Practice(name="Maple Grove Pediatrics", phone="555-010-9999",
-                    portal_url="https://portal.example.org/register")
+PRACTICE = Practice(
+    name="Maple Grove Pediatrics",
+    phone="555-010-9999",
+    portal_url="https://portal.example.org/register",
+)
 PAGES = 4
 
 
 def sample_letters() -> list[Letter]:
     today = date.today()
-    names = ("Ava Marie Quillfeather", "Ben Quillfeather", "Cleo Quillfeather-Nuñez",
-             "Dax Quillfeather")
+    names = (
+        "Ava Marie Quillfeather",
+        "Ben Quillfeather",
+        "Cleo Quillfeather-Nuñez",
+        "Dax Quillfeather",
+    )
     cases = (LetterCase.FIRST_CHILD, LetterCase.SIBLING, LetterCase.SIBLING, LetterCase.SIBLING)
-    return [Letter(child_full_name=name, child_dob=date(2012 + 3 * i, 3, 2 + i),
-                   pin=f"ABCD{2345 + i}", issued_on=today, expires_on=today + timedelta(90),
-                   case=case, emailed_to="w.quill@example.com" if i == 0 else None,
-                   first_child_name=None if i == 0 else "Ava")
-            for i, (name, case) in enumerate(zip(names, cases, strict=True))]
+    return [
+        Letter(
+            child_full_name=name,
+            child_dob=date(2012 + 3 * i, 3, 2 + i),
+            pin=f"ABCD{2345 + i}",
+            issued_on=today,
+            expires_on=today + timedelta(90),
+            case=case,
+            emailed_to="w.quill@example.com" if i == 0 else None,
+            first_child_name=None if i == 0 else "Ava",
+        )
+        for i, (name, case) in enumerate(zip(names, cases, strict=True))
+    ]
 
 
 def text_lines(pdf: bytes) -> int:
@@ -67,8 +82,11 @@ def floor_pdf(pages: int, lines: int, url: str) -> bytes:
         canvas.restoreState()
         canvas.setFont("Helvetica", 12)
         for line in range(lines):
-            canvas.drawString(inch, LETTER[1] - inch - 16 * line,
-                              f"Line {line} of page {page}: some text of a typical length")
+            canvas.drawString(
+                inch,
+                LETTER[1] - inch - 16 * line,
+                f"Line {line} of page {page}: some text of a typical length",
+            )
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
@@ -94,8 +112,11 @@ def widget_pdf(pages: int, lines: int, url: str) -> bytes:
         renderPDF.draw(drawing, canvas, LETTER[0] - inch - size, LETTER[1] - inch - size)
         canvas.setFont("Helvetica", 12)
         for line in range(lines):
-            canvas.drawString(inch, LETTER[1] - inch - 16 * line,
-                              f"Line {line} of page {page}: some text of a typical length")
+            canvas.drawString(
+                inch,
+                LETTER[1] - inch - 16 * line,
+                f"Line {line} of page {page}: some text of a typical length",
+            )
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
@@ -123,27 +144,44 @@ def run(report: Report, *, seconds: float = 5.0) -> Result:
     naive = Summary.of(sample(lambda: widget_pdf(PAGES, lines, PRACTICE.portal_url)))
     bot, floor = Summary.of(bot_times), Summary.of(floor_times)
     bot_rate, floor_rate = PAGES / (bot.median / 1000), PAGES / (floor.median / 1000)
-    result = Result("letters", "-", "-", {
-        "document": bot, "floor": floor, "pages_per_document": PAGES, "lines_per_page": lines,
-        "pages_per_s": bot_rate, "floor_pages_per_s": floor_rate,
-        "ratio_time_per_page": ratio(bot.median, floor.median),
-        "bytes": len(render_letters(PRACTICE, letters)),
-        "qr_widget_pages_per_s": PAGES / (naive.median / 1000),
-    })
-    return report.add(result, [
-        f"letters {bot.text()}  per {PAGES}-page PDF -> {bot_rate:.0f} pages/s",
-        f"floor   {floor.text()}  ({lines} lines + 1 QR per page) -> {floor_rate:.0f} pages/s",
-        f"time per page vs floor: {result.figures['ratio_time_per_page']:.2f}x",
-        f"(reference: reportlab's QR widget drawn on every page: "
-        f"{result.figures['qr_widget_pages_per_s']:.0f} pages/s)",
-    ])
+    result = Result(
+        "letters",
+        "-",
+        "-",
+        {
+            "document": bot,
+            "floor": floor,
+            "pages_per_document": PAGES,
+            "lines_per_page": lines,
+            "pages_per_s": bot_rate,
+            "floor_pages_per_s": floor_rate,
+            "ratio_time_per_page": ratio(bot.median, floor.median),
+            "bytes": len(render_letters(PRACTICE, letters)),
+            "qr_widget_pages_per_s": PAGES / (naive.median / 1000),
+        },
+    )
+    return report.add(
+        result,
+        [
+            f"letters {bot.text()}  per {PAGES}-page PDF -> {bot_rate:.0f} pages/s",
+            f"floor   {floor.text()}  ({lines} lines + 1 QR per page) -> {floor_rate:.0f} pages/s",
+            f"time per page vs floor: {result.figures['ratio_time_per_page']:.2f}x",
+            f"(reference: reportlab's QR widget drawn on every page: "
+            f"{result.figures['qr_widget_pages_per_s']:.0f} pages/s)",
+        ],
+    )
 
 
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bench.letters_bench",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0,
-                        help="sampling time per half for the letters and for the floor")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.letters_bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="sampling time per half for the letters and for the floor",
+    )
     run(Report(), seconds=parser.parse_args().seconds)

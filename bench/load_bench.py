@@ -44,9 +44,17 @@ class _Tally:
             self.errors += not ok
 
 
-def _staff(served: Served, index: int, queries: list[str], family_ids: list[int],
-           deadline: float, pause: tuple[float, float], tally: _Tally, response_url: object,
-           seed: int) -> None:
+def _staff(
+    served: Served,
+    index: int,
+    queries: list[str],
+    family_ids: list[int],
+    deadline: float,
+    pause: tuple[float, float],
+    tally: _Tally,
+    response_url: object,
+    seed: int,
+) -> None:
     rng = random.Random(seed)
     user, channel = STAFF_IDS[index], f"CLOAD{index:02d}"
     sender = served.sender
@@ -55,28 +63,49 @@ def _staff(served: Served, index: int, queries: list[str], family_ids: list[int]
         start = time.perf_counter()
         if roll < 0.60:
             kind = "/family"
-            response = sender.command("/family", rng.choice(queries), channel_id=channel,
-                                      user_id=user, response_url=response_url())  # type: ignore[operator]
+            response = sender.command(
+                "/family",
+                rng.choice(queries),
+                channel_id=channel,
+                user_id=user,
+                response_url=response_url(),
+            )  # type: ignore[operator]
         else:
             kind = "open" if roll < 0.85 else "issue pins"
             action = FamilyIds.OPEN if kind == "open" else IssueIds.OPEN_DIALOG
             value = FamilyRef(family_id=rng.choice(family_ids)).dump()
-            response = sender.block_action(block_actions_payload(
-                action, value, channel_id=channel, user_id=user,
-                message_ts=f"1700000000.{rng.randrange(10**6):06d}",
-                response_url=response_url("actions")))  # type: ignore[operator]
+            response = sender.block_action(
+                block_actions_payload(
+                    action,
+                    value,
+                    channel_id=channel,
+                    user_id=user,
+                    message_ts=f"1700000000.{rng.randrange(10**6):06d}",
+                    response_url=response_url("actions"),
+                )
+            )  # type: ignore[operator]
         tally.add(kind, time.perf_counter() - start, response.status == 200)
         if pause[1]:
             time.sleep(rng.uniform(*pause))
 
 
-def _load(served: Served, queries: list[str], family_ids: list[int], seconds: float,
-          pause: tuple[float, float], response_url: object) -> _Tally:
+def _load(
+    served: Served,
+    queries: list[str],
+    family_ids: list[int],
+    seconds: float,
+    pause: tuple[float, float],
+    response_url: object,
+) -> _Tally:
     tally = _Tally()
     deadline = time.perf_counter() + seconds
-    threads = [threading.Thread(target=_staff, args=(
-        served, i, queries, family_ids, deadline, pause, tally, response_url, 100 + i))
-        for i in range(STAFF)]
+    threads = [
+        threading.Thread(
+            target=_staff,
+            args=(served, i, queries, family_ids, deadline, pause, tally, response_url, 100 + i),
+        )
+        for i in range(STAFF)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -84,8 +113,15 @@ def _load(served: Served, queries: list[str], family_ids: list[int], seconds: fl
     return tally
 
 
-def run(report: Report, database_url: str, *, store: str, size: str,
-        seconds: float = 30.0, saturated: bool = True) -> list[Result]:
+def run(
+    report: Report,
+    database_url: str,
+    *,
+    store: str,
+    size: str,
+    seconds: float = 30.0,
+    saturated: bool = True,
+) -> list[Result]:
     database = Database(database_url)
     try:
         with database.read_session() as session:
@@ -95,11 +131,14 @@ def run(report: Report, database_url: str, *, store: str, size: str,
     queries = [q.text for q in drawn]
     family_ids = [q.family_id for q in drawn]
     results = []
-    with slack_and_smtp() as (slack, smtp), \
-            serve("bot", database_url, slack, smtp, f"load-{store}-{size}") as bot:
+    with (
+        slack_and_smtp() as (slack, smtp),
+        serve("bot", database_url, slack, smtp, f"load-{store}-{size}") as bot,
+    ):
         for query in queries[:20]:  # warm up: name-key cache, user look-ups, pools
-            bot.sender.command("/family", query, channel_id="CLOADWARM",
-                               response_url=slack.response_url())
+            bot.sender.command(
+                "/family", query, channel_id="CLOADWARM", response_url=slack.response_url()
+            )
         rss_start = bot.rss_kib()
         pacings = [("paced", (0.5, 1.5))] + ([("saturated", (0.0, 0.0))] if saturated else [])
         for name, pause in pacings:
@@ -108,27 +147,57 @@ def run(report: Report, database_url: str, *, store: str, size: str,
             ack = Summary.of(all_acks)
             over = sum(1 for s in all_acks if s > SLACK_LIMIT)
             by_kind = {kind: Summary.of(values) for kind, values in tally.acks.items()}
-            result = Result(f"ack_load_{name}", store, size, {
-                "ack": ack, "over_3s": over, "requests": len(all_acks),
-                "per_second": len(all_acks) / seconds, "errors": tally.errors,
-                "by_kind": by_kind, "seconds": seconds, "staff": STAFF,
-            })
-            results.append(report.add(result, [
-                f"ack     {ack.text()}",
-                f"over 3 s: {over}   errors: {tally.errors}   "
-                f"{len(all_acks) / seconds:.1f} requests/s from {STAFF} staff for {seconds:.0f} s",
-                "by kind (p99 ms): " + "  ".join(
-                    f"{kind} {s.p99:.0f} (n={s.count})" for kind, s in sorted(by_kind.items())),
-            ]))
+            result = Result(
+                f"ack_load_{name}",
+                store,
+                size,
+                {
+                    "ack": ack,
+                    "over_3s": over,
+                    "requests": len(all_acks),
+                    "per_second": len(all_acks) / seconds,
+                    "errors": tally.errors,
+                    "by_kind": by_kind,
+                    "seconds": seconds,
+                    "staff": STAFF,
+                },
+            )
+            results.append(
+                report.add(
+                    result,
+                    [
+                        f"ack     {ack.text()}",
+                        f"over 3 s: {over}   errors: {tally.errors}   "
+                        f"{len(all_acks) / seconds:.1f} requests/s "
+                        f"from {STAFF} staff for {seconds:.0f} s",
+                        "by kind (p99 ms): "
+                        + "  ".join(
+                            f"{kind} {s.p99:.0f} (n={s.count})"
+                            for kind, s in sorted(by_kind.items())
+                        ),
+                    ],
+                )
+            )
         time.sleep(1)  # let the last listeners finish after their acks
         rss = bot.rss_kib()
-    memory = Result("memory", store, size, {
-        "peak_rss_mib": rss["VmHWM"] / 1024, "rss_after_load_mib": rss["VmRSS"] / 1024,
-        "rss_after_start_mib": rss_start["VmRSS"] / 1024,
-    })
-    results.append(report.add(memory, [
-        f"peak RSS of the bot process: {rss['VmHWM'] / 1024:.0f} MiB "
-        f"(after start-up and warm-up {rss_start['VmRSS'] / 1024:.0f} MiB, "
-        f"after the load {rss['VmRSS'] / 1024:.0f} MiB)",
-    ]))
+    memory = Result(
+        "memory",
+        store,
+        size,
+        {
+            "peak_rss_mib": rss["VmHWM"] / 1024,
+            "rss_after_load_mib": rss["VmRSS"] / 1024,
+            "rss_after_start_mib": rss_start["VmRSS"] / 1024,
+        },
+    )
+    results.append(
+        report.add(
+            memory,
+            [
+                f"peak RSS of the bot process: {rss['VmHWM'] / 1024:.0f} MiB "
+                f"(after start-up and warm-up {rss_start['VmRSS'] / 1024:.0f} MiB, "
+                f"after the load {rss['VmRSS'] / 1024:.0f} MiB)",
+            ],
+        )
+    )
     return results

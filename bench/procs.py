@@ -76,8 +76,7 @@ class BenchSlack(FakeSlack):
         self.counts: dict[str, int] = {}
         self.last_response: dict[str, dict[str, Any]] = {}
 
-    def _record(self, method: str, args: dict[str, Any], token: str | None,
-                reply: Reply) -> Reply:
+    def _record(self, method: str, args: dict[str, Any], token: str | None, reply: Reply) -> Reply:
         with self._lock:
             self.counts[method] = self.counts.get(method, 0) + 1
         if method in ("chat.postMessage", UPLOAD_DONE, "views.open"):
@@ -174,13 +173,16 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
         process.wait()
 
 
-def wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path,
-                  timeout: float = 120) -> None:
+def wait_healthy(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}; see {log_path}:\n"
-                               + log_path.read_text()[-2000:])
+            raise RuntimeError(
+                f"server exited with {process.returncode}; see {log_path}:\n"
+                + log_path.read_text()[-2000:]
+            )
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as reply:
                 if reply.status == 200:
@@ -192,27 +194,39 @@ def wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path,
 
 
 @contextmanager
-def serve(kind: str, database_url: str, slack: BenchSlack, smtp: SmtpServer,
-          label: str) -> Iterator[Served]:
+def serve(
+    kind: str, database_url: str, slack: BenchSlack, smtp: SmtpServer, label: str
+) -> Iterator[Served]:
     """Run `pinbot run` ("bot") or the bare Bolt app ("floor") as a child process."""
     port = free_port()
-    env = {**os.environ, **stack_env(database_url, slack, smtp), "PORT": str(port),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **stack_env(database_url, slack, smtp),
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
     log_dir = stores.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{kind}-{label}.log"
-    code = ("from bot.runtime.cli import main; raise SystemExit(main(['run']))" if kind == "bot"
-            else "from bench.floor_app import main; main()")
+    code = (
+        "from bot.runtime.cli import main; raise SystemExit(main(['run']))"
+        if kind == "bot"
+        else "from bench.floor_app import main; main()"
+    )
     repo = Path(__file__).resolve().parent.parent
     with log_path.open("wb") as log:
         # cwd: an empty folder, so no developer's .env is read
-        process = subprocess.Popen([sys.executable, "-c", code], env={
-            **env, "PYTHONPATH": str(repo)}, cwd=log_dir, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**env, "PYTHONPATH": str(repo)},
+            cwd=log_dir,
+            stdout=log,
+            stderr=log,
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(process, base_url, log_path)
-        yield Served(process, base_url, SlackSender(base_url, SIGNING_SECRET, timeout=30),
-                     log_path)
+        yield Served(process, base_url, SlackSender(base_url, SIGNING_SECRET, timeout=30), log_path)
     finally:
         stop(process)

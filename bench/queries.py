@@ -13,10 +13,24 @@ from sqlmodel import Session, col, select
 
 from models import Guardian, Patient
 
-MIX = (("surname typo", 20), ("surname", 10), ("last, first", 15), ("first last", 10),
-       ("phone", 15), ("email", 10), ("dob", 10), ("chart id", 10))
-PHONE_STYLES = ("({a}) {b}-{c}", "{a}-{b}-{c}", "{a}.{b}.{c}", "{a}{b}{c}", "+1 {a} {b} {c}",
-                "{a} {b} {c}")
+MIX = (
+    ("surname typo", 20),
+    ("surname", 10),
+    ("last, first", 15),
+    ("first last", 10),
+    ("phone", 15),
+    ("email", 10),
+    ("dob", 10),
+    ("chart id", 10),
+)
+PHONE_STYLES = (
+    "({a}) {b}-{c}",
+    "{a}-{b}-{c}",
+    "{a}.{b}.{c}",
+    "{a}{b}{c}",
+    "+1 {a} {b} {c}",
+    "{a} {b} {c}",
+)
 
 
 @dataclass(frozen=True)
@@ -33,13 +47,13 @@ def typo(word: str, rng: random.Random) -> str:
     i = rng.randrange(1, len(word) - 1)
     slip = rng.choice(("swap", "drop", "double", "wrong"))
     if slip == "swap" and word[i] != word[i + 1]:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     if slip == "drop":
-        return word[:i] + word[i + 1:]
+        return word[:i] + word[i + 1 :]
     if slip == "double":
         return word[:i] + word[i] + word[i:]
     letter = rng.choice([c for c in string.ascii_lowercase if c != word[i].lower()])
-    return word[:i] + letter + word[i + 1:]
+    return word[:i] + letter + word[i + 1 :]
 
 
 def mixed_queries(session: Session, count: int, *, seed: int = 11) -> list[Query]:
@@ -51,16 +65,20 @@ def mixed_queries(session: Session, count: int, *, seed: int = 11) -> list[Query
         patient = session.get(Patient, rng.randint(1, top))
         if patient is None:
             continue
-        guardians = session.exec(select(Guardian).where(Guardian.family_id == patient.family_id)
-                                 .order_by(col(Guardian.id))).all()
+        guardians = session.exec(
+            select(Guardian)
+            .where(Guardian.family_id == patient.family_id)
+            .order_by(col(Guardian.id))
+        ).all()
         text = _text(rng.choice(kinds), patient, list(guardians), rng)
         if text:
             queries.append(Query(text[0], text[1], patient.family_id))
     return queries
 
 
-def _text(kind: str, patient: Patient, guardians: list[Guardian],
-          rng: random.Random) -> tuple[str, str] | None:
+def _text(
+    kind: str, patient: Patient, guardians: list[Guardian], rng: random.Random
+) -> tuple[str, str] | None:
     last = patient.last_name
     if kind == "surname typo":
         return kind, typo(last.lower() if rng.random() < 0.7 else last, rng)

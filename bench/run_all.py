@@ -60,8 +60,10 @@ def size_label(patients: int) -> str:
 
 def machine(stores_used: Sequence[str]) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "cpus": os.cpu_count(), "python": platform.python_version(),
-        "platform": platform.platform(), "sqlite": sqlite3.sqlite_version,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
         "load_average": os.getloadavg(),
     }
     try:
@@ -98,35 +100,44 @@ def _targets(report: Report) -> list[str]:
         if r := report.find("search", store, big):
             s = r.figures["search"]
             lines.append(f"  {check(s.p95 <= 25)} search p95 {s.p95:.1f} ms (<= 25)")
-            lines.append(f"  {check(r.figures['ratio_p95'] <= 3)} search p95 "
-                         f"{r.figures['ratio_p95']:.1f}x its floor (<= 3x)")
+            lines.append(
+                f"  {check(r.figures['ratio_p95'] <= 3)} search p95 "
+                f"{r.figures['ratio_p95']:.1f}x its floor (<= 3x)"
+            )
             first = report.find("search", store, small)
             if first and small != big:
                 growth = s.p95 / first.figures["search"].p95
-                lines.append(f"  {check(growth <= 2)} search p95 {small} -> {big}: "
-                             f"x{growth:.2f} (<= 2)")
+                lines.append(
+                    f"  {check(growth <= 2)} search p95 {small} -> {big}: x{growth:.2f} (<= 2)"
+                )
         if r := report.find("family_e2e", store, big):
             c = r.figures["card"]
-            lines.append(f"  {check(c.p95 <= 150)} /family end to end p95 {c.p95:.0f} ms "
-                         "(<= 150)")
-            lines.append(f"  {check(r.figures['ratio_p95'] <= 2)} /family end to end p95 "
-                         f"{r.figures['ratio_p95']:.1f}x its floor (<= 2x)")
+            lines.append(f"  {check(c.p95 <= 150)} /family end to end p95 {c.p95:.0f} ms (<= 150)")
+            lines.append(
+                f"  {check(r.figures['ratio_p95'] <= 2)} /family end to end p95 "
+                f"{r.figures['ratio_p95']:.1f}x its floor (<= 2x)"
+            )
         if r := report.find("batch4", store, big):
             t = r.figures["total"]
-            lines.append(f"  {check(t.p95 <= 600)} batch of 4 p95 {t.p95:.0f} ms (<= 600); "
-                         f"PIN hashing {r.figures['hash_share']:.0%} of the median")
+            lines.append(
+                f"  {check(t.p95 <= 600)} batch of 4 p95 {t.p95:.0f} ms (<= 600); "
+                f"PIN hashing {r.figures['hash_share']:.0%} of the median"
+            )
         if r := report.find("ack_load_paced", store, big):
             a = r.figures["ack"]
-            lines.append(f"  {check(a.p99 <= 300 and r.figures['over_3s'] == 0)} ack under "
-                         f"load p99 {a.p99:.0f} ms (<= 300), {r.figures['over_3s']} over 3 s")
+            lines.append(
+                f"  {check(a.p99 <= 300 and r.figures['over_3s'] == 0)} ack under "
+                f"load p99 {a.p99:.0f} ms (<= 300), {r.figures['over_3s']} over 3 s"
+            )
         if r := report.find("memory", store, big):
             peak = r.figures["peak_rss_mib"]
             lines.append(f"  {check(peak <= 200)} peak RSS {peak:.0f} MiB (<= 200)")
     if r := report.find("letters", "-", "-"):
         rate, times = r.figures["pages_per_s"], r.figures["ratio_time_per_page"]
         lines.append(f"{check(rate >= 100)} PDF letters {rate:.0f} pages/s (>= 100)")
-        lines.append(f"{check(times <= 1.5)} PDF letters {times:.2f}x the floor's time per "
-                     "page (<= 1.5x)")
+        lines.append(
+            f"{check(times <= 1.5)} PDF letters {times:.2f}x the floor's time per page (<= 1.5x)"
+        )
     return lines
 
 
@@ -137,12 +148,23 @@ def _size_key(label: str) -> float:
 def markdown(report: Report, info: dict[str, Any]) -> str:
     rows = ["| benchmark | store | patients | figures |", "|---|---|---|---|"]
     for r in report.results:
-        figures = "; ".join(f"{k} {_short(v)}" for k, v in r.figures.items()
-                            if not isinstance(v, dict))
+        figures = "; ".join(
+            f"{k} {_short(v)}" for k, v in r.figures.items() if not isinstance(v, dict)
+        )
         rows.append(f"| {r.bench} | {r.store} | {r.size} | {figures} |")
     head = ", ".join(f"{k}: {v}" for k, v in info.items())
-    return "\n".join([f"Machine: {head}", "", *rows, "", "Targets:", "",
-                      *(f"    {line}" for line in _targets(report)), ""])
+    return "\n".join(
+        [
+            f"Machine: {head}",
+            "",
+            *rows,
+            "",
+            "Targets:",
+            "",
+            *(f"    {line}" for line in _targets(report)),
+            "",
+        ]
+    )
 
 
 def _short(value: Any) -> str:
@@ -156,20 +178,27 @@ def _short(value: Any) -> str:
 def _step(report: Report, name: str, action: Callable[[], Any]) -> None:
     try:
         action()
-    except Exception as error:  # noqa: BLE001 - one failed benchmark must not hide the others
+    except Exception as error:
         logging.getLogger("bench").exception("%s failed", name)
         report.say(f"[{name}] FAILED: {type(error).__name__}: {error}")
         report.failures.append(name)  # type: ignore[attr-defined]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run_all",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="10k patients, fewer samples")
     size.add_argument("--tiny", action="store_true", help="a few dozen families (smoke test)")
-    parser.add_argument("--families", type=int, nargs="+",
-                        help="practice sizes in families (about 2.5 patients each)")
+    parser.add_argument(
+        "--families",
+        type=int,
+        nargs="+",
+        help="practice sizes in families (about 2.5 patients each)",
+    )
     parser.add_argument("--stores", default=",".join(stores.STORES))
     parser.add_argument("--only", default=",".join(BENCHES), help=",".join(BENCHES))
     parser.add_argument("--load-seconds", type=float)
@@ -203,41 +232,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.save(stores.CACHE_DIR / "results" / f"{stamp}.json", info)
     if args.markdown:
         args.markdown.write_text(markdown(report, info))
-    report.say(f"({time.time() - report.started:.0f} s; results in "
-               f"{stores.CACHE_DIR / 'results' / f'{stamp}.json'})")
+    report.say(
+        f"({time.time() - report.started:.0f} s; results in "
+        f"{stores.CACHE_DIR / 'results' / f'{stamp}.json'})"
+    )
     return 1 if report.failures else 0  # type: ignore[attr-defined]
 
 
-def _run_store(report: Report, plan: Plan, store: str, families: int, only: set[str],
-               args: argparse.Namespace) -> None:
+def _run_store(
+    report: Report, plan: Plan, store: str, families: int, only: set[str], args: argparse.Namespace
+) -> None:
     start = time.perf_counter()
     url, load = stores.base(store, families, reload=args.reload)
     label = size_label(load.sizes.patients)
     sizes = load.sizes
-    report.add(Result("import", store, label, {
-        "family_rows_per_s": load.family_rows_per_s, "family_rows": sizes.family_rows,
-        "appointment_rows_per_s": load.appointment_rows_per_s, "cached": load.cached}), [
-        f"{sizes.families:,} families, {sizes.patients:,} patients, {sizes.guardians:,} "
-        f"guardians, {sizes.appointments:,} appointments ({sizes.family_rows:,} family rows)",
-        f"import families: {load.family_rows_per_s:,.0f} rows/s "
-        f"({load.family_seconds:.0f} s); appointments: {load.appointment_rows_per_s:,.0f} rows/s"
-        + (" — figures of the cached load" if load.cached
-           else f" — loaded now in {time.perf_counter() - start:.0f} s"),
-    ])
+    report.add(
+        Result(
+            "import",
+            store,
+            label,
+            {
+                "family_rows_per_s": load.family_rows_per_s,
+                "family_rows": sizes.family_rows,
+                "appointment_rows_per_s": load.appointment_rows_per_s,
+                "cached": load.cached,
+            },
+        ),
+        [
+            f"{sizes.families:,} families, {sizes.patients:,} patients, {sizes.guardians:,} "
+            f"guardians, {sizes.appointments:,} appointments ({sizes.family_rows:,} family rows)",
+            f"import families: {load.family_rows_per_s:,.0f} rows/s "
+            f"({load.family_seconds:.0f} s); "
+            f"appointments: {load.appointment_rows_per_s:,.0f} rows/s"
+            + (
+                " — figures of the cached load"
+                if load.cached
+                else f" — loaded now in {time.perf_counter() - start:.0f} s"
+            ),
+        ],
+    )
     with stores.working_copy(store, url, label) as work:
         if "search" in only:
-            _step(report, f"search {store} {label}", lambda: search_bench.run(
-                report, work, store=store, size=label, count=plan.search_queries))
+            _step(
+                report,
+                f"search {store} {label}",
+                lambda: search_bench.run(
+                    report, work, store=store, size=label, count=plan.search_queries
+                ),
+            )
         if "family" in only:
-            _step(report, f"family {store} {label}", lambda: family_bench.run(
-                report, work, store=store, size=label, count=plan.family_requests))
+            _step(
+                report,
+                f"family {store} {label}",
+                lambda: family_bench.run(
+                    report, work, store=store, size=label, count=plan.family_requests
+                ),
+            )
         if "batch" in only:
-            _step(report, f"batch {store} {label}", lambda: batch_bench.run(
-                report, work, store=store, size=label, count=plan.batches))
+            _step(
+                report,
+                f"batch {store} {label}",
+                lambda: batch_bench.run(report, work, store=store, size=label, count=plan.batches),
+            )
         if "load" in only:
-            _step(report, f"load {store} {label}", lambda: load_bench.run(
-                report, work, store=store, size=label,
-                seconds=args.load_seconds or plan.load_seconds, saturated=plan.saturated))
+            _step(
+                report,
+                f"load {store} {label}",
+                lambda: load_bench.run(
+                    report,
+                    work,
+                    store=store,
+                    size=label,
+                    seconds=args.load_seconds or plan.load_seconds,
+                    saturated=plan.saturated,
+                ),
+            )
 
 
 if __name__ == "__main__":

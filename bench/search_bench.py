@@ -19,8 +19,7 @@ from models import Patient
 WARMUP = 50
 
 
-def run(report: Report, database_url: str, *, store: str, size: str,
-        count: int = 1000) -> Result:
+def run(report: Report, database_url: str, *, store: str, size: str, count: int = 1000) -> Result:
     database = Database(database_url)
     try:
         with database.read_session() as session:
@@ -42,8 +41,9 @@ def run(report: Report, database_url: str, *, store: str, size: str,
         def floor(chart_id: str) -> float:
             start = time.perf_counter()
             with database.read_session() as session:
-                session.exec(select(Patient.id, Patient.family_id)
-                             .where(Patient.chart_id == chart_id)).first()
+                session.exec(
+                    select(Patient.id, Patient.family_id).where(Patient.chart_id == chart_id)
+                ).first()
             return time.perf_counter() - start
 
         rng = random.Random(5)
@@ -62,23 +62,33 @@ def run(report: Report, database_url: str, *, store: str, size: str,
     finally:
         database.dispose()
     summary, floor_summary = Summary.of(times), Summary.of(floors)
-    result = Result("search", store, size, {
-        "search": summary, "floor": floor_summary,
-        "ratio_median": ratio(summary.median, floor_summary.median),
-        "ratio_p95": ratio(summary.p95, floor_summary.p95),
-        "cold_first_search_ms": cold * 1000,
-        "found_share": found / len(queries),
-        "by_kind_p95": {kind: Summary.of(values).p95 for kind, values in by_kind.items()},
-    })
-    kinds = "  ".join(f"{kind} {Summary.of(values).p95:.1f}"
-                      for kind, values in sorted(by_kind.items()))
-    return report.add(result, [
-        f"search  {summary.text()}",
-        f"floor   {floor_summary.text()}  (chart-id look-up)",
-        f"ratio to floor: median {result.figures['ratio_median']:.1f}x  "
-        f"p95 {result.figures['ratio_p95']:.1f}x",
-        f"first search after start (loads the name-key cache): {cold * 1000:.0f} ms",
-        f"p95 by kind (ms): {kinds}",
-        f"the family the query was drawn from is among the hits: {found / len(queries):.1%} "
-        "(a common surname has more families than the 10 listed)",
-    ])
+    result = Result(
+        "search",
+        store,
+        size,
+        {
+            "search": summary,
+            "floor": floor_summary,
+            "ratio_median": ratio(summary.median, floor_summary.median),
+            "ratio_p95": ratio(summary.p95, floor_summary.p95),
+            "cold_first_search_ms": cold * 1000,
+            "found_share": found / len(queries),
+            "by_kind_p95": {kind: Summary.of(values).p95 for kind, values in by_kind.items()},
+        },
+    )
+    kinds = "  ".join(
+        f"{kind} {Summary.of(values).p95:.1f}" for kind, values in sorted(by_kind.items())
+    )
+    return report.add(
+        result,
+        [
+            f"search  {summary.text()}",
+            f"floor   {floor_summary.text()}  (chart-id look-up)",
+            f"ratio to floor: median {result.figures['ratio_median']:.1f}x  "
+            f"p95 {result.figures['ratio_p95']:.1f}x",
+            f"first search after start (loads the name-key cache): {cold * 1000:.0f} ms",
+            f"p95 by kind (ms): {kinds}",
+            f"the family the query was drawn from is among the hits: {found / len(queries):.1%} "
+            "(a common surname has more families than the 10 listed)",
+        ],
+    )

@@ -45,6 +45,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +73,31 @@ from tests.stack import SIGNING_SECRET, stack_env
 REPO = Path(__file__).resolve().parent.parent
 SLACK_LIMIT = 3.0
 # Seconds paused (low, high) after the card, after the dialog opens, and after a round.
-PACES = {"busy": ((1.0, 3.0), (2.0, 5.0), (1.0, 4.0)),
-         "saturated": ((0.0, 0.0), (0.0, 0.0), (0.2, 1.0))}
+PACES = {
+    "busy": ((1.0, 3.0), (2.0, 5.0), (1.0, 4.0)),
+    "saturated": ((0.0, 0.0), (0.0, 0.0), (0.2, 1.0)),
+}
 WAIT = 15.0  # seconds to wait for a card or a dialog before calling it an error
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 CONFLICT = "Someone issued PINs for this family while this dialog was open"
 SUPERSEDED = "superseded by a newer PIN"
 FIRST_NAMES = ("Ava", "Ben", "Cora", "Dev", "Elin", "Finn", "Gia", "Hugo", "Iris", "Jude")
-SURNAMES = ("Ashgrove", "Birchwood", "Cedarly", "Dunmore", "Elmstead", "Fernhill", "Glenrose",
-            "Hollins", "Ivydale", "Juniper", "Kestrel", "Larchmont", "Merriweather", "Northby")
+SURNAMES = (
+    "Ashgrove",
+    "Birchwood",
+    "Cedarly",
+    "Dunmore",
+    "Elmstead",
+    "Fernhill",
+    "Glenrose",
+    "Hollins",
+    "Ivydale",
+    "Juniper",
+    "Kestrel",
+    "Larchmont",
+    "Merriweather",
+    "Northby",
+)
 
 
 # -- the fake Slack and SMTP server, remembering only what the audit needs -------------------
@@ -105,8 +122,7 @@ class SoakSlack(FakeSlack):
         with self._lock:
             return self.views.setdefault(trigger_id, queue.Queue())
 
-    def _record(self, method: str, args: dict[str, Any], token: str | None,
-                reply: Reply) -> Reply:
+    def _record(self, method: str, args: dict[str, Any], token: str | None, reply: Reply) -> Reply:
         response = json.loads(reply.body) if reply.body.startswith(b"{") else {}
         with self._lock:
             self.counts[f"{method}{'' if response.get('ok', True) else ' (failed)'}"] += 1
@@ -169,11 +185,26 @@ def seed(database_url: str, families: int, work_dir: Path) -> list[str]:
             accounts.append(account)
             has_account = "yes" if rng.random() < 0.15 else "no"
             for c in range(rng.choice((2, 2, 3))):
-                writer.writerow([
-                    account, f"SKP-{f:06d}-{c}", rng.choice(FIRST_NAMES), "", last,
-                    f"{rng.randint(2012, 2023)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                    rng.choice("FM"), "", "Robin", last, "Parent",
-                    f"robin.{f}@example.com", "(555) 010-0000", has_account])
+                writer.writerow(
+                    [
+                        account,
+                        f"SKP-{f:06d}-{c}",
+                        rng.choice(FIRST_NAMES),
+                        "",
+                        last,
+                        date(
+                            rng.randint(2012, 2023), rng.randint(1, 12), rng.randint(1, 28)
+                        ).isoformat(),
+                        rng.choice("FM"),
+                        "",
+                        "Robin",
+                        last,
+                        "Parent",
+                        f"robin.{f}@example.com",
+                        "(555) 010-0000",
+                        has_account,
+                    ]
+                )
     database = Database(database_url)
     try:
         upgrade(database)
@@ -200,21 +231,35 @@ class Bot:
         return float("nan")
 
     def error_lines(self) -> list[str]:
-        return [line for line in self.log_path.read_text(errors="replace").splitlines()
-                if " ERROR " in line or "Traceback" in line]
+        return [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if " ERROR " in line or "Traceback" in line
+        ]
 
 
 @contextmanager
-def running_bot(database_url: str, slack: SoakSlack, smtp: SmtpServer,
-                work_dir: Path) -> Iterator[Bot]:
+def running_bot(
+    database_url: str, slack: SoakSlack, smtp: SmtpServer, work_dir: Path
+) -> Iterator[Bot]:
     port = free_port()
-    env = {**os.environ, **stack_env(database_url, slack, smtp), "PORT": str(port),
-           "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **stack_env(database_url, slack, smtp),
+        "PORT": str(port),
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
     log_path = work_dir / "bot.log"
     with log_path.open("wb") as log:  # cwd: an empty folder, so no stray .env is read
-        process = subprocess.Popen([sys.executable, "-m", "bot.runtime.cli", "run"], env=env,
-                                   cwd=work_dir, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.runtime.cli", "run"],
+            env=env,
+            cwd=work_dir,
+            stdout=log,
+            stderr=log,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(process, base, log_path)
@@ -270,13 +315,17 @@ def _choices(view: dict[str, Any]) -> tuple[list[str], list[str]]:
     return children, recipients
 
 
-def one_round(bot: Bot, slack: SoakSlack, tally: Tally, rng: random.Random, n: int,
-              account: str, pace: str) -> None:
+def one_round(
+    bot: Bot, slack: SoakSlack, tally: Tally, rng: random.Random, n: int, account: str, pace: str
+) -> None:
     read_card, fill_dialog, _ = PACES[pace]
     user, channel = staff_id(n), f"C0SOAK{n:03d}"
     cards = slack.channel_cards(channel)
-    _timed(tally, "/family", lambda: bot.sender.command(
-        "/family", account, channel_id=channel, user_id=user))
+    _timed(
+        tally,
+        "/family",
+        lambda: bot.sender.command("/family", account, channel_id=channel, user_id=user),
+    )
     try:
         card_ts, value = cards.get(timeout=WAIT)
     except queue.Empty:
@@ -284,9 +333,20 @@ def one_round(bot: Bot, slack: SoakSlack, tally: Tally, rng: random.Random, n: i
         return
     time.sleep(rng.uniform(*read_card))
     trigger = new_trigger_id()
-    _timed(tally, "Issue PINs…", lambda: bot.sender.block_action(block_actions_payload(
-        IssueIds.OPEN_DIALOG, value, user_id=user, channel_id=channel, message_ts=card_ts,
-        trigger_id=trigger)))
+    _timed(
+        tally,
+        "Issue PINs…",
+        lambda: bot.sender.block_action(
+            block_actions_payload(
+                IssueIds.OPEN_DIALOG,
+                value,
+                user_id=user,
+                channel_id=channel,
+                message_ts=card_ts,
+                trigger_id=trigger,
+            )
+        ),
+    )
     try:
         view = slack.dialog(trigger).get(timeout=WAIT)
     except queue.Empty:
@@ -299,7 +359,8 @@ def one_round(bot: Bot, slack: SoakSlack, tally: Tally, rng: random.Random, n: i
     values = {
         IssueIds.CHILDREN: {IssueIds.CHILDREN_ACTION: checkboxes_value(children)},
         IssueIds.RECIPIENT: {IssueIds.RECIPIENT_ACTION: static_select_value(recipient)},
-        IssueIds.EMAILED_CHILD: {IssueIds.EMAILED_CHILD_ACTION: static_select_value(None)}}
+        IssueIds.EMAILED_CHILD: {IssueIds.EMAILED_CHILD_ACTION: static_select_value(None)},
+    }
     for _ in range(2 if rng.random() < 0.1 else 1):  # a double click, sometimes
         payload = view_submission_payload(IssueIds.CALLBACK, values, view=view, user_id=user)
         response = _timed(tally, "submit", lambda p=payload: bot.sender.view_submission(p))
@@ -320,13 +381,20 @@ def _judge_submit(tally: Tally, body: bytes, view_id: str, children: int) -> Non
         tally.error(f"submit refused: {said[:120]}")
 
 
-def staff_loop(bot: Bot, slack: SoakSlack, tally: Tally, accounts: list[str], n: int,
-               deadline: float, pace: str) -> None:
+def staff_loop(
+    bot: Bot,
+    slack: SoakSlack,
+    tally: Tally,
+    accounts: list[str],
+    n: int,
+    deadline: float,
+    pace: str,
+) -> None:
     rng = random.Random(1000 + n)
     while time.monotonic() < deadline:
         try:
             one_round(bot, slack, tally, rng, n, rng.choice(accounts), pace)
-        except Exception as error:  # noqa: BLE001 - a soak reports, it does not stop
+        except Exception as error:
             tally.error(f"staff {n}: {type(error).__name__}: {error}")
         time.sleep(rng.uniform(*PACES[pace][2]))
 
@@ -339,8 +407,11 @@ def drain(database: Database, timeout: float = 180) -> int:
     deadline = time.monotonic() + timeout
     while True:
         with database.read_session() as session:
-            pending = session.execute(select(func.count()).select_from(OutgoingWork).where(
-                OutgoingWork.status == WorkStatus.PENDING)).scalar_one()
+            pending = session.execute(
+                select(func.count())
+                .select_from(OutgoingWork)
+                .where(OutgoingWork.status == WorkStatus.PENDING)
+            ).scalar_one()
         if pending == 0 or time.monotonic() > deadline:
             return int(pending)
         time.sleep(0.5)
@@ -359,40 +430,57 @@ def audit(database: Database, tally: Tally, slack: SoakSlack, smtp: SmtpServer) 
             problems.append(f"lost: accepted submission {view_id} has no batch")
         elif per_batch[batch.id] != children:
             problems.append(f"batch {batch.id}: {per_batch[batch.id]} PINs for {children}")
-    problems += [f"batch {b.id} nobody was told about" for key, b in batches.items()
-                 if key.removeprefix("view:") not in tally.accepted]
+    problems += [
+        f"batch {b.id} nobody was told about"
+        for key, b in batches.items()
+        if key.removeprefix("view:") not in tally.accepted
+    ]
     if len({(p.batch_id, p.patient_id) for p in pins}) != len(pins):
         problems.append("duplicated PIN: one child twice in a batch")
     active = Counter(p.patient_id for p in pins if p.status == PinStatus.ACTIVE)
     problems += [f"patient {p} has {n} active PINs" for p, n in active.items() if n > 1]
     _audit_work(work, slack, smtp, problems)
-    return {"batches": len(batches), "pins": len(pins),
-            "emails": len(smtp.received), "uploads": len(slack.uploaded_files())}
+    return {
+        "batches": len(batches),
+        "pins": len(pins),
+        "emails": len(smtp.received),
+        "uploads": len(slack.uploaded_files()),
+    }
 
 
-def _audit_work(work: list[OutgoingWork], slack: SoakSlack, smtp: SmtpServer,
-                problems: list[str]) -> None:
+def _audit_work(
+    work: list[OutgoingWork], slack: SoakSlack, smtp: SmtpServer, problems: list[str]
+) -> None:
     for item in work:
         if item.status == WorkStatus.PENDING:
             problems.append(f"still pending: {item.kind} {item.id}")
         elif item.status == WorkStatus.FAILED and item.last_error != SUPERSEDED:
             problems.append(f"failed: {item.kind} {item.id}: {item.last_error}")
-    sent = [json.loads(w.result)["message_id"] for w in work
-            if w.kind == WorkKind.WELCOME_EMAIL and w.status == WorkStatus.DONE]
+    sent = [
+        json.loads(w.result)["message_id"]
+        for w in work
+        if w.kind == WorkKind.WELCOME_EMAIL and w.status == WorkStatus.DONE
+    ]
     received = Counter(str(m["Message-ID"]) for m in smtp.messages)
     problems += [f"email {mid} arrived {n} times" for mid, n in received.items() if n > 1]
-    problems += [f"email {mid} recorded as sent but never arrived" for mid in sent
-                 if mid not in received]
-    problems += [f"email {mid} arrived but is not recorded" for mid in received
-                 if mid not in set(sent)]
-    uploads = [w.batch_id for w in work
-               if w.kind == WorkKind.LETTERS_UPLOAD and w.status == WorkStatus.DONE]
+    problems += [
+        f"email {mid} recorded as sent but never arrived" for mid in sent if mid not in received
+    ]
+    problems += [
+        f"email {mid} arrived but is not recorded" for mid in received if mid not in set(sent)
+    ]
+    uploads = [
+        w.batch_id
+        for w in work
+        if w.kind == WorkKind.LETTERS_UPLOAD and w.status == WorkStatus.DONE
+    ]
     files = Counter(f.filename for f in slack.uploaded_files())
     problems += [f"letters {name} uploaded {n} times" for name, n in files.items() if n > 1]
     if sorted(files) != sorted(f"pin-letters-{b}.pdf" for b in uploads):
         problems.append(f"uploads: {len(files)} files for {len(uploads)} delivered uploads")
-    problems += [f"a user was told: {t[:100]}" for t in slack.told
-                 if "went wrong" in t or "can't reach" in t]
+    problems += [
+        f"a user was told: {t[:100]}" for t in slack.told if "went wrong" in t or "can't reach" in t
+    ]
 
 
 # -- running and reporting ---------------------------------------------------------------------
@@ -407,22 +495,35 @@ def percentile(ordered: list[float], pct: float) -> float:
 
 def latency(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    return {"n": len(ordered), "p50": statistics.median(ordered) * 1000 if ordered else 0.0,
-            "p95": percentile(ordered, 95), "p99": percentile(ordered, 99),
-            "max": ordered[-1] * 1000 if ordered else 0.0}
+    return {
+        "n": len(ordered),
+        "p50": statistics.median(ordered) * 1000 if ordered else 0.0,
+        "p95": percentile(ordered, 95),
+        "p99": percentile(ordered, 99),
+        "max": ordered[-1] * 1000 if ordered else 0.0,
+    }
 
 
-def soak(kind: str, *, seconds: float, staff: int, families: int, pg_admin: str,
-         pace: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"pinbot-soak-{kind}-") as tmp, \
-            store(kind, Path(tmp), pg_admin) as url, fake_services(staff) as (slack, smtp):
+def soak(
+    kind: str, *, seconds: float, staff: int, families: int, pg_admin: str, pace: str
+) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"pinbot-soak-{kind}-") as tmp,
+        store(kind, Path(tmp), pg_admin) as url,
+        fake_services(staff) as (slack, smtp),
+    ):
         work_dir = Path(tmp)
         accounts = seed(url, families, work_dir)
         with running_bot(url, slack, smtp, work_dir) as bot:
             tally = Tally()
             started = time.monotonic()
-            threads = [threading.Thread(target=staff_loop, args=(
-                bot, slack, tally, accounts, n, started + seconds, pace)) for n in range(staff)]
+            threads = [
+                threading.Thread(
+                    target=staff_loop,
+                    args=(bot, slack, tally, accounts, n, started + seconds, pace),
+                )
+                for n in range(staff)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -439,50 +540,81 @@ def soak(kind: str, *, seconds: float, staff: int, families: int, pg_admin: str,
         kept = Path(tempfile.gettempdir()) / f"pinbot-soak-{kind}-{pace}.log"
         shutil.copyfile(work_dir / "bot.log", kept)  # the scratch folder goes; the log stays
         all_acks = [s for values in tally.acks.values() for s in values]
-        return {"store": kind, "pace": pace, "seconds": round(elapsed, 1), "staff": staff,
-                "families": families, "left_pending": left, **counts,
-                "outcomes": dict(tally.outcomes), "errors": len(tally.errors),
-                "error_samples": tally.errors[:20], "bot_peak_rss_mib": round(peak, 1),
-                "bot_log": str(kept),
-                "requests": len(all_acks), "ack_ms": {"all": latency(all_acks), **{
-                    step: latency(values) for step, values in tally.acks.items()}}}
+        return {
+            "store": kind,
+            "pace": pace,
+            "seconds": round(elapsed, 1),
+            "staff": staff,
+            "families": families,
+            "left_pending": left,
+            **counts,
+            "outcomes": dict(tally.outcomes),
+            "errors": len(tally.errors),
+            "error_samples": tally.errors[:20],
+            "bot_peak_rss_mib": round(peak, 1),
+            "bot_log": str(kept),
+            "requests": len(all_acks),
+            "ack_ms": {
+                "all": latency(all_acks),
+                **{step: latency(values) for step, values in tally.acks.items()},
+            },
+        }
 
 
 def print_result(result: dict[str, Any]) -> None:
-    print(f"\n== {result['store']}: {result['staff']} staff ({result['pace']}), "
-          f"{result['seconds']} s, {result['families']} families")
-    print(f"   requests {result['requests']}, batches {result['batches']}, PINs "
-          f"{result['pins']}, emails {result['emails']}, uploads {result['uploads']}, "
-          f"outcomes {result['outcomes']}")
+    print(
+        f"\n== {result['store']}: {result['staff']} staff ({result['pace']}), "
+        f"{result['seconds']} s, {result['families']} families"
+    )
+    print(
+        f"   requests {result['requests']}, batches {result['batches']}, PINs "
+        f"{result['pins']}, emails {result['emails']}, uploads {result['uploads']}, "
+        f"outcomes {result['outcomes']}"
+    )
     for step, ms in result["ack_ms"].items():
-        print(f"   ack {step:<12} n={ms['n']:<6} p50 {ms['p50']:7.1f} ms  p95 {ms['p95']:7.1f} ms"
-              f"  p99 {ms['p99']:7.1f} ms  max {ms['max']:7.1f} ms")
-    print(f"   bot peak RSS {result['bot_peak_rss_mib']} MiB; errors: {result['errors']}; "
-          f"bot log: {result['bot_log']}")
+        print(
+            f"   ack {step:<12} n={ms['n']:<6} p50 {ms['p50']:7.1f} ms  p95 {ms['p95']:7.1f} ms"
+            f"  p99 {ms['p99']:7.1f} ms  max {ms['max']:7.1f} ms"
+        )
+    print(
+        f"   bot peak RSS {result['bot_peak_rss_mib']} MiB; errors: {result['errors']}; "
+        f"bot log: {result['bot_log']}"
+    )
     for sample in result["error_samples"]:
         print(f"     - {sample}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split(
-        "\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--duration", type=float, default=300.0, help="seconds per store")
     parser.add_argument("--quick", action="store_true", help="20 s per store")
     parser.add_argument("--staff", type=int, default=20)
     parser.add_argument("--pace", choices=sorted(PACES), default="busy")
     parser.add_argument("--families", type=int, default=400)
-    parser.add_argument("--postgres-url", default=os.environ.get(
-        "PINBOT_SOAK_POSTGRES_URL", os.environ.get("PINBOT_TEST_POSTGRES_URL", DEFAULT_PG)),
-        help="a server where a scratch database can be created and dropped")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "PINBOT_SOAK_POSTGRES_URL", os.environ.get("PINBOT_TEST_POSTGRES_URL", DEFAULT_PG)
+        ),
+        help="a server where a scratch database can be created and dropped",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     seconds = 20.0 if args.quick else args.duration
     kinds = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     results = []
     for kind in kinds:
-        result = soak(kind, seconds=seconds, staff=args.staff, families=args.families,
-                      pg_admin=args.postgres_url, pace=args.pace)
+        result = soak(
+            kind,
+            seconds=seconds,
+            staff=args.staff,
+            families=args.families,
+            pg_admin=args.postgres_url,
+            pace=args.pace,
+        )
         print_result(result)
         results.append(result)
     if args.json:

@@ -28,12 +28,19 @@ class Summary:
         values = sorted(s * 1000 for s in seconds)
         if not values:
             return cls(0, float("nan"), float("nan"), float("nan"), float("nan"))
-        return cls(len(values), statistics.median(values), percentile(values, 95),
-                   percentile(values, 99), values[-1])
+        return cls(
+            len(values),
+            statistics.median(values),
+            percentile(values, 95),
+            percentile(values, 99),
+            values[-1],
+        )
 
     def text(self) -> str:
-        return (f"median {self.median:7.2f} ms  p95 {self.p95:7.2f} ms  p99 {self.p99:7.2f} ms"
-                f"  (n={self.count})")
+        return (
+            f"median {self.median:7.2f} ms  p95 {self.p95:7.2f} ms  p99 {self.p99:7.2f} ms"
+            f"  (n={self.count})"
+        )
 
 
 def percentile(ordered: list[float], pct: float) -> float:
@@ -84,14 +91,18 @@ class Report:
         return result
 
     def find(self, bench: str, store: str, size: str) -> Result | None:
-        return next((r for r in self.results
-                     if (r.bench, r.store, r.size) == (bench, store, size)), None)
+        return next(
+            (r for r in self.results if (r.bench, r.store, r.size) == (bench, store, size)), None
+        )
 
     def save(self, path: Path, machine: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"machine": machine, "started": self.started,
-                   "seconds": round(time.time() - self.started, 1),
-                   "results": [asdict(r) for r in self.results]}
+        payload = {
+            "machine": machine,
+            "started": self.started,
+            "seconds": round(time.time() - self.started, 1),
+            "results": [asdict(r) for r in self.results],
+        }
         path.write_text(json.dumps(payload, indent=2, default=_jsonable))
 
 

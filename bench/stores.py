@@ -29,10 +29,10 @@ from bot.db import Database, normalize_url, upgrade
 from bot.importing.importer import import_appointments, import_families
 from models import Patient
 
-CACHE_DIR = Path(os.environ.get("PINBOT_BENCH_CACHE",
-                                Path(__file__).resolve().parent / ".cache"))
-PG_ADMIN_URL = os.environ.get("PINBOT_BENCH_POSTGRES_URL",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
+CACHE_DIR = Path(os.environ.get("PINBOT_BENCH_CACHE", Path(__file__).resolve().parent / ".cache"))
+PG_ADMIN_URL = os.environ.get(
+    "PINBOT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 VERSION = 2  # bump when the generator changes: cached files and databases are rebuilt
 STORES = ("sqlite", "postgresql")
 
@@ -84,8 +84,11 @@ def _pg_url(name: str) -> str:
 
 def _pg_exists(admin: Engine, name: str) -> bool:
     with admin.connect() as connection:
-        return bool(connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                       {"n": name}).first())
+        return bool(
+            connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+        )
 
 
 def _drop(admin: Engine, name: str) -> None:
@@ -118,8 +121,15 @@ def _load(url: str, data: Practice, store: str) -> Load:
             raise RuntimeError("\n".join(report.summary_lines()[:20]))
     finally:
         database.dispose()
-    return Load(store, data.sizes, data.sizes.family_rows / family_seconds, family_seconds,
-                data.sizes.appointments / appointment_seconds, appointment_seconds, time.time())
+    return Load(
+        store,
+        data.sizes,
+        data.sizes.family_rows / family_seconds,
+        family_seconds,
+        data.sizes.appointments / appointment_seconds,
+        appointment_seconds,
+        time.time(),
+    )
 
 
 def base(store: str, families: int, *, reload: bool = False) -> tuple[str, Load]:
@@ -139,8 +149,12 @@ def base(store: str, families: int, *, reload: bool = False) -> tuple[str, Load]
         url = _pg_url(name)
         admin = _admin()
         try:
-            if (not reload and marker.is_file() and _pg_exists(admin, name)
-                    and _patients(url) == data.sizes.patients):
+            if (
+                not reload
+                and marker.is_file()
+                and _pg_exists(admin, name)
+                and _patients(url) == data.sizes.patients
+            ):
                 return url, Load(**{**_read_load(marker), "cached": True})
             _drop(admin, name)
             with admin.connect() as connection:

@@ -59,8 +59,9 @@ def backup(database_url: str, target: Path, *, overwrite: bool = False) -> Backu
         return backup_sqlite(_sqlite_path(url), target)
     if backend == "postgresql":
         return backup_postgres(url, target)
-    raise BackupFailed(f"Can't back up a {backend} database; pinbot supports SQLite and "
-                       "PostgreSQL.")
+    raise BackupFailed(
+        f"Can't back up a {backend} database; pinbot supports SQLite and PostgreSQL."
+    )
 
 
 # -- SQLite -----------------------------------------------------------------------------------
@@ -126,12 +127,18 @@ def libpq_uri(url: URL) -> str:
     """postgresql://user@host:port/db?... without the password (pg_dump gets PGPASSWORD)."""
     # URL.set() ignores None, so _replace (URL is a NamedTuple) is how to drop the password.
     return url._replace(drivername="postgresql", password=None).render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
 
 
 def pg_dump_command(url: URL, target: Path, executable: str = PG_DUMP) -> list[str]:
-    return [executable, "--format=custom", "--no-owner", f"--file={target}",
-            f"--dbname={libpq_uri(url)}"]
+    return [
+        executable,
+        "--format=custom",
+        "--no-owner",
+        f"--file={target}",
+        f"--dbname={libpq_uri(url)}",
+    ]
 
 
 def shown_command(url: URL, target: Path) -> str:
@@ -148,12 +155,18 @@ def backup_postgres(url: URL, target: Path) -> BackupResult:
             "pg_dump is not installed here, so no backup was made. Install the PostgreSQL "
             "client tools (the server's major version or newer, e.g. `apt install "
             "postgresql-client`) or run this where they are installed:\n  "
-            + shown_command(url, target))
+            + shown_command(url, target)
+        )
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     env = {**os.environ, **({"PGPASSWORD": str(url.password)} if url.password else {})}
     try:
-        done = subprocess.run(pg_dump_command(url, partial, executable), env=env,
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            pg_dump_command(url, partial, executable),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             said = (done.stderr.strip().splitlines() or ["no message"])[0]
             raise BackupFailed(f"pg_dump failed (exit {done.returncode}): {said}")

@@ -102,8 +102,9 @@ class Settings:
             required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
         for name, value in required.items():
             if not value and not any(p.startswith(name + " ") for p in problems):
-                problems.append(f"{name} is required to run the bot; set it in the environment "
-                                f"or in .env.")
+                problems.append(
+                    f"{name} is required to run the bot; set it in the environment or in .env."
+                )
         if problems:
             raise ConfigError(problems)
 
@@ -158,8 +159,9 @@ class _Reader:
             supported = False
         if not supported:
             # Never echo the value: a database URL may carry a password.
-            self.problems.append(f"{name} must be a sqlite:///FILE or "
-                                 "postgresql://user@host/db URL.")
+            self.problems.append(
+                f"{name} must be a sqlite:///FILE or postgresql://user@host/db URL."
+            )
         return raw
 
 
@@ -244,21 +246,28 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         portal_url=read.parsed("PORTAL_URL", None, _url, "an http(s) URL"),
         practice_name=read.text("PRACTICE_NAME"),
         practice_phone=read.text("PRACTICE_PHONE"),
-        timezone=read.parsed("PRACTICE_TIMEZONE", ZoneInfo("America/New_York"), _zone,
-                             "an IANA time zone such as America/New_York"),
-        supervisor_ids=read.ids("SUPERVISOR_IDS", _SLACK_ID,
-                                "Slack user IDs (U…/W…) or user group IDs (S…)"),
-        allowed_channel_ids=read.ids("ALLOWED_CHANNEL_IDS", _CHANNEL_ID,
-                                     "Slack channel IDs (C…/G…/D…)"),
-        reminder_channel_id=(read.ids("REMINDER_CHANNEL_ID", _CHANNEL_ID, "one channel ID")
-                             or (None,))[0],
+        timezone=read.parsed(
+            "PRACTICE_TIMEZONE",
+            ZoneInfo("America/New_York"),
+            _zone,
+            "an IANA time zone such as America/New_York",
+        ),
+        supervisor_ids=read.ids(
+            "SUPERVISOR_IDS", _SLACK_ID, "Slack user IDs (U…/W…) or user group IDs (S…)"
+        ),
+        allowed_channel_ids=read.ids(
+            "ALLOWED_CHANNEL_IDS", _CHANNEL_ID, "Slack channel IDs (C…/G…/D…)"
+        ),
+        reminder_channel_id=(
+            read.ids("REMINDER_CHANNEL_ID", _CHANNEL_ID, "one channel ID") or (None,)
+        )[0],
         reminder_time=read.parsed("REMINDER_TIME", time(8, 0), _clock, "a time as HH:MM"),
         smtp=smtp,
         pin_ttl_days=read.parsed("PIN_TTL_DAYS", 90, _non_negative_int, "a whole number ≥ 0"),
-        minor_age_limit=read.parsed("MINOR_AGE_LIMIT", 18, _non_negative_int,
-                                    "a whole number ≥ 0"),
-        pin_letter_ttl_hours=read.parsed("PIN_LETTER_TTL_HOURS", 24, _non_negative_int,
-                                         "a whole number ≥ 0"),
+        minor_age_limit=read.parsed("MINOR_AGE_LIMIT", 18, _non_negative_int, "a whole number ≥ 0"),
+        pin_letter_ttl_hours=read.parsed(
+            "PIN_LETTER_TTL_HOURS", 24, _non_negative_int, "a whole number ≥ 0"
+        ),
         problems=(),
     )
     return replace(settings, problems=tuple(read.problems))

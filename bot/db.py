@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
@@ -45,8 +45,7 @@ def _unavailable_on_connection_errors() -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError) as error:
-        raise DatabaseUnavailable(f"database unavailable ({type(error.orig).__name__})") \
-            from error
+        raise DatabaseUnavailable(f"database unavailable ({type(error.orig).__name__})") from error
 
 
 def normalize_url(raw: str) -> URL:
@@ -79,8 +78,9 @@ def _configure_sqlite(engine: Engine) -> None:
 def make_engine(raw_url: str, **kwargs: Any) -> Engine:
     url = normalize_url(raw_url)
     if url.get_backend_name() == "sqlite":
-        kwargs.setdefault("connect_args", {"check_same_thread": False,
-                                           "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        kwargs.setdefault(
+            "connect_args", {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -112,14 +112,20 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commit on success, roll back on any exception."""
-        with (self._writer or nullcontext(), _unavailable_on_connection_errors(),
-              self.session() as session, session.begin()):
+        with (
+            self._writer or nullcontext(),
+            _unavailable_on_connection_errors(),
+            self.session() as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        with (_unavailable_on_connection_errors(),
-              Session(self._read_engine, expire_on_commit=False) as session):
+        with (
+            _unavailable_on_connection_errors(),
+            Session(self._read_engine, expire_on_commit=False) as session,
+        ):
             yield session
 
     def dispose(self) -> None:
@@ -142,3 +148,10 @@ def upgrade(database: Database, revision: str = "head") -> None:
 def safe_url(raw: str) -> str:
     """The URL with any password hidden, for messages."""
     return normalize_url(raw).render_as_string(hide_password=True)
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Rows an UPDATE or INSERT matched: what a conditional claim (UPDATE ... WHERE status =
+    'pending') won. DML results are cursor results; only their static type says otherwise."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount

@@ -32,5 +32,8 @@ class Services:
         return self.now_local().date()
 
     def issue_policy(self) -> IssuePolicy:
-        return IssuePolicy(today=self.today(), pin_ttl_days=self.settings.pin_ttl_days,
-                           minor_age_limit=self.settings.minor_age_limit)
+        return IssuePolicy(
+            today=self.today(),
+            pin_ttl_days=self.settings.pin_ttl_days,
+            minor_age_limit=self.settings.minor_age_limit,
+        )

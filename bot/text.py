@@ -14,11 +14,20 @@ _NON_DIGITS = re.compile(r"\D+")
 # stop every mention, link and date token. It has no escape for formatting marks, so a
 # zero-width space after each keeps "*Bo*" literal instead of bold, and one after "@" keeps a
 # typed "@here" from ever being read as a mention.
-_MRKDWN = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "*": "*\u200b", "_": "_\u200b",
-           "~": "~\u200b", "`": "`\u200b", "@": "@\u200b"}
+_MRKDWN = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "*": "*\u200b",
+    "_": "_\u200b",
+    "~": "~\u200b",
+    "`": "`\u200b",
+    "@": "@\u200b",
+}
 # Control and bidi-override characters; tab and newlines are whitespace and become spaces.
 _CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def fold(value: str) -> str:

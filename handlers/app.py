@@ -26,14 +26,18 @@ HANDLER_MODULES = (family, issue_pins, name_fix, help)
 def make_client(settings: Settings) -> WebClient:
     """A Web API client that rides out rate limits, 5xx and dropped connections."""
     return WebClient(
-        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                        RateLimitErrorRetryHandler(max_retry_count=3),
-                        ServerErrorRetryHandler(max_retry_count=2)])
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
 
 
-def create_app(services: Services, client: WebClient, *,
-               token_verification: bool = True) -> App:
+def create_app(services: Services, client: WebClient, *, token_verification: bool = True) -> App:
     settings = services.settings
     app = App(
         client=client,

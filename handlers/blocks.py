@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -41,8 +42,10 @@ def us_date(value: date | None) -> str:
 def _guardian_line(guardian: GuardianView) -> str:
     relationship = f" ({esc(guardian.relationship)})" if guardian.relationship else ""
     account = "yes" if guardian.has_portal_account else "no"
-    return (f"• {esc(guardian.name)}{relationship} · {esc(guardian.masked_email)} · "
-            f"{guardian.masked_phone} · portal account: {account}")
+    return (
+        f"• {esc(guardian.name)}{relationship} · {esc(guardian.masked_email)} · "
+        f"{guardian.masked_phone} · portal account: {account}"
+    )
 
 
 def pin_status_text(child: ChildView) -> str:
@@ -56,8 +59,10 @@ def pin_status_text(child: ChildView) -> str:
 
 
 def _child_block(family: FamilyView, child: ChildView) -> SectionBlock:
-    text = (f"*{esc(child.full_name)}* · DOB {us_date(child.dob)} ({child.age_label}) · "
-            f"PIN: {pin_status_text(child)}")
+    text = (
+        f"*{esc(child.full_name)}* · DOB {us_date(child.dob)} ({child.age_label}) · "
+        f"PIN: {pin_status_text(child)}"
+    )
     accessory = None
     if child.name_flag:
         text += f"\n:warning: Unofficial name — {esc(child.name_flag)}. No PIN until it is fixed."
@@ -65,10 +70,13 @@ def _child_block(family: FamilyView, child: ChildView) -> SectionBlock:
             text += " A name fix is waiting for a supervisor."
         else:
             accessory = ButtonElement(
-                text="Request name fix", action_id=NameFixIds.REQUEST,
-                value=ChildRef(family_id=family.id, patient_id=child.id).dump())
-    return SectionBlock(text=MarkdownTextObject(text=text[:3000]), accessory=accessory,
-                        block_id=f"child_{child.id}")
+                text="Request name fix",
+                action_id=NameFixIds.REQUEST,
+                value=ChildRef(family_id=family.id, patient_id=child.id).dump(),
+            )
+    return SectionBlock(
+        text=MarkdownTextObject(text=text[:3000]), accessory=accessory, block_id=f"child_{child.id}"
+    )
 
 
 def family_card(family: FamilyView) -> list[Block]:
@@ -83,13 +91,31 @@ def family_card(family: FamilyView) -> list[Block]:
     children = family.children
     blocks += [_child_block(family, c) for c in children[:room]]
     if len(children) > room:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f"…and {len(children) - room} more children: open the Issue PINs dialog.")]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=f"…and {len(children) - room} more children: "
+                        "open the Issue PINs dialog."
+                    )
+                ]
+            )
+        )
     if not children:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="No children on file.")))
-    blocks.append(ActionsBlock(block_id="family_actions", elements=[ButtonElement(
-        text="Issue PINs…", action_id=IssueIds.OPEN_DIALOG, style="primary",
-        value=FamilyRef(family_id=family.id).dump())]))
+    blocks.append(
+        ActionsBlock(
+            block_id="family_actions",
+            elements=[
+                ButtonElement(
+                    text="Issue PINs…",
+                    action_id=IssueIds.OPEN_DIALOG,
+                    style="primary",
+                    value=FamilyRef(family_id=family.id).dump(),
+                )
+            ],
+        )
+    )
     return blocks
 
 
@@ -99,32 +125,51 @@ def card_fallback_text(family: FamilyView) -> str:
 
 
 def family_choices(query: str, hits: Sequence[FamilyHit]) -> list[Block]:
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(
-        text=f"{len(hits)} families match “{esc(query)}”, best first:"))]
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(text=f"{len(hits)} families match “{esc(query)}”, best first:")
+        )
+    ]
     for hit in hits[: MAX_MESSAGE_BLOCKS - 1]:
-        blocks.append(SectionBlock(
-            text=MarkdownTextObject(text=f"{esc(hit.label)}\n_{esc(hit.matched_on)}_"[:3000]),
-            accessory=ButtonElement(text="Open", action_id=FamilyIds.OPEN,
-                                    value=FamilyRef(family_id=hit.family_id).dump())))
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=f"{esc(hit.label)}\n_{esc(hit.matched_on)}_"[:3000]),
+                accessory=ButtonElement(
+                    text="Open",
+                    action_id=FamilyIds.OPEN,
+                    value=FamilyRef(family_id=hit.family_id).dump(),
+                ),
+            )
+        )
     return blocks
 
 
 def child_choices(query: str, hits: Sequence[PatientHit]) -> list[Block]:
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(
-        text=f"{len(hits)} children match “{esc(query)}”, best first:"))]
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(text=f"{len(hits)} children match “{esc(query)}”, best first:")
+        )
+    ]
     for hit in hits[: MAX_MESSAGE_BLOCKS - 1]:
-        blocks.append(SectionBlock(
-            text=MarkdownTextObject(text=esc(hit.label)[:3000]),
-            accessory=ButtonElement(text="Issue PINs…", action_id=FamilyIds.PICK_CHILD, value=
-                                    ChildRef(family_id=hit.family_id,
-                                             patient_id=hit.patient_id).dump())))
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=esc(hit.label)[:3000]),
+                accessory=ButtonElement(
+                    text="Issue PINs…",
+                    action_id=FamilyIds.PICK_CHILD,
+                    value=ChildRef(family_id=hit.family_id, patient_id=hit.patient_id).dump(),
+                ),
+            )
+        )
     return blocks
 
 
 def no_match(query: str) -> str:
-    return (f"No family matches “{esc(query)}”. Try a last name, “last, first”, a phone "
-            "number, an email, a date of birth (MM/DD/YYYY), an account number or a chart id.")
+    return (
+        f"No family matches “{esc(query)}”. Try a last name, “last, first”, a phone "
+        "number, an email, a date of birth (MM/DD/YYYY), an account number or a chart id."
+    )
 
 
-def blocks_json(blocks: Sequence[Block]) -> list[dict]:
+def blocks_json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
     return [b.to_dict() for b in blocks]

@@ -32,80 +32,129 @@ CHECKBOX_LIMIT = 10  # Block Kit's maximum options in one checkbox group
 def _child_option(child: ChildView) -> Option:
     description = None
     if child.pin_status == "active":
-        description = plain(f"Active PIN since {us_date(child.pin_since)}: issuing again "
-                            "replaces it", 75)
-    return Option(value=str(child.id), description=description,
-                  label=plain(f"{child.full_name} · {us_date(child.dob)}", 75))
+        description = plain(
+            f"Active PIN since {us_date(child.pin_since)}: issuing again replaces it", 75
+        )
+    return Option(
+        value=str(child.id),
+        description=description,
+        label=plain(f"{child.full_name} · {us_date(child.dob)}", 75),
+    )
 
 
 def _children_inputs(children: Sequence[ChildView], preselected: set[int]) -> list[Block]:
     blocks: list[Block] = []
     for start in range(0, len(children), CHECKBOX_LIMIT):
-        part = children[start:start + CHECKBOX_LIMIT]
+        part = children[start : start + CHECKBOX_LIMIT]
         options = [_child_option(c) for c in part]
         initial = [o for o, c in zip(options, part, strict=True) if c.id in preselected]
         suffix = "" if start == 0 else f"_{start // CHECKBOX_LIMIT + 1}"
-        blocks.append(InputBlock(
-            block_id=f"{IssueIds.CHILDREN}{suffix}",
-            label="Children" if start == 0 else "More children",
-            optional=start > 0,
-            element=CheckboxesElement(action_id=IssueIds.CHILDREN_ACTION, options=options,
-                                      initial_options=initial or None)))
+        blocks.append(
+            InputBlock(
+                block_id=f"{IssueIds.CHILDREN}{suffix}",
+                label="Children" if start == 0 else "More children",
+                optional=start > 0,
+                element=CheckboxesElement(
+                    action_id=IssueIds.CHILDREN_ACTION,
+                    options=options,
+                    initial_options=initial or None,
+                ),
+            )
+        )
     return blocks
 
 
 def _recipient_input(family: FamilyView) -> InputBlock:
     with_email = [g for g in family.guardians if g.has_email]
-    options = [Option(value=str(g.id), label=plain(
-        f"{g.name} ({g.relationship or 'guardian'}) · {g.masked_email}"
-        + (" · has a portal account" if g.has_portal_account else ""), 75)) for g in with_email]
+    options = [
+        Option(
+            value=str(g.id),
+            label=plain(
+                f"{g.name} ({g.relationship or 'guardian'}) · {g.masked_email}"
+                + (" · has a portal account" if g.has_portal_account else ""),
+                75,
+            ),
+        )
+        for g in with_email
+    ]
     options.append(Option(value=NO_EMAIL, label="No email — print every PIN"))
     # Prefer a guardian without an account: that is who a welcome email helps.
     preferred = next((i for i, g in enumerate(with_email) if not g.has_portal_account), 0)
     return InputBlock(
-        block_id=IssueIds.RECIPIENT, label="Welcome email to",
+        block_id=IssueIds.RECIPIENT,
+        label="Welcome email to",
         hint="One welcome email per family. Everyone else's PIN is printed.",
-        element=StaticSelectElement(action_id=IssueIds.RECIPIENT_ACTION, options=options,
-                                    initial_option=options[preferred]))
+        element=StaticSelectElement(
+            action_id=IssueIds.RECIPIENT_ACTION, options=options, initial_option=options[preferred]
+        ),
+    )
 
 
 def _emailed_child_input(children: Sequence[ChildView]) -> InputBlock:
-    options = [Option(value=str(c.id), label=plain(c.full_name, 75))
-               for c in children[:100]]
+    options = [Option(value=str(c.id), label=plain(c.full_name, 75)) for c in children[:100]]
     return InputBlock(
-        block_id=IssueIds.EMAILED_CHILD, label="Email the PIN of", optional=True,
+        block_id=IssueIds.EMAILED_CHILD,
+        label="Email the PIN of",
+        optional=True,
         hint="Leave empty for the oldest selected child; the others are printed.",
-        element=StaticSelectElement(action_id=IssueIds.EMAILED_CHILD_ACTION, options=options,
-                                    placeholder="Oldest selected child"))
+        element=StaticSelectElement(
+            action_id=IssueIds.EMAILED_CHILD_ACTION,
+            options=options,
+            placeholder="Oldest selected child",
+        ),
+    )
 
 
 def _ineligible_note(children: Sequence[ChildView]) -> list[Block]:
-    lines = [f"• {esc(c.full_name)}: {esc(c.ineligible_reason)}" for c in children
-             if not c.eligible]
+    lines = [
+        f"• {esc(c.full_name)}: {esc(c.ineligible_reason)}" for c in children if not c.eligible
+    ]
     if not lines:
         return []
-    return [ContextBlock(elements=[MarkdownTextObject(
-        text=("*Not eligible here*\n" + "\n".join(lines))[:3000])])]
+    return [
+        ContextBlock(
+            elements=[MarkdownTextObject(text=("*Not eligible here*\n" + "\n".join(lines))[:3000])]
+        )
+    ]
 
 
-def issue_dialog(family: FamilyView, meta: IssueDialogMeta, *,
-                 preselected: int | None = None) -> View:
+def issue_dialog(
+    family: FamilyView, meta: IssueDialogMeta, *, preselected: int | None = None
+) -> View:
     eligible = family.eligible_children
-    header = SectionBlock(text=MarkdownTextObject(
-        text=f"*{esc(family.surname)}* · account {esc(family.account_number)}"))
+    header = SectionBlock(
+        text=MarkdownTextObject(
+            text=f"*{esc(family.surname)}* · account {esc(family.account_number)}"
+        )
+    )
     if not eligible:
-        return View(type="modal", callback_id=IssueIds.CALLBACK, title="Issue PINs",
-                    close="Close", private_metadata=meta.dump(),
-                    blocks=[header, SectionBlock(text=MarkdownTextObject(
-                        text="No child in this family can get a PIN right now."))]
-                    + _ineligible_note(family.children))
+        return View(
+            type="modal",
+            callback_id=IssueIds.CALLBACK,
+            title="Issue PINs",
+            close="Close",
+            private_metadata=meta.dump(),
+            blocks=[
+                header,
+                SectionBlock(
+                    text=MarkdownTextObject(text="No child in this family can get a PIN right now.")
+                ),
+                *_ineligible_note(family.children),
+            ],
+        )
     chosen = {preselected} if preselected else {c.id for c in eligible}
     blocks: list[Block] = [header, *_children_inputs(eligible, chosen)]
     blocks += [_recipient_input(family), _emailed_child_input(eligible)]
     blocks += _ineligible_note(family.children)
-    return View(type="modal", callback_id=IssueIds.CALLBACK, title="Issue PINs",
-                submit="Issue PINs", close="Cancel", private_metadata=meta.dump(),
-                blocks=blocks)
+    return View(
+        type="modal",
+        callback_id=IssueIds.CALLBACK,
+        title="Issue PINs",
+        submit="Issue PINs",
+        close="Cancel",
+        private_metadata=meta.dump(),
+        blocks=blocks,
+    )
 
 
 @dataclass(frozen=True)
@@ -166,22 +215,25 @@ def read_issue_form(view: dict[str, Any]) -> IssueForm:
             children += [_as_id(v) or TAMPERED for v in values]
     recipient = state.get(IssueIds.RECIPIENT)
     if recipient is None:
-        raise ValidationFailed({Field.RECIPIENT: "Choose who gets the welcome email, or "
-                                                 "“No email — print every PIN”."})
+        raise ValidationFailed(
+            {Field.RECIPIENT: "Choose who gets the welcome email, or “No email — print every PIN”."}
+        )
     return IssueForm(
         patient_ids=tuple(children),
         recipient_guardian_id=None if recipient == NO_EMAIL else _as_id(recipient),
-        emailed_patient_id=_as_id(state.get(IssueIds.EMAILED_CHILD)))
+        emailed_patient_id=_as_id(state.get(IssueIds.EMAILED_CHILD)),
+    )
 
 
 def issue_summary(result: IssueResult, issued_by: str) -> str:
-    emailed = next((c for c in result.children if c.patient_id == result.emailed_patient_id),
-                   None)
+    emailed = next((c for c in result.children if c.patient_id == result.emailed_patient_id), None)
     printed = [c for c in result.children if c is not emailed]
     lines = [f":white_check_mark: <@{issued_by}> issued {len(result.children)} PIN(s)."]
     if result.mode == IssueMode.WELCOME and emailed is not None:
-        lines.append(f"• Welcome email for *{esc(emailed.full_name)}* to "
-                     f"{esc(result.recipient_name)} ({esc(result.masked_email)}) — queued.")
+        lines.append(
+            f"• Welcome email for *{esc(emailed.full_name)}* to "
+            f"{esc(result.recipient_name)} ({esc(result.masked_email)}) — queued."
+        )
     elif result.mode == IssueMode.ADD_CHILD:
         lines.append(f"• No welcome email: {esc(result.account_note or '')}")
     else:

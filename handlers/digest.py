@@ -45,30 +45,50 @@ def render_digest(digest: Digest) -> list[dict[str, Any]]:
     body = [block for section in digest.sections for block in _section_blocks(section)]
     chunks = _chunks(body, BODY_BLOCKS)
     parts = len(chunks)
-    return [{"text": _fallback(digest, part, parts),
-             "blocks": blocks_json([_opening(digest, part, parts), *chunk])}
-            for part, chunk in enumerate(chunks, 1)]
+    return [
+        {
+            "text": _fallback(digest, part, parts),
+            "blocks": blocks_json([_opening(digest, part, parts), *chunk]),
+        }
+        for part, chunk in enumerate(chunks, 1)
+    ]
 
 
 def _section_blocks(section: DigestSection) -> list[Block]:
     entries = section.entries
     title = f"*{SECTION_TITLES[section.section]}* ({len(entries)})"
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=title),
-                                        block_id=f"{_TITLE_PREFIX}{section.section}")]
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(text=title), block_id=f"{_TITLE_PREFIX}{section.section}"
+        )
+    ]
     blocks += [_entry_block(entry) for entry in entries[:SECTION_CAP]]
     if len(entries) > SECTION_CAP:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f"…and {len(entries) - SECTION_CAP} more in this section.")]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=f"…and {len(entries) - SECTION_CAP} more in this section."
+                    )
+                ]
+            )
+        )
     return blocks
 
 
 def _entry_block(entry: DigestEntry) -> SectionBlock:
-    text = (f"*{esc(plain(entry.child, 200))}* · account {esc(entry.account_number)}\n"
-            f"{esc(entry.needed)}")
+    text = (
+        f"*{esc(plain(entry.child, 200))}* · account {esc(entry.account_number)}\n"
+        f"{esc(entry.needed)}"
+    )
     return SectionBlock(
         text=MarkdownTextObject(text=_clip(text, MAX_TEXT)),
-        accessory=ButtonElement(text="Open family", action_id=FamilyIds.OPEN,
-                                value=FamilyRef(family_id=entry.family_id).dump()))
+        accessory=ButtonElement(
+            text="Open family",
+            action_id=FamilyIds.OPEN,
+            value=FamilyRef(family_id=entry.family_id).dump(),
+        ),
+    )
 
 
 def _clip(text: str, limit: int) -> str:
@@ -99,8 +119,13 @@ def _opening(digest: Digest, part: int, parts: int) -> Block:
     if part == 1:
         suffix = f" · part 1 of {parts}" if parts > 1 else ""
         return HeaderBlock(text=plain(f"Front desk reminders · {day}{suffix}", 150))
-    return ContextBlock(elements=[MarkdownTextObject(
-        text=f"*Front desk reminders · {day}* (continued, part {part} of {parts})")])
+    return ContextBlock(
+        elements=[
+            MarkdownTextObject(
+                text=f"*Front desk reminders · {day}* (continued, part {part} of {parts})"
+            )
+        ]
+    )
 
 
 def _fallback(digest: Digest, part: int, parts: int) -> str:

@@ -23,19 +23,24 @@ from handlers.replies import dialog_error, tell
 
 log = logging.getLogger(__name__)
 
-OUT_OF_DATE = ("That button or dialog is from an older pinbot and no longer works. Search "
-               "again with /family.")
-TOO_SLOW = ("pinbot took longer than Slack allows to answer, so Slack gave up waiting. It may "
-            "still have finished: check the family's thread before trying again.")
+OUT_OF_DATE = (
+    "That button or dialog is from an older pinbot and no longer works. Search again with /family."
+)
+TOO_SLOW = (
+    "pinbot took longer than Slack allows to answer, so Slack gave up waiting. It may "
+    "still have finished: check the family's thread before trying again."
+)
 _OUR_IDS = frozenset(str(i) for ids in (Commands, FamilyIds, IssueIds, NameFixIds) for i in ids)
 
 
 def _ours(body: dict[str, Any]) -> bool:
     """A request pinbot has a listener for: if it ends up unhandled, the listener was too slow
     to ack (Bolt gives up after 3 s), not an old button."""
-    keys = [body.get("command"), (body.get("view") or {}).get("callback_id")]
-    keys += [a.get("action_id") for a in body.get("actions") or []]
-    return any(k in _OUR_IDS for k in keys if k)
+    view, actions = body.get("view"), body.get("actions")
+    keys = [body.get("command"), view.get("callback_id") if isinstance(view, dict) else None]
+    if isinstance(actions, list):
+        keys += [a.get("action_id") for a in actions if isinstance(a, dict)]
+    return any(isinstance(k, str) and k in _OUR_IDS for k in keys)
 
 
 def user_sentence(error: Exception, body: dict[str, Any] | None = None) -> str:
@@ -60,8 +65,9 @@ def user_sentence(error: Exception, body: dict[str, Any] | None = None) -> str:
     return f"Something went wrong (ref {ref}). Nothing was changed; try again or tell IT."
 
 
-def handle_error(error: Exception, body: dict[str, Any], client: WebClient,
-                 response: BoltResponse | None) -> BoltResponse | None:
+def handle_error(
+    error: Exception, body: dict[str, Any], client: WebClient, response: BoltResponse | None
+) -> BoltResponse | None:
     sentence = user_sentence(error, body)
     if response is None:  # acknowledged already: only a message reaches the user now
         tell(client, body, sentence)
@@ -83,6 +89,7 @@ def answered(listener: Listener) -> Listener:
     forgets the ack (it resets it), so Slack would wait 3 s for an answer already given and
     show the user a timeout. Bolt still injects the listener's own arguments (it reads them
     through functools.wraps); every pinbot listener asks for ack and client."""
+
     @functools.wraps(listener)
     def run(**kwargs: Any) -> None:
         try:

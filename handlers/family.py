@@ -27,31 +27,45 @@ log = logging.getLogger(__name__)
 
 Hit = TypeVar("Hit", FamilyHit, PatientHit)
 
-NOT_IN_CHANNEL = ("pinbot isn't in this channel yet. Type /invite @pinbot here, then try "
-                  "again.")
+NOT_IN_CHANNEL = "pinbot isn't in this channel yet. Type /invite @pinbot here, then try again."
 
 
-def post_family_card(client: WebClient, services: Services, *, family_id: int, channel_id: str,
-                     user_id: str) -> str:
+def post_family_card(
+    client: WebClient, services: Services, *, family_id: int, channel_id: str, user_id: str
+) -> str:
     """Post the family's card in the channel; its message becomes the family's thread."""
     with services.database.read_session() as session:
-        family = load_family(session, family_id, today=services.today(),
-                             minor_age_limit=services.settings.minor_age_limit)
+        family = load_family(
+            session,
+            family_id,
+            today=services.today(),
+            minor_age_limit=services.settings.minor_age_limit,
+        )
     try:
-        response = client.chat_postMessage(channel=channel_id, text=card_fallback_text(family),
-                                           blocks=family_card(family))
+        response = client.chat_postMessage(
+            channel=channel_id, text=card_fallback_text(family), blocks=family_card(family)
+        )
     except SlackApiError as error:
         if error.response.get("error") in {"not_in_channel", "channel_not_found"}:
             raise PinbotError(NOT_IN_CHANNEL) from error
         raise
     with services.database.transaction() as session:
-        threads.record_card(session, family_id=family_id, channel_id=channel_id,
-                            thread_ts=response["ts"], posted_by=user_id)
+        threads.record_card(
+            session,
+            family_id=family_id,
+            channel_id=channel_id,
+            thread_ts=response["ts"],
+            posted_by=user_id,
+        )
     return str(response["ts"])
 
 
-def search_or_answer(ack: Ack, services: Services, command: dict[str, Any],
-                     search: Callable[[Session, str], Sequence[Hit]]) -> Sequence[Hit] | None:
+def search_or_answer(
+    ack: Ack,
+    services: Services,
+    command: dict[str, Any],
+    search: Callable[[Session, str], Sequence[Hit]],
+) -> Sequence[Hit] | None:
     """Run a lookup and audit it. An unusable query or no match is answered here (None);
     otherwise the hits are the caller's to answer."""
     query = (command.get("text") or "").strip()
@@ -62,41 +76,57 @@ def search_or_answer(ack: Ack, services: Services, command: dict[str, Any],
         ack(text=error.user_message)
         return None
     with services.database.transaction() as session:
-        audit.record(session, actor=command["user_id"], action="family.search",
-                     command=command.get("command"), results=len(hits),
-                     family_id=hits[0].family_id if len(hits) == 1 else None)
+        audit.record(
+            session,
+            actor=command["user_id"],
+            action="family.search",
+            command=command.get("command"),
+            results=len(hits),
+            family_id=hits[0].family_id if len(hits) == 1 else None,
+        )
     if not hits:
         ack(text=no_match(query))
         return None
     return hits
 
 
-def family_command(ack: Ack, command: dict[str, Any], client: WebClient,
-                   services: Services) -> None:
+def family_command(
+    ack: Ack, command: dict[str, Any], client: WebClient, services: Services
+) -> None:
     hits = search_or_answer(ack, services, command, search_families)
     if hits is None:
         return
     if is_single_match(hits):
         ack()
-        post_family_card(client, services, family_id=hits[0].family_id,
-                         channel_id=command["channel_id"], user_id=command["user_id"])
+        post_family_card(
+            client,
+            services,
+            family_id=hits[0].family_id,
+            channel_id=command["channel_id"],
+            user_id=command["user_id"],
+        )
     else:
-        ack(text=f"{len(hits)} families match.",
-            blocks=family_choices(command["text"].strip(), hits))
+        ack(
+            text=f"{len(hits)} families match.",
+            blocks=family_choices(command["text"].strip(), hits),
+        )
 
 
-def open_family(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                services: Services) -> None:
+def open_family(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
     ack()
     ref = FamilyRef.load(action.get("value"))
     channel = request_channel(body) or ""
     # "Open" sits on search results and digests; one inside a family's thread opens only
     # that family.
     with services.database.read_session() as session:
-        threads.check_thread_family(session, channel_id=channel, thread_ts=click_thread(body),
-                                    family_id=ref.family_id)
-    post_family_card(client, services, family_id=ref.family_id, channel_id=channel,
-                     user_id=body["user"]["id"])
+        threads.check_thread_family(
+            session, channel_id=channel, thread_ts=click_thread(body), family_id=ref.family_id
+        )
+    post_family_card(
+        client, services, family_id=ref.family_id, channel_id=channel, user_id=body["user"]["id"]
+    )
 
 
 def register(app: App) -> None:

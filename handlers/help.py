@@ -32,8 +32,11 @@ def _today_text(services: Services) -> str:
         items = todays_attention(session, services.today())
     if not items:
         return "Nothing needs attention among today's appointments. :tada:"
-    lines = [f"• {item.starts_at:%H:%M} *{esc(item.child_name)}* (account "
-             f"{esc(item.account_number)}): {esc(item.needs)}" for item in items[:MAX_LINES]]
+    lines = [
+        f"• {item.starts_at:%H:%M} *{esc(item.child_name)}* (account "
+        f"{esc(item.account_number)}): {esc(item.needs)}"
+        for item in items[:MAX_LINES]
+    ]
     more = f"\n…and {len(items) - MAX_LINES} more." if len(items) > MAX_LINES else ""
     return f"*Today's appointments needing attention ({len(items)})*\n" + "\n".join(lines) + more
 
@@ -44,15 +47,17 @@ def _link(client: WebClient, channel: str | None, ts: str | None) -> str:
     try:
         link = client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
         return f" <{link}|open request>"
-    except Exception:  # noqa: BLE001 - a missing link must not hide the list
+    except Exception:
         return ""
 
 
 def _pending_line(fix: PendingFix, client: WebClient, services: Services) -> str:
     asked = fix.requested_at.astimezone(services.settings.timezone)
     link = _link(client, fix.channel_id, fix.message_ts or fix.thread_ts)
-    return (f"• *{esc(fix.child_name)}* → {esc(fix.proposed_name)}, asked by "
-            f"<@{fix.requested_by}> {asked:%m/%d %H:%M}{link}")
+    return (
+        f"• *{esc(fix.child_name)}* → {esc(fix.proposed_name)}, asked by "
+        f"<@{fix.requested_by}> {asked:%m/%d %H:%M}{link}"
+    )
 
 
 def _pending_text(services: Services, client: WebClient) -> str:
@@ -64,8 +69,9 @@ def _pending_text(services: Services, client: WebClient) -> str:
     return f"*Name fixes waiting for a supervisor ({len(fixes)})*\n" + "\n".join(lines)
 
 
-def pinbot_command(ack: Ack, respond: Respond, command: dict[str, Any], client: WebClient,
-                   services: Services) -> None:
+def pinbot_command(
+    ack: Ack, respond: Respond, command: dict[str, Any], client: WebClient, services: Services
+) -> None:
     verb = (command.get("text") or "").strip().lower()
     if verb == "today":
         ack(text=_today_text(services))

@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 
 GUEST_REFUSAL = "pinbot is for practice staff only; guest accounts can't use it."
 UNKNOWN_REFUSAL = "pinbot couldn't tell who sent this, so it did nothing."
-CHANNEL_REFUSAL = ("pinbot works only in the practice's staff channels. Ask your administrator "
-                   "which channel to use.")
+CHANNEL_REFUSAL = (
+    "pinbot works only in the practice's staff channels. Ask your administrator "
+    "which channel to use."
+)
 
 _REASONS = {GUEST_REFUSAL: "guest", CHANNEL_REFUSAL: "channel", UNKNOWN_REFUSAL: "no user"}
 
@@ -55,23 +57,28 @@ def _refusal(body: dict[str, Any], services: Services, directory: Directory) -> 
 
 def install(app: App, services: Services, directory: Directory) -> None:
     @app.middleware
-    def provide_services(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
+    def provide_services(context: BoltContext, next: Callable[[], None]) -> None:
         context["services"] = services
         context["directory"] = directory
         next()
 
     @app.middleware
-    def refuse_outsiders(body: dict[str, Any], client: WebClient,
-                         next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002
+    def refuse_outsiders(
+        body: dict[str, Any], client: WebClient, next: Callable[[], None]
+    ) -> BoltResponse | None:
         refusal = _refusal(body, services, directory)
         if refusal is None:
             next()
             return None
         user = request_user(body)
         with services.database.transaction() as session:
-            audit.record(session, actor=user or "unknown", action="refused",
-                         reason=_REASONS[refusal],
-                         channel=request_channel(body), kind=body.get("command")
-                         or body.get("type"))
+            audit.record(
+                session,
+                actor=user or "unknown",
+                action="refused",
+                reason=_REASONS[refusal],
+                channel=request_channel(body),
+                kind=body.get("command") or body.get("type"),
+            )
         log.info("request refused", extra={"user_id": user, "channel_id": request_channel(body)})
         return _refusal_response(body, client, refusal)

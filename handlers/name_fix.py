@@ -41,11 +41,18 @@ from models import NameFixStatus
 
 log = logging.getLogger(__name__)
 
-_ERROR_BLOCKS = {Field.FIRST: NameFixIds.FIRST, Field.MIDDLE: NameFixIds.MIDDLE,
-                 Field.LAST: NameFixIds.LAST, Field.CONFIRMED_BY: NameFixIds.CONFIRMED_BY,
-                 Field.NOTE: NameFixIds.NOTE, Field.REASON: NameFixIds.REASON}
-NOT_POSTED = ("Slack wouldn't post the name-fix request in the family thread, so nothing was "
-              "requested. Try again in a minute.")
+_ERROR_BLOCKS = {
+    Field.FIRST: NameFixIds.FIRST,
+    Field.MIDDLE: NameFixIds.MIDDLE,
+    Field.LAST: NameFixIds.LAST,
+    Field.CONFIRMED_BY: NameFixIds.CONFIRMED_BY,
+    Field.NOTE: NameFixIds.NOTE,
+    Field.REASON: NameFixIds.REASON,
+}
+NOT_POSTED = (
+    "Slack wouldn't post the name-fix request in the family thread, so nothing was "
+    "requested. Try again in a minute."
+)
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,13 @@ class Click:
 def _click(body: dict[str, Any]) -> Click:
     message, container = body.get("message") or {}, body.get("container") or {}
     message_ts = container.get("message_ts") or message.get("ts")
-    return Click(user_id=body["user"]["id"],
-                 channel_id=(body.get("channel") or {}).get("id")
-                 or container.get("channel_id"),
-                 message_ts=message_ts, thread_ts=message.get("thread_ts") or message_ts,
-                 trigger_id=body["trigger_id"])
+    return Click(
+        user_id=body["user"]["id"],
+        channel_id=(body.get("channel") or {}).get("id") or container.get("channel_id"),
+        message_ts=message_ts,
+        thread_ts=message.get("thread_ts") or message_ts,
+        trigger_id=body["trigger_id"],
+    )
 
 
 def _dialog_errors(error: PinbotError, default_block: str) -> dict[str, str]:
@@ -77,26 +86,47 @@ def _dialog_errors(error: PinbotError, default_block: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- requesting
 
-def request_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                   services: Services) -> None:
+
+def request_button(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
     ack()
     ref, click = ChildRef.load(action.get("value")), _click(body)
     with services.database.read_session() as session:
-        child = name_fix.fixable_child(session, family_id=ref.family_id,
-                                       patient_id=ref.patient_id, channel_id=click.channel_id,
-                                       thread_ts=click.thread_ts)
-    meta = RequestMeta(family_id=ref.family_id, patient_id=ref.patient_id,
-                       channel_id=click.channel_id, thread_ts=click.thread_ts)
+        child = name_fix.fixable_child(
+            session,
+            family_id=ref.family_id,
+            patient_id=ref.patient_id,
+            channel_id=click.channel_id,
+            thread_ts=click.thread_ts,
+        )
+    meta = RequestMeta(
+        family_id=ref.family_id,
+        patient_id=ref.patient_id,
+        channel_id=click.channel_id,
+        thread_ts=click.thread_ts,
+    )
     client.views_open(trigger_id=click.trigger_id, view=request_dialog(child, meta))
 
 
-def submit_request(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
-                   services: Services, directory: Directory) -> None:
+def submit_request(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    directory: Directory,
+) -> None:
     meta = RequestMeta.load(view.get("private_metadata"))
     user_id = body["user"]["id"]
-    request = NameFixRequest(family_id=meta.family_id, patient_id=meta.patient_id,
-                             requested_by=user_id, channel_id=meta.channel_id,
-                             thread_ts=meta.thread_ts, **read_request_form(view))
+    request = NameFixRequest(
+        family_id=meta.family_id,
+        patient_id=meta.patient_id,
+        requested_by=user_id,
+        channel_id=meta.channel_id,
+        thread_ts=meta.thread_ts,
+        **read_request_form(view),
+    )
     try:
         with services.database.transaction() as session:
             fix = name_fix.request_name_fix(session, request)
@@ -107,26 +137,34 @@ def submit_request(ack: Ack, body: dict[str, Any], view: dict[str, Any], client:
     _post_request(client, services, fix, directory.mention_supervisors(), user_id)
 
 
-def _post_request(client: WebClient, services: Services, fix: FixView, mentions: str,
-                  user_id: str) -> None:
+def _post_request(
+    client: WebClient, services: Services, fix: FixView, mentions: str, user_id: str
+) -> None:
     """Post the request with its buttons and remember the message; a request Slack refused to
     post is withdrawn, or nobody could ever decide it."""
     channel = fix.channel_id or ""
     try:
-        response = client.chat_postMessage(channel=channel, thread_ts=fix.thread_ts,
-                                           text=request_text(fix, mentions),
-                                           blocks=request_blocks(fix, mentions))
+        response = client.chat_postMessage(
+            channel=channel,
+            thread_ts=fix.thread_ts,
+            text=request_text(fix, mentions),
+            blocks=request_blocks(fix, mentions),
+        )
     except (SlackApiError, SlackRequestError, OSError) as error:
-        log.warning("name fix request not posted", extra={
-            "name_fix_id": fix.id, "error": type(error).__name__})
+        log.warning(
+            "name fix request not posted",
+            extra={"name_fix_id": fix.id, "error": type(error).__name__},
+        )
         with services.database.transaction() as session:
             name_fix.withdraw_unposted(session, name_fix_id=fix.id)
         _tell(client, channel, user_id, NOT_POSTED)
         return
     with services.database.transaction() as session:
         name_fix.record_message(session, name_fix_id=fix.id, message_ts=str(response["ts"]))
-    log.info("name fix requested", extra={"name_fix_id": fix.id, "family_id": fix.family_id,
-                                          "user_id": user_id})
+    log.info(
+        "name fix requested",
+        extra={"name_fix_id": fix.id, "family_id": fix.family_id, "user_id": user_id},
+    )
 
 
 def _tell(client: WebClient, channel: str, user_id: str, text: str) -> None:
@@ -138,6 +176,7 @@ def _tell(client: WebClient, channel: str, user_id: str, text: str) -> None:
 
 # --------------------------------------------------------------------------- deciding
 
+
 @contextmanager
 def _audited_refusal(services: Services, name_fix_id: int, user_id: str) -> Iterator[None]:
     """A refused decision changes nothing, but the attempt is on the record."""
@@ -145,22 +184,41 @@ def _audited_refusal(services: Services, name_fix_id: int, user_id: str) -> Iter
         yield
     except (NotAllowed, AlreadyDecided) as error:
         with services.database.transaction() as session:
-            name_fix.record_refusal(session, name_fix_id=name_fix_id, user_id=user_id,
-                                    why=type(error).__name__)
-        log.info("name fix decision refused", extra={"name_fix_id": name_fix_id,
-                                                     "user_id": user_id})
+            name_fix.record_refusal(
+                session, name_fix_id=name_fix_id, user_id=user_id, why=type(error).__name__
+            )
+        log.info(
+            "name fix decision refused", extra={"name_fix_id": name_fix_id, "user_id": user_id}
+        )
         raise
 
 
-def _decide(services: Services, directory: Directory, *, name_fix_id: int, user_id: str,
-            channel_id: str | None, message_ts: str | None, decision: Decision,
-            reason: str = "") -> FixView:
+def _decide(
+    services: Services,
+    directory: Directory,
+    *,
+    name_fix_id: int,
+    user_id: str,
+    channel_id: str | None,
+    message_ts: str | None,
+    decision: Decision,
+    reason: str = "",
+) -> FixView:
     supervisor = directory.is_supervisor(user_id)
-    with _audited_refusal(services, name_fix_id, user_id), \
-            services.database.transaction() as session:
-        fix = name_fix.decide(session, name_fix_id=name_fix_id, decision=decision,
-                              decided_by=user_id, is_supervisor=supervisor,
-                              channel_id=channel_id, message_ts=message_ts, reason=reason)
+    with (
+        _audited_refusal(services, name_fix_id, user_id),
+        services.database.transaction() as session,
+    ):
+        fix = name_fix.decide(
+            session,
+            name_fix_id=name_fix_id,
+            decision=decision,
+            decided_by=user_id,
+            is_supervisor=supervisor,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            reason=reason,
+        )
     if fix.status == NameFixStatus.APPROVED and fix.renames:
         forget_name_keys()  # after commit: typo-tolerant search learns the new name at once
     return fix
@@ -171,60 +229,118 @@ def _show_decision(client: WebClient, fix: FixView) -> None:
     channel = fix.channel_id or ""
     if fix.message_ts:
         try:
-            client.chat_update(channel=channel, ts=fix.message_ts, text=decided_text(fix),
-                               blocks=decided_blocks(fix))
+            client.chat_update(
+                channel=channel,
+                ts=fix.message_ts,
+                text=decided_text(fix),
+                blocks=decided_blocks(fix),
+            )
         except SlackApiError as error:  # the decision stands; the stale buttons refuse
-            log.warning("name fix message not updated", extra={
-                "name_fix_id": fix.id, "error": error.response.get("error")})
+            log.warning(
+                "name fix message not updated",
+                extra={"name_fix_id": fix.id, "error": error.response.get("error")},
+            )
     text, blocks = decision_reply(fix)
     client.chat_postMessage(channel=channel, thread_ts=fix.thread_ts, text=text, blocks=blocks)
-    log.info("name fix decided", extra={"name_fix_id": fix.id, "status": fix.status,
-                                        "user_id": fix.decided_by})
+    log.info(
+        "name fix decided",
+        extra={"name_fix_id": fix.id, "status": fix.status, "user_id": fix.decided_by},
+    )
 
 
-def _on_decision_button(body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                        services: Services, directory: Directory, decision: Decision) -> None:
+def _on_decision_button(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    directory: Directory,
+    decision: Decision,
+) -> None:
     ref, click = NameFixRef.load(action.get("value")), _click(body)
-    fix = _decide(services, directory, name_fix_id=ref.name_fix_id, user_id=click.user_id,
-                  channel_id=click.channel_id, message_ts=click.message_ts, decision=decision)
+    fix = _decide(
+        services,
+        directory,
+        name_fix_id=ref.name_fix_id,
+        user_id=click.user_id,
+        channel_id=click.channel_id,
+        message_ts=click.message_ts,
+        decision=decision,
+    )
     _show_decision(client, fix)
 
 
-def approve_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                   services: Services, directory: Directory) -> None:
+def approve_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    directory: Directory,
+) -> None:
     ack()
     _on_decision_button(body, action, client, services, directory, Decision.APPROVE)
 
 
-def confirm_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                   services: Services, directory: Directory) -> None:
+def confirm_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    directory: Directory,
+) -> None:
     ack()
     _on_decision_button(body, action, client, services, directory, Decision.CONFIRM)
 
 
-def reject_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                  services: Services, directory: Directory) -> None:
+def reject_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    directory: Directory,
+) -> None:
     """Refuse before asking for a reason: nobody types a reason that can't count."""
     ack()
     ref, click = NameFixRef.load(action.get("value")), _click(body)
     supervisor = directory.is_supervisor(click.user_id)
-    with _audited_refusal(services, ref.name_fix_id, click.user_id), \
-            services.database.read_session() as session:
-        fix = name_fix.check_decider(session, name_fix_id=ref.name_fix_id,
-                                     user_id=click.user_id, is_supervisor=supervisor,
-                                     channel_id=click.channel_id, message_ts=click.message_ts)
-    meta = RejectMeta(name_fix_id=fix.id, channel_id=click.channel_id,
-                      message_ts=click.message_ts)
+    with (
+        _audited_refusal(services, ref.name_fix_id, click.user_id),
+        services.database.read_session() as session,
+    ):
+        fix = name_fix.check_decider(
+            session,
+            name_fix_id=ref.name_fix_id,
+            user_id=click.user_id,
+            is_supervisor=supervisor,
+            channel_id=click.channel_id,
+            message_ts=click.message_ts,
+        )
+    meta = RejectMeta(name_fix_id=fix.id, channel_id=click.channel_id, message_ts=click.message_ts)
     client.views_open(trigger_id=click.trigger_id, view=reject_dialog(fix, meta))
 
 
-def submit_reject(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
-                  services: Services, directory: Directory) -> None:
+def submit_reject(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    directory: Directory,
+) -> None:
     meta, user_id = RejectMeta.load(view.get("private_metadata")), body["user"]["id"]
     try:
-        fix = _decide(services, directory, name_fix_id=meta.name_fix_id, user_id=user_id,
-                      channel_id=meta.channel_id, message_ts=meta.message_ts,
-                      decision=Decision.REJECT, reason=read_reason(view))
+        fix = _decide(
+            services,
+            directory,
+            name_fix_id=meta.name_fix_id,
+            user_id=user_id,
+            channel_id=meta.channel_id,
+            message_ts=meta.message_ts,
+            decision=Decision.REJECT,
+            reason=read_reason(view),
+        )
     except (NotAllowed, AlreadyDecided) as error:
         # Decided meanwhile: nothing left to type in the dialog, and the answer names who
         # decided, which only a message (not a dialog error) can show as a mention.

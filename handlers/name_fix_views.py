@@ -55,54 +55,111 @@ def _text(value: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=value[:3000])
 
 
-def _name_input(block_id: str, action_id: str, label: str, *, initial: str = "",
-                optional: bool = False) -> InputBlock:
-    return InputBlock(block_id=block_id, label=label, optional=optional,
-                      element=PlainTextInputElement(action_id=action_id, max_length=NAME_LIMIT,
-                                                    initial_value=initial[:NAME_LIMIT] or None))
+def _name_input(
+    block_id: str, action_id: str, label: str, *, initial: str = "", optional: bool = False
+) -> InputBlock:
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=optional,
+        element=PlainTextInputElement(
+            action_id=action_id, max_length=NAME_LIMIT, initial_value=initial[:NAME_LIMIT] or None
+        ),
+    )
 
 
 def request_dialog(child: FixableChild, meta: RequestMeta) -> View:
     options = [Option(value=c.value, label=c.label) for c in ConfirmedBy]
     blocks: list[Block] = [
-        SectionBlock(text=_text(f"*{esc(child.full_name)}* · DOB {us_date(child.dob)}\n"
-                                f":warning: {esc(child.flag_reason)}")),
+        SectionBlock(
+            text=_text(
+                f"*{esc(child.full_name)}* · DOB {us_date(child.dob)}\n"
+                f":warning: {esc(child.flag_reason)}"
+            )
+        ),
         _name_input(NameFixIds.FIRST, NameFixIds.FIRST_ACTION, "New first name"),
-        _name_input(NameFixIds.MIDDLE, NameFixIds.MIDDLE_ACTION, "New middle name",
-                    initial=child.middle_name, optional=True),
-        _name_input(NameFixIds.LAST, NameFixIds.LAST_ACTION, "New last name",
-                    initial=child.last_name),
-        InputBlock(block_id=NameFixIds.CONFIRMED_BY, label="How was the name confirmed?",
-                   element=RadioButtonsElement(action_id=NameFixIds.CONFIRMED_BY_ACTION,
-                                               options=options)),
-        InputBlock(block_id=NameFixIds.NOTE, label="Note for the supervisor", optional=True,
-                   element=PlainTextInputElement(action_id=NameFixIds.NOTE_ACTION,
-                                                 multiline=True, max_length=NOTE_LIMIT)),
-        ContextBlock(elements=[_text("A supervisor approves the new name in the family "
-                                     "thread; the child can get a PIN after that.")]),
+        _name_input(
+            NameFixIds.MIDDLE,
+            NameFixIds.MIDDLE_ACTION,
+            "New middle name",
+            initial=child.middle_name,
+            optional=True,
+        ),
+        _name_input(
+            NameFixIds.LAST, NameFixIds.LAST_ACTION, "New last name", initial=child.last_name
+        ),
+        InputBlock(
+            block_id=NameFixIds.CONFIRMED_BY,
+            label="How was the name confirmed?",
+            element=RadioButtonsElement(action_id=NameFixIds.CONFIRMED_BY_ACTION, options=options),
+        ),
+        InputBlock(
+            block_id=NameFixIds.NOTE,
+            label="Note for the supervisor",
+            optional=True,
+            element=PlainTextInputElement(
+                action_id=NameFixIds.NOTE_ACTION, multiline=True, max_length=NOTE_LIMIT
+            ),
+        ),
+        ContextBlock(
+            elements=[
+                _text(
+                    "A supervisor approves the new name in the family "
+                    "thread; the child can get a PIN after that."
+                )
+            ]
+        ),
     ]
-    return View(type="modal", callback_id=NameFixIds.CALLBACK, title="Request name fix",
-                submit="Send to supervisor", close="Cancel", private_metadata=meta.dump(),
-                blocks=blocks)
+    return View(
+        type="modal",
+        callback_id=NameFixIds.CALLBACK,
+        title="Request name fix",
+        submit="Send to supervisor",
+        close="Cancel",
+        private_metadata=meta.dump(),
+        blocks=blocks,
+    )
 
 
 def read_request_form(view: dict[str, Any]) -> dict[str, str]:
     state = parse_state(view)
-    return {name: str(state.get(block) or "") for name, block in (
-        ("first", NameFixIds.FIRST), ("middle", NameFixIds.MIDDLE), ("last", NameFixIds.LAST),
-        ("confirmed_by", NameFixIds.CONFIRMED_BY), ("note", NameFixIds.NOTE))}
+    return {
+        name: str(state.get(block) or "")
+        for name, block in (
+            ("first", NameFixIds.FIRST),
+            ("middle", NameFixIds.MIDDLE),
+            ("last", NameFixIds.LAST),
+            ("confirmed_by", NameFixIds.CONFIRMED_BY),
+            ("note", NameFixIds.NOTE),
+        )
+    }
 
 
 def reject_dialog(fix: FixView, meta: RejectMeta) -> View:
     return View(
-        type="modal", callback_id=NameFixIds.REJECT_CALLBACK, title="Reject name fix",
-        submit="Reject", close="Cancel", private_metadata=meta.dump(), blocks=[
-            SectionBlock(text=_text(f"*{esc(fix.name_on_file)}* → *{esc(fix.proposed_name)}*"
-                                    f", asked by <@{fix.requested_by}>")),
-            InputBlock(block_id=NameFixIds.REASON, label="Why is it rejected?",
-                       hint="The requester sees this in the family thread.",
-                       element=PlainTextInputElement(action_id=NameFixIds.REASON_ACTION,
-                                                     multiline=True, max_length=NOTE_LIMIT))])
+        type="modal",
+        callback_id=NameFixIds.REJECT_CALLBACK,
+        title="Reject name fix",
+        submit="Reject",
+        close="Cancel",
+        private_metadata=meta.dump(),
+        blocks=[
+            SectionBlock(
+                text=_text(
+                    f"*{esc(fix.name_on_file)}* → *{esc(fix.proposed_name)}*"
+                    f", asked by <@{fix.requested_by}>"
+                )
+            ),
+            InputBlock(
+                block_id=NameFixIds.REASON,
+                label="Why is it rejected?",
+                hint="The requester sees this in the family thread.",
+                element=PlainTextInputElement(
+                    action_id=NameFixIds.REASON_ACTION, multiline=True, max_length=NOTE_LIMIT
+                ),
+            ),
+        ],
+    )
 
 
 def read_reason(view: dict[str, Any]) -> str:
@@ -111,14 +168,17 @@ def read_reason(view: dict[str, Any]) -> str:
 
 def _summary(fix: FixView) -> str:
     if fix.renames:
-        what = (f"Name fix for *{esc(fix.name_on_file)}* (DOB {us_date(fix.dob)}) → "
-                f"*{esc(fix.proposed_name)}*")
+        what = (
+            f"Name fix for *{esc(fix.name_on_file)}* (DOB {us_date(fix.dob)}) → "
+            f"*{esc(fix.proposed_name)}*"
+        )
     else:
-        what = (f"Confirm that *{esc(fix.name_on_file)}* (DOB {us_date(fix.dob)}) is the "
-                "child's real name")
+        what = (
+            f"Confirm that *{esc(fix.name_on_file)}* (DOB {us_date(fix.dob)}) is the "
+            "child's real name"
+        )
     note = f"\nNote: {esc(fix.note)}" if fix.note else ""
-    return (f"{what}\nConfirmed by: {esc(fix.confirmed_by)}{note}\n"
-            f"Asked by <@{fix.requested_by}>.")
+    return f"{what}\nConfirmed by: {esc(fix.confirmed_by)}{note}\nAsked by <@{fix.requested_by}>."
 
 
 def request_text(fix: FixView, mentions: str) -> str:
@@ -129,15 +189,28 @@ def request_blocks(fix: FixView, mentions: str) -> list[Block]:
     value = NameFixRef(name_fix_id=fix.id).dump()
     return [
         SectionBlock(text=_text(f":pencil2: {request_text(fix, mentions)}")),
-        ActionsBlock(block_id=NameFixIds.DECISION_BUTTONS, elements=[
-            ButtonElement(text="Approve", action_id=NameFixIds.APPROVE, value=value,
-                          style="primary"),
-            ButtonElement(text="Reject", action_id=NameFixIds.REJECT, value=value,
-                          style="danger"),
-            ButtonElement(text="This is the real name", action_id=NameFixIds.CONFIRM_AS_IS,
-                          value=value)]),
-        ContextBlock(elements=[_text("Only a supervisor decides, never the person who asked. "
-                                     "“This is the real name” keeps the name on file.")]),
+        ActionsBlock(
+            block_id=NameFixIds.DECISION_BUTTONS,
+            elements=[
+                ButtonElement(
+                    text="Approve", action_id=NameFixIds.APPROVE, value=value, style="primary"
+                ),
+                ButtonElement(
+                    text="Reject", action_id=NameFixIds.REJECT, value=value, style="danger"
+                ),
+                ButtonElement(
+                    text="This is the real name", action_id=NameFixIds.CONFIRM_AS_IS, value=value
+                ),
+            ],
+        ),
+        ContextBlock(
+            elements=[
+                _text(
+                    "Only a supervisor decides, never the person who asked. "
+                    "“This is the real name” keeps the name on file."
+                )
+            ]
+        ),
     ]
 
 
@@ -145,8 +218,10 @@ def _when(moment: datetime | None) -> str:
     """Shown in each reader's own time zone; the fallback is UTC."""
     if moment is None:
         return ""
-    return (f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|"
-            f"{moment:%Y-%m-%d %H:%M} UTC>")
+    return (
+        f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|"
+        f"{moment:%Y-%m-%d %H:%M} UTC>"
+    )
 
 
 def decision_line(fix: FixView) -> str:
@@ -162,8 +237,10 @@ def decision_line(fix: FixView) -> str:
 
 def decided_blocks(fix: FixView) -> list[Block]:
     """The request message once decided: the same summary, the decision, no buttons."""
-    return [SectionBlock(text=_text(f":pencil2: {_summary(fix)}")),
-            ContextBlock(elements=[_text(decision_line(fix))])]
+    return [
+        SectionBlock(text=_text(f":pencil2: {_summary(fix)}")),
+        ContextBlock(elements=[_text(decision_line(fix))]),
+    ]
 
 
 def decided_text(fix: FixView) -> str:
@@ -175,13 +252,28 @@ def decision_reply(fix: FixView) -> tuple[str, list[Block] | None]:
     reason (to the requester) when rejected."""
     asker = f"<@{fix.requested_by}>"
     if fix.status == NameFixStatus.REJECTED:
-        return (f"{asker} <@{fix.decided_by}> rejected the name fix for "
-                f"*{esc(fix.name_on_file)}* ({esc(fix.proposed_name)}): "
-                f"{esc(fix.decision_note)}", None)
+        return (
+            f"{asker} <@{fix.decided_by}> rejected the name fix for "
+            f"*{esc(fix.name_on_file)}* ({esc(fix.proposed_name)}): "
+            f"{esc(fix.decision_note)}",
+            None,
+        )
     verified = fix.proposed_name if fix.status == NameFixStatus.APPROVED else fix.name_on_file
-    text = (f"{asker} :white_check_mark: <@{fix.decided_by}> verified the name: "
-            f"*{esc(verified)}* can get a PIN now.")
-    return text, [SectionBlock(text=_text(text)), ActionsBlock(
-        block_id="name_fix_next", elements=[ButtonElement(
-            text="Issue PINs…", action_id=IssueIds.OPEN_DIALOG, style="primary",
-            value=FamilyRef(family_id=fix.family_id).dump())])]
+    text = (
+        f"{asker} :white_check_mark: <@{fix.decided_by}> verified the name: "
+        f"*{esc(verified)}* can get a PIN now."
+    )
+    return text, [
+        SectionBlock(text=_text(text)),
+        ActionsBlock(
+            block_id="name_fix_next",
+            elements=[
+                ButtonElement(
+                    text="Issue PINs…",
+                    action_id=IssueIds.OPEN_DIALOG,
+                    style="primary",
+                    value=FamilyRef(family_id=fix.family_id).dump(),
+                )
+            ],
+        ),
+    ]

@@ -25,8 +25,9 @@ class Payload(BaseModel):
         try:
             return cls.model_validate_json(raw or "")
         except ValidationError as error:
-            raise PinbotError("That button or dialog is out of date. Search again with "
-                              "/family.") from error
+            raise PinbotError(
+                "That button or dialog is out of date. Search again with /family."
+            ) from error
 
 
 class FamilyRef(Payload):

@@ -31,8 +31,11 @@ def request_user(body: dict[str, Any]) -> str | None:
 
 
 def request_channel(body: dict[str, Any]) -> str | None:
-    return (_text(body.get("channel_id")) or _text(_dict(body.get("channel")).get("id"))
-            or _text(_dict(body.get("container")).get("channel_id")))
+    return (
+        _text(body.get("channel_id"))
+        or _text(_dict(body.get("channel")).get("id"))
+        or _text(_dict(body.get("container")).get("channel_id"))
+    )
 
 
 def dialog_channel(body: dict[str, Any]) -> str | None:
@@ -58,13 +61,21 @@ def dialog_error(body: dict[str, Any], text: str) -> BoltResponse:
     """The sentence inside the submitted dialog. Only an input block can show an error (Slack
     rejects the response otherwise), so a dialog without one is replaced by a notice."""
     blocks = _dict(body.get("view")).get("blocks")
-    inputs = [b["block_id"] for b in (blocks if isinstance(blocks, list) else [])
-              if isinstance(b, dict) and b.get("type") == "input" and _text(b.get("block_id"))]
+    inputs = [
+        b["block_id"]
+        for b in (blocks if isinstance(blocks, list) else [])
+        if isinstance(b, dict) and b.get("type") == "input" and _text(b.get("block_id"))
+    ]
     if inputs:
-        return BoltResponse(status=200, body={"response_action": "errors",
-                                              "errors": {inputs[0]: text}})
-    notice = View(type="modal", title="pinbot", close="Close",
-                  blocks=[SectionBlock(text=MarkdownTextObject(text=text[:3000]))])
+        return BoltResponse(
+            status=200, body={"response_action": "errors", "errors": {inputs[0]: text}}
+        )
+    notice = View(
+        type="modal",
+        title="pinbot",
+        close="Close",
+        blocks=[SectionBlock(text=MarkdownTextObject(text=text[:3000]))],
+    )
     return BoltResponse(status=200, body={"response_action": "update", "view": notice.to_dict()})
 
 

@@ -23,8 +23,9 @@ RETRY_EVERY_SECONDS = 30
 StartResponse = Callable[..., Any]
 
 
-def make_wsgi_app(app: App, database: Database, *,
-                  signing_secret: str | None = None) -> Callable[..., Iterable[bytes]]:
+def make_wsgi_app(
+    app: App, database: Database, *, signing_secret: str | None = None
+) -> Callable[..., Iterable[bytes]]:
     """POST /slack/events to Bolt; GET /healthz answers 200 when the database answers.
 
     Bolt parses a body before it checks the signature, and some malformed payloads make that
@@ -44,7 +45,7 @@ def make_wsgi_app(app: App, database: Database, *,
             return _json(start_response, "401 Unauthorized", {"error": "invalid request"})
         try:
             return slack(environ, start_response)
-        except Exception as error:  # noqa: BLE001 - Bolt failed on a payload, not pinbot
+        except Exception as error:
             # The type only: an exception message may quote the payload.
             log.warning("unreadable Slack request", extra={"error": type(error).__name__})
             return _json(start_response, "200 OK", {})
@@ -55,8 +56,11 @@ def make_wsgi_app(app: App, database: Database, *,
 def _signed(verifier: SignatureVerifier, environ: dict[str, Any]) -> bool:
     body = _read_body(environ)
     try:
-        return verifier.is_valid(body, environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
-                                 environ.get("HTTP_X_SLACK_SIGNATURE"))
+        return verifier.is_valid(
+            body,
+            environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+            environ.get("HTTP_X_SLACK_SIGNATURE"),
+        )
     except (UnicodeDecodeError, ValueError):  # Slack signs UTF-8 text with a numeric time
         return False
 
@@ -74,12 +78,14 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> Iterable[bytes]:
     payload = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(payload)))])
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+    )
     return [payload]
 
 
 def _health(database: Database, start_response: StartResponse) -> Iterable[bytes]:
+    body: dict[str, Any]
     try:
         with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -15,12 +15,23 @@ from urllib.request import Request, urlopen
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot.delivery.outbox import DeliveryError
+from bot.delivery.performers import DeliveryError
 
 # Slack errors that no retry will fix.
-_PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth",
-              "account_inactive", "token_revoked", "missing_scope", "file_uploads_disabled",
-              "restricted_action", "invalid_arguments", "invalid_blocks", "msg_too_long"}
+_PERMANENT = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "file_uploads_disabled",
+    "restricted_action",
+    "invalid_arguments",
+    "invalid_blocks",
+    "msg_too_long",
+}
 # Deleting a file that is already gone is success: the goal is that it's not in Slack.
 _ALREADY_GONE = {"file_not_found", "file_deleted"}
 
@@ -44,31 +55,39 @@ class WebClientPort:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def post_message(self, *, channel: str, thread_ts: str | None, text: str,
-                     blocks: list[dict[str, Any]] | None = None) -> str:
+    def post_message(
+        self,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> str:
         try:
-            response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
-                                                    text=text, blocks=blocks,
-                                                    unfurl_links=False)
+            response = self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=text, blocks=blocks, unfurl_links=False
+            )
         except (SlackApiError, SlackRequestError, OSError) as error:
             raise _delivery_error(error) from error
         return str(response["ts"])
 
-    def upload_file(self, *, channel: str, thread_ts: str | None, content: bytes,
-                    filename: str, title: str) -> str:
+    def upload_file(
+        self, *, channel: str, thread_ts: str | None, content: bytes, filename: str, title: str
+    ) -> str:
         """files.getUploadURLExternal, POST the bytes, files.completeUploadExternal into the
         thread. A retry starts over with a new upload URL; a file never completed is never
         shared, so nothing shows twice."""
         step = UPLOAD_URL_STEP
         try:
-            ticket = self.client.files_getUploadURLExternal(filename=filename,
-                                                            length=len(content))
+            ticket = self.client.files_getUploadURLExternal(filename=filename, length=len(content))
             step = UPLOAD_POST_STEP
             self._post_bytes(str(ticket["upload_url"]), content)
             step = UPLOAD_COMPLETE_STEP
             done = self.client.files_completeUploadExternal(
-                files=[{"id": str(ticket["file_id"]), "title": title}], channel_id=channel,
-                thread_ts=thread_ts)
+                files=[{"id": str(ticket["file_id"]), "title": title}],
+                channel_id=channel,
+                thread_ts=thread_ts,
+            )
         except (SlackApiError, SlackRequestError, OSError) as error:
             raise _delivery_error(error, step) from error
         return str(done["files"][0]["id"])

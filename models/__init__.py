@@ -10,7 +10,22 @@ from models.reminders import ReminderRun
 from models.threads import FamilyThread
 
 __all__ = [
-    "Appointment", "AuditEvent", "Delivery", "Family", "FamilyThread", "Guardian", "IssueBatch",
-    "LetterFile", "NameFix", "NameFixStatus", "OutgoingWork", "Patient", "Pin", "PinStatus",
-    "ReminderRun", "WorkKind", "WorkStatus", "utcnow",
+    "Appointment",
+    "AuditEvent",
+    "Delivery",
+    "Family",
+    "FamilyThread",
+    "Guardian",
+    "IssueBatch",
+    "LetterFile",
+    "NameFix",
+    "NameFixStatus",
+    "OutgoingWork",
+    "Patient",
+    "Pin",
+    "PinStatus",
+    "ReminderRun",
+    "WorkKind",
+    "WorkStatus",
+    "utcnow",
 ]

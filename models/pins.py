@@ -26,8 +26,13 @@ class IssueBatch(SQLModel, table=True):
 class Pin(SQLModel, table=True):
     __table_args__ = (
         # One active PIN per child, enforced by the database itself.
-        Index("uq_pin_one_active", "patient_id", unique=True,
-              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+        Index(
+            "uq_pin_one_active",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

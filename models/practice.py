@@ -37,7 +37,6 @@ class Guardian(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-
 class Patient(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     family_id: int = Field(foreign_key="family.id", index=True)

@@ -28,12 +28,24 @@ def _die(*_: Any, **__: Any) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def after_commit(services: Services, family_id: str, guardian_id: str, patient_ids: str,
-                 channel_id: str, thread_ts: str) -> None:
+def after_commit(
+    services: Services,
+    family_id: str,
+    guardian_id: str,
+    patient_ids: str,
+    channel_id: str,
+    thread_ts: str,
+) -> None:
     request = IssueRequest(
-        family_id=int(family_id), patient_ids=tuple(int(p) for p in patient_ids.split(",")),
-        recipient_guardian_id=int(guardian_id), emailed_patient_id=None, issued_by="U0STAFF01",
-        idempotency_key="view:VCRASH", channel_id=channel_id, thread_ts=thread_ts)
+        family_id=int(family_id),
+        patient_ids=tuple(int(p) for p in patient_ids.split(",")),
+        recipient_guardian_id=int(guardian_id),
+        emailed_patient_id=None,
+        issued_by="U0STAFF01",
+        idempotency_key="view:VCRASH",
+        channel_id=channel_id,
+        thread_ts=thread_ts,
+    )
     with services.database.transaction() as session:
         issue_pins(session, request, policy=services.issue_policy(), gateway=services.gateway)
     _die()
@@ -47,8 +59,9 @@ def after_send(services: Services, work_id: str) -> None:
 def main(argv: list[str]) -> None:
     settings = load_settings(dict(os.environ))
     database = Database(settings.database_url)
-    services = Services(settings=settings, database=database,
-                        outbox=Outbox(database, settings, slack=None))
+    services = Services(
+        settings=settings, database=database, outbox=Outbox(database, settings, slack=None)
+    )
     {"after-commit": after_commit, "after-send": after_send}[argv[0]](services, *argv[1:])
     raise SystemExit("still alive: the kill did not happen")
 

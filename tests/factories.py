@@ -17,27 +17,57 @@ def make_family(session: Session, account: str = "A1001") -> Family:
     return family
 
 
-def make_guardian(session: Session, family: Family, first: str = "Dana", last: str = "Testwood",
-                  *, email: str | None = "dana.testwood@example.com",
-                  phone: str | None = "(555) 010-0001", relationship: str = "mother",
-                  has_portal_account: bool = False) -> Guardian:
+def make_guardian(
+    session: Session,
+    family: Family,
+    first: str = "Dana",
+    last: str = "Testwood",
+    *,
+    email: str | None = "dana.testwood@example.com",
+    phone: str | None = "(555) 010-0001",
+    relationship: str = "mother",
+    has_portal_account: bool = False,
+) -> Guardian:
     guardian = Guardian(
-        family_id=family.id or 0, first_name=first, last_name=last, relationship=relationship,
-        email=email, phone=phone, phone_digits=phone_digits(phone),
+        family_id=family.id or 0,
+        first_name=first,
+        last_name=last,
+        relationship=relationship,
+        email=email,
+        phone=phone,
+        phone_digits=phone_digits(phone),
         match_key=email_key(email) or f"name:{fold(first)} {fold(last)}",
-        has_portal_account=has_portal_account, first_key=fold(first), last_key=fold(last))
+        has_portal_account=has_portal_account,
+        first_key=fold(first),
+        last_key=fold(last),
+    )
     session.add(guardian)
     session.flush()
     return guardian
 
 
-def make_patient(session: Session, family: Family, first: str, dob: date, *,
-                 last: str = "Testwood", chart: str | None = None, middle: str = "",
-                 name_type: str | None = None) -> Patient:
+def make_patient(
+    session: Session,
+    family: Family,
+    first: str,
+    dob: date,
+    *,
+    last: str = "Testwood",
+    chart: str | None = None,
+    middle: str = "",
+    name_type: str | None = None,
+) -> Patient:
     patient = Patient(
-        family_id=family.id or 0, chart_id=chart or f"C-{family.account_number}-{fold(first)}",
-        first_name=first, middle_name=middle, last_name=last, dob=dob, name_type=name_type,
-        first_key=fold(first), last_key=fold(last))
+        family_id=family.id or 0,
+        chart_id=chart or f"C-{family.account_number}-{fold(first)}",
+        first_name=first,
+        middle_name=middle,
+        last_name=last,
+        dob=dob,
+        name_type=name_type,
+        first_key=fold(first),
+        last_key=fold(last),
+    )
     session.add(patient)
     session.flush()
     return patient

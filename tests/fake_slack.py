@@ -250,12 +250,26 @@ def decode_json_args(args: dict[str, Any]) -> None:
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
-BLOCK_TYPES = frozenset({
-    "actions", "context", "divider", "file", "header", "image", "input", "markdown", "rich_text",
-    "section", "video",
-})
+BLOCK_TYPES = frozenset(
+    {
+        "actions",
+        "context",
+        "divider",
+        "file",
+        "header",
+        "image",
+        "input",
+        "markdown",
+        "rich_text",
+        "section",
+        "video",
+    }
+)
 OPTION_LIMITS = {
-    "checkboxes": 10, "radio_buttons": 10, "overflow": 5, "static_select": 100,
+    "checkboxes": 10,
+    "radio_buttons": 10,
+    "overflow": 5,
+    "static_select": 100,
     "multi_static_select": 100,
 }
 PLAIN_OPTIONS = frozenset({"overflow", "static_select", "multi_static_select"})
@@ -429,13 +443,13 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("fake slack: " + format, *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._route()
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._route()
 
     def _route(self) -> None:
@@ -687,8 +701,14 @@ class FakeSlack:
         with self._lock:
             return [
                 UploadedFile(
-                    f.file_id, f.filename, f.title, f.data or b"", f.channel_id, f.thread_ts,
-                    f.initial_comment, f.deleted,
+                    f.file_id,
+                    f.filename,
+                    f.title,
+                    f.data or b"",
+                    f.channel_id,
+                    f.thread_ts,
+                    f.initial_comment,
+                    f.deleted,
                 )
                 for f in self._files.values()
                 if f.completed
@@ -970,8 +990,12 @@ class FakeSlack:
         view_id, external_id = args.get("view_id"), args.get("external_id")
         if bool(view_id) == bool(external_id):
             raise SlackError("invalid_arguments", "[ERROR] pass one of view_id, external_id")
-        current = self._views.get(view_id) if view_id else next(
-            (v for v in self._views.values() if v.get("external_id") == external_id), None
+        current = (
+            self._views.get(view_id)
+            if view_id
+            else next(
+                (v for v in self._views.values() if v.get("external_id") == external_id), None
+            )
         )
         if current is None:
             raise SlackError("not_found")
@@ -1042,16 +1066,23 @@ class FakeSlack:
             raise SlackError("file_not_found")
         return file
 
-    def _share(self, file: StoredFile, channel: str | None, thread_ts: str | None,
-               comment: str | None) -> None:
+    def _share(
+        self, file: StoredFile, channel: str | None, thread_ts: str | None, comment: str | None
+    ) -> None:
         file.completed = True
         file.channel_id, file.thread_ts, file.initial_comment = channel, thread_ts, comment
         if channel is None:
             return
         file.share_ts = self._next_ts()
-        message = {"type": "message", "subtype": "file_share", "text": comment or "",
-                   "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": file.share_ts,
-                   "files": [{"id": file.file_id, "name": file.filename, "title": file.title}]}
+        message = {
+            "type": "message",
+            "subtype": "file_share",
+            "text": comment or "",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "ts": file.share_ts,
+            "files": [{"id": file.file_id, "name": file.filename, "title": file.title}],
+        }
         message.update({"thread_ts": thread_ts} if thread_ts else {})
         self._messages[(channel, file.share_ts)] = message
 
@@ -1199,4 +1230,3 @@ def fake_slack_fixture() -> Iterator[FakeSlack]:
     (under its own name) into a conftest or test module to make the fixture available."""
     with FakeSlack() as fake:
         yield fake
-

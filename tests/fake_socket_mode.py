@@ -143,7 +143,7 @@ class FakeSocketMode:
 
     def send_envelope(
         self,
-        type: str = "slash_commands",  # noqa: A002 - the field's name in Slack's protocol
+        type: str = "slash_commands",
         payload: dict[str, Any] | None = None,
         *,
         accepts_response_payload: bool = True,

@@ -51,17 +51,30 @@ def add_practice(stack: Stack) -> Practice:
     with stack.database.transaction() as session:
         a, b = make_family(session, "QF-2001"), make_family(session, "HB-3001")
         wren = make_guardian(session, a, "Wren", "Quillfeather", email="wren.q@example.com")
-        rowan = make_guardian(session, a, "Rowan", "Quillfeather", email=None, phone=None,
-                              relationship="father")
+        rowan = make_guardian(
+            session, a, "Rowan", "Quillfeather", email=None, phone=None, relationship="father"
+        )
         moss = make_guardian(session, b, "Moss", "Hollowbrook", email="moss.h@example.org")
         ava = make_patient(session, a, "Ava", date(2019, 3, 2), last="Quillfeather")
         ben = make_patient(session, a, "Ben", date(2021, 7, 14), last="Quillfeather")
-        baby = make_patient(session, a, "Baby Girl", date(2026, 11, 10), last="Quillfeather",
-                            name_type="NB")
+        baby = make_patient(
+            session, a, "Baby Girl", date(2026, 11, 10), last="Quillfeather", name_type="NB"
+        )
         ivy = make_patient(session, b, "Ivy", date(2020, 5, 5), last="Hollowbrook")
-    ids = {name: row.id or 0 for name, row in (
-        ("a", a), ("b", b), ("ava", ava), ("ben", ben), ("baby", baby), ("ivy", ivy),
-        ("wren", wren), ("rowan", rowan), ("moss", moss))}
+    ids = {
+        name: row.id or 0
+        for name, row in (
+            ("a", a),
+            ("b", b),
+            ("ava", ava),
+            ("ben", ben),
+            ("baby", baby),
+            ("ivy", ivy),
+            ("wren", wren),
+            ("rowan", rowan),
+            ("moss", moss),
+        )
+    }
     card_a, card_b = post_card(stack, "quillfeather"), post_card(stack, "hollowbrook")
     return Practice(**ids, card_a=card_a, card_b=card_b)
 
@@ -89,9 +102,14 @@ def wait_for_thread(database: Database, ts: str) -> None:
 def snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table but auditevent, in primary-key order."""
     with database.engine.connect() as connection:
-        return {table.name: [tuple(row) for row in connection.execute(
-            select(table).order_by(*table.primary_key.columns))]
-            for table in SQLModel.metadata.sorted_tables if table.name != "auditevent"}
+        return {
+            table.name: [
+                tuple(row)
+                for row in connection.execute(select(table).order_by(*table.primary_key.columns))
+            ]
+            for table in SQLModel.metadata.sorted_tables
+            if table.name != "auditevent"
+        }
 
 
 def last_audit_id(database: Database) -> int:
@@ -101,12 +119,14 @@ def last_audit_id(database: Database) -> int:
 
 def audit_actions_since(database: Database, audit_id: int) -> set[str]:
     with database.read_session() as session:
-        return set(session.exec(select(AuditEvent.action)
-                                .where(AuditEvent.id > audit_id)).scalars())
+        return set(
+            session.exec(select(AuditEvent.action).where(AuditEvent.id > audit_id)).scalars()
+        )
 
 
-def assert_unchanged(database: Database, before: dict[str, list[tuple[Any, ...]]],
-                     audit_id: int) -> None:
+def assert_unchanged(
+    database: Database, before: dict[str, list[tuple[Any, ...]]], audit_id: int
+) -> None:
     after = snapshot(database)
     changed = [name for name in before if before[name] != after[name]]
     assert not changed, f"tables changed: {changed}"
@@ -141,15 +161,17 @@ def wait_for_call(stack: Stack, index: int, methods: set[str], timeout: float = 
     """The first call to one of `methods` after `index` (waiting for it)."""
     fake = stack.fake_slack
     with fake._changed:
-        fake._changed.wait_for(lambda: any(c.method in methods for c in fake.calls[index:]),
-                               timeout)
+        fake._changed.wait_for(
+            lambda: any(c.method in methods for c in fake.calls[index:]), timeout
+        )
     found = [c for c in calls_since(stack, index) if c.method in methods]
     assert found, f"no call to {methods}; got {[c.method for c in calls_since(stack, index)]}"
     return found[0]
 
 
-def issue_values(children: list[str] | None, recipient: str | None,
-                 emailed: str | None) -> dict[str, dict[str, Any]]:
+def issue_values(
+    children: list[str] | None, recipient: str | None, emailed: str | None
+) -> dict[str, dict[str, Any]]:
     """state.values of the Issue PINs dialog; None leaves a block out entirely."""
     from tests.slack_requests import checkboxes_value, static_select_value
 
@@ -162,8 +184,13 @@ def issue_values(children: list[str] | None, recipient: str | None,
     return values
 
 
-def name_fix_values(first: str | None, middle: str | None, last: str | None,
-                    confirmed_by: str | None, note: str | None) -> dict[str, dict[str, Any]]:
+def name_fix_values(
+    first: str | None,
+    middle: str | None,
+    last: str | None,
+    confirmed_by: str | None,
+    note: str | None,
+) -> dict[str, dict[str, Any]]:
     from tests.slack_requests import plain_text_value, radio_value
 
     return {
@@ -178,8 +205,14 @@ def name_fix_values(first: str | None, middle: str | None, last: str | None,
 def button_value(message: dict[str, Any], action_id: str) -> str:
     blocks = message.get("blocks") or []
     blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
-    return str(next(e["value"] for b in blocks for e in b.get("elements") or [b.get("accessory")]
-                    if e and e.get("action_id") == action_id))
+    return str(
+        next(
+            e["value"]
+            for b in blocks
+            for e in b.get("elements") or [b.get("accessory")]
+            if e and e.get("action_id") == action_id
+        )
+    )
 
 
 def card_message(stack: Stack, ts: str) -> dict[str, Any]:

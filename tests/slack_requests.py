@@ -75,8 +75,11 @@ class Response:
 
 
 def http_request(
-    url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None,
-    method: str | None = None, timeout: float = 10,
+    url: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    method: str | None = None,
+    timeout: float = 10,
 ) -> Response:
     """A stdlib HTTP request; HTTP error statuses are returned, not raised."""
     request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
@@ -250,12 +253,17 @@ def block_actions_payload(
         payload.update(view=dict(view), state=view.get("state", {"values": {}}))
         del payload["response_url"]
         return payload
-    container = {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
-                 "is_ephemeral": is_ephemeral}
+    container = {
+        "type": "message",
+        "message_ts": message_ts,
+        "channel_id": channel_id,
+        "is_ephemeral": is_ephemeral,
+    }
     if thread_ts:
         container["thread_ts"] = thread_ts
-    payload.update(container=container, channel={"id": channel_id, "name": CHANNEL_NAME},
-                   state={"values": {}})
+    payload.update(
+        container=container, channel={"id": channel_id, "name": CHANNEL_NAME}, state={"values": {}}
+    )
     if not is_ephemeral:
         payload["message"] = _message(message_ts, thread_ts, message_text, message_blocks)
     return payload
@@ -265,7 +273,11 @@ def _message(
     ts: str, thread_ts: str | None, text: str, blocks: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
     message: dict[str, Any] = {
-        "type": "message", "subtype": "bot_message", "text": text, "ts": ts, "bot_id": BOT_ID,
+        "type": "message",
+        "subtype": "bot_message",
+        "text": text,
+        "ts": ts,
+        "bot_id": BOT_ID,
     }
     if thread_ts:
         message["thread_ts"] = thread_ts

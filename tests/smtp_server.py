@@ -50,8 +50,9 @@ class SmtpServer:
         return [item.message for item in self.received]
 
     # aiosmtpd handler hooks
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if self.rcpt_reply:
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
@@ -63,11 +64,14 @@ class SmtpServer:
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
 
-    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                     auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword)
-              and auth_data.login.decode() == USERNAME
-              and auth_data.password.decode() == PASSWORD)
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == USERNAME
+            and auth_data.password.decode() == PASSWORD
+        )
         if ok:
             self.logins.append(USERNAME)
         # handled=False: aiosmtpd then answers "535" itself (handled=True would send nothing).
@@ -77,9 +81,15 @@ class SmtpServer:
 @pytest.fixture(name="smtp_server")
 def smtp_server_fixture() -> Iterator[SmtpServer]:
     server = SmtpServer(port=free_port())
-    controller = Controller(server, hostname=server.host, port=server.port,
-                            authenticator=server.authenticate, auth_require_tls=False,
-                            auth_required=False, ready_timeout=10)
+    controller = Controller(
+        server,
+        hostname=server.host,
+        port=server.port,
+        authenticator=server.authenticate,
+        auth_require_tls=False,
+        auth_required=False,
+        ready_timeout=10,
+    )
     controller.start()
     try:
         yield server

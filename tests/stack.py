@@ -38,15 +38,23 @@ SUPERVISOR_ID = "U0SUPER01"
 PORTAL_URL = "https://portal.example.org/register"
 
 
-def stack_env(database_url: str, fake_slack: FakeSlack, smtp: SmtpServer,
-              **overrides: str) -> dict[str, str]:
+def stack_env(
+    database_url: str, fake_slack: FakeSlack, smtp: SmtpServer, **overrides: str
+) -> dict[str, str]:
     return {
-        "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.url, "DATABASE_URL": database_url,
-        "PORTAL_URL": PORTAL_URL, "PRACTICE_NAME": "Maple Grove Pediatrics (test)",
-        "PRACTICE_PHONE": "555-010-9999", "SUPERVISOR_IDS": SUPERVISOR_ID,
-        "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
-        "MAIL_FROM": "Maple Grove <pinbot@clinic.example.org>", **overrides,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.url,
+        "DATABASE_URL": database_url,
+        "PORTAL_URL": PORTAL_URL,
+        "PRACTICE_NAME": "Maple Grove Pediatrics (test)",
+        "PRACTICE_PHONE": "555-010-9999",
+        "SUPERVISOR_IDS": SUPERVISOR_ID,
+        "SMTP_HOST": smtp.host,
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_STARTTLS": "false",
+        "MAIL_FROM": "Maple Grove <pinbot@clinic.example.org>",
+        **overrides,
     }
 
 
@@ -72,8 +80,9 @@ class Stack:
         """The view the bot opened (as Slack returned it, with its id)."""
         return self.fake_slack.calls_to("views.open")[index].response["view"]
 
-    def submit(self, view: dict[str, Any], values: dict[str, dict[str, Any]],
-               **fields: Any) -> Response:
+    def submit(
+        self, view: dict[str, Any], values: dict[str, dict[str, Any]], **fields: Any
+    ) -> Response:
         payload = view_submission_payload(view["callback_id"], values, view=view, **fields)
         return self.sender.view_submission(payload)
 
@@ -85,8 +94,11 @@ class Stack:
         return [call.args for call in self.fake_slack.calls_to(method)]
 
     def cards(self) -> list[dict[str, Any]]:
-        return [a for a in self.posted() if any(
-            b.get("block_id") == "family_actions" for b in _blocks(a))]
+        return [
+            a
+            for a in self.posted()
+            if any(b.get("block_id") == "family_actions" for b in _blocks(a))
+        ]
 
 
 def eventually(check: Callable[[], T], timeout: float = 5) -> T:
@@ -107,8 +119,9 @@ def _blocks(args: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(blocks) if isinstance(blocks, str) else blocks
 
 
-def build_stack(database_url: str, fake_slack: FakeSlack, smtp: SmtpServer,
-                **overrides: str) -> Iterator[Stack]:
+def build_stack(
+    database_url: str, fake_slack: FakeSlack, smtp: SmtpServer, **overrides: str
+) -> Iterator[Stack]:
     fake_slack.add_user(STAFF_USER_ID, name="frontdesk")
     fake_slack.add_user(SUPERVISOR_ID, name="supervisor")
     settings = load_settings(stack_env(database_url, fake_slack, smtp, **overrides))
@@ -118,10 +131,14 @@ def build_stack(database_url: str, fake_slack: FakeSlack, smtp: SmtpServer,
     services = make_services(settings, database, client)
     app = create_app(services, client)
     with serve_wsgi(make_wsgi_app(app, database), threads=4) as base_url:
-        yield Stack(settings=settings, database=database, services=services,
-                    fake_slack=fake_slack, smtp=smtp,
-                    sender=SlackSender(base_url, SIGNING_SECRET,
-                                       response_urls=fake_slack.response_url))
+        yield Stack(
+            settings=settings,
+            database=database,
+            services=services,
+            fake_slack=fake_slack,
+            smtp=smtp,
+            sender=SlackSender(base_url, SIGNING_SECRET, response_urls=fake_slack.response_url),
+        )
     database.dispose()
 
 

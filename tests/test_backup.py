@@ -51,14 +51,23 @@ class Load:
             while not self.stop.is_set():
                 n += 1
                 with self.database.transaction() as session:
-                    result = issue_pins(session, IssueRequest(
-                        family_id=family_id, patient_ids=children,
-                        recipient_guardian_id=guardian_id, emailed_patient_id=None,
-                        issued_by="U0STAFF01", idempotency_key=f"load:{index}:{n}",
-                        channel_id="C0FRONTDESK", thread_ts=f"1700000000.{index:06d}"),
-                        policy=POLICY, gateway=gateway)
+                    result = issue_pins(
+                        session,
+                        IssueRequest(
+                            family_id=family_id,
+                            patient_ids=children,
+                            recipient_guardian_id=guardian_id,
+                            emailed_patient_id=None,
+                            issued_by="U0STAFF01",
+                            idempotency_key=f"load:{index}:{n}",
+                            channel_id="C0FRONTDESK",
+                            thread_ts=f"1700000000.{index:06d}",
+                        ),
+                        policy=POLICY,
+                        gateway=gateway,
+                    )
                 self.committed.append((result.batch_id, time.monotonic()))
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:
             self.errors.append(error)
 
     def committed_before(self, moment: float) -> set[int]:
@@ -71,10 +80,13 @@ def load(database: Database) -> Iterator[Load]:
     with database.transaction() as session:
         for i in range(STAFF):
             family = make_family(session, f"BK-{i}")
-            guardian = make_guardian(session, family, "Sage", SURNAMES[i],
-                                     email=f"sage{i}@example.com")
-            kids = tuple(make_patient(session, family, name, dob, last=SURNAMES[i]).id or 0
-                         for name, dob in (("Rue", date(2018, 1, 1)), ("Tam", date(2021, 2, 2))))
+            guardian = make_guardian(
+                session, family, "Sage", SURNAMES[i], email=f"sage{i}@example.com"
+            )
+            kids = tuple(
+                make_patient(session, family, name, dob, last=SURNAMES[i]).id or 0
+                for name, dob in (("Rue", date(2018, 1, 1)), ("Tam", date(2021, 2, 2)))
+            )
             families.append((family.id or 0, guardian.id or 0, kids))
     load = Load(database, families)  # type: ignore[arg-type]
     threads = [threading.Thread(target=load.run, args=(i,), daemon=True) for i in range(STAFF)]
@@ -108,8 +120,10 @@ def assert_holds_whole_batches(restored: Database, expected: set[int]) -> set[in
     active = [pin.patient_id for pin in pins if pin.status == PinStatus.ACTIVE]
     assert len(active) == len(set(active))  # one active PIN per child
     kinds = {(b, k) for b, k in work}
-    assert all((b, WorkKind.LETTERS_UPLOAD) in kinds and (b, WorkKind.WELCOME_EMAIL) in kinds
-               for b in batches)
+    assert all(
+        (b, WorkKind.LETTERS_UPLOAD) in kinds and (b, WorkKind.WELCOME_EMAIL) in kinds
+        for b in batches
+    )
     return batches
 
 
@@ -117,8 +131,9 @@ def assert_holds_whole_batches(restored: Database, expected: set[int]) -> set[in
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_sqlite_backup_during_load_holds_every_committed_batch(load: Load, database_url: str,
-                                                               tmp_path: Path) -> None:
+def test_sqlite_backup_during_load_holds_every_committed_batch(
+    load: Load, database_url: str, tmp_path: Path
+) -> None:
     _wait_for_batches(load, 8)
     target = tmp_path / "backup.db"
 
@@ -179,11 +194,14 @@ def _libpq(url: str) -> str:
     return normalize_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.mark.skipif(shutil.which("pg_dump") is None or shutil.which("pg_restore") is None,
-                    reason="pg_dump/pg_restore not installed (the PostgreSQL client tools)")
+@pytest.mark.skipif(
+    shutil.which("pg_dump") is None or shutil.which("pg_restore") is None,
+    reason="pg_dump/pg_restore not installed (the PostgreSQL client tools)",
+)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_postgres_backup_during_load_restores_every_committed_batch(
-        restore_url: str, load: Load, database_url: str, tmp_path: Path) -> None:
+    restore_url: str, load: Load, database_url: str, tmp_path: Path
+) -> None:
     _wait_for_batches(load, 8)
     target = tmp_path / "pinbot.dump"
 
@@ -193,14 +211,20 @@ def test_postgres_backup_during_load_restores_every_committed_batch(
 
     assert run.code == 0, run
     assert run.said[0].startswith(f"Backed up to {target} ("), run
-    subprocess.run(["pg_restore", "--no-owner", f"--dbname={_libpq(restore_url)}",
-                    str(target)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["pg_restore", "--no-owner", f"--dbname={_libpq(restore_url)}", str(target)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     restored = Database(restore_url)
     try:
         held = assert_holds_whole_batches(restored, before)
         with restored.read_session() as session:
-            assert session.exec(select(IssueBatch).where(
-                col(IssueBatch.id).in_(held))).first() is not None
+            assert (
+                session.exec(select(IssueBatch).where(col(IssueBatch.id).in_(held))).first()
+                is not None
+            )
     finally:
         restored.dispose()
 
@@ -208,12 +232,14 @@ def test_postgres_backup_during_load_restores_every_committed_batch(
 def test_postgres_without_pg_dump_prints_the_command(tmp_path: Path) -> None:
     url = "postgresql://pinbot:SEKRITpw@db.example.org:5432/pinbot"
     target = tmp_path / "pinbot.dump"
-    run = pinbot(tmp_path, "db", "backup", str(target), DATABASE_URL=url,
-                 PATH=str(tmp_path))  # no pg_dump on this PATH
+    run = pinbot(
+        tmp_path, "db", "backup", str(target), DATABASE_URL=url, PATH=str(tmp_path)
+    )  # no pg_dump on this PATH
 
     assert run.code == 1, run
     assert run.said[0].startswith("pg_dump is not installed here, so no backup was made."), run
     assert run.said[1].strip() == (
         f"PGPASSWORD=<password> pg_dump --format=custom --no-owner --file={target} "
-        "--dbname=postgresql://pinbot@db.example.org:5432/pinbot")
+        "--dbname=postgresql://pinbot@db.example.org:5432/pinbot"
+    )
     assert "SEKRIT" not in run.output

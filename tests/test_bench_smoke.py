@@ -10,14 +10,31 @@ import pytest
 from bench import run_all
 
 
-def test_every_benchmark_runs_at_a_tiny_size(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_all.main(["--tiny", "--stores", "sqlite", "--cache", str(tmp_path),
-                         "--markdown", str(tmp_path / "results.md")])
+def test_every_benchmark_runs_at_a_tiny_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_all.main(
+        [
+            "--tiny",
+            "--stores",
+            "sqlite",
+            "--cache",
+            str(tmp_path),
+            "--markdown",
+            str(tmp_path / "results.md"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
-    for header in ("[letters", "[import · sqlite", "[search · sqlite", "[family_e2e · sqlite",
-                   "[batch4 · sqlite", "[ack_load_paced · sqlite", "[memory · sqlite"):
+    for header in (
+        "[letters",
+        "[import · sqlite",
+        "[search · sqlite",
+        "[family_e2e · sqlite",
+        "[batch4 · sqlite",
+        "[ack_load_paced · sqlite",
+        "[memory · sqlite",
+    ):
         assert header in out, out
     assert "FAILED" not in out, out
     assert "Targets (issue 5):" in out

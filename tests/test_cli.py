@@ -55,20 +55,30 @@ class Run:
     @property
     def said(self) -> list[str]:
         """What was printed for the user: every non-empty line that is not a log record."""
-        return [line for line in self.output.splitlines()
-                if line.strip() and not LOG_LINE.match(line)]
+        return [
+            line for line in self.output.splitlines() if line.strip() and not LOG_LINE.match(line)
+        ]
 
     def __repr__(self) -> str:  # shown by pytest when an assertion fails
         return f"exit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
 
 
 def pinbot(cwd: Path, *args: str, **env: str) -> Run:
-    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-             "HOME": os.environ.get("HOME", str(cwd)),
-             "PYTHONPATH": str(REPO_ROOT),  # for the `-m bot.runtime.cli` fallback only
-             **env}
-    result = subprocess.run([*PINBOT, *args], cwd=cwd, env=clean, capture_output=True,
-                            text=True, timeout=120, check=False)
+    clean = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(cwd)),
+        "PYTHONPATH": str(REPO_ROOT),  # for the `-m bot.runtime.cli` fallback only
+        **env,
+    }
+    result = subprocess.run(
+        [*PINBOT, *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     run = Run(result)
     assert "Traceback" not in run.output, run
     return run
@@ -107,22 +117,31 @@ def row_counts(url: str) -> dict[str, int]:
     database = Database(url)
     try:
         with database.read_session() as session:
-            return {t.name: session.execute(select(func.count()).select_from(t)).scalar_one()
-                    for t in SQLModel.metadata.sorted_tables}
+            return {
+                t.name: session.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in SQLModel.metadata.sorted_tables
+            }
     finally:
         database.dispose()
 
 
 # --------------------------------------------------------------------------- run
 
-def test_run_without_slack_tokens_migrates_and_explains(tmp_path: Path,
-                                                        empty_database_url: str) -> None:
+
+def test_run_without_slack_tokens_migrates_and_explains(
+    tmp_path: Path, empty_database_url: str
+) -> None:
     run = pinbot(tmp_path, "run", DATABASE_URL=empty_database_url)
 
     assert run.code == 2, run
     assert run.said == [NO_TOKENS_GUIDANCE], run  # one paragraph, nothing else
-    for words in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "pinbot demo",
-                  "manifest.yml"):
+    for words in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "pinbot demo",
+        "manifest.yml",
+    ):
         assert words in NO_TOKENS_GUIDANCE
     # `run` upgrades the schema before anything else, tokens or not.
     assert {"alembic_version", *SCHEMA} <= tables(empty_database_url)
@@ -131,8 +150,13 @@ def test_run_without_slack_tokens_migrates_and_explains(tmp_path: Path,
 
 def test_run_with_a_malformed_value_names_it_and_touches_nothing(tmp_path: Path) -> None:
     db_file = tmp_path / "pinbot.db"
-    run = pinbot(tmp_path, "run", PORT="abc", SLACK_BOT_TOKEN="xoxb-SEKRIT-1",
-                 DATABASE_URL=f"sqlite:///{db_file}")
+    run = pinbot(
+        tmp_path,
+        "run",
+        PORT="abc",
+        SLACK_BOT_TOKEN="xoxb-SEKRIT-1",
+        DATABASE_URL=f"sqlite:///{db_file}",
+    )
 
     assert run.code == 2, run
     assert run.said == ["PORT must be a port number (got 'abc')."], run
@@ -141,8 +165,12 @@ def test_run_with_a_malformed_value_names_it_and_touches_nothing(tmp_path: Path)
 
 
 def test_run_with_a_token_lists_every_missing_variable(tmp_path: Path) -> None:
-    run = pinbot(tmp_path, "run", SLACK_BOT_TOKEN="xoxb-111-222-SEKRITtoken",
-                 DATABASE_URL=f"sqlite:///{tmp_path / 'pinbot.db'}")
+    run = pinbot(
+        tmp_path,
+        "run",
+        SLACK_BOT_TOKEN="xoxb-111-222-SEKRITtoken",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'pinbot.db'}",
+    )
 
     assert run.code == 2, run
     named = sorted(line.split(" ", 1)[0] for line in run.said)
@@ -153,8 +181,10 @@ def test_run_with_a_token_lists_every_missing_variable(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- database
 
-def test_db_upgrade_creates_the_schema_and_is_repeatable(tmp_path: Path,
-                                                         empty_database_url: str) -> None:
+
+def test_db_upgrade_creates_the_schema_and_is_repeatable(
+    tmp_path: Path, empty_database_url: str
+) -> None:
     assert "alembic_version" not in tables(empty_database_url)
 
     first = pinbot(tmp_path, "db", "upgrade", DATABASE_URL=empty_database_url)
@@ -182,8 +212,10 @@ def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -
 
 # --------------------------------------------------------------------------- import
 
-def test_import_families_validates_whole_file_then_writes(tmp_path: Path,
-                                                          database_url: str) -> None:
+
+def test_import_families_validates_whole_file_then_writes(
+    tmp_path: Path, database_url: str
+) -> None:
     env = {"DATABASE_URL": database_url}
 
     bad = pinbot(tmp_path, "import", "families", str(DATA / "families_bad.csv"), **env)
@@ -196,8 +228,9 @@ def test_import_families_validates_whole_file_then_writes(tmp_path: Path,
     counts = row_counts(database_url)
     assert (counts["family"], counts["patient"], counts["guardian"]) == (0, 0, 0)
 
-    partial = pinbot(tmp_path, "import", "families", str(DATA / "families_bad.csv"),
-                     "--skip-invalid", **env)
+    partial = pinbot(
+        tmp_path, "import", "families", str(DATA / "families_bad.csv"), "--skip-invalid", **env
+    )
     assert partial.code == 0, partial
     assert "skipped" in partial.stdout and "line 3: " in partial.stdout, partial
     counts = row_counts(database_url)
@@ -207,8 +240,9 @@ def test_import_families_validates_whole_file_then_writes(tmp_path: Path,
     assert good.code == 0, good
     assert good.stdout.startswith("Import families: 6 rows read, 6 written."), good
     for kind in ("families", "patients", "guardians"):
-        assert re.search(rf"^  {kind}: \d+ created, \d+ updated, \d+ unchanged$", good.stdout,
-                         re.MULTILINE), good
+        assert re.search(
+            rf"^  {kind}: \d+ created, \d+ updated, \d+ unchanged$", good.stdout, re.MULTILINE
+        ), good
     assert "problem" not in good.stdout
 
 
@@ -223,6 +257,7 @@ def test_demo_loads_a_practice_and_says_what_to_try(tmp_path: Path, database_url
 
 
 # --------------------------------------------------------------------------- check
+
 
 def full_config(database_url: str, fake_slack: FakeSlack, smtp_port: int) -> dict[str, str]:
     return {
@@ -240,9 +275,9 @@ def full_config(database_url: str, fake_slack: FakeSlack, smtp_port: int) -> dic
     }
 
 
-def test_check_with_a_full_config_is_all_ok(tmp_path: Path, database_url: str,
-                                            fake_slack: FakeSlack,
-                                            smtp_server: SmtpServer) -> None:
+def test_check_with_a_full_config_is_all_ok(
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> None:
     run = pinbot(tmp_path, "check", **full_config(database_url, fake_slack, smtp_server.port))
 
     assert run.code == 0, run
@@ -252,7 +287,8 @@ def test_check_with_a_full_config_is_all_ok(tmp_path: Path, database_url: str,
     assert "HTTP mode on port 3000" in run.stdout
     assert "connected as @pinbot" in run.stdout
     assert [call.token for call in fake_slack.calls_to("auth.test")] == [
-        "xoxb-111-222-SEKRITbottoken"]
+        "xoxb-111-222-SEKRITbottoken"
+    ]
     assert smtp_server.logins == [USERNAME]  # it really logged in
     assert "SEKRIT" not in run.output and PASSWORD not in run.output
 

@@ -57,26 +57,28 @@ def test_defaults_per_spec() -> None:
 
 
 def test_every_value_is_read() -> None:
-    settings = load_settings({
-        **RUNNABLE,
-        "SLACK_APP_TOKEN": SECRETS["SLACK_APP_TOKEN"],
-        "SLACK_API_URL": "http://127.0.0.1:9999/api",
-        "PORT": "8080",
-        "DATABASE_URL": "postgresql://pinbot@db.internal/pinbot",
-        "PRACTICE_TIMEZONE": "America/Chicago",
-        "ALLOWED_CHANNEL_IDS": "C0STAFF01,G0PRIVATE1",
-        "REMINDER_CHANNEL_ID": "C0REMIND1",
-        "REMINDER_TIME": "07:45",
-        "SMTP_HOST": "smtp.example.com",
-        "SMTP_PORT": "2525",
-        "SMTP_USERNAME": "pinbot",
-        "SMTP_PASSWORD": SECRETS["SMTP_PASSWORD"],
-        "SMTP_STARTTLS": "false",
-        "MAIL_FROM": "Maple Street Pediatrics <frontdesk@example.com>",
-        "PIN_TTL_DAYS": "0",
-        "MINOR_AGE_LIMIT": "21",
-        "PIN_LETTER_TTL_HOURS": "0",
-    })
+    settings = load_settings(
+        {
+            **RUNNABLE,
+            "SLACK_APP_TOKEN": SECRETS["SLACK_APP_TOKEN"],
+            "SLACK_API_URL": "http://127.0.0.1:9999/api",
+            "PORT": "8080",
+            "DATABASE_URL": "postgresql://pinbot@db.internal/pinbot",
+            "PRACTICE_TIMEZONE": "America/Chicago",
+            "ALLOWED_CHANNEL_IDS": "C0STAFF01,G0PRIVATE1",
+            "REMINDER_CHANNEL_ID": "C0REMIND1",
+            "REMINDER_TIME": "07:45",
+            "SMTP_HOST": "smtp.example.com",
+            "SMTP_PORT": "2525",
+            "SMTP_USERNAME": "pinbot",
+            "SMTP_PASSWORD": SECRETS["SMTP_PASSWORD"],
+            "SMTP_STARTTLS": "false",
+            "MAIL_FROM": "Maple Street Pediatrics <frontdesk@example.com>",
+            "PIN_TTL_DAYS": "0",
+            "MINOR_AGE_LIMIT": "21",
+            "PIN_LETTER_TTL_HOURS": "0",
+        }
+    )
 
     assert settings.problems == ()
     assert settings.socket_mode
@@ -92,34 +94,40 @@ def test_every_value_is_read() -> None:
     assert settings.smtp.starttls is False
     assert settings.smtp.password == SECRETS["SMTP_PASSWORD"]
     assert (settings.pin_ttl_days, settings.minor_age_limit, settings.pin_letter_ttl_hours) == (
-        0, 21, 0)
+        0,
+        21,
+        0,
+    )
     settings.require_runnable()  # complete: does not raise
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("PORT", "abc"),
-    ("PORT", "70000"),
-    ("PORT", "0"),
-    ("SMTP_PORT", "smtp"),
-    ("PRACTICE_TIMEZONE", "Mars/Olympus"),
-    ("PRACTICE_TIMEZONE", "America"),  # a tzdata directory, not a zone: once a traceback
-    ("REMINDER_TIME", "25:99"),
-    ("REMINDER_TIME", "8am"),
-    ("PIN_TTL_DAYS", "-1"),
-    ("MINOR_AGE_LIMIT", "eighteen"),
-    ("PIN_LETTER_TTL_HOURS", "1.5"),
-    ("SUPERVISOR_IDS", "U0SUPER01,bob"),
-    ("ALLOWED_CHANNEL_IDS", "C0STAFF01,#front-desk"),
-    ("REMINDER_CHANNEL_ID", "front-desk"),
-    ("SLACK_BOT_TOKEN", "xoxp-1-SEKRITusertoken"),
-    ("SLACK_APP_TOKEN", "xoxb-1-SEKRITwrongkind"),
-    ("SMTP_STARTTLS", "maybe"),
-    ("MAIL_FROM", "not-an-email"),
-    ("PORTAL_URL", "ftp://x"),
-    ("SLACK_API_URL", "slack.com/api"),
-    ("DATABASE_URL", "mysql://pinbot:SEKRITdbpassword@db/pinbot"),  # unsupported backend
-    ("DATABASE_URL", "not a url"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("PORT", "0"),
+        ("SMTP_PORT", "smtp"),
+        ("PRACTICE_TIMEZONE", "Mars/Olympus"),
+        ("PRACTICE_TIMEZONE", "America"),  # a tzdata directory, not a zone: once a traceback
+        ("REMINDER_TIME", "25:99"),
+        ("REMINDER_TIME", "8am"),
+        ("PIN_TTL_DAYS", "-1"),
+        ("MINOR_AGE_LIMIT", "eighteen"),
+        ("PIN_LETTER_TTL_HOURS", "1.5"),
+        ("SUPERVISOR_IDS", "U0SUPER01,bob"),
+        ("ALLOWED_CHANNEL_IDS", "C0STAFF01,#front-desk"),
+        ("REMINDER_CHANNEL_ID", "front-desk"),
+        ("SLACK_BOT_TOKEN", "xoxp-1-SEKRITusertoken"),
+        ("SLACK_APP_TOKEN", "xoxb-1-SEKRITwrongkind"),
+        ("SMTP_STARTTLS", "maybe"),
+        ("MAIL_FROM", "not-an-email"),
+        ("PORTAL_URL", "ftp://x"),
+        ("SLACK_API_URL", "slack.com/api"),
+        ("DATABASE_URL", "mysql://pinbot:SEKRITdbpassword@db/pinbot"),  # unsupported backend
+        ("DATABASE_URL", "not a url"),
+    ],
+)
 def test_malformed_value_is_one_line_naming_the_variable(name: str, value: str) -> None:
     settings = load_settings({**RUNNABLE, name: value})
 
@@ -141,9 +149,9 @@ def test_secrets_never_appear_in_problem_text() -> None:
     """Everything wrong at once, secrets in their own variables and pasted into wrong ones."""
     env = {
         **SECRETS,
-        "SLACK_BOT_TOKEN": "SEKRITnoprefixbottoken",        # wrong prefix
-        "SLACK_APP_TOKEN": "xoxb-SEKRITbotinappslot",       # a bot token in the app slot
-        "DATABASE_URL": "mysql://u:SEKRITdbpassword@h/d",   # unsupported, holds a password
+        "SLACK_BOT_TOKEN": "SEKRITnoprefixbottoken",  # wrong prefix
+        "SLACK_APP_TOKEN": "xoxb-SEKRITbotinappslot",  # a bot token in the app slot
+        "DATABASE_URL": "mysql://u:SEKRITdbpassword@h/d",  # unsupported, holds a password
         "PORT": "abc",
         "PRACTICE_TIMEZONE": "Mars/Olympus",
         "REMINDER_TIME": "8am",
@@ -157,11 +165,22 @@ def test_secrets_never_appear_in_problem_text() -> None:
     with pytest.raises(ConfigError) as caught:
         settings.require_runnable()
 
-    text = "\n".join([*settings.problems, *caught.value.problems, str(caught.value),
-                      repr(settings)])
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DATABASE_URL", "PORT",
-                 "PRACTICE_TIMEZONE", "REMINDER_TIME", "PIN_TTL_DAYS", "SUPERVISOR_IDS",
-                 "SMTP_STARTTLS", "MAIL_FROM", "PORTAL_URL"):
+    text = "\n".join(
+        [*settings.problems, *caught.value.problems, str(caught.value), repr(settings)]
+    )
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "DATABASE_URL",
+        "PORT",
+        "PRACTICE_TIMEZONE",
+        "REMINDER_TIME",
+        "PIN_TTL_DAYS",
+        "SUPERVISOR_IDS",
+        "SMTP_STARTTLS",
+        "MAIL_FROM",
+        "PORTAL_URL",
+    ):
         assert sum(p.startswith(name + " ") for p in settings.problems) == 1, name
     assert "SEKRIT" not in text
     assert "SEKRIT" not in repr(settings.smtp)
@@ -175,8 +194,14 @@ def test_require_runnable_lists_every_missing_variable_http_mode() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({}).require_runnable()
 
-    assert _required(caught.value) == {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PORTAL_URL",
-                                       "PRACTICE_NAME", "PRACTICE_PHONE", "SUPERVISOR_IDS"}
+    assert _required(caught.value) == {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "PORTAL_URL",
+        "PRACTICE_NAME",
+        "PRACTICE_PHONE",
+        "SUPERVISOR_IDS",
+    }
     assert len(caught.value.problems) == 6
     assert all("required" in p and "\n" not in p for p in caught.value.problems)
 
@@ -199,13 +224,15 @@ def test_require_runnable_names_only_what_is_missing() -> None:
 
 def test_blank_values_count_as_missing() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings({**RUNNABLE, "PRACTICE_NAME": "   ", "SUPERVISOR_IDS": " , "}
-                      ).require_runnable()
+        load_settings(
+            {**RUNNABLE, "PRACTICE_NAME": "   ", "SUPERVISOR_IDS": " , "}
+        ).require_runnable()
     assert _required(caught.value) == {"PRACTICE_NAME", "SUPERVISOR_IDS"}
 
 
-def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / ".env").write_text(
         "# staff laptop\n"
         "PRACTICE_NAME=Maple Street Pediatrics\n"
@@ -241,7 +268,8 @@ def test_no_dotenv_file_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_settings_repr_hides_secrets() -> None:
-    settings = load_settings({**RUNNABLE, **SECRETS,
-                              "DATABASE_URL": "postgresql://u:SEKRITdbpassword@h/d"})
+    settings = load_settings(
+        {**RUNNABLE, **SECRETS, "DATABASE_URL": "postgresql://u:SEKRITdbpassword@h/d"}
+    )
     assert isinstance(settings, Settings)
     assert "SEKRIT" not in repr(settings)

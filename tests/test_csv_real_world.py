@@ -29,17 +29,41 @@ from bot.importing.importer import FAMILY_COLUMNS, import_families
 from models import Guardian, Patient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BASE = dict(zip(FAMILY_COLUMNS, (
-    "A100", "P1001", "Ada", "", "Testwood", "2015-03-14", "F", "", "Marla", "Testwood",
-    "Mother", "marla@example.com", "(555) 010-0101", "no"), strict=True))
+BASE = dict(
+    zip(
+        FAMILY_COLUMNS,
+        (
+            "A100",
+            "P1001",
+            "Ada",
+            "",
+            "Testwood",
+            "2015-03-14",
+            "F",
+            "",
+            "Marla",
+            "Testwood",
+            "Mother",
+            "marla@example.com",
+            "(555) 010-0101",
+            "no",
+        ),
+        strict=True,
+    )
+)
 
 
 def row(**values: str) -> list[str]:
     return [values.get(column, BASE[column]) for column in FAMILY_COLUMNS]
 
 
-def export(rows: list[list[str]], *, delimiter: str = ",", newline: str = "\r\n",
-           header: list[str] | None = None) -> str:
+def export(
+    rows: list[list[str]],
+    *,
+    delimiter: str = ",",
+    newline: str = "\r\n",
+    header: list[str] | None = None,
+) -> str:
     """CSV text the way Excel writes it: CRLF, quoting only where needed."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
@@ -50,8 +74,11 @@ def export(rows: list[list[str]], *, delimiter: str = ",", newline: str = "\r\n"
 
 def written_rows(database: Database) -> int:
     with database.read_session() as session:
-        return sum(session.execute(select(func.count()).select_from(table)).scalar_one()
-                   for table in SQLModel.metadata.sorted_tables if table.name != "auditevent")
+        return sum(
+            session.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+            if table.name != "auditevent"
+        )
 
 
 def patient(database: Database, chart_id: str) -> Patient:
@@ -62,11 +89,15 @@ def patient(database: Database, chart_id: str) -> Patient:
 # --------------------------------------------------------------------------- encodings
 
 
-def test_windows_1252_curly_apostrophe_and_latin1_accents(database: Database,
-                                                          tmp_path: Path) -> None:
-    text = export([row(patient_first_name="Zoë", patient_last_name="Peña"),
-                   row(patient_id="P1002", patient_first_name="Seán",
-                       patient_last_name="O’Brien")])
+def test_windows_1252_curly_apostrophe_and_latin1_accents(
+    database: Database, tmp_path: Path
+) -> None:
+    text = export(
+        [
+            row(patient_first_name="Zoë", patient_last_name="Peña"),
+            row(patient_id="P1002", patient_first_name="Seán", patient_last_name="O’Brien"),
+        ]
+    )
     path = tmp_path / "export.csv"
     path.write_bytes(text.encode("cp1252"))  # "’" is 0x92: Windows-1252, not Latin-1
 
@@ -95,8 +126,12 @@ def test_utf16_without_byte_order_mark_is_refused_plainly(database: Database) ->
     report = import_families(database, io.BytesIO(raw))
 
     assert report.fatal and report.problems == [
-        (1, 'the file looks like UTF-16 text without a byte-order mark; save it as "CSV UTF-8" '
-            "and import that")]
+        (
+            1,
+            'the file looks like UTF-16 text without a byte-order mark; save it as "CSV UTF-8" '
+            "and import that",
+        )
+    ]
     assert written_rows(database) == 0
 
 
@@ -105,8 +140,9 @@ def test_utf16_without_byte_order_mark_is_refused_plainly(database: Database) ->
 
 def test_sep_hint_line_semicolons_and_true_line_numbers(database: Database) -> None:
     # Excel's "sep=;" first line; line 2 is the header, so the bad DOB is on line 4.
-    text = "sep=;\r\n" + export([row(), row(patient_id="P1002", patient_dob="someday")],
-                                delimiter=";")
+    text = "sep=;\r\n" + export(
+        [row(), row(patient_id="P1002", patient_dob="someday")], delimiter=";"
+    )
 
     report = import_families(database, io.StringIO(text))
 
@@ -119,8 +155,9 @@ def test_sep_hint_line_semicolons_and_true_line_numbers(database: Database) -> N
 def test_blank_lines_crlf_and_quoted_newlines_keep_line_numbers(database: Database) -> None:
     text = export([row(), row(patient_id="P1002", patient_first_name="Line\r\nBreak")])
     text += "\r\n  \r\n,,,,,,,,,,,,,\r\n"  # blank, whitespace-only, delimiters only
-    text += export([row(patient_id="P1003", guardian_email="nope")])[len(",".join(
-        FAMILY_COLUMNS)) + 2:]
+    text += export([row(patient_id="P1003", guardian_email="nope")])[
+        len(",".join(FAMILY_COLUMNS)) + 2 :
+    ]
 
     report = import_families(database, io.StringIO(text))
 
@@ -171,20 +208,28 @@ def test_unclosed_quote_is_reported_not_silently_swallowed(database: Database) -
     report = import_families(database, io.StringIO(text), skip_invalid=True)
 
     # The open quote swallows every following row into one field; the report says so.
-    assert report.problems == [(3, "a quoted value starting on this line runs on to line 11: "
-                                   'a closing quote (") is probably missing')]
+    assert report.problems == [
+        (
+            3,
+            "a quoted value starting on this line runs on to line 11: "
+            'a closing quote (") is probably missing',
+        )
+    ]
     assert report.rows_written == 1
 
 
 # --------------------------------------------------------------------------- dates
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("3/2/2019", date(2019, 3, 2)),
-    ("03/02/2019 0:00", date(2019, 3, 2)),  # Excel's date-and-time cell format
-    ("2019-03-02 00:00:00", date(2019, 3, 2)),
-    ("2019-03-02T08:15", date(2019, 3, 2)),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("3/2/2019", date(2019, 3, 2)),
+        ("03/02/2019 0:00", date(2019, 3, 2)),  # Excel's date-and-time cell format
+        ("2019-03-02 00:00:00", date(2019, 3, 2)),
+        ("2019-03-02T08:15", date(2019, 3, 2)),
+    ],
+)
 def test_excel_style_dates_are_read(database: Database, raw: str, expected: date) -> None:
     report = import_families(database, io.StringIO(export([row(patient_dob=raw)])))
 
@@ -192,16 +237,23 @@ def test_excel_style_dates_are_read(database: Database, raw: str, expected: date
     assert patient(database, "P1001").dob == expected
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    ("43526", "is a spreadsheet date serial number, not a date: format the column as a date "
-              "(MM/DD/YYYY) before exporting"),
-    ("43526.0", "is a spreadsheet date serial number"),
-    ("3/2/19", "has a two-digit year; use four digits (MM/DD/YYYY)"),
-    ("14/03/2015", "looks like day/month/year; use MM/DD/YYYY or YYYY-MM-DD"),
-    ("2019-02-30", "is not a date (use YYYY-MM-DD or MM/DD/YYYY)"),
-])
-def test_ambiguous_dates_are_refused_with_the_reason(database: Database, raw: str,
-                                                     reason: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            "43526",
+            "is a spreadsheet date serial number, not a date: format the column as a date "
+            "(MM/DD/YYYY) before exporting",
+        ),
+        ("43526.0", "is a spreadsheet date serial number"),
+        ("3/2/19", "has a two-digit year; use four digits (MM/DD/YYYY)"),
+        ("14/03/2015", "looks like day/month/year; use MM/DD/YYYY or YYYY-MM-DD"),
+        ("2019-02-30", "is not a date (use YYYY-MM-DD or MM/DD/YYYY)"),
+    ],
+)
+def test_ambiguous_dates_are_refused_with_the_reason(
+    database: Database, raw: str, reason: str
+) -> None:
     text = export([row(), row(patient_id="P1002", patient_dob=raw)])
 
     report = import_families(database, io.StringIO(text))
@@ -243,22 +295,37 @@ def _write_big_export(path: Path, size: int) -> int:
         family = 0
         while handle.tell() < size:
             last = f"Hernández-Whitfield{family}"
-            for child, (first, dob) in enumerate((("Zoë Anne", "2015-03-14"),
-                                                  ("Mateo", "03/02/2018"))):
+            for child, (first, dob) in enumerate(
+                (("Zoë Anne", "2015-03-14"), ("Mateo", "03/02/2018"))
+            ):
                 for guardian, relationship in (("Marisol", "Mother"), ("Jonathan", "Father")):
-                    writer.writerow([
-                        f"ACCT-{family:08d}", f"MRN-{family:08d}-{child}", first, "Grace", last,
-                        dob, "F", "", guardian, last, relationship,
-                        f"{guardian.lower()}.{family}@familymail.example.com",
-                        f"(555) 01{family % 10}-{family % 10000:04d}", "no"])
+                    writer.writerow(
+                        [
+                            f"ACCT-{family:08d}",
+                            f"MRN-{family:08d}-{child}",
+                            first,
+                            "Grace",
+                            last,
+                            dob,
+                            "F",
+                            "",
+                            guardian,
+                            last,
+                            relationship,
+                            f"{guardian.lower()}.{family}@familymail.example.com",
+                            f"(555) 01{family % 10}-{family % 10000:04d}",
+                            "no",
+                        ]
+                    )
                     rows += 1
             family += 1
     return rows
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
-def test_fifty_megabyte_export_streams_in_bounded_memory(sqlite_template: Path,
-                                                         tmp_path: Path) -> None:
+def test_fifty_megabyte_export_streams_in_bounded_memory(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
     # SQLite only: the property under test is the importer's streaming, not the store, and
     # the same file on PostgreSQL would take most of this suite's time budget.
     db_file = tmp_path / "big.db"
@@ -268,9 +335,14 @@ def test_fifty_megabyte_export_streams_in_bounded_memory(sqlite_template: Path,
     assert export_file.stat().st_size >= FIFTY_MB
 
     # A fresh process, so the peak RSS it reports is this import's own.
-    done = subprocess.run([sys.executable, "-c", _MEASURE, f"sqlite:///{db_file}",
-                           str(export_file)], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, f"sqlite:///{db_file}", str(export_file)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     result = json.loads(done.stdout.splitlines()[-1])
 
     assert result["ok"] and result["read"] == rows and result["written"] == rows
@@ -279,8 +351,10 @@ def test_fifty_megabyte_export_streams_in_bounded_memory(sqlite_template: Path,
     database = Database(f"sqlite:///{db_file}")
     try:
         with database.read_session() as session:
-            assert session.execute(select(func.count()).select_from(Guardian)).scalar_one() \
+            assert (
+                session.execute(select(func.count()).select_from(Guardian)).scalar_one()
                 == rows // 2
+            )
             assert patient(database, "MRN-00000000-0").first_name == "Zoë Anne"
     finally:
         database.dispose()

@@ -23,8 +23,9 @@ THREAD = ("C0FRONTDESK", "1700000000.000100")
 
 
 @pytest.fixture
-def smtp_down_stack(database_url: str, fake_slack: FakeSlack,
-                    smtp_server: SmtpServer) -> Iterator[Stack]:
+def smtp_down_stack(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> Iterator[Stack]:
     yield from build_stack(database_url, fake_slack, smtp_server, SMTP_PORT=str(free_port()))
 
 
@@ -40,19 +41,32 @@ def _issue_for_two(stack: Stack) -> None:
     with stack.database.transaction() as session:
         family = make_family(session, "DL-1")
         guardian = make_guardian(session, family, "Sage", "Postwick", email="sage@example.com")
-        kids = [make_patient(session, family, name, dob, last="Postwick")
-                for name, dob in (("Rue", date(2018, 1, 1)), ("Tam", date(2021, 2, 2)))]
-        issue_pins(session, IssueRequest(
-            family_id=family.id or 0, patient_ids=tuple(k.id or 0 for k in kids),
-            recipient_guardian_id=guardian.id, emailed_patient_id=None, issued_by="U0STAFF01",
-            idempotency_key="view:VDL1", channel_id=THREAD[0], thread_ts=THREAD[1]),
-            policy=stack.services.issue_policy(), gateway=stack.services.gateway)
+        kids = [
+            make_patient(session, family, name, dob, last="Postwick")
+            for name, dob in (("Rue", date(2018, 1, 1)), ("Tam", date(2021, 2, 2)))
+        ]
+        issue_pins(
+            session,
+            IssueRequest(
+                family_id=family.id or 0,
+                patient_ids=tuple(k.id or 0 for k in kids),
+                recipient_guardian_id=guardian.id,
+                emailed_patient_id=None,
+                issued_by="U0STAFF01",
+                idempotency_key="view:VDL1",
+                channel_id=THREAD[0],
+                thread_ts=THREAD[1],
+            ),
+            policy=stack.services.issue_policy(),
+            gateway=stack.services.gateway,
+        )
 
 
 def _email_work(stack: Stack) -> OutgoingWork:
     with stack.database.read_session() as session:
-        return session.exec(select(OutgoingWork).where(
-            OutgoingWork.kind == WorkKind.WELCOME_EMAIL)).one()
+        return session.exec(
+            select(OutgoingWork).where(OutgoingWork.kind == WorkKind.WELCOME_EMAIL)
+        ).one()
 
 
 def test_smtp_down_then_back_delivers_exactly_once(smtp_down_stack: Stack) -> None:
@@ -68,7 +82,8 @@ def test_smtp_down_then_back_delivers_exactly_once(smtp_down_stack: Stack) -> No
     assert stack.deliver() == 0  # not due yet: backoff
 
     stack.services.outbox.settings = replace(
-        stack.settings, smtp=replace(stack.settings.smtp, port=stack.smtp.port))
+        stack.settings, smtp=replace(stack.settings.smtp, port=stack.smtp.port)
+    )
     clock.now += timedelta(minutes=5)
     stack.deliver()
     stack.deliver()
@@ -103,8 +118,9 @@ def test_upload_retried_after_slack_errors(stack: Stack) -> None:
     stack.services.outbox.clock = clock
     stack.deliver()
     with stack.database.read_session() as session:
-        upload = session.exec(select(OutgoingWork).where(
-            OutgoingWork.kind == WorkKind.LETTERS_UPLOAD)).one()
+        upload = session.exec(
+            select(OutgoingWork).where(OutgoingWork.kind == WorkKind.LETTERS_UPLOAD)
+        ).one()
     assert upload.status == WorkStatus.PENDING
     clock.now += timedelta(minutes=5)
     stack.deliver()
@@ -115,8 +131,9 @@ def test_upload_retried_after_slack_errors(stack: Stack) -> None:
 def test_non_ascii_address_fails_at_once_and_is_told(stack: Stack) -> None:
     _issue_for_two(stack)
     with stack.database.transaction() as session:
-        work = session.exec(select(OutgoingWork).where(
-            OutgoingWork.kind == WorkKind.WELCOME_EMAIL)).one()
+        work = session.exec(
+            select(OutgoingWork).where(OutgoingWork.kind == WorkKind.WELCOME_EMAIL)
+        ).one()
         payload = json.loads(work.payload)
         work.payload = json.dumps({**payload, "to_address": "ana.núñez@example.com"})
     stack.deliver()
@@ -133,8 +150,22 @@ def test_import_refuses_non_ascii_email_with_its_line(database) -> None:  # type
 
     from bot.importing.importer import FAMILY_COLUMNS, import_families
 
-    row = ["NA-1", "P-NA-1", "Lu", "", "Tester", "2020-01-01", "F", "", "Ana", "Tester",
-           "mother", "ana.núñez@example.com", "", "no"]
+    row = [
+        "NA-1",
+        "P-NA-1",
+        "Lu",
+        "",
+        "Tester",
+        "2020-01-01",
+        "F",
+        "",
+        "Ana",
+        "Tester",
+        "mother",
+        "ana.núñez@example.com",
+        "",
+        "no",
+    ]
     text = ",".join(FAMILY_COLUMNS) + "\n" + ",".join(row) + "\n"
     report = import_families(database, io.StringIO(text))
     assert not report.ok and report.problems[0][0] == 2
@@ -147,11 +178,21 @@ def test_pending_letters_never_print_a_pin_revoked_since(stack: Stack) -> None:
         from models import Patient
 
         tam = session.exec(select(Patient).where(Patient.first_name == "Tam")).one()
-        issue_pins(session, IssueRequest(
-            family_id=tam.family_id, patient_ids=(tam.id or 0,), recipient_guardian_id=None,
-            emailed_patient_id=None, issued_by="U0STAFF01", idempotency_key="view:VDL2",
-            channel_id=THREAD[0], thread_ts=THREAD[1]),
-            policy=stack.services.issue_policy(), gateway=stack.services.gateway)
+        issue_pins(
+            session,
+            IssueRequest(
+                family_id=tam.family_id,
+                patient_ids=(tam.id or 0,),
+                recipient_guardian_id=None,
+                emailed_patient_id=None,
+                issued_by="U0STAFF01",
+                idempotency_key="view:VDL2",
+                channel_id=THREAD[0],
+                thread_ts=THREAD[1],
+            ),
+            policy=stack.services.issue_policy(),
+            gateway=stack.services.gateway,
+        )
     stack.deliver()
 
     from tests.test_flow_issue_pins import _pdf_pages

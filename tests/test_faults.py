@@ -143,20 +143,32 @@ def family(stack: Stack) -> dict[str, int]:
     with stack.database.transaction() as session:
         family = make_family(session, "FT-1")
         mother = make_guardian(session, family, "Sage", "Faultline", email="sage@example.com")
-        ids = {"family": family.id, "mother": mother.id,
-               "rue": make_patient(session, family, "Rue", date(2018, 1, 1), last="Faultline").id,
-               "tam": make_patient(session, family, "Tam", date(2021, 2, 2), last="Faultline").id}
+        ids = {
+            "family": family.id,
+            "mother": mother.id,
+            "rue": make_patient(session, family, "Rue", date(2018, 1, 1), last="Faultline").id,
+            "tam": make_patient(session, family, "Tam", date(2021, 2, 2), last="Faultline").id,
+        }
     return {k: v or 0 for k, v in ids.items()}
 
 
 def issue(stack: Stack, family: dict[str, int], key: str = "view:VFAULT") -> int:
     with stack.database.transaction() as session:
-        result = issue_pins(session, IssueRequest(
-            family_id=family["family"], patient_ids=(family["rue"], family["tam"]),
-            recipient_guardian_id=family["mother"], emailed_patient_id=None,
-            issued_by="U0STAFF01", idempotency_key=key, channel_id=THREAD[0],
-            thread_ts=THREAD[1]), policy=stack.services.issue_policy(),
-            gateway=stack.services.gateway)
+        result = issue_pins(
+            session,
+            IssueRequest(
+                family_id=family["family"],
+                patient_ids=(family["rue"], family["tam"]),
+                recipient_guardian_id=family["mother"],
+                emailed_patient_id=None,
+                issued_by="U0STAFF01",
+                idempotency_key=key,
+                channel_id=THREAD[0],
+                thread_ts=THREAD[1],
+            ),
+            policy=stack.services.issue_policy(),
+            gateway=stack.services.gateway,
+        )
     return result.batch_id
 
 
@@ -166,8 +178,11 @@ def work(stack: Stack, kind: WorkKind) -> OutgoingWork:
 
 
 def thread_posts(stack: Stack) -> list[dict[str, Any]]:
-    return [call.args for call in stack.fake_slack.calls_to("chat.postMessage")
-            if call.ok and call.args.get("thread_ts") == THREAD[1]]
+    return [
+        call.args
+        for call in stack.fake_slack.calls_to("chat.postMessage")
+        if call.ok and call.args.get("thread_ts") == THREAD[1]
+    ]
 
 
 def settle(stack: Stack, clock: Clock, rounds: int = 8) -> None:
@@ -179,12 +194,16 @@ def settle(stack: Stack, clock: Clock, rounds: int = 8) -> None:
 
 def point_smtp_at(stack: Stack, port: int) -> None:
     stack.services.outbox.settings = replace(
-        stack.settings, smtp=replace(stack.settings.smtp, port=port))
+        stack.settings, smtp=replace(stack.settings.smtp, port=port)
+    )
 
 
 def pins_in_pdf(data: bytes) -> list[str]:
-    return [m for page in PdfReader(io.BytesIO(data)).pages
-            for m in PIN_PATTERN.findall(page.extract_text())]
+    return [
+        m
+        for page in PdfReader(io.BytesIO(data)).pages
+        for m in PIN_PATTERN.findall(page.extract_text())
+    ]
 
 
 def assert_pins_are_the_issued_ones(stack: Stack, printed: list[str]) -> None:
@@ -203,9 +222,9 @@ def count(stack: Stack, model: type[SQLModel]) -> int:
 # --------------------------------------------------------------------------- SMTP
 
 
-def test_smtp_451_after_data_is_retried_and_sent_once(stack: Stack, smtp: FlakySmtp,
-                                                      family: dict[str, int],
-                                                      clock: Clock) -> None:
+def test_smtp_451_after_data_is_retried_and_sent_once(
+    stack: Stack, smtp: FlakySmtp, family: dict[str, int], clock: Clock
+) -> None:
     smtp.data_replies = ["451 4.3.0 Try again later"]
     issue(stack, family)
 
@@ -222,9 +241,9 @@ def test_smtp_451_after_data_is_retried_and_sent_once(stack: Stack, smtp: FlakyS
     assert json.loads(email.payload)["pin"] is None
 
 
-def test_smtp_554_after_data_is_given_up_at_once_and_told(stack: Stack, smtp: FlakySmtp,
-                                                          family: dict[str, int],
-                                                          clock: Clock) -> None:
+def test_smtp_554_after_data_is_given_up_at_once_and_told(
+    stack: Stack, smtp: FlakySmtp, family: dict[str, int], clock: Clock
+) -> None:
     smtp.data_replies = ["554 5.7.1 Message rejected as spam"]
     issue(stack, family)
 
@@ -235,9 +254,11 @@ def test_smtp_554_after_data_is_given_up_at_once_and_told(stack: Stack, smtp: Fl
     assert json.loads(email.payload)["pin"] is None
     assert smtp.received == []
     told = [p["text"] for p in thread_posts(stack) if "could not be delivered" in p["text"]]
-    assert told == [":warning: The welcome email could not be delivered after 1 attempt(s) "
-                    "(SMTP server answered 554 (SMTPDataError)). The PINs themselves are issued; "
-                    "re-issue from the family card to print new letters."]
+    assert told == [
+        ":warning: The welcome email could not be delivered after 1 attempt(s) "
+        "(SMTP server answered 554 (SMTPDataError)). The PINs themselves are issued; "
+        "re-issue from the family card to print new letters."
+    ]
 
 
 @pytest.fixture
@@ -250,8 +271,8 @@ def silent_port() -> Iterator[int]:
 
 
 def test_smtp_server_that_never_answers_times_out_then_delivers_once(
-        stack: Stack, smtp: FlakySmtp, family: dict[str, int], clock: Clock,
-        silent_port: int) -> None:
+    stack: Stack, smtp: FlakySmtp, family: dict[str, int], clock: Clock, silent_port: int
+) -> None:
     stack.services.outbox.smtp_timeout = 0.3
     point_smtp_at(stack, silent_port)
     issue(stack, family)
@@ -270,7 +291,8 @@ def test_smtp_server_that_never_answers_times_out_then_delivers_once(
 
 
 def test_smtp_stalling_after_data_resends_the_identical_message(
-        stack: Stack, smtp: FlakySmtp, family: dict[str, int], clock: Clock) -> None:
+    stack: Stack, smtp: FlakySmtp, family: dict[str, int], clock: Clock
+) -> None:
     """The one unavoidable duplicate: the server took the message but answered after our
     timeout, so the outbox can't know and retries. The retry is the same message (same
     Message-ID and bytes), which mail systems treat as one."""
@@ -296,18 +318,26 @@ def test_smtp_stalling_after_data_resends_the_identical_message(
 
 def _queue_message(stack: Stack, text_: str) -> None:
     with stack.database.transaction() as session:
-        post_in_thread(session, dedupe_key=f"test:{text_}", channel_id=THREAD[0],
-                       thread_ts=THREAD[1], text=text_)
+        post_in_thread(
+            session,
+            dedupe_key=f"test:{text_}",
+            channel_id=THREAD[0],
+            thread_ts=THREAD[1],
+            text=text_,
+        )
 
 
-@pytest.mark.parametrize(("fault", "deliveries"), [
-    pytest.param({"status": 429, "retry_after": 3}, 1, id="429-retry-after"),
-    pytest.param({"drop_connection": True}, 1, id="dropped"),
-    pytest.param({"status": 500, "times": 3}, 2, id="500-thrice"),
-])
-def test_chat_post_message_faults_post_exactly_once(stack: Stack, clock: Clock,
-                                                    slept: list[float], fault: dict[str, Any],
-                                                    deliveries: int) -> None:
+@pytest.mark.parametrize(
+    ("fault", "deliveries"),
+    [
+        pytest.param({"status": 429, "retry_after": 3}, 1, id="429-retry-after"),
+        pytest.param({"drop_connection": True}, 1, id="dropped"),
+        pytest.param({"status": 500, "times": 3}, 2, id="500-thrice"),
+    ],
+)
+def test_chat_post_message_faults_post_exactly_once(
+    stack: Stack, clock: Clock, slept: list[float], fault: dict[str, Any], deliveries: int
+) -> None:
     stack.fake_slack.fail_next("chat.postMessage", **fault)
     _queue_message(stack, "hello thread")
 
@@ -324,21 +354,40 @@ def test_chat_post_message_faults_post_exactly_once(stack: Stack, clock: Clock,
 
 
 UPLOAD_FAULTS = [
-    pytest.param("files.getUploadURLExternal", {"status": 500},
-                 "files.getUploadURLExternal: Slack said internal_error", id="get-url-500"),
-    pytest.param(UPLOAD, {"drop_connection": True}, "sending the file: Slack unreachable",
-                 id="upload-post-dropped"),
-    pytest.param(UPLOAD, {"status": 503}, "sending the file: Slack answered HTTP 503",
-                 id="upload-post-503"),
-    pytest.param("files.completeUploadExternal", {"status": 429, "retry_after": 7},
-                 "files.completeUploadExternal: Slack said ratelimited", id="complete-429"),
+    pytest.param(
+        "files.getUploadURLExternal",
+        {"status": 500},
+        "files.getUploadURLExternal: Slack said internal_error",
+        id="get-url-500",
+    ),
+    pytest.param(
+        UPLOAD,
+        {"drop_connection": True},
+        "sending the file: Slack unreachable",
+        id="upload-post-dropped",
+    ),
+    pytest.param(
+        UPLOAD, {"status": 503}, "sending the file: Slack answered HTTP 503", id="upload-post-503"
+    ),
+    pytest.param(
+        "files.completeUploadExternal",
+        {"status": 429, "retry_after": 7},
+        "files.completeUploadExternal: Slack said ratelimited",
+        id="complete-429",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("step", "fault", "error"), UPLOAD_FAULTS)
 def test_upload_step_failing_for_good_is_told_and_retry_upload_reposts_the_same_pins(
-        stack: Stack, family: dict[str, int], clock: Clock, slept: list[float], step: str,
-        fault: dict[str, Any], error: str) -> None:
+    stack: Stack,
+    family: dict[str, int],
+    clock: Clock,
+    slept: list[float],
+    step: str,
+    fault: dict[str, Any],
+    error: str,
+) -> None:
     stack.fake_slack.fail_next(step, times=1000, **fault)
     batch_id = issue(stack, family)
 
@@ -352,8 +401,11 @@ def test_upload_step_failing_for_good_is_told_and_retry_upload_reposts_the_same_
     assert stack.fake_slack.uploaded_files() == []
     if "retry_after" in fault:
         assert min(slept) >= 7
-    posted = next(c for c in stack.fake_slack.calls_to("chat.postMessage")
-                  if c.ok and "could not be uploaded" in c.args["text"])
+    posted = next(
+        c
+        for c in stack.fake_slack.calls_to("chat.postMessage")
+        if c.ok and "could not be uploaded" in c.args["text"]
+    )
     notice, notice_ts = posted.args, posted.response["ts"]
     assert notice["thread_ts"] == THREAD[1]
     assert f"after 6 attempt(s) ({error}" in notice["text"]
@@ -361,8 +413,13 @@ def test_upload_step_failing_for_good_is_told_and_retry_upload_reposts_the_same_
     assert button["action_id"] == IssueIds.RETRY_UPLOAD
 
     stack.fake_slack.reset()  # Slack is back
-    stack.click(IssueIds.RETRY_UPLOAD, button["value"], channel_id=THREAD[0],
-                message_ts=notice_ts, thread_ts=THREAD[1])
+    stack.click(
+        IssueIds.RETRY_UPLOAD,
+        button["value"],
+        channel_id=THREAD[0],
+        message_ts=notice_ts,
+        thread_ts=THREAD[1],
+    )
     said = stack.fake_slack.wait_for("chat.postEphemeral")[0].args["text"]
     assert said == "Uploading the same PIN letters again (no new PINs)."
     stack.deliver()
@@ -375,12 +432,16 @@ def test_upload_step_failing_for_good_is_told_and_retry_upload_reposts_the_same_
     assert upload.status == WorkStatus.DONE
     assert all(letter["pin"] is None for letter in json.loads(upload.payload)["letters"])
     with stack.database.read_session() as session:
-        retried = session.exec(select(AuditEvent).where(
-            AuditEvent.action == "letters.retry")).one()
+        retried = session.exec(select(AuditEvent).where(AuditEvent.action == "letters.retry")).one()
     assert json.loads(retried.details)["batch_id"] == batch_id
 
-    stack.click(IssueIds.RETRY_UPLOAD, button["value"], channel_id=THREAD[0],
-                message_ts=notice_ts, thread_ts=THREAD[1])  # a late second click
+    stack.click(
+        IssueIds.RETRY_UPLOAD,
+        button["value"],
+        channel_id=THREAD[0],
+        message_ts=notice_ts,
+        thread_ts=THREAD[1],
+    )  # a late second click
     said = stack.fake_slack.wait_for("chat.postEphemeral", count=2)[1].args["text"]
     assert said == "The PIN letters were already uploaded to this thread."
     stack.deliver()
@@ -393,21 +454,28 @@ def _held_upload(stack: Stack, family: dict[str, int], clock: Clock) -> Outgoing
     issue(stack, family)
     stack.deliver()
     upload = work(stack, WorkKind.LETTERS_UPLOAD)
-    assert (upload.status, upload.attempts, upload.result) == (WorkStatus.FAILED, 1,
-                                                               LETTERS_HELD)
+    assert (upload.status, upload.attempts, upload.result) == (WorkStatus.FAILED, 1, LETTERS_HELD)
     return upload
 
 
-def _retry(stack: Stack, upload: OutgoingWork, *, now: datetime,
-           thread: tuple[str, str] = THREAD) -> str:
+def _retry(
+    stack: Stack, upload: OutgoingWork, *, now: datetime, thread: tuple[str, str] = THREAD
+) -> str:
     with stack.database.transaction() as session:
-        return retry_upload(session, work_id=upload.id or 0, channel_id=thread[0],
-                            thread_ts=thread[1], requested_by="U0STAFF01", now=now,
-                            settings=stack.settings).message
+        return retry_upload(
+            session,
+            work_id=upload.id or 0,
+            channel_id=thread[0],
+            thread_ts=thread[1],
+            requested_by="U0STAFF01",
+            now=now,
+            settings=stack.settings,
+        ).message
 
 
 def test_retry_upload_is_refused_elsewhere_after_the_hold_or_once_pins_are_replaced(
-        stack: Stack, family: dict[str, int], clock: Clock) -> None:
+    stack: Stack, family: dict[str, int], clock: Clock
+) -> None:
     upload = _held_upload(stack, family, clock)
     issued = upload.created_at
 
@@ -415,7 +483,8 @@ def test_retry_upload_is_refused_elsewhere_after_the_hold_or_once_pins_are_repla
         _retry(stack, upload, now=issued, thread=(THREAD[0], "1700000000.999999"))
     assert _retry(stack, upload, now=issued + timedelta(hours=1)).startswith("Uploading")
     assert _retry(stack, upload, now=issued + timedelta(hours=1)).startswith(
-        "The upload is already queued")  # a double click queues nothing twice
+        "The upload is already queued"
+    )  # a double click queues nothing twice
 
     # Re-issuing for one child voids these letters: they would print a revoked PIN.
     with stack.database.transaction() as session:
@@ -423,11 +492,19 @@ def test_retry_upload_is_refused_elsewhere_after_the_hold_or_once_pins_are_repla
         assert row is not None
         row.status, row.result = WorkStatus.FAILED, LETTERS_HELD
     with stack.database.transaction() as session:
-        issue_pins(session, IssueRequest(
-            family_id=family["family"], patient_ids=(family["tam"],),
-            recipient_guardian_id=None, emailed_patient_id=None, issued_by="U0STAFF01",
-            idempotency_key="view:VAGAIN"), policy=stack.services.issue_policy(),
-            gateway=stack.services.gateway)
+        issue_pins(
+            session,
+            IssueRequest(
+                family_id=family["family"],
+                patient_ids=(family["tam"],),
+                recipient_guardian_id=None,
+                emailed_patient_id=None,
+                issued_by="U0STAFF01",
+                idempotency_key="view:VAGAIN",
+            ),
+            policy=stack.services.issue_policy(),
+            gateway=stack.services.gateway,
+        )
     assert "replaced by a newer issue" in _retry(stack, upload, now=issued + timedelta(hours=2))
     upload = work(stack, WorkKind.LETTERS_UPLOAD)
     assert upload.result == LETTERS_ERASED
@@ -435,23 +512,36 @@ def test_retry_upload_is_refused_elsewhere_after_the_hold_or_once_pins_are_repla
 
 
 @pytest.mark.parametrize("ttl_hours", ["0", "6"])
-def test_held_letters_are_erased_when_the_hold_ends(database_url: str, fake_slack: FakeSlack,
-                                                    smtp: FlakySmtp, ttl_hours: str) -> None:
+def test_held_letters_are_erased_when_the_hold_ends(
+    database_url: str, fake_slack: FakeSlack, smtp: FlakySmtp, ttl_hours: str
+) -> None:
     # PIN_LETTER_TTL_HOURS after issue; 0 means PDFs stay in Slack, but PINs here last 24 h.
     hold = int(ttl_hours) or 24
     for stack in build_stack(database_url, fake_slack, smtp, PIN_LETTER_TTL_HOURS=ttl_hours):
         with stack.database.transaction() as session:
             family = make_family(session, "FT-9")
-            ids = {"family": family.id or 0,
-                   "rue": make_patient(session, family, "Rue", date(2018, 1, 1)).id or 0,
-                   "tam": make_patient(session, family, "Tam", date(2021, 2, 2)).id or 0}
+            ids = {
+                "family": family.id or 0,
+                "rue": make_patient(session, family, "Rue", date(2018, 1, 1)).id or 0,
+                "tam": make_patient(session, family, "Tam", date(2021, 2, 2)).id or 0,
+            }
         stack.fake_slack.fail_next("files.getUploadURLExternal", error="channel_not_found")
         with stack.database.transaction() as session:
-            issue_pins(session, IssueRequest(
-                family_id=ids["family"], patient_ids=(ids["rue"], ids["tam"]),
-                recipient_guardian_id=None, emailed_patient_id=None, issued_by="U0STAFF01",
-                idempotency_key="view:VHOLD", channel_id=THREAD[0], thread_ts=THREAD[1]),
-                policy=stack.services.issue_policy(), gateway=stack.services.gateway)
+            issue_pins(
+                session,
+                IssueRequest(
+                    family_id=ids["family"],
+                    patient_ids=(ids["rue"], ids["tam"]),
+                    recipient_guardian_id=None,
+                    emailed_patient_id=None,
+                    issued_by="U0STAFF01",
+                    idempotency_key="view:VHOLD",
+                    channel_id=THREAD[0],
+                    thread_ts=THREAD[1],
+                ),
+                policy=stack.services.issue_policy(),
+                gateway=stack.services.gateway,
+            )
         stack.deliver()
         stack.deliver()  # the notice the failure queued
         upload = work(stack, WorkKind.LETTERS_UPLOAD)
@@ -470,16 +560,21 @@ def test_held_letters_are_erased_when_the_hold_ends(database_url: str, fake_slac
 
 
 def _open_dialog(stack: Stack, family: dict[str, int]) -> None:
-    stack.click(IssueIds.OPEN_DIALOG, FamilyRef(family_id=family["family"]).dump(),
-                message_ts=THREAD[1])
+    stack.click(
+        IssueIds.OPEN_DIALOG, FamilyRef(family_id=family["family"]).dump(), message_ts=THREAD[1]
+    )
 
 
-@pytest.mark.parametrize("fault", [
-    pytest.param({"status": 429, "retry_after": 2}, id="429-retry-after"),
-    pytest.param({"drop_connection": True}, id="dropped"),
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"status": 429, "retry_after": 2}, id="429-retry-after"),
+        pytest.param({"drop_connection": True}, id="dropped"),
+    ],
+)
 def test_views_open_rides_out_a_429_or_a_dropped_connection(
-        stack: Stack, family: dict[str, int], slept: list[float], fault: dict[str, Any]) -> None:
+    stack: Stack, family: dict[str, int], slept: list[float], fault: dict[str, Any]
+) -> None:
     stack.fake_slack.fail_next("views.open", **fault)
 
     _open_dialog(stack, family)
@@ -489,8 +584,7 @@ def test_views_open_rides_out_a_429_or_a_dropped_connection(
     assert slept and slept[0] >= fault.get("retry_after", 0)
 
 
-def test_views_open_failing_for_good_tells_the_user(stack: Stack,
-                                                    family: dict[str, int]) -> None:
+def test_views_open_failing_for_good_tells_the_user(stack: Stack, family: dict[str, int]) -> None:
     stack.fake_slack.fail_next("views.open", status=500, times=3)
 
     _open_dialog(stack, family)
@@ -507,8 +601,10 @@ def test_views_open_failing_for_good_tells_the_user(stack: Stack,
 
 def test_database_unreachable_at_start_is_one_line(tmp_path: Path) -> None:
     tokens = {**REQUIRED, "SLACK_BOT_TOKEN": "xoxb-1-2-test", "SLACK_SIGNING_SECRET": "s"}
-    for url, where in ((UNREACHABLE_PG, "postgresql"),
-                       (f"sqlite:///{tmp_path}/no/such/dir/pinbot.db", "sqlite")):
+    for url, where in (
+        (UNREACHABLE_PG, "postgresql"),
+        (f"sqlite:///{tmp_path}/no/such/dir/pinbot.db", "sqlite"),
+    ):
         run = pinbot(tmp_path, "run", DATABASE_URL=url, **tokens)
         assert run.code == 1, run
         assert len(run.said) == 1, run
@@ -519,25 +615,29 @@ def test_database_unreachable_at_start_is_one_line(tmp_path: Path) -> None:
 def _fail_inserts_into(engine: Engine, table: str) -> Callable[[], None]:
     """Make the database fail (connection lost) at the first INSERT into `table`, mid-way
     through whatever transaction is running. Returns the undo."""
+
     def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
-            raise OperationalError(statement, None,
-                                   ConnectionError("server closed the connection unexpectedly"))
+            raise OperationalError(
+                statement, None, ConnectionError("server closed the connection unexpectedly")
+            )
 
     event.listen(engine, "before_cursor_execute", before)
     return lambda: event.remove(engine, "before_cursor_execute", before)
 
 
 def test_database_failing_mid_submission_tells_the_user_and_writes_nothing(
-        stack: Stack, family: dict[str, int]) -> None:
+    stack: Stack, family: dict[str, int]
+) -> None:
     _open_dialog(stack, family)
     view = stack.fake_slack.wait_for("views.open")[0].response["view"]
     values = {
-        IssueIds.CHILDREN: {IssueIds.CHILDREN_ACTION: checkboxes_value(
-            [str(family["rue"]), str(family["tam"])])},
-        IssueIds.RECIPIENT: {IssueIds.RECIPIENT_ACTION: static_select_value(
-            str(family["mother"]))},
-        IssueIds.EMAILED_CHILD: {IssueIds.EMAILED_CHILD_ACTION: static_select_value(None)}}
+        IssueIds.CHILDREN: {
+            IssueIds.CHILDREN_ACTION: checkboxes_value([str(family["rue"]), str(family["tam"])])
+        },
+        IssueIds.RECIPIENT: {IssueIds.RECIPIENT_ACTION: static_select_value(str(family["mother"]))},
+        IssueIds.EMAILED_CHILD: {IssueIds.EMAILED_CHILD_ACTION: static_select_value(None)},
+    }
     undo = _fail_inserts_into(stack.database.engine, "outgoingwork")  # after batch and PINs
 
     response = stack.submit(view, values)
@@ -562,12 +662,14 @@ def doomed_postgres_url() -> Iterator[str]:
         yield url
 
 
-def test_postgres_dropped_under_a_running_bot(doomed_postgres_url: str, fake_slack: FakeSlack,
-                                              smtp: FlakySmtp) -> None:
+def test_postgres_dropped_under_a_running_bot(
+    doomed_postgres_url: str, fake_slack: FakeSlack, smtp: FlakySmtp
+) -> None:
     for stack in build_stack(doomed_postgres_url, fake_slack, smtp):
         with stack.database.transaction() as session:
-            make_patient(session, make_family(session, "FT-2"), "Rue", date(2018, 1, 1),
-                         last="Vanishwood")
+            make_patient(
+                session, make_family(session, "FT-2"), "Rue", date(2018, 1, 1), last="Vanishwood"
+            )
         name = normalize_url(doomed_postgres_url).database
         admin = create_engine(normalize_url(PG_URL or ""), isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:  # kills the bot's pooled connections too
@@ -584,7 +686,8 @@ def test_postgres_dropped_under_a_running_bot(doomed_postgres_url: str, fake_sla
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_recording_a_sent_email_does_not_wait_for_a_reissue_of_the_family(
-        stack: Stack, family: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack, family: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Found by bench/soak.py: the outbox records an email as sent (and queues the thread's
     "delivered" note, a row referencing the family) while a re-issue holds the family's lock
     and is about to cancel that very email. With FOR UPDATE on the family the two deadlocked;
@@ -608,9 +711,20 @@ def test_recording_a_sent_email_does_not_wait_for_a_reissue_of_the_family(
     threading.Timer(3.0, go.set).start()  # a lock wait must not hang the suite
 
     started = time.monotonic()
-    outbox._record_success(claimed, Outcome({"message_id": "<m@x>"}, lambda session: (
-        post_in_thread(session, dedupe_key="sent:test", channel_id=THREAD[0],
-                       thread_ts=THREAD[1], text="delivered", family_id=family["family"]))))
+    outbox._record_success(
+        claimed,
+        Outcome(
+            {"message_id": "<m@x>"},
+            lambda session: post_in_thread(
+                session,
+                dedupe_key="sent:test",
+                channel_id=THREAD[0],
+                thread_ts=THREAD[1],
+                text="delivered",
+                family_id=family["family"],
+            ),
+        ),
+    )
     took = time.monotonic() - started
     go.set()
     reissue.join(10)
@@ -627,15 +741,30 @@ def test_recording_a_sent_email_does_not_wait_for_a_reissue_of_the_family(
 
 def _crash(stack: Stack, database_url: str, *args: str) -> None:
     env = {**os.environ, **stack_env(database_url, stack.fake_slack, stack.smtp)}
-    done = subprocess.run([sys.executable, "-m", "tests.crash_worker", *args], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.crash_worker", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
 
 
 def test_sigkill_after_commit_then_restart_delivers_once_without_new_pins(
-        stack: Stack, database_url: str, family: dict[str, int], clock: Clock) -> None:
-    _crash(stack, database_url, "after-commit", str(family["family"]), str(family["mother"]),
-           f"{family['rue']},{family['tam']}", *THREAD)
+    stack: Stack, database_url: str, family: dict[str, int], clock: Clock
+) -> None:
+    _crash(
+        stack,
+        database_url,
+        "after-commit",
+        str(family["family"]),
+        str(family["mother"]),
+        f"{family['rue']},{family['tam']}",
+        *THREAD,
+    )
 
     # The commit survived the kill; nothing was delivered.
     assert (count(stack, IssueBatch), count(stack, Pin)) == (1, 2)
@@ -653,11 +782,14 @@ def test_sigkill_after_commit_then_restart_delivers_once_without_new_pins(
     with stack.database.read_session() as session:
         statuses = session.exec(select(OutgoingWork.kind, OutgoingWork.status)).all()
     assert {(k, s) for k, s in statuses if k != WorkKind.SLACK_MESSAGE} == {
-        (WorkKind.LETTERS_UPLOAD, WorkStatus.DONE), (WorkKind.WELCOME_EMAIL, WorkStatus.DONE)}
+        (WorkKind.LETTERS_UPLOAD, WorkStatus.DONE),
+        (WorkKind.WELCOME_EMAIL, WorkStatus.DONE),
+    }
 
 
 def test_sigkill_after_smtp_accepted_resends_the_same_message_after_the_lease(
-        stack: Stack, database_url: str, family: dict[str, int], clock: Clock) -> None:
+    stack: Stack, database_url: str, family: dict[str, int], clock: Clock
+) -> None:
     issue(stack, family)
     email = work(stack, WorkKind.WELCOME_EMAIL)
 

@@ -24,20 +24,34 @@ def practice(stack: Stack) -> dict[str, int]:
     """Two Hollowbrook families (a common surname) and one Quillfeather family."""
     with stack.database.transaction() as session:
         quill = make_family(session, "QF-2001")
-        make_guardian(session, quill, "Wren", "Quillfeather", email="wren.q@example.com",
-                      phone="(555) 010-2001")
-        ava = make_patient(session, quill, "Ava", date(2019, 3, 2), last="Quillfeather",
-                           chart="CH-77001")
+        make_guardian(
+            session,
+            quill,
+            "Wren",
+            "Quillfeather",
+            email="wren.q@example.com",
+            phone="(555) 010-2001",
+        )
+        ava = make_patient(
+            session, quill, "Ava", date(2019, 3, 2), last="Quillfeather", chart="CH-77001"
+        )
         first = make_family(session, "HB-3001")
-        make_guardian(session, first, "Moss", "Hollowbrook", email="moss.h@example.org",
-                      phone="555-010-3001")
+        make_guardian(
+            session, first, "Moss", "Hollowbrook", email="moss.h@example.org", phone="555-010-3001"
+        )
         make_patient(session, first, "Ivy", date(2020, 5, 5), last="Hollowbrook")
         second = make_family(session, "HB-3002")
-        make_guardian(session, second, "Fern", "Hollowbrook", email="fern.h@example.org",
-                      phone="555-010-3002")
+        make_guardian(
+            session, second, "Fern", "Hollowbrook", email="fern.h@example.org", phone="555-010-3002"
+        )
         make_patient(session, second, "Oak", date(2017, 8, 8), last="Hollowbrook")
-        session.add(Appointment(patient_id=ava.id or 0, starts_at=datetime.combine(
-            stack.services.today(), datetime.min.time()) + timedelta(hours=9)))
+        session.add(
+            Appointment(
+                patient_id=ava.id or 0,
+                starts_at=datetime.combine(stack.services.today(), datetime.min.time())
+                + timedelta(hours=9),
+            )
+        )
     return {"quill": quill.id or 0, "hb1": first.id or 0, "hb2": second.id or 0}
 
 
@@ -58,13 +72,29 @@ def _card_families(stack: Stack) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("query", [
-    "quillfeather", "Quilfeather", "quillfether", "quillfeather, ava", "Ava Quillfeathr",
-    "wren quillfeather", "(555) 010-2001", "555.010.2001", "+1 555 010 2001", "5550102001",
-    "WREN.Q@example.com", "QF-2001", "ch-77001", "03/02/2019", "2019-03-02",
-])
-def test_each_query_kind_posts_the_one_card(stack: Stack, practice: dict[str, int],
-                                            query: str) -> None:
+@pytest.mark.parametrize(
+    "query",
+    [
+        "quillfeather",
+        "Quilfeather",
+        "quillfether",
+        "quillfeather, ava",
+        "Ava Quillfeathr",
+        "wren quillfeather",
+        "(555) 010-2001",
+        "555.010.2001",
+        "+1 555 010 2001",
+        "5550102001",
+        "WREN.Q@example.com",
+        "QF-2001",
+        "ch-77001",
+        "03/02/2019",
+        "2019-03-02",
+    ],
+)
+def test_each_query_kind_posts_the_one_card(
+    stack: Stack, practice: dict[str, int], query: str
+) -> None:
     response = stack.command("/family", query)
     assert response.status == 200
     stack.fake_slack.wait_for("chat.postMessage")
@@ -80,8 +110,9 @@ def test_each_query_kind_posts_the_one_card(stack: Stack, practice: dict[str, in
     assert thread.family_id == practice["quill"] and thread.channel_id == CHANNEL_ID
 
 
-def test_several_matches_answer_with_a_list_and_open_buttons(stack: Stack,
-                                                             practice: dict[str, int]) -> None:
+def test_several_matches_answer_with_a_list_and_open_buttons(
+    stack: Stack, practice: dict[str, int]
+) -> None:
     response = stack.command("/family", "hollowbrook")
     body = response.json()
     buttons = [b["accessory"] for b in body["blocks"] if b.get("accessory")]
@@ -99,18 +130,20 @@ def test_no_match_gives_a_hint_and_posts_nothing(stack: Stack, practice: dict[st
 
 
 @pytest.mark.parametrize("text", ["", "   ", "!!!", "x" * 500])
-def test_unusable_queries_get_a_sentence(stack: Stack, practice: dict[str, int],
-                                         text: str) -> None:
+def test_unusable_queries_get_a_sentence(stack: Stack, practice: dict[str, int], text: str) -> None:
     response = stack.command("/family", text)
     assert response.status == 200 and reply_text(response)
     assert stack.cards() == []
 
 
 def test_forged_and_stale_signatures_are_refused(stack: Stack, practice: dict[str, int]) -> None:
-    forged = stack.sender.raw(b"command=%2Ffamily&text=quillfeather&user_id=U0STAFF01",
-                              {"X-Slack-Signature": "v0=" + "0" * 64})
-    stale = stack.sender.command("/family", "quillfeather", channel_id=CHANNEL_ID,
-                                 timestamp=int(time.time()) - 6 * 60)
+    forged = stack.sender.raw(
+        b"command=%2Ffamily&text=quillfeather&user_id=U0STAFF01",
+        {"X-Slack-Signature": "v0=" + "0" * 64},
+    )
+    stale = stack.sender.command(
+        "/family", "quillfeather", channel_id=CHANNEL_ID, timestamp=int(time.time()) - 6 * 60
+    )
     unsigned = stack.sender.raw(b"command=%2Ffamily&text=quillfeather", signed=False)
     assert [forged.status, stale.status, unsigned.status] == [401, 401, 401]
     time.sleep(0.2)  # give a wrongly accepted request the chance to post
@@ -120,16 +153,14 @@ def test_forged_and_stale_signatures_are_refused(stack: Stack, practice: dict[st
 
 
 @pytest.fixture
-def locked_stack(database_url: str, fake_slack: FakeSlack,
-                 smtp_server: SmtpServer) -> Iterator[Stack]:
-    yield from build_stack(database_url, fake_slack, smtp_server,
-                           ALLOWED_CHANNEL_IDS="C0STAFFONLY")
+def locked_stack(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> Iterator[Stack]:
+    yield from build_stack(database_url, fake_slack, smtp_server, ALLOWED_CHANNEL_IDS="C0STAFFONLY")
 
 
-def test_commands_outside_allowed_channels_are_refused_and_audited(
-        locked_stack: Stack) -> None:
-    refusal_text = reply_text(locked_stack.command("/family", "anything",
-                                                   channel_id=CHANNEL_ID))
+def test_commands_outside_allowed_channels_are_refused_and_audited(locked_stack: Stack) -> None:
+    refusal_text = reply_text(locked_stack.command("/family", "anything", channel_id=CHANNEL_ID))
     assert "staff channels" in refusal_text
     assert locked_stack.fake_slack.calls_to("chat.postMessage") == []
     with locked_stack.database.read_session() as session:
@@ -144,12 +175,17 @@ def test_guests_are_refused(stack: Stack, practice: dict[str, int]) -> None:
 
 
 def test_pin_command_opens_the_dialog_with_the_child_preselected(
-        stack: Stack, practice: dict[str, int]) -> None:
+    stack: Stack, practice: dict[str, int]
+) -> None:
     stack.command("/pin", "ava quillfeather")
     stack.fake_slack.wait_for("views.open")
     view = stack.opened_view()
-    selected = [o["value"] for b in view["blocks"] if b.get("block_id") == "children"
-                for o in b["element"].get("initial_options", [])]
+    selected = [
+        o["value"]
+        for b in view["blocks"]
+        if b.get("block_id") == "children"
+        for o in b["element"].get("initial_options", [])
+    ]
     assert len(selected) == 1
     stack.fake_slack.wait_for("chat.postMessage")  # the card that becomes the thread
     assert len(stack.cards()) == 1
@@ -175,10 +211,19 @@ def test_pinbot_pending_lists_requests_with_links(stack: Stack, practice: dict[s
     ts = stack.fake_slack.add_message(CHANNEL_ID, text="name fix request")
     with stack.database.transaction() as session:
         child = session.exec(select(Patient).where(Patient.first_name == "Ava")).one()
-        session.add(NameFix(patient_id=child.id or 0, family_id=child.family_id,
-                            proposed_first="Avery", proposed_last="Quillfeather",
-                            confirmed_by="birth_certificate", requested_by="U0STAFF01",
-                            channel_id=CHANNEL_ID, thread_ts=ts, message_ts=ts))
+        session.add(
+            NameFix(
+                patient_id=child.id or 0,
+                family_id=child.family_id,
+                proposed_first="Avery",
+                proposed_last="Quillfeather",
+                confirmed_by="birth_certificate",
+                requested_by="U0STAFF01",
+                channel_id=CHANNEL_ID,
+                thread_ts=ts,
+                message_ts=ts,
+            )
+        )
     assert stack.command("/pinbot", "pending").status == 200
     reply = stack.fake_slack.wait_for("response_url")[0].args
     assert "Ava Quillfeather" in reply["text"] and "Avery Quillfeather" in reply["text"]

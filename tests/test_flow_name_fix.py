@@ -40,16 +40,19 @@ OTHER_STAFF = "U0DESK002"
 
 
 @pytest.fixture
-def two_boss_stack(database_url: str, fake_slack: FakeSlack,
-                   smtp_server: SmtpServer) -> Iterator[Stack]:
+def two_boss_stack(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> Iterator[Stack]:
     fake_slack.add_user(SECOND_SUPERVISOR, name="second-supervisor")
-    yield from build_stack(database_url, fake_slack, smtp_server,
-                           SUPERVISOR_IDS=f"{SUPERVISOR_ID},{SECOND_SUPERVISOR}")
+    yield from build_stack(
+        database_url, fake_slack, smtp_server, SUPERVISOR_IDS=f"{SUPERVISOR_ID},{SECOND_SUPERVISOR}"
+    )
 
 
 @pytest.fixture
-def group_stack(database_url: str, fake_slack: FakeSlack,
-                smtp_server: SmtpServer) -> Iterator[Stack]:
+def group_stack(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> Iterator[Stack]:
     fake_slack.add_user(GROUP_MEMBER, name="group-supervisor")
     fake_slack.add_usergroup(BOSSES_GROUP, [GROUP_MEMBER])
     yield from build_stack(database_url, fake_slack, smtp_server, SUPERVISOR_IDS=BOSSES_GROUP)
@@ -59,13 +62,27 @@ def add_family(stack: Stack) -> dict[str, int]:
     """The Quillfeathers: Ava (7) and a newborn still registered as "Baby Girl" (NB)."""
     with stack.database.transaction() as session:
         family = make_family(session, "QF-2001")
-        mother = make_guardian(session, family, "Wren", "Quillfeather",
-                               email="wren.quillfeather@example.com", phone="555.010.2001")
-        ids = {"family": family.id, "mother": mother.id,
-               "ava": make_patient(session, family, "Ava", date(2019, 3, 2),
-                                   last="Quillfeather").id,
-               "baby": make_patient(session, family, "Baby Girl", date(2026, 11, 10),
-                                    last="Quillfeather", name_type="NB").id}
+        mother = make_guardian(
+            session,
+            family,
+            "Wren",
+            "Quillfeather",
+            email="wren.quillfeather@example.com",
+            phone="555.010.2001",
+        )
+        ids = {
+            "family": family.id,
+            "mother": mother.id,
+            "ava": make_patient(session, family, "Ava", date(2019, 3, 2), last="Quillfeather").id,
+            "baby": make_patient(
+                session,
+                family,
+                "Baby Girl",
+                date(2026, 11, 10),
+                last="Quillfeather",
+                name_type="NB",
+            ).id,
+        }
     return {k: v or 0 for k, v in ids.items()}
 
 
@@ -75,13 +92,20 @@ def blocks_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
-    return next(e for b in blocks_of(message) for e in b.get("elements") or [b.get("accessory")]
-                if e and e.get("action_id") == action_id)
+    return next(
+        e
+        for b in blocks_of(message)
+        for e in b.get("elements") or [b.get("accessory")]
+        if e and e.get("action_id") == action_id
+    )
 
 
 def has_button(message: dict[str, Any], action_id: str) -> bool:
-    return any(e and e.get("action_id") == action_id for b in blocks_of(message)
-               for e in b.get("elements") or [b.get("accessory")])
+    return any(
+        e and e.get("action_id") == action_id
+        for b in blocks_of(message)
+        for e in b.get("elements") or [b.get("accessory")]
+    )
 
 
 class Thread:
@@ -104,16 +128,22 @@ class Thread:
         self.slack.wait_for("views.open", views + 1)
         return self.stack.opened_view()
 
-    def submit_request(self, view: dict[str, Any], *, first: str = "Juniper",
-                       user: str = STAFF_USER_ID) -> Any:
-        return self.stack.submit(view, {
-            NameFixIds.FIRST: {NameFixIds.FIRST_ACTION: plain_text_value(first)},
-            NameFixIds.MIDDLE: {NameFixIds.MIDDLE_ACTION: plain_text_value(None)},
-            NameFixIds.LAST: {NameFixIds.LAST_ACTION: plain_text_value("Quillfeather")},
-            NameFixIds.CONFIRMED_BY: {NameFixIds.CONFIRMED_BY_ACTION:
-                                      radio_value("birth_certificate")},
-            NameFixIds.NOTE: {NameFixIds.NOTE_ACTION: plain_text_value("Mom showed the BC")},
-        }, user_id=user)
+    def submit_request(
+        self, view: dict[str, Any], *, first: str = "Juniper", user: str = STAFF_USER_ID
+    ) -> Any:
+        return self.stack.submit(
+            view,
+            {
+                NameFixIds.FIRST: {NameFixIds.FIRST_ACTION: plain_text_value(first)},
+                NameFixIds.MIDDLE: {NameFixIds.MIDDLE_ACTION: plain_text_value(None)},
+                NameFixIds.LAST: {NameFixIds.LAST_ACTION: plain_text_value("Quillfeather")},
+                NameFixIds.CONFIRMED_BY: {
+                    NameFixIds.CONFIRMED_BY_ACTION: radio_value("birth_certificate")
+                },
+                NameFixIds.NOTE: {NameFixIds.NOTE_ACTION: plain_text_value("Mom showed the BC")},
+            },
+            user_id=user,
+        )
 
     def request(self, *, first: str = "Juniper", user: str = STAFF_USER_ID) -> dict[str, Any]:
         posts = len(self.slack.calls_to("chat.postMessage"))
@@ -130,24 +160,34 @@ class Thread:
         return self.slack.message(CHANNEL_ID, self.request_ts)
 
     def click_decision(self, action_id: str, user: str) -> None:
-        value = button(self.request_message(), action_id)["value"] if has_button(
-            self.request_message(), action_id) else self._original_value(action_id)
-        response = self.stack.click(action_id, value, user_id=user, message_ts=self.request_ts,
-                                    thread_ts=self.card_ts)
+        value = (
+            button(self.request_message(), action_id)["value"]
+            if has_button(self.request_message(), action_id)
+            else self._original_value(action_id)
+        )
+        response = self.stack.click(
+            action_id, value, user_id=user, message_ts=self.request_ts, thread_ts=self.card_ts
+        )
         assert response.status == 200
 
     def _original_value(self, action_id: str) -> str:
         """A stale client still shows the buttons the request was posted with."""
-        call = next(c for c in self.slack.calls_to("chat.postMessage")
-                    if c.response.get("ts") == self.request_ts)
+        call = next(
+            c
+            for c in self.slack.calls_to("chat.postMessage")
+            if c.response.get("ts") == self.request_ts
+        )
         return str(button(call.args, action_id)["value"])
 
     def ephemerals(self, count: int) -> list[str]:
         return [c.args["text"] for c in self.slack.wait_for("chat.postEphemeral", count)]
 
     def replies(self) -> list[dict[str, Any]]:
-        return [m for m in self.slack.messages(CHANNEL_ID)
-                if m.get("thread_ts") == self.card_ts and m["ts"] != self.request_ts]
+        return [
+            m
+            for m in self.slack.messages(CHANNEL_ID)
+            if m.get("thread_ts") == self.card_ts and m["ts"] != self.request_ts
+        ]
 
 
 def fix_of(stack: Stack) -> NameFix:
@@ -157,8 +197,10 @@ def fix_of(stack: Stack) -> NameFix:
 
 def recorded(stack: Stack, message_ts: str) -> bool:
     with stack.database.read_session() as session:
-        return session.exec(select(NameFix).where(NameFix.message_ts == message_ts)).first() \
+        return (
+            session.exec(select(NameFix).where(NameFix.message_ts == message_ts)).first()
             is not None
+        )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
@@ -187,8 +229,11 @@ def test_request_refusals_approval_and_a_pin_in_the_same_thread(two_boss_stack: 
     assert f"<@{SUPERVISOR_ID}> <@{SECOND_SUPERVISOR}>" in message["text"]
     assert "Juniper Quillfeather" in message["text"]
     fix = fix_of(stack)
-    assert (fix.channel_id, fix.thread_ts, fix.message_ts) == (CHANNEL_ID, thread.card_ts,
-                                                              thread.request_ts)
+    assert (fix.channel_id, fix.thread_ts, fix.message_ts) == (
+        CHANNEL_ID,
+        thread.card_ts,
+        thread.request_ts,
+    )
 
     # Front desk, then the supervisor who asked: refused ephemerally, nothing changes.
     thread.click_decision(NameFixIds.APPROVE, STAFF_USER_ID)
@@ -202,8 +247,7 @@ def test_request_refusals_approval_and_a_pin_in_the_same_thread(two_boss_stack: 
     thread.click_decision(NameFixIds.APPROVE, SUPERVISOR_ID)
     stack.fake_slack.wait_for("chat.update")
     edited = thread.request_message()
-    assert not has_button(edited, NameFixIds.APPROVE) and not has_button(edited,
-                                                                         NameFixIds.REJECT)
+    assert not has_button(edited, NameFixIds.APPROVE) and not has_button(edited, NameFixIds.REJECT)
     assert f"Approved by <@{SUPERVISOR_ID}> <!date^" in json.dumps(blocks_of(edited))
     baby = patient(stack, ids["baby"])
     assert (baby.first_name, baby.name_verified) == ("Juniper", True)
@@ -216,17 +260,28 @@ def test_request_refusals_approval_and_a_pin_in_the_same_thread(two_boss_stack: 
     stack.fake_slack.wait_for("chat.postMessage", 3)  # card, request, reply
     reply = next(m for m in thread.replies() if has_button(m, IssueIds.OPEN_DIALOG))
     assert f"<@{SECOND_SUPERVISOR}>" in reply["text"]
-    stack.click(IssueIds.OPEN_DIALOG, button(reply, IssueIds.OPEN_DIALOG)["value"],
-                message_ts=reply["ts"], thread_ts=thread.card_ts)
+    stack.click(
+        IssueIds.OPEN_DIALOG,
+        button(reply, IssueIds.OPEN_DIALOG)["value"],
+        message_ts=reply["ts"],
+        thread_ts=thread.card_ts,
+    )
     view = stack.fake_slack.wait_for("views.open", 2)[-1].response["view"]
-    offered = [o["value"] for b in view["blocks"] if b.get("block_id") == IssueIds.CHILDREN
-               for o in b["element"]["options"]]
+    offered = [
+        o["value"]
+        for b in view["blocks"]
+        if b.get("block_id") == IssueIds.CHILDREN
+        for o in b["element"]["options"]
+    ]
     assert str(ids["baby"]) in offered
-    response = stack.submit(view, {
-        IssueIds.CHILDREN: {IssueIds.CHILDREN_ACTION: checkboxes_value([str(ids["baby"])])},
-        IssueIds.RECIPIENT: {IssueIds.RECIPIENT_ACTION: static_select_value("none")},
-        IssueIds.EMAILED_CHILD: {IssueIds.EMAILED_CHILD_ACTION: static_select_value(None)},
-    })
+    response = stack.submit(
+        view,
+        {
+            IssueIds.CHILDREN: {IssueIds.CHILDREN_ACTION: checkboxes_value([str(ids["baby"])])},
+            IssueIds.RECIPIENT: {IssueIds.RECIPIENT_ACTION: static_select_value("none")},
+            IssueIds.EMAILED_CHILD: {IssueIds.EMAILED_CHILD_ACTION: static_select_value(None)},
+        },
+    )
     assert response.status == 200 and response.body in (b"", b"{}"), response.body
     stack.deliver()
     with stack.database.read_session() as session:
@@ -249,14 +304,24 @@ def test_rejection_asks_for_a_reason_and_tells_the_requester(stack: Stack) -> No
 
     thread.click_decision(NameFixIds.REJECT, SUPERVISOR_ID)
     dialog = stack.fake_slack.wait_for("views.open", 2)[-1].response["view"]
-    empty = stack.submit(dialog, {NameFixIds.REASON: {
-        NameFixIds.REASON_ACTION: plain_text_value("  ")}}, user_id=SUPERVISOR_ID)
+    empty = stack.submit(
+        dialog,
+        {NameFixIds.REASON: {NameFixIds.REASON_ACTION: plain_text_value("  ")}},
+        user_id=SUPERVISOR_ID,
+    )
     assert empty.json()["response_action"] == "errors"
     assert NameFixIds.REASON in empty.json()["errors"]
     assert fix_of(stack).status == NameFixStatus.PENDING
 
-    done = stack.submit(dialog, {NameFixIds.REASON: {NameFixIds.REASON_ACTION: plain_text_value(
-        "The birth certificate says Junie")}}, user_id=SUPERVISOR_ID)
+    done = stack.submit(
+        dialog,
+        {
+            NameFixIds.REASON: {
+                NameFixIds.REASON_ACTION: plain_text_value("The birth certificate says Junie")
+            }
+        },
+        user_id=SUPERVISOR_ID,
+    )
     assert done.status == 200 and done.body in (b"", b"{}"), done.body
     stack.fake_slack.wait_for("chat.update")
     edited = json.dumps(blocks_of(thread.request_message()))
@@ -280,8 +345,7 @@ def test_this_is_the_real_name_verifies_the_name_on_file(stack: Stack) -> None:
     thread.click_decision(NameFixIds.CONFIRM_AS_IS, SUPERVISOR_ID)
 
     stack.fake_slack.wait_for("chat.update")
-    assert "Confirmed as the child's real name" in json.dumps(
-        blocks_of(thread.request_message()))
+    assert "Confirmed as the child's real name" in json.dumps(blocks_of(thread.request_message()))
     baby = patient(stack, ids["baby"])
     assert (baby.first_name, baby.name_verified) == ("Baby Girl", True)
     stack.fake_slack.wait_for("chat.postMessage", 3)
@@ -299,8 +363,9 @@ def test_two_supervisors_approving_at_once_make_one_decision(two_boss_stack: Sta
         start.wait()
         thread.click_decision(NameFixIds.APPROVE, user)
 
-    clickers = [threading.Thread(target=approve, args=(u,))
-                for u in (SUPERVISOR_ID, SECOND_SUPERVISOR)]
+    clickers = [
+        threading.Thread(target=approve, args=(u,)) for u in (SUPERVISOR_ID, SECOND_SUPERVISOR)
+    ]
     for clicker in clickers:
         clicker.start()
     for clicker in clickers:
@@ -316,7 +381,8 @@ def test_two_supervisors_approving_at_once_make_one_decision(two_boss_stack: Sta
 
 
 def test_a_reason_typed_while_another_supervisor_approved_changes_nothing(
-        two_boss_stack: Stack) -> None:
+    two_boss_stack: Stack,
+) -> None:
     stack = two_boss_stack
     add_family(stack)
     thread = Thread(stack)
@@ -326,14 +392,20 @@ def test_a_reason_typed_while_another_supervisor_approved_changes_nothing(
     thread.click_decision(NameFixIds.APPROVE, SECOND_SUPERVISOR)
     stack.fake_slack.wait_for("chat.update")
 
-    late = stack.submit(dialog, {NameFixIds.REASON: {NameFixIds.REASON_ACTION: plain_text_value(
-        "Wrong spelling")}}, user_id=SUPERVISOR_ID)
+    late = stack.submit(
+        dialog,
+        {NameFixIds.REASON: {NameFixIds.REASON_ACTION: plain_text_value("Wrong spelling")}},
+        user_id=SUPERVISOR_ID,
+    )
 
     assert late.status == 200 and late.body in (b"", b"{}")  # the dialog just closes
     assert f"already approved by <@{SECOND_SUPERVISOR}>" in thread.ephemerals(1)[0]
     fix = fix_of(stack)
     assert (fix.status, fix.decided_by, fix.decision_note) == (
-        NameFixStatus.APPROVED, SECOND_SUPERVISOR, "")
+        NameFixStatus.APPROVED,
+        SECOND_SUPERVISOR,
+        "",
+    )
     assert len(stack.fake_slack.calls_to("chat.update")) == 1
 
 
@@ -361,11 +433,13 @@ def test_an_import_with_the_real_name_closes_the_pending_request(stack: Stack) -
     thread.request()
     with stack.database.read_session() as session:
         chart = session.get(Patient, ids["baby"]).chart_id  # type: ignore[union-attr]
-    csv = ("account_number,patient_id,patient_first_name,patient_middle_name,patient_last_name,"
-           "patient_dob,patient_sex,name_type,guardian_first_name,guardian_last_name,"
-           "guardian_relationship,guardian_email,guardian_phone,guardian_has_portal_account\n"
-           f"QF-2001,{chart},Juniper,,Quillfeather,2026-11-10,F,,Wren,Quillfeather,mother,"
-           "wren.quillfeather@example.com,555.010.2001,no\n")
+    csv = (
+        "account_number,patient_id,patient_first_name,patient_middle_name,patient_last_name,"
+        "patient_dob,patient_sex,name_type,guardian_first_name,guardian_last_name,"
+        "guardian_relationship,guardian_email,guardian_phone,guardian_has_portal_account\n"
+        f"QF-2001,{chart},Juniper,,Quillfeather,2026-11-10,F,,Wren,Quillfeather,mother,"
+        "wren.quillfeather@example.com,555.010.2001,no\n"
+    )
 
     report = import_families(stack.database, io.StringIO(csv))
     stack.deliver()
@@ -399,9 +473,12 @@ def test_bad_input_gets_a_sentence_and_changes_nothing(stack: Stack) -> None:
 
     # Validation errors come back inside the dialog.
     view = thread.open_request_dialog()
-    for first, message in (("", "Enter the child's first name"), ("J" * 101, "longer than 100"),
-                           ("Ju\u0007niper", "control characters"),
-                           ("Babygirl", "still looks unofficial")):
+    for first, message in (
+        ("", "Enter the child's first name"),
+        ("J" * 101, "longer than 100"),
+        ("Ju\u0007niper", "control characters"),
+        ("Babygirl", "still looks unofficial"),
+    ):
         response = thread.submit_request(view, first=first)
         assert response.json()["response_action"] == "errors"
         assert message in response.json()["errors"][NameFixIds.FIRST]
@@ -412,9 +489,11 @@ def test_bad_input_gets_a_sentence_and_changes_nothing(stack: Stack) -> None:
     with stack.database.transaction() as session:
         other = make_family(session, "ZZ-9")
         stranger = make_patient(session, other, "Baby Boy", date(2026, 11, 1), last="Zed")
-    refs = [json.dumps({"family_id": other.id, "patient_id": stranger.id}),
-            json.dumps({"family_id": ids["family"], "patient_id": ids["ava"]}),
-            "not json"]
+    refs = [
+        json.dumps({"family_id": other.id, "patient_id": stranger.id}),
+        json.dumps({"family_id": ids["family"], "patient_id": ids["ava"]}),
+        "not json",
+    ]
     for value in refs:
         stack.click(NameFixIds.REQUEST, value, message_ts=thread.card_ts)
     texts = thread.ephemerals(3)
@@ -424,10 +503,19 @@ def test_bad_input_gets_a_sentence_and_changes_nothing(stack: Stack) -> None:
 
     # A decision button with a made-up id, and one moved under another message.
     thread.request()
-    stack.click(NameFixIds.APPROVE, json.dumps({"name_fix_id": 987654}), user_id=SUPERVISOR_ID,
-                message_ts=thread.request_ts, thread_ts=thread.card_ts)
-    stack.click(NameFixIds.APPROVE, button(thread.request_message(), NameFixIds.APPROVE)["value"],
-                user_id=SUPERVISOR_ID, message_ts=thread.card_ts)
+    stack.click(
+        NameFixIds.APPROVE,
+        json.dumps({"name_fix_id": 987654}),
+        user_id=SUPERVISOR_ID,
+        message_ts=thread.request_ts,
+        thread_ts=thread.card_ts,
+    )
+    stack.click(
+        NameFixIds.APPROVE,
+        button(thread.request_message(), NameFixIds.APPROVE)["value"],
+        user_id=SUPERVISOR_ID,
+        message_ts=thread.card_ts,
+    )
     texts = thread.ephemerals(5)[3:]
     assert any("no longer in pinbot" in t for t in texts)
     assert any("doesn't belong to this name-fix request" in t for t in texts)

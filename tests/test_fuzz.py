@@ -42,25 +42,64 @@ from tests.hardening import (
 from tests.slack_requests import STAFF_USER_ID, Response
 from tests.stack import Stack, eventually
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # Control and bidi characters that str.split() does not treat as whitespace.
-CONTROLS = [c for c in [*map(chr, range(0x20)), "\x7f", "\u200b", "\u200e", "\u202e",
-                        "\u2066"] if not c.isspace()]
+CONTROLS = [
+    c
+    for c in [*map(chr, range(0x20)), "\x7f", "\u200b", "\u200e", "\u202e", "\u2066"]
+    if not c.isspace()
+]
 ODD_STRINGS = [
-    "", " ", "\x00", "Ava\x00Quill", "\u202eevil\u202c", "مرحبا بك", "שלום", "李小龙",
-    "👶🏽👨‍👩‍👧", "<!channel>", "<@U0STAFF01>", "<mailto:x@y.z|x>", "&amp;", "%00", "\r\n",
-    "03/02/2019", "99/99/9999", "2019-02-30", "1/2/19", "@", "a@", ",", "smith,", ", ava",
-    "555-010", "+1 (555) 010-2001 ext 9", "ZZ" * 150, "quill " * 12, "\ud7ff", "\U0010fffd",
-    '{"family_id": 1}', "null", "Robert'); DROP TABLE patient;--", "%s%s%n", "${jndi:x}",
+    "",
+    " ",
+    "\x00",
+    "Ava\x00Quill",
+    "\u202eevil\u202c",
+    "مرحبا بك",
+    "שלום",
+    "李小龙",
+    "👶🏽👨‍👩‍👧",
+    "<!channel>",
+    "<@U0STAFF01>",
+    "<mailto:x@y.z|x>",
+    "&amp;",
+    "%00",
+    "\r\n",
+    "03/02/2019",
+    "99/99/9999",
+    "2019-02-30",
+    "1/2/19",
+    "@",
+    "a@",
+    ",",
+    "smith,",
+    ", ava",
+    "555-010",
+    "+1 (555) 010-2001 ext 9",
+    "ZZ" * 150,
+    "quill " * 12,
+    "\ud7ff",
+    "\U0010fffd",
+    '{"family_id": 1}',
+    "null",
+    "Robert'); DROP TABLE patient;--",
+    "%s%s%n",
+    "${jndi:x}",
 ]
 ANY_TEXT = st.one_of(
     st.text(max_size=80),
     st.sampled_from(ODD_STRINGS),
-    st.builds(lambda s, n: s * n, st.sampled_from(["x", "é", "👶", "\u202e", "a b "]),
-              st.integers(150, 3000)),
+    st.builds(
+        lambda s, n: s * n,
+        st.sampled_from(["x", "é", "👶", "\u202e", "a b "]),
+        st.integers(150, 3000),
+    ),
 )
 
 
@@ -88,6 +127,7 @@ def _state(stack: Stack) -> tuple[int, dict[str, list[tuple[Any, ...]]], int]:
 
 # --------------------------------------------------------------------------- slash commands
 
+
 def _threads(stack: Stack) -> int:
     with stack.database.read_session() as session:
         return int(session.exec(select(func.count()).select_from(FamilyThread)).one()[0])
@@ -96,15 +136,17 @@ def _threads(stack: Stack) -> int:
 @FUZZ
 @given(command=st.sampled_from(["/family", "/pin", "/pinbot"]), text=ANY_TEXT)
 def test_any_command_text_gets_a_sentence_and_changes_nothing(
-        stack: Stack, practice: Practice, command: str, text: str) -> None:
+    stack: Stack, practice: Practice, command: str, text: str
+) -> None:
     index, before, audit = _state(stack)
     threads = _threads(stack)
     response = stack.command(command, text)
     assert response.status == 200
     seen = reply_text(response)
     if not seen.strip():  # acked first: the answer follows as a card, a dialog or a message
-        wait_for_call(stack, index, {"chat.postMessage", "views.open", "chat.postEphemeral",
-                                     "response_url"})
+        wait_for_call(
+            stack, index, {"chat.postMessage", "views.open", "chat.postEphemeral", "response_url"}
+        )
     new = calls_since(stack, index)
     assert all(call.ok or call.method == "response_url" for call in new), new
     assert_no_leak(seen, *(json.dumps(call.args) for call in new))
@@ -122,6 +164,7 @@ def _assert_equal(left: object, right: object) -> None:
 
 
 # --------------------------------------------------------------------------- Issue PINs dialog
+
 
 def _open_from_card(stack: Stack, practice: Practice, action_id: str) -> dict[str, Any]:
     value = button_value(card_message(stack, practice.card_a), action_id)
@@ -160,13 +203,20 @@ def _issue_tampers(garbage: str) -> list[Tamper]:
         lambda p: (ok([str(p.ava)], None, None), ""),  # recipient block missing
         lambda p: (ok([str(p.ava)], str(p.wren), str(p.ben)), ""),  # emailed not selected
         lambda p: (ok([str(p.ava)], str(p.wren), str(p.ivy)), ""),
-        lambda p: (ok([str(p.ava)], str(p.wren), garbage), ""),
+        # An empty choice means "the oldest selected child": a valid submission, not a tamper.
+        lambda p: (ok([str(p.ava)], str(p.wren), garbage or "x"), ""),
         lambda p: (ok([str(p.ava)], "none", None), garbage or "{"),  # metadata mangled
         lambda p: (ok([str(p.ava)], "none", None), json.dumps({"family_id": p.b})),
         lambda p: (ok([str(p.ava)], "none", None), json.dumps({"family_id": 999_999})),
         lambda p: (ok([str(p.ava)], "none", None), json.dumps({"family_id": "x" * 9000})),
-        lambda p: ({IssueIds.CHILDREN: {IssueIds.CHILDREN_ACTION: {
-            "type": "plain_text_input", "value": str(p.ava)}}}, ""),  # wrong element shape
+        lambda p: (
+            {
+                IssueIds.CHILDREN: {
+                    IssueIds.CHILDREN_ACTION: {"type": "plain_text_input", "value": str(p.ava)}
+                }
+            },
+            "",
+        ),  # wrong element shape
         lambda p: (ok([str(i) for i in range(10_000, 10_400)], "none", None), ""),
     ]
 
@@ -188,42 +238,65 @@ def _dialog_error(response: Response, view: dict[str, Any]) -> str:
 @FUZZ
 @given(tamper=st.integers(0, 18), garbage=GARBAGE)
 def test_tampered_issue_submissions_are_refused_in_the_dialog(
-        stack: Stack, practice: Practice, issue_view: dict[str, Any], tamper: int,
-        garbage: str) -> None:
+    stack: Stack, practice: Practice, issue_view: dict[str, Any], tamper: int, garbage: str
+) -> None:
     view = issue_view
     values, metadata = _issue_tampers(garbage)[tamper](practice)
     index, before, audit = _state(stack)
     # A fresh view id per example: a tamper that wrongly succeeded fails its own example,
     # not the next one (whose submission would replay the batch).
-    response = stack.submit({**view, "id": f"V0FUZZ{next(_SERIAL):06d}"}, values,
-                            private_metadata=metadata)
+    response = stack.submit(
+        {**view, "id": f"V0FUZZ{next(_SERIAL):06d}"}, values, private_metadata=metadata
+    )
     assert_no_leak(_dialog_error(response, view))
     assert_unchanged(stack.database, before, audit)
     assert not [c for c in calls_since(stack, index) if c.method != "auth.test"]
 
 
-NAME_TAMPERS = ["control", "empty", "huge", "no_letters", "placeholder", "confirmed",
-                "no_confirmed", "note", "metadata"]
+NAME_TAMPERS = [
+    "control",
+    "empty",
+    "huge",
+    "no_letters",
+    "placeholder",
+    "confirmed",
+    "no_confirmed",
+    "note",
+    "metadata",
+]
 
 
-def _name_fix_case(practice: Practice, view: dict[str, Any], tamper: str, garbage: str,
-                   control: str, where: int, noise: str) -> tuple[list[str | None], str]:
+def _name_fix_case(
+    practice: Practice,
+    view: dict[str, Any],
+    tamper: str,
+    garbage: str,
+    control: str,
+    where: int,
+    noise: str,
+) -> tuple[list[str | None], str]:
     fields: list[str | None] = ["Juniper", noise, "Quillfeather", "birth_certificate", noise]
     metadata = ""
     if tamper == "control":
-        name = fields[where * 2] or "Juniper"
-        fields[where * 2] = name[:2] + control + name[2:]
+        # Names (first, last) refuse control characters; the free-text note drops them.
+        slot = where % 2 * 2
+        name = fields[slot] or "Juniper"
+        fields[slot] = name[:2] + control + name[2:]
     elif tamper == "empty":
         fields[where * 2 if where < 2 else 0] = " " if where else None
     elif tamper == "huge":
-        fields[where * 2] = "Ju" + "n" * 101 + garbage
+        # Names allow 100 characters, the note (where == 2) 500.
+        fields[where * 2] = "Ju" + "n" * (101 if where < 2 else 501) + garbage
     elif tamper == "no_letters":
         fields[0] = ["123", "!!!", "👶👶", "-- --", "\u0301"][where % 5]
     elif tamper == "placeholder":
         fields[0] = ["Baby", "Girl", "Twin A", "Babygirl", "Unknown"][where % 5]
     elif tamper == "confirmed":
-        fields[3] = garbage if garbage not in {"birth_certificate", "parent_in_person",
-                                               "hospital_record"} else "x"
+        fields[3] = (
+            garbage
+            if garbage not in {"birth_certificate", "parent_in_person", "hospital_record"}
+            else "x"
+        )
     elif tamper == "no_confirmed":
         fields[3] = None
     elif tamper == "note":
@@ -243,15 +316,25 @@ def _name_fix_case(practice: Practice, view: dict[str, Any], tamper: str, garbag
 
 
 @FUZZ
-@given(tamper=st.sampled_from(NAME_TAMPERS), garbage=GARBAGE,
-       control=st.sampled_from(CONTROLS), where=st.integers(0, 2),
-       noise=st.one_of(st.none(), ANY_TEXT))
+@given(
+    tamper=st.sampled_from(NAME_TAMPERS),
+    garbage=GARBAGE,
+    control=st.sampled_from(CONTROLS),
+    where=st.integers(0, 2),
+    noise=st.one_of(st.none(), ANY_TEXT),
+)
 def test_tampered_name_fix_submissions_are_refused_in_the_dialog(
-        stack: Stack, practice: Practice, fix_view: dict[str, Any], tamper: str, garbage: str,
-        control: str, where: int, noise: str | None) -> None:
+    stack: Stack,
+    practice: Practice,
+    fix_view: dict[str, Any],
+    tamper: str,
+    garbage: str,
+    control: str,
+    where: int,
+    noise: str | None,
+) -> None:
     view = fix_view
-    fields, metadata = _name_fix_case(practice, view, tamper, garbage, control, where,
-                                      noise or "")
+    fields, metadata = _name_fix_case(practice, view, tamper, garbage, control, where, noise or "")
     index, before, audit = _state(stack)
     response = stack.submit(view, name_fix_values(*fields), private_metadata=metadata)
     assert_no_leak(_dialog_error(response, view))
@@ -261,40 +344,65 @@ def test_tampered_name_fix_submissions_are_refused_in_the_dialog(
 
 # --------------------------------------------------------------------------- buttons
 
-ACTIONS = [FamilyIds.OPEN, FamilyIds.PICK_CHILD, IssueIds.OPEN_DIALOG, NameFixIds.REQUEST,
-           NameFixIds.APPROVE, NameFixIds.REJECT, NameFixIds.CONFIRM_AS_IS,
-           IssueIds.RETRY_UPLOAD]
+ACTIONS = [
+    FamilyIds.OPEN,
+    FamilyIds.PICK_CHILD,
+    IssueIds.OPEN_DIALOG,
+    NameFixIds.REQUEST,
+    NameFixIds.APPROVE,
+    NameFixIds.REJECT,
+    NameFixIds.CONFIRM_AS_IS,
+    IssueIds.RETRY_UPLOAD,
+]
 
 
 def _button_values(practice: Practice, garbage: str) -> list[str | None]:
     """Values no button of this practice's card A may act on."""
     p = practice
     return [
-        None, garbage, "{", "[]", "null", '{"family_id": "1"}x', "x" * 20_000,
+        None,
+        garbage,
+        "{",
+        "[]",
+        "null",
+        '{"family_id": "1"}x',
+        "x" * 20_000,
         json.dumps({"family_id": p.b}),  # B's family, clicked under A's card
         json.dumps({"family_id": p.b, "patient_id": p.ivy}),
         json.dumps({"family_id": p.a, "patient_id": p.ivy}),  # B's child, A's family
         json.dumps({"family_id": p.a, "patient_id": p.ava}),  # a real name: nothing to fix
         json.dumps({"family_id": 999_999, "patient_id": 999_999}),
         json.dumps({"family_id": -1, "patient_id": 0}),
-        json.dumps({"family_id": 1.5}), json.dumps({"family_id": [p.a]}),
+        json.dumps({"family_id": 1.5}),
+        json.dumps({"family_id": [p.a]}),
         json.dumps({"family_id": p.a, "extra": "field"}),
-        json.dumps({"name_fix_id": 999_999}), json.dumps({"name_fix_id": "1; DROP"}),
-        json.dumps({"family_id": 2**70}), json.dumps({"work_id": 2**70}),
+        json.dumps({"name_fix_id": 999_999}),
+        json.dumps({"name_fix_id": "1; DROP"}),
+        json.dumps({"family_id": 2**70}),
+        json.dumps({"work_id": 2**70}),
         json.dumps({"work_id": 999_999}),
     ]
 
 
 @FUZZ
-@given(action=st.sampled_from([*ACTIONS, "not_ours", "digest_anything"]),
-       pick=st.integers(0, 20), garbage=GARBAGE, ephemeral=st.booleans())
+@given(
+    action=st.sampled_from([*ACTIONS, "not_ours", "digest_anything"]),
+    pick=st.integers(0, 20),
+    garbage=GARBAGE,
+    ephemeral=st.booleans(),
+)
 def test_tampered_buttons_get_an_ephemeral_sentence_and_change_nothing(
-        stack: Stack, practice: Practice, action: str, pick: int, garbage: str,
-        ephemeral: bool) -> None:
+    stack: Stack, practice: Practice, action: str, pick: int, garbage: str, ephemeral: bool
+) -> None:
     value = _button_values(practice, garbage)[pick]
     # Genuine buttons: B's family or child outside any card, A's own child anywhere.
-    assume(not (ephemeral and (action, pick) in {(FamilyIds.OPEN, 7), (IssueIds.OPEN_DIALOG, 7),
-                                                  (FamilyIds.PICK_CHILD, 8)}))
+    assume(
+        not (
+            ephemeral
+            and (action, pick)
+            in {(FamilyIds.OPEN, 7), (IssueIds.OPEN_DIALOG, 7), (FamilyIds.PICK_CHILD, 8)}
+        )
+    )
     assume((action, pick) != (FamilyIds.PICK_CHILD, 10))
     index, before, audit = _state(stack)
     started = time.monotonic()
@@ -305,8 +413,9 @@ def test_tampered_buttons_get_an_ephemeral_sentence_and_change_nothing(
     told = wait_for_call(stack, index, {"chat.postEphemeral"})
     assert told.args["user"] == STAFF_USER_ID and told.args["text"].strip()
     new = calls_since(stack, index)
-    assert not [c.method for c in new if c.method in {"views.open", "chat.postMessage",
-                                                      "chat.update"}]
+    assert not [
+        c.method for c in new if c.method in {"views.open", "chat.postMessage", "chat.update"}
+    ]
     assert_no_leak(*(json.dumps(call.args) for call in new))
     assert_unchanged(stack.database, before, audit)
 
@@ -315,40 +424,78 @@ def test_tampered_buttons_get_an_ephemeral_sentence_and_change_nothing(
 
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                               max_size=3),
-    max_leaves=8)
-PAYLOAD_TYPES = ["block_actions", "view_submission", "view_closed", "shortcut",
-                 "message_action", "block_suggestion", "interactive_message", "garbage"]
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+PAYLOAD_TYPES = [
+    "block_actions",
+    "view_submission",
+    "view_closed",
+    "shortcut",
+    "message_action",
+    "block_suggestion",
+    "interactive_message",
+    "garbage",
+]
 
 
 @st.composite
 def _payloads(draw: st.DrawFn) -> dict[str, Any]:
     """Interactivity payloads with Slack's envelope but arbitrary, missing or mistyped
     parts: no user, a user without an id, actions that aren't a list, views without state."""
-    payload: dict[str, Any] = {"type": draw(st.sampled_from(PAYLOAD_TYPES)),
-                               "team": {"id": "T0PINBOT1"}, "api_app_id": "A0PINBOT1"}
-    payload["user"] = draw(st.sampled_from([
-        {"id": STAFF_USER_ID}, {"id": STAFF_USER_ID, "name": "x"}, {}, None, "U0STAFF01"]))
-    for key in ("actions", "view", "channel", "container", "message", "trigger_id",
-                "callback_id", "state"):
+    payload: dict[str, Any] = {
+        "type": draw(st.sampled_from(PAYLOAD_TYPES)),
+        "team": {"id": "T0PINBOT1"},
+        "api_app_id": "A0PINBOT1",
+    }
+    payload["user"] = draw(
+        st.sampled_from(
+            [{"id": STAFF_USER_ID}, {"id": STAFF_USER_ID, "name": "x"}, {}, None, "U0STAFF01"]
+        )
+    )
+    for key in (
+        "actions",
+        "view",
+        "channel",
+        "container",
+        "message",
+        "trigger_id",
+        "callback_id",
+        "state",
+    ):
         if draw(st.booleans()):
             payload[key] = draw(JSONISH)
     if draw(st.booleans()):
-        payload["actions"] = [{"action_id": draw(st.sampled_from(ACTIONS)),
-                               "value": draw(st.one_of(st.none(), GARBAGE)),
-                               "type": "button", "block_id": "b"}]
+        payload["actions"] = [
+            {
+                "action_id": draw(st.sampled_from(ACTIONS)),
+                "value": draw(st.one_of(st.none(), GARBAGE)),
+                "type": "button",
+                "block_id": "b",
+            }
+        ]
     if draw(st.booleans()):
-        payload["view"] = {"id": "V0FUZZ", "callback_id": draw(st.sampled_from(
-            [IssueIds.CALLBACK, NameFixIds.CALLBACK, NameFixIds.REJECT_CALLBACK, "other"])),
-            "private_metadata": draw(GARBAGE), "state": draw(JSONISH), "blocks": []}
+        payload["view"] = {
+            "id": "V0FUZZ",
+            "callback_id": draw(
+                st.sampled_from(
+                    [IssueIds.CALLBACK, NameFixIds.CALLBACK, NameFixIds.REJECT_CALLBACK, "other"]
+                )
+            ),
+            "private_metadata": draw(GARBAGE),
+            "state": draw(JSONISH),
+            "blocks": [],
+        }
     return {k: v for k, v in payload.items() if v is not None}
 
 
 @FUZZ
 @given(payload=_payloads())
-def test_malformed_interactivity_payloads_never_500(stack: Stack, practice: Practice,
-                                                    payload: dict[str, Any]) -> None:
+def test_malformed_interactivity_payloads_never_500(
+    stack: Stack, practice: Practice, payload: dict[str, Any]
+) -> None:
     before, audit = snapshot(stack.database), last_audit_id(stack.database)
     index = call_count(stack)
     response = stack.sender.interaction(payload)
@@ -358,9 +505,20 @@ def test_malformed_interactivity_payloads_never_500(stack: Stack, practice: Prac
     assert_unchanged(stack.database, before, audit)
 
 
-@pytest.mark.parametrize("body", [b"", b"payload=", b"payload=%7B", b"payload=%5B1%5D",
-                                  b"payload=null", b"payload=%22x%22", b"command=",
-                                  b"\xff\xfe\x00", b"a=1&a=2&payload=%7B%7D"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"payload=",
+        b"payload=%7B",
+        b"payload=%5B1%5D",
+        b"payload=null",
+        b"payload=%22x%22",
+        b"command=",
+        b"\xff\xfe\x00",
+        b"a=1&a=2&payload=%7B%7D",
+    ],
+)
 def test_unparseable_bodies_never_500(stack: Stack, body: bytes) -> None:
     response = stack.sender.raw(body)
     assert response.status < 500, (response.status, response.text)

@@ -39,8 +39,10 @@ ALL_UNCHANGED = {
 
 def row_counts(database: Database) -> dict[str, int]:
     with database.read_session() as session:
-        return {table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in SQLModel.metadata.sorted_tables}
+        return {
+            table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+        }
 
 
 def edited(path: Path, *replacements: tuple[str, str]) -> io.StringIO:
@@ -61,6 +63,7 @@ def guardian(session: Session, first_name: str) -> Guardian:
 
 # --------------------------------------------------------------------------- families
 
+
 def test_good_file_imports_with_counts_and_search_keys(database: Database) -> None:
     report = import_families(database, GOOD)
 
@@ -73,16 +76,26 @@ def test_good_file_imports_with_counts_and_search_keys(database: Database) -> No
     with database.read_session() as session:
         ada, bram, baby = (patient(session, c) for c in ("P1001", "P1002", "P2001"))
         assert (ada.first_name, ada.middle_name, ada.first_key, ada.last_key) == (
-            "Ada", "Grace", "ada", "testwood")
+            "Ada",
+            "Grace",
+            "ada",
+            "testwood",
+        )
         assert ada.dob == date(2015, 3, 14) and bram.dob == date(2018, 3, 2)  # both formats
         assert ada.family_id == bram.family_id != baby.family_id
         assert (baby.first_name, baby.name_type, baby.name_verified) == ("Baby Girl", "NB", False)
         marla, opal, hank = (guardian(session, n) for n in ("Marla", "Opal", "Hank"))
         assert (marla.match_key, marla.phone, marla.phone_digits) == (
-            "marla.testwood@example.com", "(555) 010-0101", "5550100101")
+            "marla.testwood@example.com",
+            "(555) 010-0101",
+            "5550100101",
+        )
         assert (opal.has_portal_account, opal.phone_digits) == (True, "5550100103")
         assert (hank.email, hank.match_key, hank.has_portal_account) == (
-            None, "name:hank nomailer", False)
+            None,
+            "name:hank nomailer",
+            False,
+        )
     assert "families: 3 created, 0 updated, 0 unchanged" in "\n".join(report.summary_lines())
 
 
@@ -143,12 +156,19 @@ def test_reimport_with_changes_updates_in_place(database: Database) -> None:
         ada.name_verified = True
         ada_id, marla_id = ada.id, guardian(session, "Marla").id
 
-    report = import_families(database, edited(
-        GOOD, ("Ada,Grace,Testwood", "Adeline,Grace,Testwood"),
-        ("marla.testwood@example.com", "marla.t@example.com"),
-        ("555.010.0102", "555-010-0199"), ("Opal,Sampleton,Mother,opal.sampleton@example.com,"
-                                           "+1 555 010 0103,yes", "Opal,Sampleton,Mother,"
-                                           "opal.sampleton@example.com,+1 555 010 0103,no")))
+    report = import_families(
+        database,
+        edited(
+            GOOD,
+            ("Ada,Grace,Testwood", "Adeline,Grace,Testwood"),
+            ("marla.testwood@example.com", "marla.t@example.com"),
+            ("555.010.0102", "555-010-0199"),
+            (
+                "Opal,Sampleton,Mother,opal.sampleton@example.com,+1 555 010 0103,yes",
+                "Opal,Sampleton,Mother,opal.sampleton@example.com,+1 555 010 0103,no",
+            ),
+        ),
+    )
 
     assert report.counts == {
         "families": {"created": 0, "updated": 1, "unchanged": 2},
@@ -163,7 +183,10 @@ def test_reimport_with_changes_updates_in_place(database: Database) -> None:
         assert ada.updated_at > ada.created_at
         marla = guardian(session, "Marla")
         assert (marla.id, marla.email, marla.match_key) == (
-            marla_id, "marla.t@example.com", "marla.t@example.com")
+            marla_id,
+            "marla.t@example.com",
+            "marla.t@example.com",
+        )
         assert guardian(session, "Dirk").phone_digits == "5550100199"
         # "no" in a later export never clears a portal account the practice knows about.
         assert guardian(session, "Opal").has_portal_account is True
@@ -172,16 +195,18 @@ def test_reimport_with_changes_updates_in_place(database: Database) -> None:
 
 def test_an_email_added_later_updates_the_guardian_known_by_name(database: Database) -> None:
     import_families(database, GOOD)
-    report = import_families(database, edited(
-        GOOD, (",Grandfather,,", ",Grandfather,h@example.com,")))
+    report = import_families(
+        database, edited(GOOD, (",Grandfather,,", ",Grandfather,h@example.com,"))
+    )
 
     assert report.counts["guardians"] == {"created": 0, "updated": 1, "unchanged": 3}
     with database.read_session() as session:
         assert guardian(session, "Hank").match_key == "h@example.com"
 
 
-def test_small_chunks_give_the_same_result(database: Database,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_chunks_give_the_same_result(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(bot.importing.importer, "CHUNK_ROWS", 2)
     seen: list[int] = []
     totals: list[int] = []
@@ -214,14 +239,23 @@ def test_streams_text_and_bytes(database: Database) -> None:
     assert report.counts["patients"] == {"created": 0, "updated": 0, "unchanged": 2}
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("account_number,patient_id", "missing column(s): patient_first_name"),
-    ("patient_id," + ",".join(bot.importing.importer.FAMILY_COLUMNS),
-     "column(s) appear more than once: patient_id"),
-    (",".join(bot.importing.importer.FAMILY_COLUMNS) + ",favourite_color", "unknown column(s): favourite_c"),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("account_number,patient_id", "missing column(s): patient_first_name"),
+        (
+            "patient_id," + ",".join(bot.importing.importer.FAMILY_COLUMNS),
+            "column(s) appear more than once: patient_id",
+        ),
+        (
+            ",".join(bot.importing.importer.FAMILY_COLUMNS) + ",favourite_color",
+            "unknown column(s): favourite_c",
+        ),
+    ],
+)
 def test_header_problems_stop_the_import_even_with_skip_invalid(
-        database: Database, header: str, expected: str) -> None:
+    database: Database, header: str, expected: str
+) -> None:
     body = GOOD.read_text(encoding="utf-8").split("\n", 1)[1]
     report = import_families(database, io.StringIO(header + "\n" + body), skip_invalid=True)
 
@@ -234,10 +268,12 @@ def test_header_problems_stop_the_import_even_with_skip_invalid(
 
 def test_empty_unreadable_and_missing_files(database: Database, tmp_path: Path) -> None:
     assert import_families(database, io.StringIO("")).problems == [
-        (1, "the file is empty: the first line must be the column names")]
+        (1, "the file is empty: the first line must be the column names")
+    ]
     garbage = GOOD.read_bytes() + b"A9,P9,\x81\x8d,,X,2015-01-01,F,,A,B,C,,,\n"
     assert import_families(database, io.BytesIO(garbage)).problems == [
-        (8, "the file is not UTF-8 or Windows-1252 text")]
+        (8, "the file is not UTF-8 or Windows-1252 text")
+    ]
     report = import_families(database, tmp_path / "nope.csv")
     assert report.fatal and report.problems[0][0] == 0
     assert row_counts(database)["family"] == 0
@@ -254,16 +290,25 @@ def test_patient_under_another_family_is_refused(database: Database) -> None:
     header, *rows = GOOD.read_text(encoding="utf-8").splitlines()
     moved = rows[-1].replace("A300,P3001", "A999,P1001")
     assert import_families(database, io.StringIO(f"{header}\n{moved}\n")).problems == [
-        (2, "patient_id is already in the database under another account_number")]
+        (2, "patient_id is already in the database under another account_number")
+    ]
 
 
 def test_same_patient_with_different_details_in_one_file(database: Database) -> None:
-    report = import_families(database, edited(
-        GOOD, ("A100,P1001,Ada,Grace,Testwood,2015-03-14,F,,Dirk",
-               "A100,P1001,Ada,Grace,Testwood,2015-03-15,F,,Dirk")))
+    report = import_families(
+        database,
+        edited(
+            GOOD,
+            (
+                "A100,P1001,Ada,Grace,Testwood,2015-03-14,F,,Dirk",
+                "A100,P1001,Ada,Grace,Testwood,2015-03-15,F,,Dirk",
+            ),
+        ),
+    )
 
-    assert report.problems == [(3, "patient_id is also on line 2 with a different name, "
-                                   "date of birth, sex or name_type")]
+    assert report.problems == [
+        (3, "patient_id is also on line 2 with a different name, date of birth, sex or name_type")
+    ]
     assert row_counts(database)["patient"] == 0
 
 
@@ -273,8 +318,10 @@ def test_one_audit_event_per_run_without_names(database: Database) -> None:
 
     with database.read_session() as session:
         events = session.exec(select(AuditEvent).order_by(AuditEvent.id)).all()
-    assert [(e.actor, e.action) for e in events] == [("U0TEST", "import.families"),
-                                                     ("cli", "import.families")]
+    assert [(e.actor, e.action) for e in events] == [
+        ("U0TEST", "import.families"),
+        ("cli", "import.families"),
+    ]
     first, second = (json.loads(e.details) for e in events)
     assert first["outcome"] == "imported" and first["counts"] == GOOD_COUNTS
     # Line 5 now also clashes with the stored P1001: 10 problems in the file + 1.
@@ -284,30 +331,39 @@ def test_one_audit_event_per_run_without_names(database: Database) -> None:
 
 # --------------------------------------------------------------------------- appointments
 
+
 def test_appointments_import_and_reimport(database: Database) -> None:
     import_families(database, GOOD)
     report = import_appointments(database, DATA / "appointments_good.csv")
 
     assert report.ok and report.counts == {
-        "appointments": {"created": 3, "updated": 0, "unchanged": 0}}
+        "appointments": {"created": 3, "updated": 0, "unchanged": 0}
+    }
     with database.read_session() as session:
         starts = session.exec(select(Appointment.starts_at).order_by(Appointment.starts_at)).all()
-    assert starts == [datetime(2030, 1, 15, 9, 30), datetime(2030, 1, 15, 10, 0),
-                      datetime(2030, 1, 16, 8, 15)]  # naive local wall-clock time
+    assert starts == [
+        datetime(2030, 1, 15, 9, 30),
+        datetime(2030, 1, 15, 10, 0),
+        datetime(2030, 1, 16, 8, 15),
+    ]  # naive local wall-clock time
 
-    again = import_appointments(database, edited(DATA / "appointments_good.csv",
-                                                 ("10:00,Dr. Placeholder", "10:00,Dr. Example")))
+    again = import_appointments(
+        database,
+        edited(DATA / "appointments_good.csv", ("10:00,Dr. Placeholder", "10:00,Dr. Example")),
+    )
     assert again.counts == {"appointments": {"created": 0, "updated": 1, "unchanged": 2}}
 
 
 def test_appointment_offsets_convert_to_the_practice_zone(database: Database) -> None:
     import_families(database, GOOD)
-    import_appointments(database, DATA / "appointments_good.csv",
-                        timezone=ZoneInfo("America/Chicago"))
+    import_appointments(
+        database, DATA / "appointments_good.csv", timezone=ZoneInfo("America/Chicago")
+    )
     with database.read_session() as session:
         baby = patient(session, "P2001")
-        appointment = session.exec(select(Appointment).where(
-            Appointment.patient_id == baby.id)).one()
+        appointment = session.exec(
+            select(Appointment).where(Appointment.patient_id == baby.id)
+        ).one()
     assert appointment.starts_at == datetime(2030, 1, 16, 7, 15)
 
 
@@ -322,14 +378,25 @@ def test_bad_appointments_are_listed_and_nothing_written(database: Database) -> 
 
 # --------------------------------------------------------------------------- registrations
 
+
 def issue_pin(session: Session, chart_id: str, issued_at: datetime) -> Pin:
     child = patient(session, chart_id)
-    batch = IssueBatch(family_id=child.family_id, idempotency_key=f"test-{chart_id}",
-                       issued_by="U0TEST", mode="print_only")
+    batch = IssueBatch(
+        family_id=child.family_id,
+        idempotency_key=f"test-{chart_id}",
+        issued_by="U0TEST",
+        mode="print_only",
+    )
     session.add(batch)
     session.flush()
-    pin = Pin(patient_id=child.id, batch_id=batch.id, pin_hash="not-a-real-hash",
-              delivery="printed", issued_by="U0TEST", issued_at=issued_at)
+    pin = Pin(
+        patient_id=child.id,
+        batch_id=batch.id,
+        pin_hash="not-a-real-hash",
+        delivery="printed",
+        issued_by="U0TEST",
+        issued_at=issued_at,
+    )
     session.add(pin)
     return pin
 
@@ -343,9 +410,14 @@ def test_registrations_mark_active_pins_registered(database: Database) -> None:
 
     report = import_registrations(database, DATA / "registrations.csv")
 
-    assert report.ok and report.counts == {"registrations": {
-        "registered": 1, "already registered": 0, "no active PIN": 1,
-        "registered before the active PIN was issued": 1}}
+    assert report.ok and report.counts == {
+        "registrations": {
+            "registered": 1,
+            "already registered": 0,
+            "no active PIN": 1,
+            "registered before the active PIN was issued": 1,
+        }
+    }
     with database.read_session() as session:
         pins = {p.patient_id: p for p in session.exec(select(Pin))}
         ada, bram = patient(session, "P1001"), patient(session, "P1002")
@@ -357,8 +429,10 @@ def test_registrations_mark_active_pins_registered(database: Database) -> None:
 
 def test_registration_problems(database: Database) -> None:
     import_families(database, GOOD)
-    report = import_registrations(database, io.StringIO(
-        "patient_id,registered_at\nP404,2026-01-01\nP1001,2999-01-01\nP1001,soon\n"))
+    report = import_registrations(
+        database,
+        io.StringIO("patient_id,registered_at\nP404,2026-01-01\nP1001,2999-01-01\nP1001,soon\n"),
+    )
 
     assert report.problems == [
         (2, "patient_id is not in the database (import the families file first)"),
@@ -368,6 +442,7 @@ def test_registration_problems(database: Database) -> None:
 
 
 # --------------------------------------------------------------------------- demo
+
 
 def test_demo_loads_the_advertised_cases(database: Database) -> None:
     report: ImportReport = load_demo(database)
@@ -382,21 +457,25 @@ def test_demo_loads_the_advertised_cases(database: Database) -> None:
         assert session.exec(select(Guardian).where(Guardian.has_portal_account)).first()
         no_email = session.exec(select(Guardian).where(Guardian.email == None)).all()  # noqa: E711
         assert no_email
-        adults = [p for p in session.exec(select(Patient))
-                  if (today - p.dob).days >= 18 * 365.25]
+        adults = [p for p in session.exec(select(Patient)) if (today - p.dob).days >= 18 * 365.25]
         assert adults
-        twins = session.exec(select(Patient.family_id, Patient.dob, func.count())
-                             .group_by(Patient.family_id, Patient.dob)
-                             .having(func.count() > 1)).all()
+        twins = session.exec(
+            select(Patient.family_id, Patient.dob, func.count())
+            .group_by(Patient.family_id, Patient.dob)
+            .having(func.count() > 1)
+        ).all()
         assert twins
-        assert session.exec(select(Appointment).where(
-            Appointment.starts_at >= datetime.combine(today, datetime.min.time()))).first()
+        assert session.exec(
+            select(Appointment).where(
+                Appointment.starts_at >= datetime.combine(today, datetime.min.time())
+            )
+        ).first()
         emails = session.exec(select(Guardian.email)).all()
     assert all(e.endswith(("@example.com", "@example.org")) for e in emails if e)
 
     hints = "\n".join(demo_hints())
     surname = babies[0].last_name
-    assert f'/family {surname}' in hints and f"Baby Girl {surname}" in hints
+    assert f"/family {surname}" in hints and f"Baby Girl {surname}" in hints
     assert load_demo(database).counts["patients"]["created"] == 0  # loading twice is harmless
 
 
@@ -404,5 +483,12 @@ def test_demo_is_deterministic() -> None:
     day = date(2026, 3, 2)
     first, second = build_practice(7, day), build_practice(7, day)
     assert first == second
-    assert {f.role for f in first} >= {"siblings", "twins", "newborn", "portal account",
-                                       "no email", "adult patient", "second household"}
+    assert {f.role for f in first} >= {
+        "siblings",
+        "twins",
+        "newborn",
+        "portal account",
+        "no email",
+        "adult patient",
+        "second household",
+    }

@@ -36,8 +36,10 @@ from tests.stack import SUPERVISOR_ID, Stack, eventually
 # permalinks. Anything else that Slack would parse — a mention, a link, a tag, the names'
 # formatting — is live.
 TRUSTED = re.compile(r"<@U0[A-Z0-9]+>|<!date\^[^>]*>|<https://[a-z-]+\.slack\.com/[^>]*>")
-LIVE = re.compile(r"<[!@#]|<https?:|<script|<img|\*(bold|x|now|note)\*|_(it|why)_|~s~|`code`"
-                  r"|@(here|channel|everyone)")
+LIVE = re.compile(
+    r"<[!@#]|<https?:|<script|<img|\*(bold|x|now|note)\*|_(it|why)_|~s~|`code`"
+    r"|@(here|channel|everyone)"
+)
 ZWSP = "\u200b"
 
 C1 = "<!channel>"  # the oldest: the emailed child
@@ -46,8 +48,13 @@ C3 = "&lt;"
 C4 = "<script>alert()</script>"
 C5 = "<img src=a onerror=alert()>"
 SURNAME = "Zedwick"
-MIDDLES = {C1: "<!everyone>", C2: "<https://evil.example|click> <!subteam^S1>",
-           C3: "_it_ ~s~ `code`", C4: "&amp;", C5: "@here"}
+MIDDLES = {
+    C1: "<!everyone>",
+    C2: "<https://evil.example|click> <!subteam^S1>",
+    C3: "_it_ ~s~ `code`",
+    C4: "&amp;",
+    C5: "@here",
+}
 GUARDIAN_FIRST = "<!here>"
 GUARDIAN_LAST = "Zedwick *bold* <https://evil.example|click>"
 BABY = "Baby <@U123> <#C123>"  # flagged: the name-fix request's child
@@ -61,8 +68,7 @@ def full(first: str) -> str:
 def display(mrkdwn: str) -> str:
     """What Slack shows for mrkdwn text: its three entities decoded, zero-width spaces
     invisible."""
-    return (mrkdwn.replace(ZWSP, "").replace("&lt;", "<").replace("&gt;", ">")
-            .replace("&amp;", "&"))
+    return mrkdwn.replace(ZWSP, "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def mrkdwn_of(value: Any, found: list[str]) -> list[str]:
@@ -116,15 +122,29 @@ def hostile(stack: Stack) -> Iterator[dict[str, int]]:
     guardian with a hostile name) and a plain one, so a search lists both."""
     with stack.database.transaction() as session:
         family = make_family(session, "ZD<!here>1")
-        guardian = make_guardian(session, family, GUARDIAN_FIRST, GUARDIAN_LAST,
-                                 email="zed.parent@example.com", relationship="<!channel>")
+        guardian = make_guardian(
+            session,
+            family,
+            GUARDIAN_FIRST,
+            GUARDIAN_LAST,
+            email="zed.parent@example.com",
+            relationship="<!channel>",
+        )
         ids = {"family": family.id or 0, "guardian": guardian.id or 0}
         for year, first in zip(range(2016, 2021), (C1, C2, C3, C4, C5), strict=True):
-            child = make_patient(session, family, first, date(year, 1, 15), last=SURNAME,
-                                 middle=MIDDLES[first], chart=f"ZD-{year}")
+            child = make_patient(
+                session,
+                family,
+                first,
+                date(year, 1, 15),
+                last=SURNAME,
+                middle=MIDDLES[first],
+                chart=f"ZD-{year}",
+            )
             ids[first] = child.id or 0
-        baby = make_patient(session, family, BABY, date(2026, 11, 1), last=SURNAME,
-                            chart="ZD-BABY", name_type="NB")
+        baby = make_patient(
+            session, family, BABY, date(2026, 11, 1), last=SURNAME, chart="ZD-BABY", name_type="NB"
+        )
         ids["baby"] = baby.id or 0
         other = make_family(session, "ZD-2")
         make_patient(session, other, "Quinn", date(2018, 4, 4), last=SURNAME, chart="ZD-Q")
@@ -140,8 +160,7 @@ def _all_mrkdwn(stack: Stack, *, skip: str) -> list[str]:
     return [text for call in calls for text in call_mrkdwn(call)]
 
 
-def test_names_stay_literal_in_every_slack_surface(stack: Stack,
-                                                   hostile: dict[str, int]) -> None:
+def test_names_stay_literal_in_every_slack_surface(stack: Stack, hostile: dict[str, int]) -> None:
     slack = stack.fake_slack
     children = [full(c) for c in (C1, C2, C3, C4, C5)]
     guardian = f"{GUARDIAN_FIRST} {GUARDIAN_LAST}"
@@ -159,15 +178,21 @@ def test_names_stay_literal_in_every_slack_surface(stack: Stack,
     assert_inert(reply_mrkdwn(picked))
     shows(reply_mrkdwn(picked), *(f"{c} {SURNAME}" for c in (C1, C2, C3, C4, C5)))
     # Hostile search text is echoed literally too.
-    for query in ("<https://evil.example|click> <!channel>@x", "*bold* 13/45/2019",
-                  "<@U123> 1/2/19"):
+    for query in (
+        "<https://evil.example|click> <!channel>@x",
+        "*bold* 13/45/2019",
+        "<@U123> 1/2/19",
+    ):
         echoed = stack.command("/family", query)
         assert echoed.status == 200 and reply_text(echoed)
         assert_inert(reply_mrkdwn(echoed))
 
     # The card, opened from the list's Open button.
-    open_value = next(b["accessory"]["value"] for b in listed.json()["blocks"]
-                      if b.get("accessory") and str(hostile["family"]) in b["accessory"]["value"])
+    open_value = next(
+        b["accessory"]["value"]
+        for b in listed.json()["blocks"]
+        if b.get("accessory") and str(hostile["family"]) in b["accessory"]["value"]
+    )
     posts = len(slack.calls_to("chat.postMessage"))
     stack.click(FamilyIds.OPEN, open_value, is_ephemeral=True)
     card_call = slack.wait_for("chat.postMessage", posts + 1)[-1]
@@ -176,13 +201,13 @@ def test_names_stay_literal_in_every_slack_surface(stack: Stack,
 
     # The Issue PINs dialog, its submission and the summary in the thread.
     views = len(slack.calls_to("views.open"))
-    stack.click(IssueIds.OPEN_DIALOG, button_value(card_call.args, IssueIds.OPEN_DIALOG),
-                message_ts=card_ts)
+    stack.click(
+        IssueIds.OPEN_DIALOG, button_value(card_call.args, IssueIds.OPEN_DIALOG), message_ts=card_ts
+    )
     dialog = slack.wait_for("views.open", views + 1)[-1]
     shows(call_mrkdwn(dialog), "ZD<!here>1", BABY)
     ids = [str(hostile[c]) for c in (C1, C2, C3, C4, C5)]
-    submitted = stack.submit(stack.opened_view(), issue_values(ids, str(hostile["guardian"]),
-                                                               None))
+    submitted = stack.submit(stack.opened_view(), issue_values(ids, str(hostile["guardian"]), None))
     assert submitted.status == 200 and submitted.body in (b"", b"{}"), submitted.body
     stack.deliver()  # the summary is outgoing work of the batch, like the letters
     [summary] = eventually(lambda: _posted_with(stack, "PIN(s)."))
@@ -190,26 +215,34 @@ def test_names_stay_literal_in_every_slack_surface(stack: Stack,
 
     # The name-fix request for the newborn, /pinbot pending, the approval and its reply.
     views = len(slack.calls_to("views.open"))
-    stack.click(NameFixIds.REQUEST, button_value(card_call.args, NameFixIds.REQUEST),
-                message_ts=card_ts)
+    stack.click(
+        NameFixIds.REQUEST, button_value(card_call.args, NameFixIds.REQUEST), message_ts=card_ts
+    )
     fix_dialog = slack.wait_for("views.open", views + 1)[-1]
     shows(call_mrkdwn(fix_dialog), BABY)
     first, middle, last = PROPOSED
-    response = stack.submit(stack.opened_view(), name_fix_values(
-        first, middle, last, "birth_certificate", "Mom said <!everyone> *now*"))
+    response = stack.submit(
+        stack.opened_view(),
+        name_fix_values(first, middle, last, "birth_certificate", "Mom said <!everyone> *now*"),
+    )
     assert response.status == 200 and response.body in (b"", b"{}"), response.body
     request = eventually(lambda: _posted_with(stack, "Name fix for"))[-1]
-    shows(call_mrkdwn(request), f"{BABY} {SURNAME}", " ".join(PROPOSED),
-          "Mom said <!everyone> *now*")
+    shows(
+        call_mrkdwn(request), f"{BABY} {SURNAME}", " ".join(PROPOSED), "Mom said <!everyone> *now*"
+    )
     pending = stack.command("/pinbot", "pending")
     eventually(lambda: _assert(slack.calls_to("response_url")))
-    shows(call_mrkdwn(slack.calls_to("response_url")[-1]), f"{BABY} {SURNAME}",
-          " ".join(PROPOSED))
+    shows(call_mrkdwn(slack.calls_to("response_url")[-1]), f"{BABY} {SURNAME}", " ".join(PROPOSED))
     assert pending.status == 200
     request_ts = request.response["ts"]
     eventually(lambda: _assert(_recorded(stack, request_ts)))
-    stack.click(NameFixIds.APPROVE, button_value(request.args, NameFixIds.APPROVE),
-                user_id=SUPERVISOR_ID, message_ts=request_ts, thread_ts=card_ts)
+    stack.click(
+        NameFixIds.APPROVE,
+        button_value(request.args, NameFixIds.APPROVE),
+        user_id=SUPERVISOR_ID,
+        message_ts=request_ts,
+        thread_ts=card_ts,
+    )
     update = slack.wait_for("chat.update")[-1]
     reply = eventually(lambda: _posted_with(stack, "verified the name")[-1])
     shows(call_mrkdwn(update) + call_mrkdwn(reply), " ".join(PROPOSED))
@@ -223,8 +256,11 @@ def _assert(value: object) -> None:
 
 
 def _posted_with(stack: Stack, marker: str) -> list[Call]:
-    found = [c for c in stack.fake_slack.calls_to("chat.postMessage")
-             if marker in str(c.args.get("text"))]
+    found = [
+        c
+        for c in stack.fake_slack.calls_to("chat.postMessage")
+        if marker in str(c.args.get("text"))
+    ]
     assert found, f"no message with {marker!r}"
     return found
 
@@ -248,56 +284,83 @@ def test_digest_shows_names_literally(stack: Stack, hostile: dict[str, int]) -> 
 
 
 def _fix(**changes: Any) -> FixView:
-    base = dict(id=1, family_id=1, patient_id=1, name_on_file=f"{BABY} {SURNAME}",
-                dob=date(2026, 11, 1), proposed_name=" ".join(PROPOSED),
-                confirmed_by="<!channel>", note="*note* <@U1>", requested_by="U0STAFF01",
-                status=NameFixStatus.REJECTED, decided_by=SUPERVISOR_ID,
-                decided_at=utcnow(), decision_note="<https://evil.example|no> _why_",
-                channel_id=CHANNEL_ID, thread_ts="1.1", message_ts="1.2")
+    base = {
+        "id": 1,
+        "family_id": 1,
+        "patient_id": 1,
+        "name_on_file": f"{BABY} {SURNAME}",
+        "dob": date(2026, 11, 1),
+        "proposed_name": " ".join(PROPOSED),
+        "confirmed_by": "<!channel>",
+        "note": "*note* <@U1>",
+        "requested_by": "U0STAFF01",
+        "status": NameFixStatus.REJECTED,
+        "decided_by": SUPERVISOR_ID,
+        "decided_at": utcnow(),
+        "decision_note": "<https://evil.example|no> _why_",
+        "channel_id": CHANNEL_ID,
+        "thread_ts": "1.1",
+        "message_ts": "1.2",
+    }
     return FixView(**{**base, **changes})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("status", [NameFixStatus.REJECTED, NameFixStatus.APPROVED,
-                                    NameFixStatus.CLOSED])
+@pytest.mark.parametrize(
+    "status", [NameFixStatus.REJECTED, NameFixStatus.APPROVED, NameFixStatus.CLOSED]
+)
 def test_name_fix_views_the_flow_does_not_reach_stay_literal(status: str) -> None:
     """The reject dialog and the rejected/closed wording, rendered directly."""
     fix = _fix(status=status)
     view = reject_dialog(fix, RejectMeta(name_fix_id=1)).to_dict()
     text, blocks = decision_reply(fix)
-    texts = [*mrkdwn_of(view, []), text, *mrkdwn_of([b.to_dict() for b in blocks or []], []),
-             *mrkdwn_of([b.to_dict() for b in decided_blocks(fix)], [])]
+    texts = [
+        *mrkdwn_of(view, []),
+        text,
+        *mrkdwn_of([b.to_dict() for b in blocks or []], []),
+        *mrkdwn_of([b.to_dict() for b in decided_blocks(fix)], []),
+    ]
     assert_inert(texts)
     shows(texts, f"{BABY} {SURNAME}", " ".join(PROPOSED))
 
 
 def test_escaping_keeps_text_readable() -> None:
-    for name in ("<!channel>", "&lt;", "&amp;", "*bold*", "a_b~c`d", "@here", "Zoë Peña",
-                 "O'Brien-Smith", "李小龙", "\u202eevil"):
+    for name in (
+        "<!channel>",
+        "&lt;",
+        "&amp;",
+        "*bold*",
+        "a_b~c`d",
+        "@here",
+        "Zoë Peña",
+        "O'Brien-Smith",
+        "李小龙",
+        "\u202eevil",
+    ):
         assert display(esc(name)) == name
         assert_inert([esc(name)])
 
 
 # ------------------------------------------------------------------------ letters and email
 
+
 def _issue_and_deliver(stack: Stack, hostile: dict[str, int]) -> None:
     card_ts = post_card(stack, "ZD-2016")  # C1's chart id: the hostile family alone
     card = stack.fake_slack.message(CHANNEL_ID, card_ts)
     views = len(stack.fake_slack.calls_to("views.open"))
-    stack.click(IssueIds.OPEN_DIALOG, button_value(card, IssueIds.OPEN_DIALOG),
-                message_ts=card_ts)
+    stack.click(IssueIds.OPEN_DIALOG, button_value(card, IssueIds.OPEN_DIALOG), message_ts=card_ts)
     stack.fake_slack.wait_for("views.open", views + 1)
     ids = [str(hostile[c]) for c in (C1, C2, C3, C4, C5)]
-    response = stack.submit(stack.opened_view(), issue_values(ids, str(hostile["guardian"]),
-                                                              None))
+    response = stack.submit(stack.opened_view(), issue_values(ids, str(hostile["guardian"]), None))
     assert response.body in (b"", b"{}"), response.body
     stack.deliver()
 
 
-def test_names_print_literally_in_letters_and_email(stack: Stack,
-                                                    hostile: dict[str, int]) -> None:
+def test_names_print_literally_in_letters_and_email(stack: Stack, hostile: dict[str, int]) -> None:
     _issue_and_deliver(stack, hostile)
-    pages = [p.extract_text() for p in
-             PdfReader(io.BytesIO(stack.fake_slack.uploaded_files()[0].data)).pages]
+    pages = [
+        p.extract_text()
+        for p in PdfReader(io.BytesIO(stack.fake_slack.uploaded_files()[0].data)).pages
+    ]
     for first, page in zip((C1, C2, C3, C4, C5), pages, strict=True):
         assert full(first) in page, page
     # Sibling pages name the first child (whose account they join) in the steps.
@@ -314,11 +377,13 @@ def test_names_print_literally_in_letters_and_email(stack: Stack,
     assert "&amp;lt;" in html and "&lt;!channel&gt;" in html
 
 
-def test_delivery_notice_shows_the_name_literally(stack: Stack,
-                                                  hostile: dict[str, int]) -> None:
+def test_delivery_notice_shows_the_name_literally(stack: Stack, hostile: dict[str, int]) -> None:
     _issue_and_deliver(stack, hostile)
     stack.deliver()  # the "delivered" notice is queued when the email is recorded as sent
-    notice = [c for c in stack.fake_slack.calls_to("chat.postMessage")
-              if ":email:" in str(c.args.get("text"))]
+    notice = [
+        c
+        for c in stack.fake_slack.calls_to("chat.postMessage")
+        if ":email:" in str(c.args.get("text"))
+    ]
     assert notice
     assert_inert(call_mrkdwn(notice[-1]))

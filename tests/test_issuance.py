@@ -28,23 +28,37 @@ def smiths(database: Database) -> dict[str, int]:
         mother = make_guardian(session, family)
         father = make_guardian(session, family, "Rob", email=None, relationship="father")
         ids = {
-            "family": family.id, "mother": mother.id, "father": father.id,
+            "family": family.id,
+            "mother": mother.id,
+            "father": father.id,
             "ava": make_patient(session, family, "Ava", date(2018, 3, 2)).id,
             "ben": make_patient(session, family, "Ben", date(2020, 7, 14)).id,
-            "baby": make_patient(session, family, "Baby Girl", date(2026, 11, 1),
-                                 name_type="NB").id,
+            "baby": make_patient(
+                session, family, "Baby Girl", date(2026, 11, 1), name_type="NB"
+            ).id,
             "adult": make_patient(session, family, "Cara", date(2005, 1, 9)).id,
         }
     return {k: v or 0 for k, v in ids.items()}
 
 
-def _request(ids: dict[str, int], children: tuple[str, ...], *, key: str = "view:V1",
-             recipient: str | None = "mother", emailed: str | None = None) -> IssueRequest:
+def _request(
+    ids: dict[str, int],
+    children: tuple[str, ...],
+    *,
+    key: str = "view:V1",
+    recipient: str | None = "mother",
+    emailed: str | None = None,
+) -> IssueRequest:
     return IssueRequest(
-        family_id=ids["family"], patient_ids=tuple(ids[c] for c in children),
+        family_id=ids["family"],
+        patient_ids=tuple(ids[c] for c in children),
         recipient_guardian_id=ids[recipient] if recipient else None,
-        emailed_patient_id=ids[emailed] if emailed else None, issued_by="U0STAFF",
-        idempotency_key=key, channel_id="C0FRONT", thread_ts="1700000000.000100")
+        emailed_patient_id=ids[emailed] if emailed else None,
+        issued_by="U0STAFF",
+        idempotency_key=key,
+        channel_id="C0FRONT",
+        thread_ts="1700000000.000100",
+    )
 
 
 def _issue(database: Database, request: IssueRequest):  # type: ignore[no-untyped-def]
@@ -83,8 +97,7 @@ def test_chosen_emailed_child_is_honoured(database, smiths) -> None:
 
 
 @pytest.mark.parametrize("child", ["baby", "adult"])
-def test_ineligible_children_are_refused_and_nothing_is_written(database, smiths,
-                                                                child) -> None:
+def test_ineligible_children_are_refused_and_nothing_is_written(database, smiths, child) -> None:
     with pytest.raises(ValidationFailed) as refused:
         _issue(database, _request(smiths, ("ava", child)))
     assert "children" in refused.value.errors
@@ -125,13 +138,20 @@ def test_same_email_in_another_family_counts_as_an_account(database, smiths) -> 
     _issue(database, _request(smiths, ("ava",)))
     with database.transaction() as session:
         other = make_family(session, "B2002")
-        guardian = make_guardian(session, other, "Dana", "Otherhouse",
-                                 email="Dana.Testwood@Example.com")
+        guardian = make_guardian(
+            session, other, "Dana", "Otherhouse", email="Dana.Testwood@Example.com"
+        )
         child = make_patient(session, other, "Eli", date(2022, 5, 5), last="Otherhouse")
-        request = IssueRequest(family_id=other.id or 0, patient_ids=(child.id or 0,),
-                               recipient_guardian_id=guardian.id, emailed_patient_id=None,
-                               issued_by="U0STAFF", idempotency_key="view:V2",
-                               channel_id="C0FRONT", thread_ts="1.2")
+        request = IssueRequest(
+            family_id=other.id or 0,
+            patient_ids=(child.id or 0,),
+            recipient_guardian_id=guardian.id,
+            emailed_patient_id=None,
+            issued_by="U0STAFF",
+            idempotency_key="view:V2",
+            channel_id="C0FRONT",
+            thread_ts="1.2",
+        )
     result = _issue(database, request)
     assert result.mode == IssueMode.ADD_CHILD
     assert "already went to this address" in (result.account_note or "")
@@ -143,8 +163,9 @@ def test_reissue_revokes_the_previous_pin(database, smiths) -> None:
     second = _issue(database, _request(smiths, ("ben",), key="view:V2", recipient=None))
     assert second.replaced == 1
     with database.read_session() as session:
-        bens = session.exec(select(Pin).where(Pin.patient_id == smiths["ben"])
-                            .order_by(Pin.id)).all()  # type: ignore[arg-type]
+        bens = session.exec(
+            select(Pin).where(Pin.patient_id == smiths["ben"]).order_by(Pin.id)
+        ).all()  # type: ignore[arg-type]
     assert [p.status for p in bens] == [PinStatus.REVOKED, PinStatus.ACTIVE]
 
 
@@ -152,8 +173,11 @@ def test_reissue_cancels_an_undelivered_welcome_email(database, smiths) -> None:
     _issue(database, _request(smiths, ("ava",)))
     _issue(database, _request(smiths, ("ava",), key="view:V2"))
     with database.read_session() as session:
-        emails = session.exec(select(OutgoingWork).where(
-            OutgoingWork.kind == WorkKind.WELCOME_EMAIL).order_by(OutgoingWork.id)).all()  # type: ignore[arg-type]
+        emails = session.exec(
+            select(OutgoingWork)
+            .where(OutgoingWork.kind == WorkKind.WELCOME_EMAIL)
+            .order_by(OutgoingWork.id)
+        ).all()  # type: ignore[arg-type]
     assert [e.status for e in emails] == ["failed", "pending"]
     assert json.loads(emails[0].payload)["pin"] is None  # the superseded PIN is erased
 
@@ -168,8 +192,9 @@ def test_same_idempotency_key_returns_the_first_batch(database, smiths) -> None:
 
 
 def test_dialog_opened_before_someone_else_issued_is_refused(database, smiths) -> None:
-    stale = IssueRequest(**{**_request(smiths, ("ava",), key="view:V9").__dict__,
-                            "seen_active_pin_ids": ()})
+    stale = IssueRequest(
+        **{**_request(smiths, ("ava",), key="view:V9").__dict__, "seen_active_pin_ids": ()}
+    )
     _issue(database, _request(smiths, ("ava",), key="view:V1"))
     with pytest.raises(ValidationFailed, match="while this dialog was open"):
         _issue(database, stale)
@@ -191,8 +216,9 @@ def test_two_staff_issuing_for_one_family_at_once_yield_one_batch(database, smit
     outcomes: list[str] = []
 
     def submit(key: str) -> None:
-        request = IssueRequest(**{**_request(smiths, ("ava", "ben"), key=key).__dict__,
-                                  "seen_active_pin_ids": ()})
+        request = IssueRequest(
+            **{**_request(smiths, ("ava", "ben"), key=key).__dict__, "seen_active_pin_ids": ()}
+        )
         barrier.wait()
         try:
             _issue(database, request)

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import SmtpSettings
-from bot.delivery.mail import MailError, WelcomeEmail, build_welcome_email, send_email
+from bot.delivery.smtp import MailError, send_email
 from bot.documents import locale
 from bot.documents.letters import Practice
+from bot.documents.welcome_email import WelcomeEmail, build_welcome_email
 from tests.smtp_server import (  # noqa: F401  (the fixture is used by name)
     HOST,
     PASSWORD,
@@ -46,8 +47,14 @@ def parts(message: EmailMessage) -> tuple[str, str]:
 
 
 def settings(server: SmtpServer, **overrides: object) -> SmtpSettings:
-    values: dict = {"host": server.host, "port": server.port, "username": None,
-                    "password": None, "starttls": False, "mail_from": MAIL_FROM}
+    values: dict = {
+        "host": server.host,
+        "port": server.port,
+        "username": None,
+        "password": None,
+        "starttls": False,
+        "mail_from": MAIL_FROM,
+    }
     return SmtpSettings(**(values | overrides))
 
 
@@ -128,14 +135,16 @@ def test_bad_inputs_are_refused_without_echoing_the_pin() -> None:
     assert "ABCD234" not in str(raised.value)
 
 
-def test_language_files_choose_the_words(tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_language_files_choose_the_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert build(language="de")["Subject"] == "Your Sunny Pediatrics patient portal PIN"
     english = (Path(locale.__file__).parent / "locales" / "en.toml").read_text()
     (tmp_path / "en.toml").write_text(english)
-    (tmp_path / "es.toml").write_text(english.replace(
-        'subject = "Your {practice_name} patient portal PIN"',
-        'subject = "Su PIN del portal de pacientes de {practice_name}"'))
+    (tmp_path / "es.toml").write_text(
+        english.replace(
+            'subject = "Your {practice_name} patient portal PIN"',
+            'subject = "Su PIN del portal de pacientes de {practice_name}"',
+        )
+    )
     monkeypatch.setattr(locale, "LOCALE_DIR", tmp_path)
     assert build(language="es")["Subject"] == "Su PIN del portal de pacientes de Sunny Pediatrics"
 
@@ -201,12 +210,15 @@ def test_smtp_timeout_is_transient(silent_port: int) -> None:
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize(("reply", "transient"), [
-    ("550 5.1.1 <jane.doe@example.com>: Recipient address rejected", False),
-    ("451 4.3.0 <jane.doe@example.com>: Try again later", True),
-    ("452 4.2.2 Mailbox full", True),
-    ("553 5.1.3 Bad address syntax", False),
-])
+@pytest.mark.parametrize(
+    ("reply", "transient"),
+    [
+        ("550 5.1.1 <jane.doe@example.com>: Recipient address rejected", False),
+        ("451 4.3.0 <jane.doe@example.com>: Try again later", True),
+        ("452 4.2.2 Mailbox full", True),
+        ("553 5.1.3 Bad address syntax", False),
+    ],
+)
 def test_recipient_refusals(smtp_server: SmtpServer, reply: str, transient: bool) -> None:
     smtp_server.rcpt_reply = reply
     with pytest.raises(MailError) as raised:

@@ -20,8 +20,14 @@ SCHEMA_DIR = REFERENCE_DIR / "manifest-schema"
 EVENTS_URL = "https://pinbot.example.org/slack/events"
 COMMANDS = {"/family", "/pin", "/pinbot"}
 BOT_SCOPES = {
-    "commands", "chat:write", "files:write", "files:read", "users:read", "usergroups:read",
-    "channels:read", "groups:read",
+    "commands",
+    "chat:write",
+    "files:write",
+    "files:read",
+    "users:read",
+    "usergroups:read",
+    "channels:read",
+    "groups:read",
 }
 
 
@@ -62,8 +68,10 @@ def validator() -> Draft7Validator:
 
 
 def test_manifest_is_valid(validator: Draft7Validator) -> None:
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in validator.iter_errors(load_manifest())]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(load_manifest())
+    ]
     assert errors == []
 
 

@@ -36,22 +36,45 @@ def ids(database: Database) -> dict[str, int]:
     with database.transaction() as session:
         family = make_family(session, "QF-2001")
         ava = make_patient(session, family, "Ava", date(2019, 3, 2), last="Quillfeather")
-        baby = make_patient(session, family, "Baby Girl", date(2026, 11, 10),
-                            last="Quillfeather", name_type="NB")
+        baby = make_patient(
+            session, family, "Baby Girl", date(2026, 11, 10), last="Quillfeather", name_type="NB"
+        )
         other = make_family(session, "ZZ-9")
-        record_card(session, family_id=family.id or 0, channel_id=CHANNEL, thread_ts=CARD_TS,
-                    posted_by=STAFF)
-        record_card(session, family_id=other.id or 0, channel_id=CHANNEL,
-                    thread_ts="1700000000.009900", posted_by=STAFF)
-        return {"family": family.id or 0, "ava": ava.id or 0, "baby": baby.id or 0,
-                "other": other.id or 0}
+        record_card(
+            session,
+            family_id=family.id or 0,
+            channel_id=CHANNEL,
+            thread_ts=CARD_TS,
+            posted_by=STAFF,
+        )
+        record_card(
+            session,
+            family_id=other.id or 0,
+            channel_id=CHANNEL,
+            thread_ts="1700000000.009900",
+            posted_by=STAFF,
+        )
+        return {
+            "family": family.id or 0,
+            "ava": ava.id or 0,
+            "baby": baby.id or 0,
+            "other": other.id or 0,
+        }
 
 
 def a_request(ids: dict[str, int], **changes: Any) -> NameFixRequest:
-    base = NameFixRequest(family_id=ids["family"], patient_id=ids["baby"], first="Wren",
-                          middle="", last="Quillfeather",
-                          confirmed_by=ConfirmedBy.BIRTH_CERTIFICATE, note="seen today",
-                          requested_by=STAFF, channel_id=CHANNEL, thread_ts=CARD_TS)
+    base = NameFixRequest(
+        family_id=ids["family"],
+        patient_id=ids["baby"],
+        first="Wren",
+        middle="",
+        last="Quillfeather",
+        confirmed_by=ConfirmedBy.BIRTH_CERTIFICATE,
+        note="seen today",
+        requested_by=STAFF,
+        channel_id=CHANNEL,
+        thread_ts=CARD_TS,
+    )
     return replace(base, **changes)
 
 
@@ -62,13 +85,27 @@ def requested(database: Database, ids: dict[str, int], **changes: Any) -> int:
     return fix.id
 
 
-def decided(database: Database, fix_id: int, decision: Decision = Decision.APPROVE, *,
-            by: str = BOSS, supervisor: bool = True, reason: str = "",
-            message_ts: str = MESSAGE_TS) -> name_fix.FixView:
+def decided(
+    database: Database,
+    fix_id: int,
+    decision: Decision = Decision.APPROVE,
+    *,
+    by: str = BOSS,
+    supervisor: bool = True,
+    reason: str = "",
+    message_ts: str = MESSAGE_TS,
+) -> name_fix.FixView:
     with database.transaction() as session:
-        return name_fix.decide(session, name_fix_id=fix_id, decision=decision, decided_by=by,
-                               is_supervisor=supervisor, channel_id=CHANNEL,
-                               message_ts=message_ts, reason=reason)
+        return name_fix.decide(
+            session,
+            name_fix_id=fix_id,
+            decision=decision,
+            decided_by=by,
+            is_supervisor=supervisor,
+            channel_id=CHANNEL,
+            message_ts=message_ts,
+            reason=reason,
+        )
 
 
 def count(database: Database, model: type[Any]) -> int:
@@ -92,37 +129,51 @@ def patient_row(database: Database, patient_id: int) -> Patient:
 
 # --------------------------------------------------------------------------- requesting
 
-def test_a_request_is_recorded_pending_with_its_thread(database: Database,
-                                                      ids: dict[str, int]) -> None:
+
+def test_a_request_is_recorded_pending_with_its_thread(
+    database: Database, ids: dict[str, int]
+) -> None:
     fix_id = requested(database, ids)
 
     fix = fix_row(database, fix_id)
     assert (fix.status, fix.proposed_first, fix.proposed_last, fix.requested_by) == (
-        NameFixStatus.PENDING, "Wren", "Quillfeather", STAFF)
+        NameFixStatus.PENDING,
+        "Wren",
+        "Quillfeather",
+        STAFF,
+    )
     assert (fix.channel_id, fix.thread_ts, fix.message_ts) == (CHANNEL, CARD_TS, MESSAGE_TS)
     # The dialog now refuses a second request for the child.
     with database.read_session() as session, pytest.raises(PinbotError, match="already waiting"):
-        name_fix.fixable_child(session, family_id=ids["family"], patient_id=ids["baby"],
-                               channel_id=CHANNEL, thread_ts=CARD_TS)
+        name_fix.fixable_child(
+            session,
+            family_id=ids["family"],
+            patient_id=ids["baby"],
+            channel_id=CHANNEL,
+            thread_ts=CARD_TS,
+        )
 
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"first": "  "}, Field.FIRST, "Enter the child's first name"),
-    ({"last": ""}, Field.LAST, "Enter the child's last name"),
-    ({"first": "W" * 101}, Field.FIRST, "longer than 100"),
-    ({"middle": "R" * 101}, Field.MIDDLE, "longer than 100"),
-    ({"first": "Wr\x00en"}, Field.FIRST, "control characters"),
-    ({"last": "Quill\u202efeather"}, Field.LAST, "control characters"),
-    ({"first": "123"}, Field.FIRST, "needs letters"),
-    ({"first": "Baby Girl 2"}, Field.FIRST, "still looks unofficial"),
-    ({"middle": "Baby"}, Field.MIDDLE, "still looks unofficial"),
-    ({"last": "Twin"}, Field.LAST, "still looks unofficial"),
-    ({"confirmed_by": "a hunch"}, Field.CONFIRMED_BY, "how the name was confirmed"),
-    ({"note": "n" * 501}, Field.NOTE, "longer than 500"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"first": "  "}, Field.FIRST, "Enter the child's first name"),
+        ({"last": ""}, Field.LAST, "Enter the child's last name"),
+        ({"first": "W" * 101}, Field.FIRST, "longer than 100"),
+        ({"middle": "R" * 101}, Field.MIDDLE, "longer than 100"),
+        ({"first": "Wr\x00en"}, Field.FIRST, "control characters"),
+        ({"last": "Quill\u202efeather"}, Field.LAST, "control characters"),
+        ({"first": "123"}, Field.FIRST, "needs letters"),
+        ({"first": "Baby Girl 2"}, Field.FIRST, "still looks unofficial"),
+        ({"middle": "Baby"}, Field.MIDDLE, "still looks unofficial"),
+        ({"last": "Twin"}, Field.LAST, "still looks unofficial"),
+        ({"confirmed_by": "a hunch"}, Field.CONFIRMED_BY, "how the name was confirmed"),
+        ({"note": "n" * 501}, Field.NOTE, "longer than 500"),
+    ],
+)
 def test_bad_input_is_refused_field_by_field_and_writes_nothing(
-        database: Database, ids: dict[str, int], changes: dict[str, str], field: Field,
-        message: str) -> None:
+    database: Database, ids: dict[str, int], changes: dict[str, str], field: Field, message: str
+) -> None:
     with pytest.raises(ValidationFailed) as raised, database.transaction() as session:
         name_fix.request_name_fix(session, a_request(ids, **changes))
 
@@ -130,8 +181,9 @@ def test_bad_input_is_refused_field_by_field_and_writes_nothing(
     assert count(database, NameFix) == 0 and count(database, AuditEvent) == 2  # the two cards
 
 
-def test_the_name_on_file_unchanged_asks_to_confirm_a_false_flag(database: Database,
-                                                                ids: dict[str, int]) -> None:
+def test_the_name_on_file_unchanged_asks_to_confirm_a_false_flag(
+    database: Database, ids: dict[str, int]
+) -> None:
     fix_id = requested(database, ids, first="Baby Girl")
 
     fix = fix_row(database, fix_id)
@@ -139,7 +191,8 @@ def test_the_name_on_file_unchanged_asks_to_confirm_a_false_flag(database: Datab
 
 
 def test_requests_for_the_wrong_child_family_or_thread_are_refused(
-        database: Database, ids: dict[str, int]) -> None:
+    database: Database, ids: dict[str, int]
+) -> None:
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
         ({"patient_id": ids["ava"]}, PinbotError, "no longer looks unofficial"),
         ({"family_id": ids["other"]}, NotFound, "no longer in this family"),
@@ -153,8 +206,9 @@ def test_requests_for_the_wrong_child_family_or_thread_are_refused(
     assert count(database, NameFix) == 0
 
 
-def test_an_unposted_request_is_withdrawn_and_no_longer_blocks(database: Database,
-                                                              ids: dict[str, int]) -> None:
+def test_an_unposted_request_is_withdrawn_and_no_longer_blocks(
+    database: Database, ids: dict[str, int]
+) -> None:
     with database.transaction() as session:
         fix = name_fix.request_name_fix(session, a_request(ids))
     with database.transaction() as session:
@@ -166,32 +220,39 @@ def test_an_unposted_request_is_withdrawn_and_no_longer_blocks(database: Databas
 
 # --------------------------------------------------------------------------- deciding
 
-def test_approval_renames_verifies_and_audits_old_and_new_name(database: Database,
-                                                              ids: dict[str, int]) -> None:
+
+def test_approval_renames_verifies_and_audits_old_and_new_name(
+    database: Database, ids: dict[str, int]
+) -> None:
     fix_id = requested(database, ids, middle="Rose")
 
     view = decided(database, fix_id)
 
     baby = patient_row(database, ids["baby"])
-    assert (baby.first_name, baby.middle_name, baby.last_name) == ("Wren", "Rose",
-                                                                   "Quillfeather")
+    assert (baby.first_name, baby.middle_name, baby.last_name) == ("Wren", "Rose", "Quillfeather")
     assert (baby.first_key, baby.last_key, baby.name_verified) == ("wren", "quillfeather", True)
     fix = fix_row(database, fix_id)
     assert (fix.status, fix.decided_by) == (NameFixStatus.APPROVED, BOSS)
     assert fix.decided_at is not None
-    assert (view.name_on_file, view.proposed_name) == ("Baby Girl Quillfeather",
-                                                       "Wren Rose Quillfeather")
+    assert (view.name_on_file, view.proposed_name) == (
+        "Baby Girl Quillfeather",
+        "Wren Rose Quillfeather",
+    )
     with database.read_session() as session:
-        event = session.exec(select(AuditEvent).where(
-            AuditEvent.action == "name_fix.approved")).one()
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "name_fix.approved")
+        ).one()
     details = json.loads(event.details)
     assert (event.actor, event.patient_id) == (BOSS, ids["baby"])
-    assert (details["old_name"], details["new_name"]) == ("Baby Girl Quillfeather",
-                                                          "Wren Rose Quillfeather")
+    assert (details["old_name"], details["new_name"]) == (
+        "Baby Girl Quillfeather",
+        "Wren Rose Quillfeather",
+    )
 
 
-def test_confirming_the_real_name_verifies_without_renaming(database: Database,
-                                                           ids: dict[str, int]) -> None:
+def test_confirming_the_real_name_verifies_without_renaming(
+    database: Database, ids: dict[str, int]
+) -> None:
     fix_id = requested(database, ids)
 
     decided(database, fix_id, Decision.CONFIRM)
@@ -201,8 +262,9 @@ def test_confirming_the_real_name_verifies_without_renaming(database: Database,
     assert fix_row(database, fix_id).status == NameFixStatus.CONFIRMED
 
 
-def test_rejection_needs_a_reason_and_keeps_the_record(database: Database,
-                                                      ids: dict[str, int]) -> None:
+def test_rejection_needs_a_reason_and_keeps_the_record(
+    database: Database, ids: dict[str, int]
+) -> None:
     fix_id = requested(database, ids)
     with pytest.raises(ValidationFailed) as raised:
         decided(database, fix_id, Decision.REJECT, reason=" \x00 ")
@@ -212,20 +274,25 @@ def test_rejection_needs_a_reason_and_keeps_the_record(database: Database,
     view = decided(database, fix_id, Decision.REJECT, reason="Spelling differs from the BC")
 
     fix = fix_row(database, fix_id)
-    assert (fix.status, fix.decision_note) == (NameFixStatus.REJECTED,
-                                               "Spelling differs from the BC")
+    assert (fix.status, fix.decision_note) == (
+        NameFixStatus.REJECTED,
+        "Spelling differs from the BC",
+    )
     assert view.decision_note == fix.decision_note
     baby = patient_row(database, ids["baby"])
     assert (baby.first_name, baby.name_verified) == ("Baby Girl", False)
 
 
-@pytest.mark.parametrize(("by", "supervisor", "message"), [
-    (STAFF, True, "You asked for this name fix"),  # the requester, even a supervisor
-    ("U0NOBODY1", False, "Only a supervisor"),
-])
-def test_only_a_supervisor_who_did_not_ask_decides(database: Database, ids: dict[str, int],
-                                                   by: str, supervisor: bool,
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("by", "supervisor", "message"),
+    [
+        (STAFF, True, "You asked for this name fix"),  # the requester, even a supervisor
+        ("U0NOBODY1", False, "Only a supervisor"),
+    ],
+)
+def test_only_a_supervisor_who_did_not_ask_decides(
+    database: Database, ids: dict[str, int], by: str, supervisor: bool, message: str
+) -> None:
     fix_id = requested(database, ids)
     for decision in Decision:
         with pytest.raises(NotAllowed, match=message):
@@ -235,16 +302,23 @@ def test_only_a_supervisor_who_did_not_ask_decides(database: Database, ids: dict
     assert patient_row(database, ids["baby"]).name_verified is False
 
 
-def test_a_stale_button_gets_who_decided_and_changes_nothing(database: Database,
-                                                             ids: dict[str, int]) -> None:
+def test_a_stale_button_gets_who_decided_and_changes_nothing(
+    database: Database, ids: dict[str, int]
+) -> None:
     fix_id = requested(database, ids)
     decided(database, fix_id)
 
     with pytest.raises(AlreadyDecided, match=f"already approved by <@{BOSS}>"):
         decided(database, fix_id, Decision.REJECT, by=OTHER_BOSS, reason="late")
     with database.read_session() as session, pytest.raises(AlreadyDecided):
-        name_fix.check_decider(session, name_fix_id=fix_id, user_id=OTHER_BOSS,
-                               is_supervisor=True, channel_id=CHANNEL, message_ts=MESSAGE_TS)
+        name_fix.check_decider(
+            session,
+            name_fix_id=fix_id,
+            user_id=OTHER_BOSS,
+            is_supervisor=True,
+            channel_id=CHANNEL,
+            message_ts=MESSAGE_TS,
+        )
     fix = fix_row(database, fix_id)
     assert (fix.status, fix.decided_by) == (NameFixStatus.APPROVED, BOSS)
 
@@ -260,13 +334,15 @@ def test_tampered_ids_are_refused(database: Database, ids: dict[str, int]) -> No
 
 
 def test_the_conditional_update_decides_even_after_a_stale_read(
-        database: Database, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    database: Database, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The guard is the UPDATE ... WHERE status = 'pending', not the earlier read: a decision
     whose read still saw "pending" loses to one committed meanwhile."""
     fix_id = requested(database, ids)
     with database.read_session() as session:
-        stale = session.exec(select(NameFix, Patient).join(Patient)
-                             .where(NameFix.id == fix_id)).one()
+        stale = session.exec(
+            select(NameFix, Patient).join(Patient).where(NameFix.id == fix_id)
+        ).one()
     decided(database, fix_id, by=OTHER_BOSS)
     monkeypatch.setattr(name_fix, "_checked", lambda session, **_: stale)
 
@@ -275,8 +351,7 @@ def test_the_conditional_update_decides_even_after_a_stale_read(
     assert fix_row(database, fix_id).decided_by == OTHER_BOSS
 
 
-def test_two_supervisors_at_once_make_one_decision(database: Database,
-                                                   ids: dict[str, int]) -> None:
+def test_two_supervisors_at_once_make_one_decision(database: Database, ids: dict[str, int]) -> None:
     fix_id = requested(database, ids)
     start = threading.Barrier(2)
     outcomes: dict[str, object] = {}
@@ -288,8 +363,10 @@ def test_two_supervisors_at_once_make_one_decision(database: Database,
         except AlreadyDecided as error:
             outcomes[user] = error
 
-    workers = [threading.Thread(target=click, args=(BOSS, Decision.APPROVE)),
-               threading.Thread(target=click, args=(OTHER_BOSS, Decision.REJECT))]
+    workers = [
+        threading.Thread(target=click, args=(BOSS, Decision.APPROVE)),
+        threading.Thread(target=click, args=(OTHER_BOSS, Decision.REJECT)),
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -300,31 +377,40 @@ def test_two_supervisors_at_once_make_one_decision(database: Database,
     assert len(outcomes) == 2 and len(losers) == 1 and fix.decided_by not in losers
     assert f"by <@{fix.decided_by}>" in str(outcomes[losers[0]])
     with database.read_session() as session:
-        decisions = session.exec(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.action.in_(["name_fix.approved", "name_fix.rejected"]))).one()  # type: ignore[attr-defined]
+        decisions = session.exec(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action.in_(["name_fix.approved", "name_fix.rejected"]))
+        ).one()  # type: ignore[attr-defined]
     assert decisions == 1
 
 
 def test_refusals_are_audited(database: Database, ids: dict[str, int]) -> None:
     fix_id = requested(database, ids)
     with database.transaction() as session:
-        name_fix.record_refusal(session, name_fix_id=fix_id, user_id="U0NOBODY1",
-                                why="NotAllowed")
+        name_fix.record_refusal(session, name_fix_id=fix_id, user_id="U0NOBODY1", why="NotAllowed")
     with database.read_session() as session:
-        event = session.exec(select(AuditEvent).where(
-            AuditEvent.action == "name_fix.refused")).one()
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "name_fix.refused")
+        ).one()
     assert (event.actor, event.family_id) == ("U0NOBODY1", ids["family"])
 
 
 # --------------------------------------------------------------------------- imports
+
 
 def _pending_for_newborn(database: Database) -> tuple[int, int]:
     """Import the sample practice and request a fix for its "Baby Girl" (chart P2001)."""
     import_families(database, FAMILIES_CSV)
     with database.transaction() as session:
         baby = session.exec(select(Patient).where(Patient.chart_id == "P2001")).one()
-        record_card(session, family_id=baby.family_id, channel_id=CHANNEL, thread_ts=CARD_TS,
-                    posted_by=STAFF)
+        record_card(
+            session,
+            family_id=baby.family_id,
+            channel_id=CHANNEL,
+            thread_ts=CARD_TS,
+            posted_by=STAFF,
+        )
         baby_ids = {"family": baby.family_id, "baby": baby.id or 0}
     return requested(database, baby_ids, last="Sampleton"), baby_ids["baby"]
 
@@ -333,12 +419,12 @@ def _families_csv(first: str, name_type: str) -> io.StringIO:
     text = FAMILIES_CSV.read_text(encoding="utf-8")
     old = "A200,P2001,Baby Girl,,Sampleton,2026-11-20,F,NB,"
     assert old in text
-    return io.StringIO(text.replace(old, f"A200,P2001,{first},,Sampleton,2026-11-20,F,"
-                                         f"{name_type},"))
+    return io.StringIO(
+        text.replace(old, f"A200,P2001,{first},,Sampleton,2026-11-20,F,{name_type},")
+    )
 
 
-def test_an_import_with_the_real_name_closes_the_request_with_a_note(
-        database: Database) -> None:
+def test_an_import_with_the_real_name_closes_the_request_with_a_note(database: Database) -> None:
     fix_id, baby_id = _pending_for_newborn(database)
 
     report = import_families(database, _families_csv("Juniper", ""))
@@ -347,7 +433,8 @@ def test_an_import_with_the_real_name_closes_the_request_with_a_note(
     assert (fix.status, fix.decided_by) == (NameFixStatus.CLOSED, "import")
     assert report.closed_name_fixes == 1
     assert "  1 pending name fix closed: the EHR now has the child's real name" in (
-        report.summary_lines())
+        report.summary_lines()
+    )
     with database.read_session() as session:
         work = session.exec(select(OutgoingWork)).one()
     payload = json.loads(work.payload)
@@ -360,8 +447,7 @@ def test_an_import_with_the_real_name_closes_the_request_with_a_note(
         decided(database, fix_id)
 
 
-def test_an_import_with_another_placeholder_leaves_the_request_pending(
-        database: Database) -> None:
+def test_an_import_with_another_placeholder_leaves_the_request_pending(database: Database) -> None:
     fix_id, _ = _pending_for_newborn(database)
 
     report = import_families(database, _families_csv("Baby Girl A", "NB"))
@@ -380,10 +466,13 @@ def test_an_import_keeps_an_approved_name_over_the_ehr_placeholder(database: Dat
     baby = patient_row(database, baby_id)
     assert (baby.first_name, baby.first_key, baby.name_verified) == ("Wren", "wren", True)
     assert report.renamed_patient_ids == []
-    assert report.warnings == ["EHR still has a temporary name for chart P2001; kept the "
-                               "approved name — update the EHR"]
-    assert any("warning: EHR still has a temporary name for chart P2001" in line
-               for line in report.summary_lines())
+    assert report.warnings == [
+        "EHR still has a temporary name for chart P2001; kept the approved name — update the EHR"
+    ]
+    assert any(
+        "warning: EHR still has a temporary name for chart P2001" in line
+        for line in report.summary_lines()
+    )
 
     # The EHR catching up with the approved name changes nothing and warns no more.
     report = import_families(database, _families_csv("Wren", ""))

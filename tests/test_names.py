@@ -40,23 +40,119 @@ def _check_line(line: str) -> NameCheck:
 # --- the examples from the issue, one test each ------------------------------------------
 
 PLACEHOLDERS = [
-    "Baby Boy", "Baby Girl", "Babyboy", "Babygirl", "BABYGIRL", "baby girl", "Baby", "BB", "BG",
-    "BBoy", "B-G", "B.G.", "b g", "Baby Girl A", "Baby Boy B", "Baby Girl 1", "Baby Boy 2",
-    "Baby Girl #1", "Baby Boy Twin A", "BG A", "BGA", "BB1", "Twin", "Twin A", "TwinB",
-    "Boy", "Girl", "Male", "Female", "Infant", "Infant Boy", "Infantboy", "INFANT GIRL",
-    "Infant Male", "Infant of Judy", "Newborn", "NB", "N.B.", "Unnamed", "Unknown", "Unk",
-    "None", "X", "U", "XX", "Test", "Test Patient", "Patient", "ZZTEST", "Judy Girl",
-    "Judy's Girl", "Judys Girl", "Judysgirl", "JUDYSGIRL", "1Judysgirl", "2Judysboy",
-    "GirlJudy", "GIRLJUDY", "Girl1Judy", "Girl 1 Judy", "BabyJudy", "Baby Judy", "Boy A Judy",
-    "BoyJudy", "Judysgirl B", "No Name", "Not Named", "Bebé Niña", "RN Varón", "  Baby   Girl ",
-    "Baby-Girl", "Baby_Boy", "BABY\u200bGIRL",
+    "Baby Boy",
+    "Baby Girl",
+    "Babyboy",
+    "Babygirl",
+    "BABYGIRL",
+    "baby girl",
+    "Baby",
+    "BB",
+    "BG",
+    "BBoy",
+    "B-G",
+    "B.G.",
+    "b g",
+    "Baby Girl A",
+    "Baby Boy B",
+    "Baby Girl 1",
+    "Baby Boy 2",
+    "Baby Girl #1",
+    "Baby Boy Twin A",
+    "BG A",
+    "BGA",
+    "BB1",
+    "Twin",
+    "Twin A",
+    "TwinB",
+    "Boy",
+    "Girl",
+    "Male",
+    "Female",
+    "Infant",
+    "Infant Boy",
+    "Infantboy",
+    "INFANT GIRL",
+    "Infant Male",
+    "Infant of Judy",
+    "Newborn",
+    "NB",
+    "N.B.",
+    "Unnamed",
+    "Unknown",
+    "Unk",
+    "None",
+    "X",
+    "U",
+    "XX",
+    "Test",
+    "Test Patient",
+    "Patient",
+    "ZZTEST",
+    "Judy Girl",
+    "Judy's Girl",
+    "Judys Girl",
+    "Judysgirl",
+    "JUDYSGIRL",
+    "1Judysgirl",
+    "2Judysboy",
+    "GirlJudy",
+    "GIRLJUDY",
+    "Girl1Judy",
+    "Girl 1 Judy",
+    "BabyJudy",
+    "Baby Judy",
+    "Boy A Judy",
+    "BoyJudy",
+    "Judysgirl B",
+    "No Name",
+    "Not Named",
+    "Bebé Niña",
+    "RN Varón",
+    "  Baby   Girl ",
+    "Baby-Girl",
+    "Baby_Boy",
+    "BABY\u200bGIRL",
 ]
 
 REAL = [
-    "Boyd", "Boyce", "Boyer", "Girlie", "Babette", "Bebe", "Twinkle", "Infinity", "Unique",
-    "Noneh", "Xavier", "Uma", "Bo", "Bea", "Nia", "Una", "Malea", "Malek", "Patience", "Abbi",
-    "Abbott", "Boyan", "Xena", "Ximena", "Uriel", "Nina", "Nino", "Noa", "AJ", "JJ", "Mary-Kate",
-    "D'Angelo", "Zoë", "José", "Anne Marie", "Лілія", "Ava",
+    "Boyd",
+    "Boyce",
+    "Boyer",
+    "Girlie",
+    "Babette",
+    "Bebe",
+    "Twinkle",
+    "Infinity",
+    "Unique",
+    "Noneh",
+    "Xavier",
+    "Uma",
+    "Bo",
+    "Bea",
+    "Nia",
+    "Una",
+    "Malea",
+    "Malek",
+    "Patience",
+    "Abbi",
+    "Abbott",
+    "Boyan",
+    "Xena",
+    "Ximena",
+    "Uriel",
+    "Nina",
+    "Nino",
+    "Noa",
+    "AJ",
+    "JJ",
+    "Mary-Kate",
+    "D'Angelo",
+    "Zoë",
+    "José",
+    "Anne Marie",
+    "Лілія",
+    "Ava",
 ]
 
 
@@ -84,53 +180,63 @@ def test_other_name_types_pass(name_type: str | None) -> None:
     assert not check_name("Ava", "", "Smith", name_type).flagged
 
 
-@pytest.mark.parametrize(("first", "middle", "last"), [
-    ("Ava", "Baby Girl", "Smith"),
-    ("Ava", "Judysgirl", "Smith"),
-    ("Noah", "Boy", "Smith"),
-    ("Ava", "", "Smith Twin A"),
-    ("Ava", "", "Smith-Twin"),
-    ("Ava", "", "Smith 2"),
-    ("Ava", "", "Baby"),
-    ("John", "", "Doe"),
-    ("Jane", "", "DOE"),
-])
+@pytest.mark.parametrize(
+    ("first", "middle", "last"),
+    [
+        ("Ava", "Baby Girl", "Smith"),
+        ("Ava", "Judysgirl", "Smith"),
+        ("Noah", "Boy", "Smith"),
+        ("Ava", "", "Smith Twin A"),
+        ("Ava", "", "Smith-Twin"),
+        ("Ava", "", "Smith 2"),
+        ("Ava", "", "Baby"),
+        ("John", "", "Doe"),
+        ("Jane", "", "DOE"),
+    ],
+)
 def test_placeholders_outside_the_first_name(first: str, middle: str, last: str) -> None:
     assert check_name(first, middle, last, None).flagged
 
 
-@pytest.mark.parametrize(("first", "middle", "last"), [
-    ("Ava", "B", "Smith"),  # a middle initial
-    ("Ava", "NMN", "Smith"),  # "no middle name"
-    ("Ava", "X", "Smith"),
-    ("Ava", "Boyd", "Smith"),
-    ("Ava", "", "McGirl"),
-    ("Ava", "", "Twine"),
-    ("Ava", "", "Boyd"),
-    ("Ava", "", "Doe"),
-    ("Ava", "Marie", "Smith-Jones"),
-])
+@pytest.mark.parametrize(
+    ("first", "middle", "last"),
+    [
+        ("Ava", "B", "Smith"),  # a middle initial
+        ("Ava", "NMN", "Smith"),  # "no middle name"
+        ("Ava", "X", "Smith"),
+        ("Ava", "Boyd", "Smith"),
+        ("Ava", "", "McGirl"),
+        ("Ava", "", "Twine"),
+        ("Ava", "", "Boyd"),
+        ("Ava", "", "Doe"),
+        ("Ava", "Marie", "Smith-Jones"),
+    ],
+)
 def test_real_middle_and_last_names_pass(first: str, middle: str, last: str) -> None:
     assert not check_name(first, middle, last, None).flagged
 
 
-@pytest.mark.parametrize(("args", "reason"), [
-    (("Baby Girl", "", "Smith", None), "placeholder 'Baby Girl'"),
-    (("Baby Girl", "", "Smith", "NB"), "placeholder 'Baby Girl'"),  # the name says more
-    (("Ava", "", "Smith", "NB"), "temporary name from the EHR (NB)"),
-    (("", "", "Smith", None), "no first name"),
-    (("--", "", "Smith", None), "placeholder '--'"),
-    (("Ava2", "", "Smith", None), "number in the first name 'Ava2'"),
-    (("J", "", "Smith", None), "single letter for a first name 'J'"),
-    (("Ava", "Baby Girl", "Smith", None), "placeholder 'Baby Girl' in the middle name"),
-    (("Ava", "", "Smith Twin A", None), "placeholder 'Smith Twin A' in the last name"),
-    (("John", "", "Doe", None), "unidentified-patient name 'John Doe'"),
-])
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("Baby Girl", "", "Smith", None), "placeholder 'Baby Girl'"),
+        (("Baby Girl", "", "Smith", "NB"), "placeholder 'Baby Girl'"),  # the name says more
+        (("Ava", "", "Smith", "NB"), "temporary name from the EHR (NB)"),
+        (("", "", "Smith", None), "no first name"),
+        (("--", "", "Smith", None), "placeholder '--'"),
+        (("Ava2", "", "Smith", None), "number in the first name 'Ava2'"),
+        (("J", "", "Smith", None), "single letter for a first name 'J'"),
+        (("Ava", "Baby Girl", "Smith", None), "placeholder 'Baby Girl' in the middle name"),
+        (("Ava", "", "Smith Twin A", None), "placeholder 'Smith Twin A' in the last name"),
+        (("John", "", "Doe", None), "unidentified-patient name 'John Doe'"),
+    ],
+)
 def test_reasons_are_readable(args: tuple[str, str, str, str | None], reason: str) -> None:
     assert check_name(*args) == NameCheck(True, reason)
 
 
 # --- the labeled corpus -------------------------------------------------------------------
+
 
 def test_corpus_recall_is_complete_and_false_flags_are_rare(
     record_property: Callable[[str, object], None],
@@ -150,9 +256,13 @@ def test_corpus_recall_is_complete_and_false_flags_are_rare(
         f"false flags {false_flag_rate:.3%} ({len(false_flags)})"
     )
     print(f"\n{summary}")
-    for key, value in (("placeholders", len(placeholders)), ("real_names", len(real_names)),
-                       ("recall", recall), ("precision", precision),
-                       ("false_flag_rate", false_flag_rate)):
+    for key, value in (
+        ("placeholders", len(placeholders)),
+        ("real_names", len(real_names)),
+        ("recall", recall),
+        ("precision", precision),
+        ("false_flag_rate", false_flag_rate),
+    ):
         record_property(key, value)
 
     assert len(placeholders) >= 300 and len(real_names) >= 3000, summary
@@ -164,8 +274,9 @@ def test_corpus_is_generated_from_its_script() -> None:
     """placeholders.txt is the output of make_placeholders.py (edit the script, not the file)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_placeholders",
-                                                  CORPUS / "make_placeholders.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_placeholders", CORPUS / "make_placeholders.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

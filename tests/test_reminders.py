@@ -75,12 +75,20 @@ FRIDAY = at(2026, 3, 6, 8)
 
 
 def make_settings(database_url: str, slack_url: str, **overrides: str) -> Settings:
-    env = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": "xoxb-test-token",
-           "SLACK_API_URL": slack_url, "REMINDER_CHANNEL_ID": REMIND,
-           "SUPERVISOR_IDS": "U0SUPER1,S0SUPERS", "PRACTICE_TIMEZONE": "America/New_York",
-           "REMINDER_TIME": "08:00", "PIN_LETTER_TTL_HOURS": "24",
-           "PORTAL_URL": "https://portal.example.com", "PRACTICE_NAME": "Test Pediatrics",
-           "PRACTICE_PHONE": "555-0100", **overrides}
+    env = {
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_API_URL": slack_url,
+        "REMINDER_CHANNEL_ID": REMIND,
+        "SUPERVISOR_IDS": "U0SUPER1,S0SUPERS",
+        "PRACTICE_TIMEZONE": "America/New_York",
+        "REMINDER_TIME": "08:00",
+        "PIN_LETTER_TTL_HOURS": "24",
+        "PORTAL_URL": "https://portal.example.com",
+        "PRACTICE_NAME": "Test Pediatrics",
+        "PRACTICE_PHONE": "555-0100",
+        **overrides,
+    }
     settings = load_settings(env)
     assert not settings.problems
     return settings
@@ -91,8 +99,9 @@ def settings(database_url: str, fake_slack: FakeSlack) -> Settings:
     return make_settings(database_url, fake_slack.url)
 
 
-def make_outbox(database: Database, settings: Settings,
-                clock: Callable[[], datetime] = utcnow) -> Outbox:
+def make_outbox(
+    database: Database, settings: Settings, clock: Callable[[], datetime] = utcnow
+) -> Outbox:
     return Outbox(database, settings, slack=WebClientPort(make_client(settings)), clock=clock)
 
 
@@ -116,13 +125,19 @@ def deliver_all(outbox: Outbox) -> None:
 
 
 def digest_posts(fake: FakeSlack) -> list[Call]:
-    return [c for c in fake.calls_to("chat.postMessage")
-            if c.ok and c.args["channel"] == REMIND and not c.args.get("thread_ts")]
+    return [
+        c
+        for c in fake.calls_to("chat.postMessage")
+        if c.ok and c.args["channel"] == REMIND and not c.args.get("thread_ts")
+    ]
 
 
 def thread_posts(fake: FakeSlack, thread_ts: str) -> list[Call]:
-    return [c for c in fake.calls_to("chat.postMessage")
-            if c.ok and c.args.get("thread_ts") == thread_ts]
+    return [
+        c
+        for c in fake.calls_to("chat.postMessage")
+        if c.ok and c.args.get("thread_ts") == thread_ts
+    ]
 
 
 def run(database: Database, settings: Settings, now: datetime, **kwargs: Any) -> Any:
@@ -158,26 +173,50 @@ def visit(session: Session, patient: Patient, when: datetime) -> None:
     session.add(Appointment(patient_id=patient.id or 0, starts_at=when, provider="Dr. Test"))
 
 
-def pin(session: Session, patient: Patient, issued_at: datetime, *,
-        expires_at: datetime | None = None, status: str = PinStatus.ACTIVE) -> Pin:
-    batch = IssueBatch(family_id=patient.family_id, issued_by="U0STAFF", mode="print_only",
-                       idempotency_key=f"test:{patient.id}:{issued_at.isoformat()}")
+def pin(
+    session: Session,
+    patient: Patient,
+    issued_at: datetime,
+    *,
+    expires_at: datetime | None = None,
+    status: str = PinStatus.ACTIVE,
+) -> Pin:
+    batch = IssueBatch(
+        family_id=patient.family_id,
+        issued_by="U0STAFF",
+        mode="print_only",
+        idempotency_key=f"test:{patient.id}:{issued_at.isoformat()}",
+    )
     session.add(batch)
     session.flush()
-    row = Pin(patient_id=patient.id or 0, batch_id=batch.id or 0, pin_hash="scrypt$test",
-              delivery="printed", issued_by="U0STAFF", issued_at=issued_at,
-              expires_at=expires_at, status=status)
+    row = Pin(
+        patient_id=patient.id or 0,
+        batch_id=batch.id or 0,
+        pin_hash="scrypt$test",
+        delivery="printed",
+        issued_by="U0STAFF",
+        issued_at=issued_at,
+        expires_at=expires_at,
+        status=status,
+    )
     session.add(row)
     return row
 
 
-def name_fix(session: Session, patient: Patient, requested_at: datetime, *,
-             thread_ts: str | None = None) -> NameFix:
-    fix = NameFix(patient_id=patient.id or 0, family_id=patient.family_id,
-                  proposed_first="Ava", proposed_last=patient.last_name,
-                  confirmed_by="birth_certificate", requested_by="U0STAFF",
-                  requested_at=requested_at, channel_id=FRONT if thread_ts else None,
-                  thread_ts=thread_ts)
+def name_fix(
+    session: Session, patient: Patient, requested_at: datetime, *, thread_ts: str | None = None
+) -> NameFix:
+    fix = NameFix(
+        patient_id=patient.id or 0,
+        family_id=patient.family_id,
+        proposed_first="Ava",
+        proposed_last=patient.last_name,
+        confirmed_by="birth_certificate",
+        requested_by="U0STAFF",
+        requested_at=requested_at,
+        channel_id=FRONT if thread_ts else None,
+        thread_ts=thread_ts,
+    )
     session.add(fix)
     session.flush()
     return fix
@@ -196,8 +235,9 @@ def seed_practice(database: Database, *, threads: bool = True) -> dict[str, int]
         visit(session, ava, datetime(2026, 3, 11, 9, 0))  # a real name: never flagged
         boy = make_patient(session, rivera, "Baby Boy", date(2026, 2, 25), last="Rivera")
         visit(session, boy, datetime(2026, 3, 12, 14, 0))  # Thursday: past two business days
-        name_fix(session, baby, at(2026, 3, 8, 7), thread_ts="1700000000.000100" if threads
-                 else None)  # 25 hours before DST_MONDAY
+        name_fix(
+            session, baby, at(2026, 3, 8, 7), thread_ts="1700000000.000100" if threads else None
+        )  # 25 hours before DST_MONDAY
         name_fix(session, boy, at(2026, 3, 8, 9), thread_ts="1700000000.000200")  # 23 hours
         liam = make_patient(session, chen, "Liam", date(2017, 1, 1), last="Chen")
         # Last Monday 09:00 EST: 6 days 22 hours before now, but 7 calendar days.
@@ -227,18 +267,24 @@ def seed_waiting_fixes(database: Database) -> list[str]:
         for first, thread in zip(("Baby Girl", "Baby Boy"), threads, strict=True):
             child = make_patient(session, family, first, date(2026, 2, 1), name_type="NB")
             name_fix(session, child, at(2026, 3, 6, 15), thread_ts=thread)
-        name_fix(session, make_patient(session, family, "Infant", date(2026, 2, 2)),
-                 at(2026, 3, 6, 15))
-        name_fix(session, make_patient(session, family, "Newborn", date(2026, 2, 3)),
-                 at(2026, 3, 9, 7), thread_ts="1700000000.000500")
+        name_fix(
+            session, make_patient(session, family, "Infant", date(2026, 2, 2)), at(2026, 3, 6, 15)
+        )
+        name_fix(
+            session,
+            make_patient(session, family, "Newborn", date(2026, 2, 3)),
+            at(2026, 3, 9, 7),
+            thread_ts="1700000000.000500",
+        )
     return threads
 
 
 # -- what the digest says ---------------------------------------------------------------------
 
 
-def test_each_section_on_the_monday_after_dst_starts(database, settings, fake_slack,
-                                                      outbox) -> None:
+def test_each_section_on_the_monday_after_dst_starts(
+    database, settings, fake_slack, outbox
+) -> None:
     ids = seed_practice(database)
 
     digest = capture_digest(database, settings, DST_MONDAY)
@@ -272,26 +318,39 @@ def test_each_section_on_the_monday_after_dst_starts(database, settings, fake_sl
 
 
 def test_friday_looks_ahead_to_monday_and_tuesday(database, settings) -> None:
-    assert next_business_days(FRIDAY.astimezone(TZ).date(), 2) == [date(2026, 3, 9),
-                                                                   date(2026, 3, 10)]
+    assert next_business_days(FRIDAY.astimezone(TZ).date(), 2) == [
+        date(2026, 3, 9),
+        date(2026, 3, 10),
+    ]
     with database.transaction() as session:
         family = make_family(session)
-        visits = {"Today": datetime(2026, 3, 6, 9), "Saturday": datetime(2026, 3, 7, 9),
-                  "Monday": datetime(2026, 3, 9, 9), "Tuesday": datetime(2026, 3, 10, 16),
-                  "Wednesday": datetime(2026, 3, 11, 9)}
+        visits = {
+            "Today": datetime(2026, 3, 6, 9),
+            "Saturday": datetime(2026, 3, 7, 9),
+            "Monday": datetime(2026, 3, 9, 9),
+            "Tuesday": datetime(2026, 3, 10, 16),
+            "Wednesday": datetime(2026, 3, 11, 9),
+        }
         for day, when in visits.items():
-            visit(session, make_patient(session, family, f"Baby {day}", date(2026, 2, 1),
-                                        name_type="NB"), when)
+            visit(
+                session,
+                make_patient(session, family, f"Baby {day}", date(2026, 2, 1), name_type="NB"),
+                when,
+            )
 
     digest = capture_digest(database, settings, FRIDAY)
 
     assert children(digest, Section.UNOFFICIAL_NAMES) == [
-        "Baby Saturday Testwood", "Baby Monday Testwood", "Baby Tuesday Testwood"]
+        "Baby Saturday Testwood",
+        "Baby Monday Testwood",
+        "Baby Tuesday Testwood",
+    ]
     assert children(digest, Section.NO_PORTAL_TODAY) == ["Baby Today Testwood"]
 
 
-def test_nothing_to_report_posts_nothing_and_closes_the_day(database, settings, fake_slack,
-                                                            outbox) -> None:
+def test_nothing_to_report_posts_nothing_and_closes_the_day(
+    database, settings, fake_slack, outbox
+) -> None:
     result = run(database, settings, DST_MONDAY)
     deliver_all(outbox)
 
@@ -304,11 +363,11 @@ def test_nothing_to_report_posts_nothing_and_closes_the_day(database, settings, 
 # -- the schedule -----------------------------------------------------------------------------
 
 
-def test_cron_fires_weekdays_at_local_reminder_time_across_dst(database, settings,
-                                                               outbox) -> None:
+def test_cron_fires_weekdays_at_local_reminder_time_across_dst(database, settings, outbox) -> None:
     scheduler = BackgroundScheduler(timezone=TZ)
-    services = Services(settings=settings, database=database, outbox=outbox,
-                        clock=lambda: at(2026, 3, 6, 7))
+    services = Services(
+        settings=settings, database=database, outbox=outbox, clock=lambda: at(2026, 3, 6, 7)
+    )
     register_jobs(scheduler, services, render=render_digest)
 
     job = scheduler.get_job(DAILY_JOB)
@@ -322,16 +381,25 @@ def test_cron_fires_weekdays_at_local_reminder_time_across_dst(database, setting
     assert catch_up.coalesce is True and catch_up.trigger.interval == timedelta(minutes=15)
 
 
-@pytest.mark.parametrize(("now", "posts"), [
-    (at(2026, 3, 9, 7, 30), 0),  # Monday before 08:00: the cron job's turn
-    (at(2026, 3, 9, 9, 30), 1),  # Monday after 08:00, nothing claimed yet: owed
-    (at(2026, 3, 7, 9, 30), 0),  # Saturday: no digest
-])
-def test_catch_up_runs_the_day_only_when_owed(database, settings, fake_slack, outbox, now,
-                                              posts) -> None:
+@pytest.mark.parametrize(
+    ("now", "posts"),
+    [
+        (at(2026, 3, 9, 7, 30), 0),  # Monday before 08:00: the cron job's turn
+        (at(2026, 3, 9, 9, 30), 1),  # Monday after 08:00, nothing claimed yet: owed
+        (at(2026, 3, 7, 9, 30), 0),  # Saturday: no digest
+    ],
+)
+def test_catch_up_runs_the_day_only_when_owed(
+    database, settings, fake_slack, outbox, now, posts
+) -> None:
     seed_practice(database, threads=False)
-    services = Services(settings=settings, database=database, outbox=outbox, clock=lambda: now,
-                        kick=lambda: deliver_all(outbox))
+    services = Services(
+        settings=settings,
+        database=database,
+        outbox=outbox,
+        clock=lambda: now,
+        kick=lambda: deliver_all(outbox),
+    )
 
     catch_up_job(services, render_digest)
     catch_up_job(services, render_digest)
@@ -370,12 +438,14 @@ def bot_services(database: Database, settings: Settings, outbox: Outbox) -> Serv
     """Services as `pinbot run` builds them: the real clock (time-machine moves it) and a
     kick that delivers at once (the delivery thread's job)."""
     seed_practice(database)
-    return Services(settings=settings, database=database, outbox=outbox,
-                    kick=lambda: deliver_all(outbox))
+    return Services(
+        settings=settings, database=database, outbox=outbox, kick=lambda: deliver_all(outbox)
+    )
 
 
 def test_started_at_0930_posts_the_0800_digest_once_even_after_a_restart(
-        bot_services, fake_slack) -> None:
+    bot_services, fake_slack
+) -> None:
     with time_machine.travel(at(2026, 3, 9, 9, 30), tick=False):
         bot = RunningBot(bot_services)
         bot.wait_for(CATCH_UP_JOB)
@@ -418,18 +488,32 @@ def assert_one_digest_and_one_nudge_each(fake: FakeSlack, threads: list[str]) ->
 
 
 def test_three_processes_post_one_digest_and_one_nudge_per_request(
-        database, database_url, settings, fake_slack) -> None:
+    database, database_url, settings, fake_slack
+) -> None:
     if database.is_sqlite:
         pytest.skip("OS-process replicas need PostgreSQL; SQLite is covered with threads")
     seed_practice(database)
     threads = seed_waiting_fixes(database)
-    env = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": "xoxb-test-token",
-           "SLACK_API_URL": fake_slack.url, "REMINDER_CHANNEL_ID": REMIND,
-           "SUPERVISOR_IDS": "U0SUPER1,S0SUPERS", "PRACTICE_TIMEZONE": "America/New_York",
-           "PATH": "/usr/bin:/bin"}
-    workers = [subprocess.Popen(
-        [sys.executable, "-m", "tests.reminder_worker", DST_MONDAY.isoformat()], cwd=REPO_ROOT,
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    env = {
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_API_URL": fake_slack.url,
+        "REMINDER_CHANNEL_ID": REMIND,
+        "SUPERVISOR_IDS": "U0SUPER1,S0SUPERS",
+        "PRACTICE_TIMEZONE": "America/New_York",
+        "PATH": "/usr/bin:/bin",
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.reminder_worker", DST_MONDAY.isoformat()],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     for worker in workers:
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
     for worker in workers:  # all three connected: release them together
@@ -443,8 +527,9 @@ def test_three_processes_post_one_digest_and_one_nudge_per_request(
     assert_one_digest_and_one_nudge_each(fake_slack, threads)
 
 
-def test_three_threads_post_one_digest_and_one_nudge_per_request(database, database_url,
-                                                                 settings, fake_slack) -> None:
+def test_three_threads_post_one_digest_and_one_nudge_per_request(
+    database, database_url, settings, fake_slack
+) -> None:
     seed_practice(database)
     threads = seed_waiting_fixes(database)
     start = threading.Barrier(3)
@@ -472,15 +557,20 @@ def test_three_threads_post_one_digest_and_one_nudge_per_request(database, datab
 
 
 def test_crash_after_claim_before_posting_is_posted_by_the_next_sweep(
-        database, settings, fake_slack, outbox) -> None:
+    database, settings, fake_slack, outbox
+) -> None:
     seed_practice(database)
     assert run(database, settings, DST_MONDAY).claimed
     # The process dies here: claimed and queued, nothing delivered.
     assert fake_slack.calls_to("chat.postMessage") == []
 
-    restarted = Services(settings=settings, database=database, outbox=outbox,
-                         clock=lambda: DST_MONDAY + timedelta(hours=1),
-                         kick=lambda: deliver_all(outbox))
+    restarted = Services(
+        settings=settings,
+        database=database,
+        outbox=outbox,
+        clock=lambda: DST_MONDAY + timedelta(hours=1),
+        kick=lambda: deliver_all(outbox),
+    )
     daily_job(restarted, render_digest)
     daily_job(restarted, render_digest)
 
@@ -489,7 +579,8 @@ def test_crash_after_claim_before_posting_is_posted_by_the_next_sweep(
 
 
 def test_a_failed_0800_run_leaves_no_claim_and_the_catch_up_posts_it(
-        database, settings, fake_slack, outbox) -> None:
+    database, settings, fake_slack, outbox
+) -> None:
     seed_practice(database)
 
     def crash(digest: Digest) -> list[dict[str, Any]]:
@@ -500,15 +591,20 @@ def test_a_failed_0800_run_leaves_no_claim_and_the_catch_up_posts_it(
     with database.read_session() as session:
         assert session.exec(select(ReminderRun)).all() == []
 
-    later = Services(settings=settings, database=database, outbox=outbox,
-                     clock=lambda: DST_MONDAY + timedelta(minutes=15),
-                     kick=lambda: deliver_all(outbox))
+    later = Services(
+        settings=settings,
+        database=database,
+        outbox=outbox,
+        clock=lambda: DST_MONDAY + timedelta(minutes=15),
+        kick=lambda: deliver_all(outbox),
+    )
     catch_up_job(later, render_digest)
     assert len(digest_posts(fake_slack)) == 1
 
 
 def test_a_digest_that_failed_for_good_is_taken_over_later_that_day(
-        database, settings, fake_slack, outbox) -> None:
+    database, settings, fake_slack, outbox
+) -> None:
     seed_practice(database, threads=False)
     fake_slack.fail_next("chat.postMessage", error="not_in_channel")  # permanent: given up
     run(database, settings, DST_MONDAY)
@@ -531,23 +627,26 @@ def test_queued_digest_is_never_taken_over(database, settings, fake_slack, outbo
     assert len(digest_posts(fake_slack)) == 1
 
 
-def test_rate_limited_then_ok_is_posted_once(database, settings, fake_slack, outbox,
-                                             retry_waits) -> None:
+def test_rate_limited_then_ok_is_posted_once(
+    database, settings, fake_slack, outbox, retry_waits
+) -> None:
     seed_practice(database, threads=False)
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=1)
 
     run(database, settings, DST_MONDAY)
     deliver_all(outbox)
 
-    statuses = [c.status for c in fake_slack.calls_to("chat.postMessage")
-                if not c.args.get("thread_ts")]
+    statuses = [
+        c.status for c in fake_slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")
+    ]
     assert statuses == [429, 200]
     assert len(digest_posts(fake_slack)) == 1
     assert retry_waits and retry_waits[0] >= 1  # Retry-After was honoured
 
 
 def test_rate_limited_past_the_client_retries_is_retried_by_the_outbox_once(
-        database, settings, fake_slack, outbox, retry_waits) -> None:
+    database, settings, fake_slack, outbox, retry_waits
+) -> None:
     seed_practice(database, threads=False)
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=1, times=4)
 
@@ -569,8 +668,9 @@ def assert_within_block_kit(posts: list[Call]) -> None:
         assert message_block_problems(post.args["blocks"]) == []
 
 
-def test_a_digest_of_200_entries_stays_within_block_kit_limits(database, settings, fake_slack,
-                                                                outbox) -> None:
+def test_a_digest_of_200_entries_stays_within_block_kit_limits(
+    database, settings, fake_slack, outbox
+) -> None:
     with database.transaction() as session:
         for number in range(200):
             family = make_family(session, f"B{number:04d}")
@@ -591,9 +691,18 @@ def test_a_digest_of_200_entries_stays_within_block_kit_limits(database, setting
 def test_200_entries_over_every_section_split_into_valid_messages(fake_slack) -> None:
     settings = make_settings("sqlite://", fake_slack.url)  # pure rendering: no database
     long_name = "Baby & <Girl> *" + "x" * 400
-    sections = tuple(DigestSection(kind, tuple(
-        DigestEntry(long_name if n == 0 else f"Child {n}", n + 1, f"A{n}", "needed & " * 300)
-        for n in range(40))) for kind in Section)
+    sections = tuple(
+        DigestSection(
+            kind,
+            tuple(
+                DigestEntry(
+                    long_name if n == 0 else f"Child {n}", n + 1, f"A{n}", "needed & " * 300
+                )
+                for n in range(40)
+            ),
+        )
+        for kind in Section
+    )
     digest = Digest(date(2026, 3, 9), sections)
 
     messages = render_digest(digest)
@@ -605,16 +714,21 @@ def test_200_entries_over_every_section_split_into_valid_messages(fake_slack) ->
     assert len(posts) == len(messages) > 1
     assert_within_block_kit(posts)
     shown = sum(1 for p in posts for b in p.args["blocks"] if "accessory" in b)
-    counted = sum(int(b["elements"][0]["text"].split()[1]) for p in posts
-                  for b in p.args["blocks"] if "more in this section" in json.dumps(b))
+    counted = sum(
+        int(b["elements"][0]["text"].split()[1])
+        for p in posts
+        for b in p.args["blocks"]
+        if "more in this section" in json.dumps(b)
+    )
     assert shown + counted == 200
 
 
 # -- nudges -----------------------------------------------------------------------------------
 
 
-def test_nudges_once_per_request_per_day_even_when_forced(database, settings, fake_slack,
-                                                          outbox) -> None:
+def test_nudges_once_per_request_per_day_even_when_forced(
+    database, settings, fake_slack, outbox
+) -> None:
     threads = seed_waiting_fixes(database)
 
     assert run(database, settings, DST_MONDAY).nudges == 2
@@ -626,8 +740,9 @@ def test_nudges_once_per_request_per_day_even_when_forced(database, settings, fa
         assert len(thread_posts(fake_slack, thread)) == 1
     assert thread_posts(fake_slack, "1700000000.000500") == []  # only 1 hour old
     with database.read_session() as session:
-        days = {f.last_nudged_on for f in session.exec(select(NameFix)).all()
-                if f.thread_ts in threads}
+        days = {
+            f.last_nudged_on for f in session.exec(select(NameFix)).all() if f.thread_ts in threads
+        }
     assert days == {"2026-03-09"}
 
     run(database, settings, DST_MONDAY + timedelta(days=1))
@@ -651,19 +766,36 @@ def test_no_reminder_channel_still_nudges(database, database_url, fake_slack) ->
 # -- letters ----------------------------------------------------------------------------------
 
 
-def upload_letter(database: Database, settings: Settings, family: Family, thread_ts: str,
-                  uploaded_at: datetime) -> str:
+def upload_letter(
+    database: Database, settings: Settings, family: Family, thread_ts: str, uploaded_at: datetime
+) -> str:
     file_id = WebClientPort(make_client(settings)).upload_file(
-        channel=FRONT, thread_ts=thread_ts, content=b"%PDF-1.4 letters", filename="pins.pdf",
-        title="PIN letters")
+        channel=FRONT,
+        thread_ts=thread_ts,
+        content=b"%PDF-1.4 letters",
+        filename="pins.pdf",
+        title="PIN letters",
+    )
     with database.transaction() as session:
-        batch = IssueBatch(family_id=family.id or 0, issued_by="U0STAFF", mode="print_only",
-                           idempotency_key=f"letters:{file_id}", channel_id=FRONT,
-                           thread_ts=thread_ts)
+        batch = IssueBatch(
+            family_id=family.id or 0,
+            issued_by="U0STAFF",
+            mode="print_only",
+            idempotency_key=f"letters:{file_id}",
+            channel_id=FRONT,
+            thread_ts=thread_ts,
+        )
         session.add(batch)
         session.flush()
-        session.add(LetterFile(batch_id=batch.id or 0, file_id=file_id, channel_id=FRONT,
-                               thread_ts=thread_ts, uploaded_at=uploaded_at))
+        session.add(
+            LetterFile(
+                batch_id=batch.id or 0,
+                file_id=file_id,
+                channel_id=FRONT,
+                thread_ts=thread_ts,
+                uploaded_at=uploaded_at,
+            )
+        )
     return file_id
 
 
@@ -678,7 +810,8 @@ def deleted(fake: FakeSlack) -> dict[str, bool]:
 
 
 def test_letters_older_than_the_ttl_are_deleted_once_and_the_thread_told(
-        database, settings, fake_slack, outbox, family) -> None:
+    database, settings, fake_slack, outbox, family
+) -> None:
     now = DST_MONDAY
     old_card = fake_slack.add_message(FRONT, text="family card")
     new_card = fake_slack.add_message(FRONT, text="another family card")
@@ -693,8 +826,10 @@ def test_letters_older_than_the_ttl_are_deleted_once_and_the_thread_told(
     assert [c.args["file"] for c in fake_slack.calls_to("files.delete")] == [old]
     assert deleted(fake_slack) == {old: True, new: False}
     [reply] = thread_posts(fake_slack, old_card)
-    assert "PIN letters removed from Slack after 24 h; re-issue to print again." in (
-        reply.args["text"])
+    assert (
+        "PIN letters removed from Slack after 24 h; re-issue to print again."
+        in (reply.args["text"])
+    )
     assert thread_posts(fake_slack, new_card) == []
     with database.read_session() as session:
         rows = {r.file_id: r.deleted_at for r in session.exec(select(LetterFile)).all()}
@@ -705,8 +840,9 @@ def test_letters_older_than_the_ttl_are_deleted_once_and_the_thread_told(
     assert deleted(fake_slack) == {old: True, new: True}
 
 
-def test_a_letter_already_gone_from_slack_counts_as_deleted(database, settings, fake_slack,
-                                                            outbox, family) -> None:
+def test_a_letter_already_gone_from_slack_counts_as_deleted(
+    database, settings, fake_slack, outbox, family
+) -> None:
     card = fake_slack.add_message(FRONT, text="family card")
     file_id = upload_letter(database, settings, family, card, DST_MONDAY - timedelta(hours=30))
     make_client(settings).files_delete(file=file_id)  # someone removed it by hand
@@ -720,8 +856,7 @@ def test_a_letter_already_gone_from_slack_counts_as_deleted(database, settings, 
     assert len(thread_posts(fake_slack, card)) == 1
 
 
-def test_letters_are_kept_when_the_ttl_is_zero(database, database_url, fake_slack,
-                                               family) -> None:
+def test_letters_are_kept_when_the_ttl_is_zero(database, database_url, fake_slack, family) -> None:
     settings = make_settings(database_url, fake_slack.url, PIN_LETTER_TTL_HOURS="0")
     card = fake_slack.add_message(FRONT, text="family card")
     upload_letter(database, settings, family, card, DST_MONDAY - timedelta(days=30))
@@ -751,8 +886,7 @@ def test_remind_twice_posts_once_and_says_so(database, settings, fake_slack, cap
     assert_one_digest_and_one_nudge_each(fake_slack, [*threads, "1700000000.000100"])
 
 
-def test_remind_force_posts_again_and_is_audited(database, settings, fake_slack,
-                                                 capsys) -> None:
+def test_remind_force_posts_again_and_is_audited(database, settings, fake_slack, capsys) -> None:
     seed_practice(database)
     remind(database, settings, DST_MONDAY)
 
@@ -760,13 +894,15 @@ def test_remind_force_posts_again_and_is_audited(database, settings, fake_slack,
 
     assert len(digest_posts(fake_slack)) == 2
     with database.read_session() as session:
-        forced = session.exec(select(AuditEvent).where(
-            AuditEvent.action == "reminders.force")).all()
+        forced = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "reminders.force")
+        ).all()
     assert [(e.actor, json.loads(e.details)["entries"]) for e in forced] == [("cli", 7)]
 
 
-def test_remind_reports_what_it_could_not_deliver(database, settings, fake_slack, capsys,
-                                                  retry_waits) -> None:
+def test_remind_reports_what_it_could_not_deliver(
+    database, settings, fake_slack, capsys, retry_waits
+) -> None:
     seed_practice(database, threads=False)
     fake_slack.fail_next("chat.postMessage", status=500, times=10)
 
@@ -776,4 +912,3 @@ def test_remind_reports_what_it_could_not_deliver(database, settings, fake_slack
     with database.read_session() as session:
         statuses = {w.status for w in session.exec(select(OutgoingWork)).all()}
     assert statuses == {WorkStatus.PENDING}
-

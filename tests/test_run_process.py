@@ -24,9 +24,13 @@ FIXTURES = (fake_socket_mode_fixture,)  # imported for its fixture
 @contextmanager
 def pinbot_run(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.runtime.cli", "run"], cwd=cwd, text=True,
+        [sys.executable, "-m", "bot.runtime.cli", "run"],
+        cwd=cwd,
+        text=True,
         env={"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         yield process
     finally:
@@ -51,23 +55,29 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError("pinbot did not answer /healthz within 20 s")
 
 
-def test_http_mode_process(database_url: str, fake_slack: FakeSlack,
-                           smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_http_mode_process(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     port = free_port()
     env = stack_env(database_url, fake_slack, smtp_server, PORT=str(port))
     with pinbot_run(env, tmp_path) as process:
         base = f"http://127.0.0.1:{port}"
         _wait_until_healthy(f"{base}/healthz", process)
-        reply = SlackSender(base, SIGNING_SECRET).command("/pinbot", "help",
-                                                          channel_id="C0FRONTDESK")
+        reply = SlackSender(base, SIGNING_SECRET).command(
+            "/pinbot", "help", channel_id="C0FRONTDESK"
+        )
         assert reply.status == 200 and "/family" in reply.text
         forged = SlackSender(base, "wrong-secret").command("/pinbot", "help")
         assert forged.status == 401
 
 
-def test_socket_mode_process(database_url: str, fake_slack: FakeSlack,
-                             fake_socket_mode: FakeSocketMode, smtp_server: SmtpServer,
-                             tmp_path: Path) -> None:
+def test_socket_mode_process(
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_socket_mode: FakeSocketMode,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
     env = stack_env(database_url, fake_slack, smtp_server, SLACK_APP_TOKEN="xapp-1-test")
     del env["SLACK_SIGNING_SECRET"]
     with pinbot_run(env, tmp_path) as process:

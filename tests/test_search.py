@@ -26,37 +26,68 @@ Child = tuple[str, str, date, str]  # first, last, dob, chart id
 Adult = tuple[str, str, str | None, str | None]  # first, last, email, phone
 
 FAMILIES: list[tuple[str, list[Child], list[Adult]]] = [
-    ("A1001", [("Ava", "Smith", date(2019, 3, 2), "MRN1001"),
-               ("Ben", "Smith", date(2021, 7, 14), "MRN1002")],
-     [("Jane", "Smith", "Jane.Smith@Example.com", "(555) 010-1234")]),
-    ("A1002", [("Eva", "Smith", date(2018, 1, 1), "MRN2001")],
-     [("Tom", "Smith", None, "555-010-9999")]),
-    ("A1003", [("Liam", "Johnson", date(2017, 5, 5), "MRN3001")],
-     [("Maria", "Johnson", "maria.j@example.com", None)]),
-    ("A1004", [("Noah", "Smyth", date(2016, 2, 2), "MRN4001")],
-     [("Kate", "Brown", None, None)]),
-    ("A1005", [("Olivia", "Martinez-Lopez", date(2020, 10, 10), "MRN5001")],
-     [("Rosa", "Martinez", "rosa@example.com", "555 010 5555")]),
-    ("A1006", [("Mia", "Smith", date(2015, 6, 6), "MRN6001")],
-     [("Paul", "Smith", None, None)]),
+    (
+        "A1001",
+        [
+            ("Ava", "Smith", date(2019, 3, 2), "MRN1001"),
+            ("Ben", "Smith", date(2021, 7, 14), "MRN1002"),
+        ],
+        [("Jane", "Smith", "Jane.Smith@Example.com", "(555) 010-1234")],
+    ),
+    (
+        "A1002",
+        [("Eva", "Smith", date(2018, 1, 1), "MRN2001")],
+        [("Tom", "Smith", None, "555-010-9999")],
+    ),
+    (
+        "A1003",
+        [("Liam", "Johnson", date(2017, 5, 5), "MRN3001")],
+        [("Maria", "Johnson", "maria.j@example.com", None)],
+    ),
+    ("A1004", [("Noah", "Smyth", date(2016, 2, 2), "MRN4001")], [("Kate", "Brown", None, None)]),
+    (
+        "A1005",
+        [("Olivia", "Martinez-Lopez", date(2020, 10, 10), "MRN5001")],
+        [("Rosa", "Martinez", "rosa@example.com", "555 010 5555")],
+    ),
+    ("A1006", [("Mia", "Smith", date(2015, 6, 6), "MRN6001")], [("Paul", "Smith", None, None)]),
 ]
 
 
-def add_family(session: Session, account: str, children: list[Child],
-               guardians: list[Adult]) -> int:
+def add_family(
+    session: Session, account: str, children: list[Child], guardians: list[Adult]
+) -> int:
     """Insert the way the importer does: key columns filled with bot.text functions."""
     family = Family(account_number=account)
     session.add(family)
     session.flush()
     assert family.id is not None
     for first, last, dob, chart in children:
-        session.add(Patient(family_id=family.id, chart_id=chart, first_name=first,
-                            last_name=last, dob=dob, first_key=fold(first), last_key=fold(last)))
+        session.add(
+            Patient(
+                family_id=family.id,
+                chart_id=chart,
+                first_name=first,
+                last_name=last,
+                dob=dob,
+                first_key=fold(first),
+                last_key=fold(last),
+            )
+        )
     for first, last, email, phone in guardians:
-        session.add(Guardian(
-            family_id=family.id, first_name=first, last_name=last, email=email, phone=phone,
-            match_key=email_key(email) or f"name:{fold(first)} {fold(last)}",
-            phone_digits=phone_digits(phone), first_key=fold(first), last_key=fold(last)))
+        session.add(
+            Guardian(
+                family_id=family.id,
+                first_name=first,
+                last_name=last,
+                email=email,
+                phone=phone,
+                match_key=email_key(email) or f"name:{fold(first)} {fold(last)}",
+                phone_digits=phone_digits(phone),
+                first_key=fold(first),
+                last_key=fold(last),
+            )
+        )
     return family.id
 
 
@@ -82,6 +113,7 @@ def accounts(hits: list[FamilyHit]) -> list[str]:
 
 # --- each kind of query ----------------------------------------------------------------------
 
+
 def test_surname_exact(practice: Database) -> None:
     hits = find(practice, "Johnson")
     assert accounts(hits) == ["A1003"]
@@ -89,9 +121,15 @@ def test_surname_exact(practice: Database) -> None:
     assert is_single_match(hits)
 
 
-@pytest.mark.parametrize(("text", "account"), [
-    ("jonhson", "A1003"), ("Jonson", "A1003"), ("jhonson", "A1003"), ("smtyh", "A1004"),
-])
+@pytest.mark.parametrize(
+    ("text", "account"),
+    [
+        ("jonhson", "A1003"),
+        ("Jonson", "A1003"),
+        ("jhonson", "A1003"),
+        ("smtyh", "A1004"),
+    ],
+)
 def test_surname_with_one_typo(practice: Database, text: str, account: str) -> None:
     hits = find(practice, text)
     assert hits[0].account_number == account
@@ -114,8 +152,7 @@ def test_last_comma_first(practice: Database) -> None:
     assert find(practice, "SMITH,AVA")[0].account_number == "A1001"
 
 
-def test_last_comma_first_ranks_other_families_with_that_surname_after(
-        practice: Database) -> None:
+def test_last_comma_first_ranks_other_families_with_that_surname_after(practice: Database) -> None:
     hits = find(practice, "Smith, Mia")
     assert hits[0].account_number == "A1006"
     assert {"A1001", "A1002"} <= set(accounts(hits))
@@ -150,18 +187,28 @@ def test_guardian_surname_alone(practice: Database) -> None:
 
 
 def test_hyphenated_surname(practice: Database) -> None:
-    for text in ("Martinez-Lopez", "martinez lopez", "olivia martinez-lopez",
-                 "Martinez Lopez, Olivia"):
+    for text in (
+        "Martinez-Lopez",
+        "martinez lopez",
+        "olivia martinez-lopez",
+        "Martinez Lopez, Olivia",
+    ):
         assert find(practice, text)[0].account_number == "A1005", text
 
 
 def test_a_surname_of_many_words(practice: Database) -> None:
     with practice.transaction() as session:
-        add_family(session, "A5001", [("Imogen", "Coreth von und zu Coredo und Starkenberg",
-                                       date(2019, 9, 9), "MRN5501")], [])
-    for text in ("Coreth von und zu Coredo und Starkenberg",
-                 "Imogen Coreth von und zu Coredo und Starkenberg",
-                 "Coreth von und zu Coredo und Starkenberg, Imogen"):
+        add_family(
+            session,
+            "A5001",
+            [("Imogen", "Coreth von und zu Coredo und Starkenberg", date(2019, 9, 9), "MRN5501")],
+            [],
+        )
+    for text in (
+        "Coreth von und zu Coredo und Starkenberg",
+        "Imogen Coreth von und zu Coredo und Starkenberg",
+        "Coreth von und zu Coredo und Starkenberg, Imogen",
+    ):
         hits = find(practice, text)
         assert hits[0].account_number == "A5001" and hits[0].exact, text
 
@@ -172,9 +219,16 @@ def test_partial_surname(practice: Database) -> None:
     assert hits[0].matched_on == "child name (partial)"
 
 
-@pytest.mark.parametrize("text", [
-    "(555) 010-1234", "555.010.1234", "+1 555 010 1234", "5550101234", "1-555-010-1234",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(555) 010-1234",
+        "555.010.1234",
+        "+1 555 010 1234",
+        "5550101234",
+        "1-555-010-1234",
+    ],
+)
 def test_phone_in_any_format(practice: Database, text: str) -> None:
     assert parse_query(text).kind is QueryKind.PHONE
     hits = find(practice, text)
@@ -182,9 +236,14 @@ def test_phone_in_any_format(practice: Database, text: str) -> None:
     assert hits[0].matched_on == "guardian phone" and hits[0].exact
 
 
-@pytest.mark.parametrize("text", [
-    "jane.smith@example.com", "JANE.SMITH@EXAMPLE.COM", " Jane.Smith@Example.com ",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "jane.smith@example.com",
+        "JANE.SMITH@EXAMPLE.COM",
+        " Jane.Smith@Example.com ",
+    ],
+)
 def test_email_in_any_case(practice: Database, text: str) -> None:
     hits = find(practice, text)
     assert accounts(hits) == ["A1001"]
@@ -249,12 +308,12 @@ def test_common_surname_gives_several_hits_best_first(practice: Database) -> Non
 
 def test_labels_name_the_family(practice: Database) -> None:
     hit = find(practice, "A1001")[0]
-    assert hit.label == ("Smith \u2014 Ava (2019-03-02), Ben (2021-07-14); "
-                         "guardian Jane Smith")
+    assert hit.label == ("Smith \u2014 Ava (2019-03-02), Ben (2021-07-14); guardian Jane Smith")
     assert "Olivia (2020-10-10); guardian Rosa Martinez" in find(practice, "A1005")[0].label
 
 
 # --- /pin: children -------------------------------------------------------------------------
+
 
 def test_search_patients(practice: Database) -> None:
     with practice.read_session() as session:
@@ -267,12 +326,14 @@ def test_search_patients(practice: Database) -> None:
         by_chart = search_patients(session, "MRN1002")
         assert [hit.label.split(" (")[0] for hit in by_chart] == ["Ben Smith"]
         assert {h.family_id for h in search_patients(session, "555.010.1234")} == {
-            by_chart[0].family_id}
+            by_chart[0].family_id
+        }
         assert search_patients(session, "Kate Brown") == []  # a guardian is not a child
         assert search_patients(session, "Ben Smiht")[0].patient_id == by_chart[0].patient_id
 
 
 # --- the name keys stay fresh, and a search stays a handful of queries ----------------------
+
 
 def test_new_names_are_found_by_close_spelling_right_away(practice: Database) -> None:
     assert find(practice, "Quintanilla") == []
@@ -300,21 +361,25 @@ def test_a_search_is_a_handful_of_queries(practice: Database) -> None:
 
 # --- reading the query ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("smith", QueryKind.NAME),
-    ("Ava Smith", QueryKind.NAME),
-    ("O'Brien", QueryKind.NAME),
-    ("smith, ava", QueryKind.LAST_FIRST),
-    ("(555) 010-1234", QueryKind.PHONE),
-    ("jane@example.com", QueryKind.EMAIL),
-    ("03/02/2019", QueryKind.DOB),
-    ("2019-03-02", QueryKind.DOB),
-    ("<mailto:jane@example.com|jane@example.com>", QueryKind.EMAIL),
-    ("<tel:5550101234|(555) 010-1234>", QueryKind.PHONE),
-    ("A1001", QueryKind.IDENTIFIER),
-    ("12345", QueryKind.IDENTIFIER),
-    ("0012-345", QueryKind.IDENTIFIER),
-])
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("smith", QueryKind.NAME),
+        ("Ava Smith", QueryKind.NAME),
+        ("O'Brien", QueryKind.NAME),
+        ("smith, ava", QueryKind.LAST_FIRST),
+        ("(555) 010-1234", QueryKind.PHONE),
+        ("jane@example.com", QueryKind.EMAIL),
+        ("03/02/2019", QueryKind.DOB),
+        ("2019-03-02", QueryKind.DOB),
+        ("<mailto:jane@example.com|jane@example.com>", QueryKind.EMAIL),
+        ("<tel:5550101234|(555) 010-1234>", QueryKind.PHONE),
+        ("A1001", QueryKind.IDENTIFIER),
+        ("12345", QueryKind.IDENTIFIER),
+        ("0012-345", QueryKind.IDENTIFIER),
+    ],
+)
 def test_parse_query_kinds(text: str, kind: QueryKind) -> None:
     assert parse_query(text).kind is kind
 
@@ -326,14 +391,27 @@ def test_a_bare_ten_digit_number_is_tried_as_phone_and_account(practice: Databas
         add_family(session, "5550109999", [("Ivy", "Quell", date(2018, 8, 8), "MRN8001")], [])
     hits = find(practice, "5550109999")  # also Tom Smith's phone (555-010-9999)
     assert {(hit.account_number, hit.matched_on) for hit in hits} == {
-        ("5550109999", "account number"), ("A1002", "guardian phone")}
+        ("5550109999", "account number"),
+        ("A1002", "guardian phone"),
+    }
     assert not is_single_match(hits)
 
 
-@pytest.mark.parametrize("text", [
-    "", "   ", "!!!", "- , .", "x" * 201, "13/45/2019", "02/30/2019", "3/2/19", "jane@",
-    "a b c d e f g h i j k",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "!!!",
+        "- , .",
+        "x" * 201,
+        "13/45/2019",
+        "02/30/2019",
+        "3/2/19",
+        "jane@",
+        "a b c d e f g h i j k",
+    ],
+)
 def test_invalid_queries(practice: Database, text: str) -> None:
     with practice.read_session() as session, pytest.raises(InvalidQuery) as error:
         search_families(session, text)

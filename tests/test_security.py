@@ -57,6 +57,7 @@ BOT_TOKEN = "xoxb-test-token"
 
 # --------------------------------------------------------------------------- signatures
 
+
 def _nothing_happened(stack: Stack, index: int, before: dict[str, Any]) -> None:
     time.sleep(0.2)  # give a wrongly accepted request the chance to act
     assert [c.method for c in calls_since(stack, index)] == []
@@ -83,8 +84,9 @@ def test_forged_missing_and_stale_signatures_get_401(stack: Stack) -> None:
     _nothing_happened(stack, index, before)
 
 
-def test_a_replay_after_five_minutes_is_refused(stack: Stack,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_replay_after_five_minutes_is_refused(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same body and signature Slack sent, replayed: accepted inside Bolt's window (the
     bot's idempotency keys make that harmless), refused 5 minutes later."""
     payload = command_payload("/pinbot", "help", response_url=stack.fake_slack.response_url())
@@ -100,24 +102,28 @@ def test_a_replay_after_five_minutes_is_refused(stack: Stack,
 
 # --------------------------------------------------------------------------- who may act
 
+
 @pytest.fixture
-def locked_stack(database_url: str, fake_slack: FakeSlack,
-                 smtp_server: SmtpServer) -> Iterator[Stack]:
+def locked_stack(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> Iterator[Stack]:
     fake_slack.add_user(GUEST, name="guest", is_restricted=True)
-    yield from build_stack(database_url, fake_slack, smtp_server,
-                           ALLOWED_CHANNEL_IDS=CHANNEL_ID)
+    yield from build_stack(database_url, fake_slack, smtp_server, ALLOWED_CHANNEL_IDS=CHANNEL_ID)
 
 
 def _pending_fix(stack: Stack, practice: Practice) -> tuple[str, str]:
     """A name-fix request for the newborn, posted in card A's thread: (its ts, its value)."""
     card = card_message(stack, practice.card_a)
     views = len(stack.fake_slack.calls_to("views.open"))
-    stack.click(NameFixIds.REQUEST, button_value(card, NameFixIds.REQUEST),
-                message_ts=practice.card_a)
+    stack.click(
+        NameFixIds.REQUEST, button_value(card, NameFixIds.REQUEST), message_ts=practice.card_a
+    )
     stack.fake_slack.wait_for("views.open", views + 1)
     posts = len(stack.fake_slack.calls_to("chat.postMessage"))
-    stack.submit(stack.opened_view(), name_fix_values("Juniper", None, "Quillfeather",
-                                                      "birth_certificate", None))
+    stack.submit(
+        stack.opened_view(),
+        name_fix_values("Juniper", None, "Quillfeather", "birth_certificate", None),
+    )
     request = stack.fake_slack.wait_for("chat.postMessage", posts + 1)[-1]
     ts = request.response["ts"]
 
@@ -134,12 +140,16 @@ def test_guests_and_other_channels_are_refused_everywhere(locked_stack: Stack) -
     practice = add_practice(stack)
     request_ts, fix_value = _pending_fix(stack, practice)
     card = card_message(stack, practice.card_a)
-    issue_view = _open(stack, IssueIds.OPEN_DIALOG, button_value(card, IssueIds.OPEN_DIALOG),
-                       practice.card_a)
+    issue_view = _open(
+        stack, IssueIds.OPEN_DIALOG, button_value(card, IssueIds.OPEN_DIALOG), practice.card_a
+    )
     clicks = [  # genuine buttons: only who clicks, or where, is wrong
         (FamilyIds.OPEN, json.dumps({"family_id": practice.a}), practice.card_a),
-        (FamilyIds.PICK_CHILD, json.dumps({"family_id": practice.a, "patient_id": practice.ava}),
-         practice.card_a),
+        (
+            FamilyIds.PICK_CHILD,
+            json.dumps({"family_id": practice.a, "patient_id": practice.ava}),
+            practice.card_a,
+        ),
         (IssueIds.OPEN_DIALOG, button_value(card, IssueIds.OPEN_DIALOG), practice.card_a),
         (NameFixIds.REQUEST, button_value(card, NameFixIds.REQUEST), practice.card_a),
         (NameFixIds.APPROVE, fix_value, request_ts),
@@ -148,22 +158,50 @@ def test_guests_and_other_channels_are_refused_everywhere(locked_stack: Stack) -
     ]
     submissions = [
         (issue_view, issue_values([str(practice.ava)], "none", None)),
-        (_reject_view(fix_value, request_ts), {NameFixIds.REASON: {
-            NameFixIds.REASON_ACTION: {"type": "plain_text_input", "value": "no"}}}),
+        (
+            _reject_view(fix_value, request_ts),
+            {
+                NameFixIds.REASON: {
+                    NameFixIds.REASON_ACTION: {"type": "plain_text_input", "value": "no"}
+                }
+            },
+        ),
     ]
-    for user, channel, refusal in ((GUEST, CHANNEL_ID, GUEST_REFUSAL),
-                                   (SUPERVISOR_ID, ELSEWHERE, CHANNEL_REFUSAL)):
-        for command, text in (("/family", "quillfeather"), ("/pin", "ava"),
-                              ("/pinbot", "today"), ("/pinbot", "pending"), ("/pinbot", "")):
-            _refused(stack, refusal, lambda c=command, t=text, u=user, ch=channel:
-                     stack.command(c, t, user_id=u, channel_id=ch))
+    for user, channel, refusal in (
+        (GUEST, CHANNEL_ID, GUEST_REFUSAL),
+        (SUPERVISOR_ID, ELSEWHERE, CHANNEL_REFUSAL),
+    ):
+        for command, text in (
+            ("/family", "quillfeather"),
+            ("/pin", "ava"),
+            ("/pinbot", "today"),
+            ("/pinbot", "pending"),
+            ("/pinbot", ""),
+        ):
+            _refused(
+                stack,
+                refusal,
+                lambda c=command, t=text, u=user, ch=channel: stack.command(
+                    c, t, user_id=u, channel_id=ch
+                ),
+            )
         for action_id, value, ts in clicks:
-            _refused(stack, refusal, lambda a=action_id, v=value, m=ts, u=user, ch=channel:
-                     stack.click(a, v, user_id=u, channel_id=ch, message_ts=m), told=user)
+            _refused(
+                stack,
+                refusal,
+                lambda a=action_id, v=value, m=ts, u=user, ch=channel: stack.click(
+                    a, v, user_id=u, channel_id=ch, message_ts=m
+                ),
+                told=user,
+            )
         for view, values in submissions:
             if channel != CHANNEL_ID:  # a dialog carries the channel it was opened from
-                view = {**view, "private_metadata": json.dumps(
-                    {**json.loads(view["private_metadata"]), "channel_id": channel})}
+                view = {
+                    **view,
+                    "private_metadata": json.dumps(
+                        {**json.loads(view["private_metadata"]), "channel_id": channel}
+                    ),
+                }
             _refused(stack, refusal, lambda v=view, s=values, u=user: stack.submit(v, s, user_id=u))
 
 
@@ -179,10 +217,14 @@ def _reject_view(value: str, request_ts: str) -> dict[str, Any]:
     from handlers.name_fix_views import NameFixRef, RejectMeta
 
     ref = NameFixRef.load(value)
-    return {"id": "V0REJECT01", "callback_id": NameFixIds.REJECT_CALLBACK,
-            "private_metadata": RejectMeta(name_fix_id=ref.name_fix_id, channel_id=CHANNEL_ID,
-                                           message_ts=request_ts).dump(),
-            "blocks": [{"type": "input", "block_id": NameFixIds.REASON}]}
+    return {
+        "id": "V0REJECT01",
+        "callback_id": NameFixIds.REJECT_CALLBACK,
+        "private_metadata": RejectMeta(
+            name_fix_id=ref.name_fix_id, channel_id=CHANNEL_ID, message_ts=request_ts
+        ).dump(),
+        "blocks": [{"type": "input", "block_id": NameFixIds.REASON}],
+    }
 
 
 def _refused(stack: Stack, refusal: str, send: Any, told: str | None = None) -> None:
@@ -198,8 +240,11 @@ def _refused(stack: Stack, refusal: str, send: Any, told: str | None = None) -> 
     else:
         assert reply_text(response).startswith(refusal)
     time.sleep(0.05)
-    assert not [c.method for c in calls_since(stack, index)
-                if c.method in {"views.open", "chat.postMessage", "chat.update"}]
+    assert not [
+        c.method
+        for c in calls_since(stack, index)
+        if c.method in {"views.open", "chat.postMessage", "chat.update"}
+    ]
     assert_unchanged(stack.database, before, audit)
     with stack.database.read_session() as session:
         events = session.exec(select(AuditEvent).where(AuditEvent.id > audit)).all()
@@ -208,31 +253,43 @@ def _refused(stack: Stack, refusal: str, send: Any, told: str | None = None) -> 
 
 # --------------------------------------------------------------------------- whose button
 
+
 @pytest.fixture
 def practice(stack: Stack) -> Practice:
     return add_practice(stack)
 
 
-def test_another_familys_ids_do_nothing_under_a_familys_card(stack: Stack,
-                                                            practice: Practice) -> None:
+def test_another_familys_ids_do_nothing_under_a_familys_card(
+    stack: Stack, practice: Practice
+) -> None:
     p = practice
     b_family = json.dumps({"family_id": p.b})
     b_child = json.dumps({"family_id": p.b, "patient_id": p.ivy})
-    for action_id, value in ((IssueIds.OPEN_DIALOG, b_family), (FamilyIds.OPEN, b_family),
-                             (FamilyIds.PICK_CHILD, b_child), (NameFixIds.REQUEST, b_child),
-                             (NameFixIds.REQUEST, json.dumps({"family_id": p.a,
-                                                              "patient_id": p.ivy})),
-                             (FamilyIds.PICK_CHILD, json.dumps({"family_id": p.a,
-                                                                "patient_id": p.ivy}))):
-        for thread in ({"message_ts": p.card_a},  # on the card itself
-                       {"message_ts": "1799999999.000001", "thread_ts": p.card_a}):  # a reply
-            index, before, audit = (call_count(stack), snapshot(stack.database),
-                                    last_audit_id(stack.database))
+    for action_id, value in (
+        (IssueIds.OPEN_DIALOG, b_family),
+        (FamilyIds.OPEN, b_family),
+        (FamilyIds.PICK_CHILD, b_child),
+        (NameFixIds.REQUEST, b_child),
+        (NameFixIds.REQUEST, json.dumps({"family_id": p.a, "patient_id": p.ivy})),
+        (FamilyIds.PICK_CHILD, json.dumps({"family_id": p.a, "patient_id": p.ivy})),
+    ):
+        for thread in (
+            {"message_ts": p.card_a},  # on the card itself
+            {"message_ts": "1799999999.000001", "thread_ts": p.card_a},
+        ):  # a reply
+            index, before, audit = (
+                call_count(stack),
+                snapshot(stack.database),
+                last_audit_id(stack.database),
+            )
             stack.click(action_id, value, **thread)
             told = wait_for_call(stack, index, {"chat.postEphemeral"})
             assert "family" in told.args["text"] or "child" in told.args["text"]
-            assert not [c.method for c in calls_since(stack, index)
-                        if c.method in {"views.open", "chat.postMessage"}]
+            assert not [
+                c.method
+                for c in calls_since(stack, index)
+                if c.method in {"views.open", "chat.postMessage"}
+            ]
             assert_unchanged(stack.database, before, audit)
     # The same ids on their own family's card work.
     views = len(stack.fake_slack.calls_to("views.open"))
@@ -243,26 +300,32 @@ def test_another_familys_ids_do_nothing_under_a_familys_card(stack: Stack,
 
 # --------------------------------------------------------------------------- PINs and secrets
 
+
 @pytest.fixture
-def auth_stack(database_url: str, fake_slack: FakeSlack,
-               smtp_server: SmtpServer) -> Iterator[Stack]:
+def auth_stack(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> Iterator[Stack]:
     """SMTP with a username and password, so the password is used (and could leak)."""
-    yield from build_stack(database_url, fake_slack, smtp_server, SMTP_USERNAME=USERNAME,
-                           SMTP_PASSWORD=PASSWORD)
+    yield from build_stack(
+        database_url, fake_slack, smtp_server, SMTP_USERNAME=USERNAME, SMTP_PASSWORD=PASSWORD
+    )
 
 
 def _issue(stack: Stack, practice: Practice, recipient: str) -> None:
     card = card_message(stack, practice.card_a)
-    view = _open(stack, IssueIds.OPEN_DIALOG, button_value(card, IssueIds.OPEN_DIALOG),
-                 practice.card_a)
-    response = stack.submit(view, issue_values([str(practice.ava), str(practice.ben)],
-                                               recipient, None))
+    view = _open(
+        stack, IssueIds.OPEN_DIALOG, button_value(card, IssueIds.OPEN_DIALOG), practice.card_a
+    )
+    response = stack.submit(
+        view, issue_values([str(practice.ava), str(practice.ben)], recipient, None)
+    )
     assert response.body in (b"", b"{}"), response.body
     stack.deliver()
 
 
 def test_pins_and_secrets_never_leave_the_pdf_and_the_email(
-        auth_stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    auth_stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     stack = auth_stack
     caplog.set_level(logging.DEBUG)  # every logger, slack_sdk's request bodies included
     practice = add_practice(stack)
@@ -272,20 +335,27 @@ def test_pins_and_secrets_never_leave_the_pdf_and_the_email(
     _issue(stack, practice, str(practice.wren))
     assert stack.smtp.logins  # the password was used
 
-    pins = {match for upload in stack.fake_slack.uploaded_files()
-            for page in PdfReader(io.BytesIO(upload.data)).pages
-            for match in PIN.findall(page.extract_text())}
+    pins = {
+        match
+        for upload in stack.fake_slack.uploaded_files()
+        for page in PdfReader(io.BytesIO(upload.data)).pages
+        for match in PIN.findall(page.extract_text())
+    }
     assert len(pins) == 4
-    emailed = {m for mail in stack.smtp.messages
-               for m in PIN.findall(mail.get_body(("plain",)).get_content())}
+    emailed = {
+        m
+        for mail in stack.smtp.messages
+        for m in PIN.findall(mail.get_body(("plain",)).get_content())
+    }
     assert emailed and emailed <= pins
     secrets = {SIGNING_SECRET, BOT_TOKEN, PASSWORD}
     needles = pins | {p.replace("-", "") for p in pins} | secrets
 
     # The test's own servers log what they receive (aiosmtpd: the whole message); the bot's
     # loggers, Bolt's and slack_sdk's are all scanned.
-    logged = "\n".join(_record_text(r) for r in caplog.records
-                       if not r.name.startswith(("mail.log", "tests.")))
+    logged = "\n".join(
+        _record_text(r) for r in caplog.records if not r.name.startswith(("mail.log", "tests."))
+    )
     assert caplog.records and not _found(needles, logged)
     with stack.fake_slack._lock:
         calls = [c for c in stack.fake_slack.calls if c.method != UPLOAD]

@@ -21,9 +21,12 @@ from tests.stack import stack_env
 FIXTURES = (fake_socket_mode_fixture,)  # imported for its fixture
 
 
-def test_family_command_over_socket_mode(database_url: str, fake_slack: FakeSlack,
-                                         fake_socket_mode: FakeSocketMode,
-                                         smtp_server: SmtpServer) -> None:
+def test_family_command_over_socket_mode(
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_socket_mode: FakeSocketMode,
+    smtp_server: SmtpServer,
+) -> None:
     env = stack_env(database_url, fake_slack, smtp_server, SLACK_APP_TOKEN="xapp-1-test-token")
     del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
     settings = load_settings(env)
@@ -41,7 +44,8 @@ def test_family_command_over_socket_mode(database_url: str, fake_slack: FakeSlac
         handler.connect()
         fake_socket_mode.wait_for_connection()
         envelope_id = fake_socket_mode.send_envelope(
-            "slash_commands", command_payload("/family", "socketwell"))
+            "slash_commands", command_payload("/family", "socketwell")
+        )
         assert fake_socket_mode.wait_for_ack(envelope_id)["envelope_id"] == envelope_id
         card = fake_slack.wait_for("chat.postMessage")[0]
         assert "Socketwell" in str(card.args["blocks"])

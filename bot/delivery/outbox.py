@@ -28,8 +28,7 @@ from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.config import Settings
-from bot.db import Database, DatabaseUnavailable
-from bot.delivery.mail import MailError
+from bot.db import Database, DatabaseUnavailable, rows_changed
 from bot.delivery.performers import LETTERS_REMOVED as LETTERS_REMOVED  # re-exported
 from bot.delivery.performers import (
     SMTP_TIMEOUT_SECONDS,
@@ -39,6 +38,7 @@ from bot.delivery.performers import (
     SlackPort,
     practice_of,
 )
+from bot.delivery.smtp import MailError
 from bot.documents.letters import Practice
 from bot.errors import NotAllowed, NotFound
 from models import OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus, utcnow
@@ -61,31 +61,56 @@ def email_key(batch_id: int | None) -> str:
     return f"email:{batch_id}"
 
 
-def enqueue(session: Session, *, kind: WorkKind, dedupe_key: str, payload: dict[str, Any],
-            batch_id: int | None = None, family_id: int | None = None) -> OutgoingWork:
-    work = OutgoingWork(kind=kind, dedupe_key=dedupe_key, batch_id=batch_id,
-                        family_id=family_id, payload=json.dumps(payload, default=str))
+def enqueue(
+    session: Session,
+    *,
+    kind: WorkKind,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    batch_id: int | None = None,
+    family_id: int | None = None,
+) -> OutgoingWork:
+    work = OutgoingWork(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        batch_id=batch_id,
+        family_id=family_id,
+        payload=json.dumps(payload, default=str),
+    )
     session.add(work)
     return work
 
 
-def post_in_thread(session: Session, *, dedupe_key: str, channel_id: str | None,
-                   thread_ts: str | None, text: str, family_id: int | None = None,
-                   blocks: list[dict[str, Any]] | None = None) -> None:
+def post_in_thread(
+    session: Session,
+    *,
+    dedupe_key: str,
+    channel_id: str | None,
+    thread_ts: str | None,
+    text: str,
+    family_id: int | None = None,
+    blocks: list[dict[str, Any]] | None = None,
+) -> None:
     """Queue a message for a thread (no-op when the work has no Slack thread)."""
     if channel_id:
-        payload: dict[str, Any] = {"channel_id": channel_id, "thread_ts": thread_ts,
-                                   "text": text}
+        payload: dict[str, Any] = {"channel_id": channel_id, "thread_ts": thread_ts, "text": text}
         if blocks:
             payload["blocks"] = blocks
-        enqueue(session, kind=WorkKind.SLACK_MESSAGE, dedupe_key=dedupe_key, family_id=family_id,
-                payload=payload)
+        enqueue(
+            session,
+            kind=WorkKind.SLACK_MESSAGE,
+            dedupe_key=dedupe_key,
+            family_id=family_id,
+            payload=payload,
+        )
 
 
 def cancel(session: Session, *, dedupe_key: str, reason: str) -> None:
-    work = session.exec(select(OutgoingWork).where(OutgoingWork.dedupe_key == dedupe_key,
-                                                   OutgoingWork.status == WorkStatus.PENDING)
-                        ).first()
+    work = session.exec(
+        select(OutgoingWork).where(
+            OutgoingWork.dedupe_key == dedupe_key, OutgoingWork.status == WorkStatus.PENDING
+        )
+    ).first()
     if work is not None:
         work.status = WorkStatus.FAILED
         work.last_error = reason[:300]
@@ -114,19 +139,26 @@ class FailureNotice:
     retry_until: datetime | None = None  # letters kept for "Retry upload" until then (local)
 
 
-_FAILED_WHAT = {WorkKind.WELCOME_EMAIL: "The welcome email could not be delivered",
-                WorkKind.LETTERS_UPLOAD: "The PIN letters could not be uploaded"}
+_FAILED_WHAT = {
+    WorkKind.WELCOME_EMAIL: "The welcome email could not be delivered",
+    WorkKind.LETTERS_UPLOAD: "The PIN letters could not be uploaded",
+}
 
 
 def notice_text(notice: FailureNotice) -> str:
-    text = (f":warning: {_FAILED_WHAT[notice.kind]} after {notice.attempts} attempt(s) "
-            f"({notice.error}).")
+    text = (
+        f":warning: {_FAILED_WHAT[notice.kind]} after {notice.attempts} attempt(s) "
+        f"({notice.error})."
+    )
     if notice.retry_until is None:
-        return text + (" The PINs themselves are issued; re-issue from the family card to "
-                       "print new letters.")
-    return text + (" The PINs themselves are issued. *Retry upload* posts the same letters "
-                   f"again (no new PINs) until {notice.retry_until:%b %d, %I:%M %p}; after "
-                   "that, re-issue from the family card.")
+        return text + (
+            " The PINs themselves are issued; re-issue from the family card to print new letters."
+        )
+    return text + (
+        " The PINs themselves are issued. *Retry upload* posts the same letters "
+        f"again (no new PINs) until {notice.retry_until:%b %d, %I:%M %p}; after "
+        "that, re-issue from the family card."
+    )
 
 
 # Turns a failure notice into {"text": ..., "blocks": [...]}. handlers/ gives one with a
@@ -144,10 +176,16 @@ def hold_hours(settings: Settings) -> int:
 
 
 class Outbox:
-    def __init__(self, database: Database, settings: Settings, *, slack: SlackPort | None,
-                 clock: Callable[[], datetime] = utcnow,
-                 backoff: tuple[int, ...] = BACKOFF_SECONDS,
-                 render_notice: NoticeRenderer = plain_notice) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        slack: SlackPort | None,
+        clock: Callable[[], datetime] = utcnow,
+        backoff: tuple[int, ...] = BACKOFF_SECONDS,
+        render_notice: NoticeRenderer = plain_notice,
+    ) -> None:
         self.database = database
         self.settings = settings
         self.slack = slack
@@ -162,17 +200,26 @@ class Outbox:
 
     def deliveries(self) -> Deliveries:
         """The performers (bot/deliveries.py), over this outbox's collaborators as they are now."""
-        return Deliveries(database=self.database, settings=self.settings, slack=self.slack,
-                          clock=self.clock, post_in_thread=post_in_thread,
-                          smtp_timeout=self.smtp_timeout)
+        return Deliveries(
+            database=self.database,
+            settings=self.settings,
+            slack=self.slack,
+            clock=self.clock,
+            post_in_thread=post_in_thread,
+            smtp_timeout=self.smtp_timeout,
+        )
 
     def due_ids(self, limit: int = 50) -> list[int]:
         now = self.clock()
         with self.database.read_session() as session:
             rows = session.exec(
-                select(OutgoingWork.id).where(OutgoingWork.status == WorkStatus.PENDING,
-                                              OutgoingWork.next_attempt_at <= now)
-                .order_by(col(OutgoingWork.id)).limit(limit)).all()
+                select(OutgoingWork.id)
+                .where(
+                    OutgoingWork.status == WorkStatus.PENDING, OutgoingWork.next_attempt_at <= now
+                )
+                .order_by(col(OutgoingWork.id))
+                .limit(limit)
+            ).all()
         return [i for i in rows if i is not None]
 
     def deliver_due(self, limit: int = 50) -> int:
@@ -185,12 +232,12 @@ class Outbox:
         if work is None:
             return None
         try:
-            perform = self.deliveries().performer(work.kind)
+            perform = self.deliveries().performer(WorkKind(work.kind))
             outcome = perform(json.loads(work.payload), work)
         except (DeliveryError, MailError) as error:
             self._record_failure(work, str(error), transient=error.transient)
             return False
-        except Exception as error:  # noqa: BLE001 - an unknown fault must not lose the work
+        except Exception as error:
             log.exception("delivery crashed", extra={"work_id": work.id, "kind": work.kind})
             self._record_failure(work, type(error).__name__, transient=True)
             return False
@@ -200,21 +247,28 @@ class Outbox:
     def _claim(self, work_id: int) -> OutgoingWork | None:
         now = self.clock()
         with self.database.transaction() as session:
-            claimed = session.execute(
-                update(OutgoingWork)
-                .where(col(OutgoingWork.id) == work_id,
-                       col(OutgoingWork.status) == WorkStatus.PENDING,
-                       col(OutgoingWork.next_attempt_at) <= now,
-                       or_(col(OutgoingWork.claimed_until).is_(None),
-                           col(OutgoingWork.claimed_until) < now))
-                .values(claimed_until=now + LEASE, attempts=OutgoingWork.attempts + 1)
-            ).rowcount
+            claimed = rows_changed(
+                session.execute(
+                    update(OutgoingWork)
+                    .where(
+                        col(OutgoingWork.id) == work_id,
+                        col(OutgoingWork.status) == WorkStatus.PENDING,
+                        col(OutgoingWork.next_attempt_at) <= now,
+                        or_(
+                            col(OutgoingWork.claimed_until).is_(None),
+                            col(OutgoingWork.claimed_until) < now,
+                        ),
+                    )
+                    .values(claimed_until=now + LEASE, attempts=OutgoingWork.attempts + 1)
+                )
+            )
             return session.get(OutgoingWork, work_id) if claimed == 1 else None
 
     def _record_success(self, work: OutgoingWork, outcome: Outcome) -> None:
         _persistently(lambda: self._write_success(work, outcome))
-        log.info("delivered", extra={"work_id": work.id, "kind": work.kind,
-                                     "attempt": work.attempts})
+        log.info(
+            "delivered", extra={"work_id": work.id, "kind": work.kind, "attempt": work.attempts}
+        )
 
     def _write_success(self, work: OutgoingWork, outcome: Outcome) -> None:
         with self.database.transaction() as session:
@@ -231,8 +285,15 @@ class Outbox:
     def _record_failure(self, work: OutgoingWork, error: str, *, transient: bool) -> None:
         give_up = not transient or work.attempts >= work.max_attempts
         _persistently(lambda: self._write_failure(work, error, give_up))
-        log.warning("delivery failed", extra={"work_id": work.id, "kind": work.kind,
-                                              "attempt": work.attempts, "gave_up": give_up})
+        log.warning(
+            "delivery failed",
+            extra={
+                "work_id": work.id,
+                "kind": work.kind,
+                "attempt": work.attempts,
+                "gave_up": give_up,
+            },
+        )
 
     def _write_failure(self, work: OutgoingWork, error: str, give_up: bool) -> None:
         with self.database.transaction() as session:
@@ -261,21 +322,33 @@ class Outbox:
         work.result = LETTERS_HELD
         return until
 
-    def _announce_failure(self, session: Session, work: OutgoingWork,
-                          retry_until: datetime | None) -> None:
+    def _announce_failure(
+        self, session: Session, work: OutgoingWork, retry_until: datetime | None
+    ) -> None:
         kind = WorkKind(work.kind)
         if kind not in _FAILED_WHAT:
             return
         payload = json.loads(work.payload)
         local_until = retry_until.astimezone(self.settings.timezone) if retry_until else None
-        message = self.render_notice(FailureNotice(
-            work_id=work.id or 0, kind=kind, attempts=work.attempts, error=work.last_error,
-            retry_until=local_until))
+        message = self.render_notice(
+            FailureNotice(
+                work_id=work.id or 0,
+                kind=kind,
+                attempts=work.attempts,
+                error=work.last_error,
+                retry_until=local_until,
+            )
+        )
         # One notice per final failure: after "Retry upload" the same work may fail again.
         post_in_thread(
-            session, dedupe_key=f"failed:{work.id}:{work.attempts}",
-            channel_id=payload.get("channel_id"), thread_ts=payload.get("thread_ts"),
-            family_id=work.family_id, text=message["text"], blocks=message.get("blocks"))
+            session,
+            dedupe_key=f"failed:{work.id}:{work.attempts}",
+            channel_id=payload.get("channel_id"),
+            thread_ts=payload.get("thread_ts"),
+            family_id=work.family_id,
+            text=message["text"],
+            blocks=message.get("blocks"),
+        )
 
 
 RECORD_RETRY_PAUSES = (0.05, 0.5, 2.0)
@@ -302,48 +375,78 @@ class RetryResult:
     message: str
 
 
-def retry_upload(session: Session, *, work_id: int, channel_id: str | None,
-                 thread_ts: str | None, requested_by: str, now: datetime,
-                 settings: Settings) -> RetryResult:
+def retry_upload(
+    session: Session,
+    *,
+    work_id: int,
+    channel_id: str | None,
+    thread_ts: str | None,
+    requested_by: str,
+    now: datetime,
+    settings: Settings,
+) -> RetryResult:
     """Queue a finally failed letters upload again, with the letters it kept: the same PINs,
     no new ones. Only from the thread the letters belong to; refused once they were erased
     or when any of their PINs was replaced since (those letters would print dead PINs) —
     refusals that erase the letters return rather than raise, so the erasure commits."""
-    work = session.exec(select(OutgoingWork).where(OutgoingWork.id == work_id)
-                        .with_for_update()).first()
+    work = session.exec(
+        select(OutgoingWork).where(OutgoingWork.id == work_id).with_for_update()
+    ).first()
     if work is None or work.kind != WorkKind.LETTERS_UPLOAD:
         raise NotFound("That upload no longer exists. Re-issue from the family card.")
     payload = json.loads(work.payload)
     if payload.get("channel_id") != channel_id or (
-            payload.get("thread_ts") and payload.get("thread_ts") != thread_ts):
+        payload.get("thread_ts") and payload.get("thread_ts") != thread_ts
+    ):
         raise NotAllowed("That button belongs to another family's thread.")
     if work.status == WorkStatus.PENDING:
-        return RetryResult(False, "The upload is already queued; the letters will appear in "
-                                  "this thread shortly.")
+        return RetryResult(
+            False, "The upload is already queued; the letters will appear in this thread shortly."
+        )
     if work.status == WorkStatus.DONE:
         return RetryResult(False, "The PIN letters were already uploaded to this thread.")
-    if work.result != LETTERS_HELD or work.created_at + timedelta(
-            hours=hold_hours(settings)) <= now:
+    if (
+        work.result != LETTERS_HELD
+        or work.created_at + timedelta(hours=hold_hours(settings)) <= now
+    ):
         _erase_letters(work)
-        return RetryResult(False, "Those letters are no longer kept (PINs are erased "
-                                  f"{hold_hours(settings)} h after issue). Re-issue from the "
-                                  "family card to print new ones.")
+        return RetryResult(
+            False,
+            "Those letters are no longer kept (PINs are erased "
+            f"{hold_hours(settings)} h after issue). Re-issue from the "
+            "family card to print new ones.",
+        )
     if _batch_has_replaced_pins(session, work.batch_id):
         _erase_letters(work)
-        return RetryResult(False, "Some of these PINs were replaced by a newer issue since, so "
-                                  "these letters are void. Re-issue from the family card.")
+        return RetryResult(
+            False,
+            "Some of these PINs were replaced by a newer issue since, so "
+            "these letters are void. Re-issue from the family card.",
+        )
     work.status, work.next_attempt_at, work.claimed_until = WorkStatus.PENDING, now, None
     work.max_attempts = work.attempts + DEFAULT_MAX_ATTEMPTS
     work.result = "{}"
-    audit.record(session, actor=requested_by, action="letters.retry", family_id=work.family_id,
-                 batch_id=work.batch_id, work_id=work.id)
+    audit.record(
+        session,
+        actor=requested_by,
+        action="letters.retry",
+        family_id=work.family_id,
+        batch_id=work.batch_id,
+        work_id=work.id,
+    )
     return RetryResult(True, "Uploading the same PIN letters again (no new PINs).")
 
 
 def _batch_has_replaced_pins(session: Session, batch_id: int | None) -> bool:
-    return session.exec(select(Pin.id).where(
-        Pin.batch_id == batch_id,
-        col(Pin.status).in_([PinStatus.REVOKED, PinStatus.EXPIRED]))).first() is not None
+    return (
+        session.exec(
+            select(Pin.id).where(
+                Pin.batch_id == batch_id,
+                col(Pin.status).in_([PinStatus.REVOKED, PinStatus.EXPIRED]),
+            )
+        ).first()
+        is not None
+    )
 
 
 def _erase_letters(work: OutgoingWork) -> None:
@@ -357,10 +460,14 @@ def erase_held_letters(database: Database, settings: Settings, *, now: datetime)
     hold (PIN_LETTER_TTL_HOURS after issue, 24 h when 0) is over. Returns how many."""
     cutoff = now - timedelta(hours=hold_hours(settings))
     with database.transaction() as session:
-        held = session.exec(select(OutgoingWork).where(
-            OutgoingWork.kind == WorkKind.LETTERS_UPLOAD,
-            OutgoingWork.status == WorkStatus.FAILED, OutgoingWork.result == LETTERS_HELD,
-            col(OutgoingWork.created_at) <= cutoff)).all()
+        held = session.exec(
+            select(OutgoingWork).where(
+                OutgoingWork.kind == WorkKind.LETTERS_UPLOAD,
+                OutgoingWork.status == WorkStatus.FAILED,
+                OutgoingWork.result == LETTERS_HELD,
+                col(OutgoingWork.created_at) <= cutoff,
+            )
+        ).all()
         for work in held:
             _erase_letters(work)
     if held:
@@ -396,5 +503,5 @@ class OutboxWorker:
             try:
                 while self.outbox.deliver_due() and not self._stop.is_set():
                     pass
-            except Exception:  # noqa: BLE001 - keep the worker alive; the timer retries
+            except Exception:
                 log.exception("outbox sweep failed")

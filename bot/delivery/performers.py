@@ -18,13 +18,15 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import Database
-from bot.delivery.mail import WelcomeEmail, build_welcome_email, send_email
+from bot.delivery.smtp import send_email
 from bot.documents.letters import Letter, LetterCase, Practice, render_letters
+from bot.documents.welcome_email import WelcomeEmail, build_welcome_email
 from bot.text import mask_email, mrkdwn_literal
 from models import LetterFile, OutgoingWork, Pin, PinStatus, ReminderRun, WorkKind
 
-LETTERS_REMOVED = (":wastebasket: PIN letters removed from Slack after {hours} h; re-issue to "
-                   "print again.")
+LETTERS_REMOVED = (
+    ":wastebasket: PIN letters removed from Slack after {hours} h; re-issue to print again."
+)
 SMTP_TIMEOUT_SECONDS = 20.0
 
 
@@ -39,11 +41,18 @@ class DeliveryError(Exception):
 class SlackPort(Protocol):
     """The few Slack Web API operations delivery needs (implemented in handlers/)."""
 
-    def post_message(self, *, channel: str, thread_ts: str | None, text: str,
-                     blocks: list[dict[str, Any]] | None = None) -> str: ...
+    def post_message(
+        self,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> str: ...
 
-    def upload_file(self, *, channel: str, thread_ts: str | None, content: bytes,
-                    filename: str, title: str) -> str: ...
+    def upload_file(
+        self, *, channel: str, thread_ts: str | None, content: bytes, filename: str, title: str
+    ) -> str: ...
 
     def delete_file(self, file_id: str) -> None: ...
 
@@ -57,17 +66,28 @@ class Outcome:
 class ThreadPoster(Protocol):
     """Queues a message for a work's Slack thread (bot.delivery.outbox.post_in_thread)."""
 
-    def __call__(self, session: Session, *, dedupe_key: str, channel_id: str | None,
-                 thread_ts: str | None, text: str, family_id: int | None = None,
-                 blocks: list[dict[str, Any]] | None = None) -> None: ...
+    def __call__(
+        self,
+        session: Session,
+        *,
+        dedupe_key: str,
+        channel_id: str | None,
+        thread_ts: str | None,
+        text: str,
+        family_id: int | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None: ...
 
 
 Performer = Callable[[dict[str, Any], OutgoingWork], Outcome]
 
 
 def practice_of(settings: Settings) -> Practice:
-    return Practice(name=settings.practice_name or "", phone=settings.practice_phone or "",
-                    portal_url=settings.portal_url or "")
+    return Practice(
+        name=settings.practice_name or "",
+        phone=settings.practice_phone or "",
+        portal_url=settings.portal_url or "",
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +101,7 @@ class Deliveries:
     post_in_thread: ThreadPoster
     smtp_timeout: float = SMTP_TIMEOUT_SECONDS
 
-    def performer(self, kind: str) -> Performer:
+    def performer(self, kind: WorkKind) -> Performer:
         return {
             WorkKind.WELCOME_EMAIL: self._send_welcome_email,
             WorkKind.LETTERS_UPLOAD: self._upload_letters,
@@ -99,28 +119,39 @@ class Deliveries:
             raise DeliveryError("SMTP is not configured (SMTP_HOST, MAIL_FROM)", transient=True)
         domain = smtp.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "pinbot.invalid"
         try:
-            message = build_welcome_email(WelcomeEmail(
-                to_address=payload["to_address"], guardian_name=payload["guardian_name"],
-                child_first_name=payload["child_first_name"], pin=payload["pin"],
-                practice=self.practice,
-                sibling_first_names=tuple(payload["sibling_first_names"]),
-                message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
-            ), mail_from=smtp.mail_from)
+            message = build_welcome_email(
+                WelcomeEmail(
+                    to_address=payload["to_address"],
+                    guardian_name=payload["guardian_name"],
+                    child_first_name=payload["child_first_name"],
+                    pin=payload["pin"],
+                    practice=self.practice,
+                    sibling_first_names=tuple(payload["sibling_first_names"]),
+                    message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
+                ),
+                mail_from=smtp.mail_from,
+            )
             send_email(smtp, message, timeout=self.smtp_timeout)
         except UnicodeError:
             # An address with non-ASCII characters: no retry will make the server take it.
-            raise DeliveryError("the email address has non-ASCII characters",
-                                transient=False) from None
+            raise DeliveryError(
+                "the email address has non-ASCII characters", transient=False
+            ) from None
 
         child = mrkdwn_literal(payload["child_first_name"])
-        notice = (f":email: Welcome email for {child} delivered to "
-                  f"{mask_email(payload['to_address'])}.")
+        notice = (
+            f":email: Welcome email for {child} delivered to {mask_email(payload['to_address'])}."
+        )
 
         def announce(session: Session) -> None:
-            self.post_in_thread(session, dedupe_key=f"sent:{work.id}",
-                                channel_id=payload.get("channel_id"),
-                                thread_ts=payload.get("thread_ts"), family_id=work.family_id,
-                                text=notice)
+            self.post_in_thread(
+                session,
+                dedupe_key=f"sent:{work.id}",
+                channel_id=payload.get("channel_id"),
+                thread_ts=payload.get("thread_ts"),
+                family_id=work.family_id,
+                text=notice,
+            )
 
         return Outcome({"message_id": message["Message-ID"]}, announce)
 
@@ -128,37 +159,61 @@ class Deliveries:
         """Children of this batch whose PIN is still the active one: a re-issue since the
         batch revoked the others, and a letter must never print a revoked PIN."""
         with self.database.read_session() as session:
-            return set(session.exec(select(Pin.patient_id).where(
-                Pin.batch_id == work.batch_id, Pin.status == PinStatus.ACTIVE)).all())
+            return set(
+                session.exec(
+                    select(Pin.patient_id).where(
+                        Pin.batch_id == work.batch_id, Pin.status == PinStatus.ACTIVE
+                    )
+                ).all()
+            )
 
     def _upload_letters(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
         active = self._still_active(work)
         items = [item for item in payload["letters"] if item["patient_id"] in active]
         if not items:
             return Outcome({"skipped": "every PIN of this batch was replaced before upload"})
-        letters = [Letter(
-            child_full_name=item["full_name"], child_dob=date.fromisoformat(item["dob"]),
-            pin=item["pin"], issued_on=date.fromisoformat(item["issued_on"]),
-            expires_on=date.fromisoformat(item["expires_on"]) if item["expires_on"] else None,
-            case=LetterCase(item["case"]), emailed_to=item["emailed_to"],
-            first_child_name=item["first_child_name"]) for item in items]
+        letters = [
+            Letter(
+                child_full_name=item["full_name"],
+                child_dob=date.fromisoformat(item["dob"]),
+                pin=item["pin"],
+                issued_on=date.fromisoformat(item["issued_on"]),
+                expires_on=date.fromisoformat(item["expires_on"]) if item["expires_on"] else None,
+                case=LetterCase(item["case"]),
+                emailed_to=item["emailed_to"],
+                first_child_name=item["first_child_name"],
+            )
+            for item in items
+        ]
         pdf = render_letters(self.practice, letters)
         file_id = self._slack().upload_file(
-            channel=payload["channel_id"], thread_ts=payload.get("thread_ts"), content=pdf,
+            channel=payload["channel_id"],
+            thread_ts=payload.get("thread_ts"),
+            content=pdf,
             filename=f"pin-letters-{work.batch_id}.pdf",
-            title=f"PIN letters ({len(letters)} page{'s' if len(letters) != 1 else ''})")
+            title=f"PIN letters ({len(letters)} page{'s' if len(letters) != 1 else ''})",
+        )
 
         def remember(session: Session) -> None:
-            session.add(LetterFile(batch_id=work.batch_id or 0, file_id=file_id,
-                                   channel_id=payload["channel_id"],
-                                   thread_ts=payload.get("thread_ts"), uploaded_at=self.clock()))
+            session.add(
+                LetterFile(
+                    batch_id=work.batch_id or 0,
+                    file_id=file_id,
+                    channel_id=payload["channel_id"],
+                    thread_ts=payload.get("thread_ts"),
+                    uploaded_at=self.clock(),
+                )
+            )
 
         return Outcome({"file_id": file_id, "pages": len(letters)}, remember)
 
-    def _post_message(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
-        ts = self._slack().post_message(channel=payload["channel_id"],
-                                        thread_ts=payload.get("thread_ts"), text=payload["text"],
-                                        blocks=payload.get("blocks"))
+    def _post_message(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:  # noqa: ARG002 - every performer takes the work
+        ts = self._slack().post_message(
+            channel=payload["channel_id"],
+            thread_ts=payload.get("thread_ts"),
+            text=payload["text"],
+            blocks=payload.get("blocks"),
+        )
         run_id = payload.get("reminder_run_id")
         if run_id is None:
             return Outcome({"ts": ts})
@@ -167,10 +222,11 @@ class Deliveries:
         def mark_posted(session: Session) -> None:
             # A digest counts as posted once any of its messages is in Slack: a later sweep
             # must not take the day over and post it again (bot/reminders.py).
-            session.execute(update(ReminderRun)
-                            .where(col(ReminderRun.id) == run_id,
-                                   col(ReminderRun.posted_at).is_(None))
-                            .values(posted_at=posted_at))
+            session.execute(
+                update(ReminderRun)
+                .where(col(ReminderRun.id) == run_id, col(ReminderRun.posted_at).is_(None))
+                .values(posted_at=posted_at)
+            )
 
         return Outcome({"ts": ts}, mark_posted)
 
@@ -180,14 +236,19 @@ class Deliveries:
         deleted_at = self.clock()
 
         def record(session: Session) -> None:
-            session.execute(update(LetterFile)
-                            .where(col(LetterFile.file_id) == file_id,
-                                   col(LetterFile.deleted_at).is_(None))
-                            .values(deleted_at=deleted_at))
-            self.post_in_thread(session, dedupe_key=f"deleted:{file_id}",
-                                channel_id=payload.get("channel_id"),
-                                thread_ts=payload.get("thread_ts"), family_id=work.family_id,
-                                text=LETTERS_REMOVED.format(hours=payload.get("ttl_hours", 24)))
+            session.execute(
+                update(LetterFile)
+                .where(col(LetterFile.file_id) == file_id, col(LetterFile.deleted_at).is_(None))
+                .values(deleted_at=deleted_at)
+            )
+            self.post_in_thread(
+                session,
+                dedupe_key=f"deleted:{file_id}",
+                channel_id=payload.get("channel_id"),
+                thread_ts=payload.get("thread_ts"),
+                family_id=work.family_id,
+                text=LETTERS_REMOVED.format(hours=payload.get("ttl_hours", 24)),
+            )
 
         return Outcome({"file_id": file_id}, record)
 

@@ -81,8 +81,7 @@ def format_pin(pin: str) -> str:
     return f"{compact[:4]}-{compact[4:]}"
 
 
-def render_letters(practice: Practice, letters: Sequence[Letter], *,
-                   language: str = "en") -> bytes:
+def render_letters(practice: Practice, letters: Sequence[Letter], *, language: str = "en") -> bytes:
     """The PDF of `letters`, one page each, in the given order."""
     if not letters:
         raise ValueError("no letters to render")
@@ -117,8 +116,9 @@ def _printable_char(char: str) -> str:
         return _LOOKALIKES[char]
     if _encodable(char):
         return char
-    base, *marks = unicodedata.normalize("NFD", char)
-    for mark in marks:  # keep as many accents as the font has: ễ -> ê, not e
+    decomposed = unicodedata.normalize("NFD", char)
+    base = decomposed[0]
+    for mark in decomposed[1:]:  # keep as many accents as the font has: ễ -> ê, not e
         composed = unicodedata.normalize("NFC", base + mark)
         if len(composed) == 1 and _encodable(composed):
             base = composed
@@ -169,8 +169,9 @@ def _qr_runs(url: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
     return len(code.modules), tuple(runs)
 
 
-def _fit_lines(text: str, font: str, size: float, min_size: float,
-               width: float) -> tuple[float, list[str]]:
+def _fit_lines(
+    text: str, font: str, size: float, min_size: float, width: float
+) -> tuple[float, list[str]]:
     """Shrink `text` to one line down to `min_size`; below that, wrap it at `min_size`."""
     natural = stringWidth(text, font, size)
     if natural <= width:
@@ -218,7 +219,7 @@ def _split(text: str, font: str, size: float, width: float) -> list[str]:
 @lru_cache(maxsize=4096)
 def _word_width(word: str, font: str) -> float:
     """Width of `word` at a font size of 1."""
-    return stringWidth(word, font, 1)
+    return float(stringWidth(word, font, 1))
 
 
 def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
@@ -253,8 +254,16 @@ class _Page:
         self._body()
         self._footer()
 
-    def _text(self, text: str, font: str, size: float, *, min_size: float | None = None,
-              width: float = CONTENT_WIDTH, color: Color | None = None) -> None:
+    def _text(
+        self,
+        text: str,
+        font: str,
+        size: float,
+        *,
+        min_size: float | None = None,
+        width: float = CONTENT_WIDTH,
+        color: Color | None = None,
+    ) -> None:
         size, lines = _fit_lines(printable(text), font, size, min_size or size, width)
         self.c.setFont(font, size)
         self.c.setFillColor(color or Color(0, 0, 0))
@@ -271,8 +280,9 @@ class _Page:
         self._text(self.practice.portal_url, "Helvetica-Bold", 22, min_size=13, width=left)
         self.y -= 4
         self._text(self.practice.name, "Helvetica-Bold", 14, min_size=10, width=left)
-        self._text(self.w.text("letter.phone", phone=self.practice.phone), "Helvetica", 12,
-                   width=left)
+        self._text(
+            self.w.text("letter.phone", phone=self.practice.phone), "Helvetica", 12, width=left
+        )
         qr_x = PAGE_WIDTH - MARGIN - QR_SIZE
         self.c.saveState()
         self.c.translate(qr_x, top - QR_SIZE)
@@ -306,8 +316,11 @@ class _Page:
 
     def _dates(self) -> None:
         issued = self.w.text("letter.issued", issued_on=self.w.date(self.letter.issued_on))
-        expiry = (self.w.text("letter.expires", expires_on=self.w.date(self.letter.expires_on))
-                  if self.letter.expires_on else self.w.text("letter.does_not_expire"))
+        expiry = (
+            self.w.text("letter.expires", expires_on=self.w.date(self.letter.expires_on))
+            if self.letter.expires_on
+            else self.w.text("letter.does_not_expire")
+        )
         self._text(f"{issued}  ·  {expiry}", "Helvetica", 12)
 
     def _body(self) -> None:
@@ -317,9 +330,10 @@ class _Page:
         blocks = self._blocks()
         for size in BODY_SIZES:  # shrink rather than run into the footer
             leading, indent = size * 1.3, size * 1.6  # indent: steps, after their number
-            laid_out = [(font, bullet,
-                         _wrap(text, font, size, CONTENT_WIDTH - (indent if bullet else 0)))
-                        for text, font, bullet in blocks]
+            laid_out = [
+                (font, bullet, _wrap(text, font, size, CONTENT_WIDTH - (indent if bullet else 0)))
+                for text, font, bullet in blocks
+            ]
             height = sum(len(lines) * leading + size * 0.5 for _, _, lines in laid_out)
             if self.y - height >= FOOTER_TOP:
                 break
@@ -349,12 +363,18 @@ class _Page:
 
     def _values(self) -> dict[str, str]:
         first = self.letter.first_child_name or self.w.text("letter.first_child_unknown")
-        return {"portal_url": self.practice.portal_url, "child": self.letter.child_full_name,
-                "dob": self.w.date(self.letter.child_dob), "first_child": first,
-                "practice_name": self.practice.name, "phone": self.practice.phone}
+        return {
+            "portal_url": self.practice.portal_url,
+            "child": self.letter.child_full_name,
+            "dob": self.w.date(self.letter.child_dob),
+            "first_child": first,
+            "practice_name": self.practice.name,
+            "phone": self.practice.phone,
+        }
 
     def _footer(self) -> None:
-        footer = self.w.text("letter.footer", practice_name=self.practice.name,
-                             phone=self.practice.phone)
+        footer = self.w.text(
+            "letter.footer", practice_name=self.practice.name, phone=self.practice.phone
+        )
         self.y = FOOTER_TOP
         self._text(footer, "Helvetica", 9, color=GREY)

@@ -1,4 +1,4 @@
-"""The words of letters and emails, one TOML file per language in `bot/documents/locales/` (SPEC §6).
+"""The words of letters and emails (SPEC §6): one TOML file per language in `locales/`.
 
 Adding a language is one new file (`es.toml`) with the same keys as `en.toml`; nothing in the
 code names a language. Keys are dotted paths into the file ("letter.steps.sibling"); values
@@ -46,7 +46,7 @@ class Texts:
         return value.strftime(self.text("format.date"))
 
     def join(self, items: Iterable[str]) -> str:
-        """"Ben", "Ben and Cara", "Ben, Cara and Dan" in this language."""
+        """ "Ben", "Ben and Cara", "Ben, Cara and Dan" in this language."""
         names = list(items)
         if len(names) < 2:
             return "".join(names)
@@ -57,15 +57,19 @@ class Texts:
         try:
             return self.entries[key]
         except KeyError:
-            raise LocaleError(f"locale {self.language!r} has no text for {key!r}; "
-                              f"add it to bot/documents/locales/{self.language}.toml") from None
+            raise LocaleError(
+                f"locale {self.language!r} has no text for {key!r}; "
+                f"add it to bot/documents/locales/{self.language}.toml"
+            ) from None
 
     def _format(self, key: str, template: str, values: Mapping[str, object]) -> str:
         try:
             return template.format_map(values)
         except (KeyError, IndexError) as missing:
-            raise LocaleError(f"locale {self.language!r}: {key!r} uses placeholder "
-                              f"{missing} that the code does not supply") from None
+            raise LocaleError(
+                f"locale {self.language!r}: {key!r} uses placeholder "
+                f"{missing} that the code does not supply"
+            ) from None
 
 
 def texts(language: str = DEFAULT_LANGUAGE) -> Texts:

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot import audit
+from bot.db import rows_changed
 from bot.delivery import outbox
 from bot.errors import AlreadyDecided, NotAllowed, NotFound, PinbotError, ValidationFailed
 from bot.families import threads
@@ -58,11 +59,16 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
-_STATUS_OF = {Decision.APPROVE: NameFixStatus.APPROVED,
-              Decision.CONFIRM: NameFixStatus.CONFIRMED,
-              Decision.REJECT: NameFixStatus.REJECTED}
-_DONE_AS = {NameFixStatus.APPROVED: "approved", NameFixStatus.CONFIRMED:
-            "confirmed as the real name", NameFixStatus.REJECTED: "rejected"}
+_STATUS_OF = {
+    Decision.APPROVE: NameFixStatus.APPROVED,
+    Decision.CONFIRM: NameFixStatus.CONFIRMED,
+    Decision.REJECT: NameFixStatus.REJECTED,
+}
+_DONE_AS: dict[str, str] = {
+    NameFixStatus.APPROVED: "approved",
+    NameFixStatus.CONFIRMED: "confirmed as the real name",
+    NameFixStatus.REJECTED: "rejected",
+}
 
 
 @dataclass(frozen=True)
@@ -126,56 +132,100 @@ def _confirmed_label(value: str) -> str:
 
 def _view(fix: NameFix, patient: Patient, *, name_on_file: str | None = None) -> FixView:
     return FixView(
-        id=fix.id or 0, family_id=fix.family_id, patient_id=fix.patient_id,
-        name_on_file=name_on_file or full_name(patient), dob=patient.dob,
+        id=fix.id or 0,
+        family_id=fix.family_id,
+        patient_id=fix.patient_id,
+        name_on_file=name_on_file or full_name(patient),
+        dob=patient.dob,
         proposed_name=_joined(fix.proposed_first, fix.proposed_middle, fix.proposed_last),
-        confirmed_by=_confirmed_label(fix.confirmed_by), note=fix.note,
-        requested_by=fix.requested_by, status=fix.status, decided_by=fix.decided_by,
-        decided_at=fix.decided_at, decision_note=fix.decision_note, channel_id=fix.channel_id,
-        thread_ts=fix.thread_ts, message_ts=fix.message_ts)
+        confirmed_by=_confirmed_label(fix.confirmed_by),
+        note=fix.note,
+        requested_by=fix.requested_by,
+        status=fix.status,
+        decided_by=fix.decided_by,
+        decided_at=fix.decided_at,
+        decision_note=fix.decision_note,
+        channel_id=fix.channel_id,
+        thread_ts=fix.thread_ts,
+        message_ts=fix.message_ts,
+    )
 
 
 # --------------------------------------------------------------------------- requesting
 
+
 def _pending_for(session: Session, patient_id: int) -> NameFix | None:
-    return session.exec(select(NameFix).where(NameFix.patient_id == patient_id,
-                                              NameFix.status == NameFixStatus.PENDING)).first()
+    return session.exec(
+        select(NameFix).where(
+            NameFix.patient_id == patient_id, NameFix.status == NameFixStatus.PENDING
+        )
+    ).first()
 
 
-def _needing_fix(session: Session, *, family_id: int, patient_id: int, channel_id: str | None,
-                 thread_ts: str | None, lock: bool = False) -> tuple[Patient, str]:
+def _needing_fix(
+    session: Session,
+    *,
+    family_id: int,
+    patient_id: int,
+    channel_id: str | None,
+    thread_ts: str | None,
+    lock: bool = False,
+) -> tuple[Patient, str]:
     """The child and why its name is flagged; refuses a child that needs no (new) request."""
     query = select(Patient).where(Patient.id == patient_id)
     # The row lock serializes two requests for one child (PostgreSQL; SQLite's write
     # transactions already run one at a time).
     patient = session.exec(query.with_for_update() if lock else query).first()
     if patient is None or patient.family_id != family_id:
-        raise NotFound("That child is no longer in this family in pinbot. Search again with "
-                       "/family.")
+        raise NotFound(
+            "That child is no longer in this family in pinbot. Search again with /family."
+        )
     if not channel_id:
         raise PinbotError("Request name fixes from the family card in a channel.")
-    threads.check_thread_family(session, channel_id=channel_id, thread_ts=thread_ts,
-                                family_id=family_id)
+    threads.check_thread_family(
+        session, channel_id=channel_id, thread_ts=thread_ts, family_id=family_id
+    )
     flag = name_flag(patient)
     if flag is None:
-        raise PinbotError(f"{mrkdwn_literal(full_name(patient))}'s name no longer looks "
-                          "unofficial, so no fix "
-                          "is needed. Open the family again with /family to issue PINs.")
+        raise PinbotError(
+            f"{mrkdwn_literal(full_name(patient))}'s name no longer looks "
+            "unofficial, so no fix "
+            "is needed. Open the family again with /family to issue PINs."
+        )
     if _pending_for(session, patient_id) is not None:
-        raise PinbotError(f"A name fix for {mrkdwn_literal(full_name(patient))} is already "
-                          "waiting for a "
-                          "supervisor (see /pinbot pending).")
+        raise PinbotError(
+            f"A name fix for {mrkdwn_literal(full_name(patient))} is already "
+            "waiting for a "
+            "supervisor (see /pinbot pending)."
+        )
     return patient, flag
 
 
-def fixable_child(session: Session, *, family_id: int, patient_id: int,
-                  channel_id: str | None, thread_ts: str | None) -> FixableChild:
+def fixable_child(
+    session: Session,
+    *,
+    family_id: int,
+    patient_id: int,
+    channel_id: str | None,
+    thread_ts: str | None,
+) -> FixableChild:
     """The child behind a "Request name fix" button, checked before the dialog opens."""
-    patient, flag = _needing_fix(session, family_id=family_id, patient_id=patient_id,
-                                 channel_id=channel_id, thread_ts=thread_ts)
-    return FixableChild(family_id=family_id, patient_id=patient_id,
-                        full_name=full_name(patient), middle_name=patient.middle_name,
-                        last_name=patient.last_name, dob=patient.dob, flag_reason=flag)
+    patient, flag = _needing_fix(
+        session,
+        family_id=family_id,
+        patient_id=patient_id,
+        channel_id=channel_id,
+        thread_ts=thread_ts,
+    )
+    return FixableChild(
+        family_id=family_id,
+        patient_id=patient_id,
+        full_name=full_name(patient),
+        middle_name=patient.middle_name,
+        last_name=patient.last_name,
+        dob=patient.dob,
+        flag_reason=flag,
+    )
 
 
 def _name_part(raw: str, field: Field, errors: dict[str, str], *, required: bool) -> str:
@@ -195,8 +245,11 @@ def _name_part(raw: str, field: Field, errors: dict[str, str], *, required: bool
 
 def _placeholder_field(first: str, middle: str, last: str) -> tuple[Field, str] | None:
     """Which part of a proposed name still looks unofficial, and why."""
-    for field, parts in ((Field.FIRST, (first, "", "")), (Field.MIDDLE, (first, middle, "")),
-                         (Field.LAST, (first, middle, last))):
+    for field, parts in (
+        (Field.FIRST, (first, "", "")),
+        (Field.MIDDLE, (first, middle, "")),
+        (Field.LAST, (first, middle, last)),
+    ):
         # name_type None: the EHR's NB/TEMP code describes the old name, not the typed one.
         check = check_name(*parts, None)
         if check.flagged:
@@ -219,9 +272,11 @@ def _validated(request: NameFixRequest, patient: Patient) -> tuple[str, str, str
     same = (first, middle, last) == (patient.first_name, patient.middle_name, patient.last_name)
     if not errors and not same and (found := _placeholder_field(first, middle, last)):
         field, reason = found
-        errors[field] = (f"This still looks unofficial ({reason}). Enter the child's given "
-                         "name; if the name on file really is it, enter it unchanged and a "
-                         "supervisor will confirm it.")
+        errors[field] = (
+            f"This still looks unofficial ({reason}). Enter the child's given "
+            "name; if the name on file really is it, enter it unchanged and a "
+            "supervisor will confirm it."
+        )
     if errors:
         raise ValidationFailed(errors)
     return first, middle, last, note
@@ -229,52 +284,88 @@ def _validated(request: NameFixRequest, patient: Patient) -> tuple[str, str, str
 
 def request_name_fix(session: Session, request: NameFixRequest) -> FixView:
     """Record a pending request (the handler then posts it and calls record_message)."""
-    patient, _ = _needing_fix(session, family_id=request.family_id,
-                              patient_id=request.patient_id, channel_id=request.channel_id,
-                              thread_ts=request.thread_ts, lock=True)
+    patient, _ = _needing_fix(
+        session,
+        family_id=request.family_id,
+        patient_id=request.patient_id,
+        channel_id=request.channel_id,
+        thread_ts=request.thread_ts,
+        lock=True,
+    )
     first, middle, last, note = _validated(request, patient)
-    fix = NameFix(patient_id=request.patient_id, family_id=request.family_id,
-                  proposed_first=first, proposed_middle=middle, proposed_last=last,
-                  confirmed_by=request.confirmed_by, note=note,
-                  requested_by=request.requested_by, channel_id=request.channel_id,
-                  thread_ts=request.thread_ts)
+    fix = NameFix(
+        patient_id=request.patient_id,
+        family_id=request.family_id,
+        proposed_first=first,
+        proposed_middle=middle,
+        proposed_last=last,
+        confirmed_by=request.confirmed_by,
+        note=note,
+        requested_by=request.requested_by,
+        channel_id=request.channel_id,
+        thread_ts=request.thread_ts,
+    )
     session.add(fix)
     session.flush()
-    audit.record(session, actor=request.requested_by, action="name_fix.requested",
-                 family_id=fix.family_id, patient_id=fix.patient_id, name_fix_id=fix.id,
-                 confirmed_by=fix.confirmed_by)
+    audit.record(
+        session,
+        actor=request.requested_by,
+        action="name_fix.requested",
+        family_id=fix.family_id,
+        patient_id=fix.patient_id,
+        name_fix_id=fix.id,
+        confirmed_by=fix.confirmed_by,
+    )
     return _view(fix, patient)
 
 
 def record_message(session: Session, *, name_fix_id: int, message_ts: str) -> None:
     """The request's message in the thread: its buttons must come from that message."""
-    session.execute(update(NameFix).where(col(NameFix.id) == name_fix_id)
-                    .values(message_ts=message_ts))
+    session.execute(
+        update(NameFix).where(col(NameFix.id) == name_fix_id).values(message_ts=message_ts)
+    )
 
 
 def withdraw_unposted(session: Session, *, name_fix_id: int) -> None:
     """Slack refused the request's message: nobody can decide it, so it must not block the
     child's next request."""
-    session.execute(update(NameFix).where(col(NameFix.id) == name_fix_id,
-                                          col(NameFix.status) == NameFixStatus.PENDING)
-                    .values(status=NameFixStatus.CLOSED, decided_at=utcnow(),
-                            decision_note="the request could not be posted in Slack"))
+    session.execute(
+        update(NameFix)
+        .where(col(NameFix.id) == name_fix_id, col(NameFix.status) == NameFixStatus.PENDING)
+        .values(
+            status=NameFixStatus.CLOSED,
+            decided_at=utcnow(),
+            decision_note="the request could not be posted in Slack",
+        )
+    )
 
 
 # --------------------------------------------------------------------------- deciding
 
+
 def _already(status: str, decided_by: str | None) -> AlreadyDecided:
     if status == NameFixStatus.CLOSED:
-        return AlreadyDecided("This name fix is already closed: the EHR import brought the "
-                              "child's real name, or the request could not be posted.")
-    return AlreadyDecided(f"This name fix was already {_DONE_AS.get(status, status)} by "
-                          f"<@{decided_by}>.")
+        return AlreadyDecided(
+            "This name fix is already closed: the EHR import brought the "
+            "child's real name, or the request could not be posted."
+        )
+    return AlreadyDecided(
+        f"This name fix was already {_DONE_AS.get(status, status)} by <@{decided_by}>."
+    )
 
 
-def _checked(session: Session, *, name_fix_id: int, user_id: str, is_supervisor: bool,
-             channel_id: str | None, message_ts: str | None) -> tuple[NameFix, Patient]:
-    found = session.exec(select(NameFix, Patient).join(Patient)
-                         .where(NameFix.id == name_fix_id)).first()
+def _checked(
+    session: Session,
+    *,
+    name_fix_id: int,
+    user_id: str,
+    is_supervisor: bool,
+    channel_id: str | None,
+    message_ts: str | None,
+) -> tuple[NameFix, Patient]:
+    found = session.exec(
+        select(NameFix, Patient).join(Patient).where(NameFix.id == name_fix_id)
+    ).first()
     if found is None:
         raise NotFound("That name-fix request is no longer in pinbot.")
     fix, patient = found
@@ -284,38 +375,62 @@ def _checked(session: Session, *, name_fix_id: int, user_id: str, is_supervisor:
     if fix.status != NameFixStatus.PENDING:
         raise _already(fix.status, fix.decided_by)
     if user_id == fix.requested_by:
-        raise NotAllowed("You asked for this name fix, so someone else decides it: another "
-                         "supervisor.")
+        raise NotAllowed(
+            "You asked for this name fix, so someone else decides it: another supervisor."
+        )
     if not is_supervisor:
-        raise NotAllowed("Only a supervisor can decide a name fix; the supervisors are "
-                         "mentioned in the request.")
+        raise NotAllowed(
+            "Only a supervisor can decide a name fix; the supervisors are mentioned in the request."
+        )
     return fix, patient
 
 
-def check_decider(session: Session, *, name_fix_id: int, user_id: str, is_supervisor: bool,
-                  channel_id: str | None, message_ts: str | None) -> FixView:
+def check_decider(
+    session: Session,
+    *,
+    name_fix_id: int,
+    user_id: str,
+    is_supervisor: bool,
+    channel_id: str | None,
+    message_ts: str | None,
+) -> FixView:
     """Whether this user may decide this pending request now (before a reason dialog)."""
-    fix, patient = _checked(session, name_fix_id=name_fix_id, user_id=user_id,
-                            is_supervisor=is_supervisor, channel_id=channel_id,
-                            message_ts=message_ts)
+    fix, patient = _checked(
+        session,
+        name_fix_id=name_fix_id,
+        user_id=user_id,
+        is_supervisor=is_supervisor,
+        channel_id=channel_id,
+        message_ts=message_ts,
+    )
     return _view(fix, patient)
 
 
-def _claim(session: Session, name_fix_id: int, *, status: str, decided_by: str,
-           decided_at: datetime, note: str) -> bool:
+def _claim(
+    session: Session,
+    name_fix_id: int,
+    *,
+    status: str,
+    decided_by: str,
+    decided_at: datetime,
+    note: str,
+) -> bool:
     """First decision wins: only a still-pending row changes, whatever another transaction
     read before (a read-then-write would let two supervisors both win)."""
-    claimed = session.execute(
-        update(NameFix).where(col(NameFix.id) == name_fix_id,
-                              col(NameFix.status) == NameFixStatus.PENDING)
-        .values(status=status, decided_by=decided_by, decided_at=decided_at,
-                decision_note=note)).rowcount
+    claimed = rows_changed(
+        session.execute(
+            update(NameFix)
+            .where(col(NameFix.id) == name_fix_id, col(NameFix.status) == NameFixStatus.PENDING)
+            .values(status=status, decided_by=decided_by, decided_at=decided_at, decision_note=note)
+        )
+    )
     return claimed == 1
 
 
 def _winner(session: Session, name_fix_id: int) -> AlreadyDecided:
-    status, decided_by = session.exec(select(NameFix.status, NameFix.decided_by)
-                                      .where(NameFix.id == name_fix_id)).one()
+    status, decided_by = session.exec(
+        select(NameFix.status, NameFix.decided_by).where(NameFix.id == name_fix_id)
+    ).one()
     return _already(status, decided_by)
 
 
@@ -335,18 +450,38 @@ def _rename(patient: Patient, fix: NameFix, now: datetime) -> None:
     patient.updated_at = now
 
 
-def decide(session: Session, *, name_fix_id: int, decision: Decision, decided_by: str,
-           is_supervisor: bool, channel_id: str | None, message_ts: str | None,
-           reason: str = "", now: datetime | None = None) -> FixView:
+def decide(
+    session: Session,
+    *,
+    name_fix_id: int,
+    decision: Decision,
+    decided_by: str,
+    is_supervisor: bool,
+    channel_id: str | None,
+    message_ts: str | None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> FixView:
     """Approve (rename + verify), confirm the name on file (verify), or reject (with a
     reason). Raises NotAllowed / AlreadyDecided and changes nothing when refused."""
-    fix, patient = _checked(session, name_fix_id=name_fix_id, user_id=decided_by,
-                            is_supervisor=is_supervisor, channel_id=channel_id,
-                            message_ts=message_ts)
+    fix, patient = _checked(
+        session,
+        name_fix_id=name_fix_id,
+        user_id=decided_by,
+        is_supervisor=is_supervisor,
+        channel_id=channel_id,
+        message_ts=message_ts,
+    )
     note = _reason(reason) if decision == Decision.REJECT else ""
     now = now or utcnow()
-    if not _claim(session, name_fix_id, status=_STATUS_OF[decision], decided_by=decided_by,
-                  decided_at=now, note=note):
+    if not _claim(
+        session,
+        name_fix_id,
+        status=_STATUS_OF[decision],
+        decided_by=decided_by,
+        decided_at=now,
+        note=note,
+    ):
         raise _winner(session, name_fix_id)
     old_name = full_name(patient)
     if decision == Decision.APPROVE:
@@ -354,48 +489,82 @@ def decide(session: Session, *, name_fix_id: int, decision: Decision, decided_by
     if decision != Decision.REJECT:
         patient.name_verified = True
     # Names belong in this event: the old and new name are what the audit must show.
-    audit.record(session, actor=decided_by, action=f"name_fix.{_STATUS_OF[decision]}",
-                 family_id=fix.family_id, patient_id=fix.patient_id, name_fix_id=fix.id,
-                 old_name=old_name, new_name=full_name(patient), reason=note or None)
+    audit.record(
+        session,
+        actor=decided_by,
+        action=f"name_fix.{_STATUS_OF[decision]}",
+        family_id=fix.family_id,
+        patient_id=fix.patient_id,
+        name_fix_id=fix.id,
+        old_name=old_name,
+        new_name=full_name(patient),
+        reason=note or None,
+    )
     session.flush()
     session.refresh(fix)
     return _view(fix, patient, name_on_file=old_name)
 
 
 def record_refusal(session: Session, *, name_fix_id: int, user_id: str, why: str) -> None:
-    family_id = session.exec(select(NameFix.family_id)
-                             .where(NameFix.id == name_fix_id)).first()
-    audit.record(session, actor=user_id, action="name_fix.refused", family_id=family_id,
-                 name_fix_id=name_fix_id, why=why)
+    family_id = session.exec(select(NameFix.family_id).where(NameFix.id == name_fix_id)).first()
+    audit.record(
+        session,
+        actor=user_id,
+        action="name_fix.refused",
+        family_id=family_id,
+        name_fix_id=name_fix_id,
+        why=why,
+    )
 
 
 # --------------------------------------------------------------------------- imports
 
-def close_resolved(session: Session, renamed_patient_ids: Iterable[int], *,
-                   actor: str = IMPORT_ACTOR) -> list[int]:
+
+def close_resolved(
+    session: Session, renamed_patient_ids: Iterable[int], *, actor: str = IMPORT_ACTOR
+) -> list[int]:
     """After a families import: close the pending requests of children the import renamed to
     a name that no longer looks unofficial, with a note in the request's thread (queued, so it
     goes out after commit). Returns the closed request ids."""
     renamed = set(renamed_patient_ids)
     # Pending requests are few; filtering them here avoids an IN list of every renamed chart.
-    pending = session.exec(select(NameFix, Patient).join(Patient)
-                           .where(NameFix.status == NameFixStatus.PENDING)).all()
+    pending = session.exec(
+        select(NameFix, Patient).join(Patient).where(NameFix.status == NameFixStatus.PENDING)
+    ).all()
     closed = []
     for fix, patient in pending:
         if patient.id not in renamed or name_flag(patient) is not None:
             continue
         name = full_name(patient)
-        if not _claim(session, fix.id or 0, status=NameFixStatus.CLOSED,
-                      decided_by=IMPORT_ACTOR, decided_at=utcnow(),
-                      note=f"the EHR import brought the name {name}"):
+        if not _claim(
+            session,
+            fix.id or 0,
+            status=NameFixStatus.CLOSED,
+            decided_by=IMPORT_ACTOR,
+            decided_at=utcnow(),
+            note=f"the EHR import brought the name {name}",
+        ):
             continue
         outbox.post_in_thread(
-            session, dedupe_key=f"name_fix_closed:{fix.id}", channel_id=fix.channel_id,
-            thread_ts=fix.thread_ts, family_id=fix.family_id,
-            text=(f":information_source: The EHR import now has the name "
-                  f"{mrkdwn_literal(name)} for this child, so <@{fix.requested_by}>'s name-fix "
-                  "request is closed: nothing to approve."))
-        audit.record(session, actor=actor, action="name_fix.closed", family_id=fix.family_id,
-                     patient_id=fix.patient_id, name_fix_id=fix.id, new_name=name)
+            session,
+            dedupe_key=f"name_fix_closed:{fix.id}",
+            channel_id=fix.channel_id,
+            thread_ts=fix.thread_ts,
+            family_id=fix.family_id,
+            text=(
+                f":information_source: The EHR import now has the name "
+                f"{mrkdwn_literal(name)} for this child, so <@{fix.requested_by}>'s name-fix "
+                "request is closed: nothing to approve."
+            ),
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="name_fix.closed",
+            family_id=fix.family_id,
+            patient_id=fix.patient_id,
+            name_fix_id=fix.id,
+            new_name=name,
+        )
         closed.append(fix.id or 0)
     return closed

@@ -30,33 +30,112 @@ from dataclasses import dataclass
 from bot.text import clean
 
 # Words that, standing alone in the first name, mean "not named yet".
-FIRST_MARKERS = frozenset({
-    "baby", "babyboy", "babygirl", "bb", "bg", "bboy", "bgirl", "bm", "bf",
-    "boy", "girl", "male", "female", "infant", "inf", "newborn", "neonate", "nb", "nn", "rn",
-    "unnamed", "unknown", "unk", "none", "noname", "notnamed", "nameless", "name", "tbd",
-    "test", "testpatient", "patient", "twin", "triplet", "x", "u", "varon", "hembra",
-})
+FIRST_MARKERS = frozenset(
+    {
+        "baby",
+        "babyboy",
+        "babygirl",
+        "bb",
+        "bg",
+        "bboy",
+        "bgirl",
+        "bm",
+        "bf",
+        "boy",
+        "girl",
+        "male",
+        "female",
+        "infant",
+        "inf",
+        "newborn",
+        "neonate",
+        "nb",
+        "nn",
+        "rn",
+        "unnamed",
+        "unknown",
+        "unk",
+        "none",
+        "noname",
+        "notnamed",
+        "nameless",
+        "name",
+        "tbd",
+        "test",
+        "testpatient",
+        "patient",
+        "twin",
+        "triplet",
+        "x",
+        "u",
+        "varon",
+        "hembra",
+    }
+)
 # In the middle or last name only unmistakable words count ("Ava B Smith", "NMN" are fine).
-MIDDLE_MARKERS = frozenset({
-    "baby", "babyboy", "babygirl", "bboy", "bgirl", "boy", "girl", "infant", "newborn",
-    "neonate", "twin", "triplet", "test", "testpatient", "unnamed", "male", "female",
-})
+MIDDLE_MARKERS = frozenset(
+    {
+        "baby",
+        "babyboy",
+        "babygirl",
+        "bboy",
+        "bgirl",
+        "boy",
+        "girl",
+        "infant",
+        "newborn",
+        "neonate",
+        "twin",
+        "triplet",
+        "test",
+        "testpatient",
+        "unnamed",
+        "male",
+        "female",
+    }
+)
 LAST_MARKERS = MIDDLE_MARKERS | {"unknown"}
 # Spanish "bebé" is also a real given name (Bebe): only "Bebé Niña" / "Bebé Varón" are flagged.
-SEX_WORDS = frozenset({"boy", "girl", "male", "female", "m", "f", "nina", "nino", "varon",
-                       "hembra"})
+SEX_WORDS = frozenset(
+    {"boy", "girl", "male", "female", "m", "f", "nina", "nino", "varon", "hembra"}
+)
 TWIN_TAILS = frozenset({"a", "b", "c", "twin", "twina", "twinb", "twinc", "triplet"})
 # Prefixes a mother's name may follow ("GirlJudy", "BabyJudy", "InfantofJudy").
-NAME_CORES = ("babygirl", "babyboy", "newborn", "unknown", "unnamed", "infant", "baby",
-              "girl", "boy")
+NAME_CORES = (
+    "babygirl",
+    "babyboy",
+    "newborn",
+    "unknown",
+    "unnamed",
+    "infant",
+    "baby",
+    "girl",
+    "boy",
+)
 # Prefixes only a marker may follow ("BGA", "Twinb", "TestPatient", "BebeNina").
-CODE_CORES = ("notnamed", "triplet", "patient", "noname", "bgirl", "bboy", "twin", "test",
-              "none", "bebe", "unk", "tbd", "bb", "bg", "nb")
+CODE_CORES = (
+    "notnamed",
+    "triplet",
+    "patient",
+    "noname",
+    "bgirl",
+    "bboy",
+    "twin",
+    "test",
+    "none",
+    "bebe",
+    "unk",
+    "tbd",
+    "bb",
+    "bg",
+    "nb",
+)
 # Suffixes after a mother's name ("Judysgirl", "MariasBaby").
 SUFFIX_CORES = ("babygirl", "babyboy", "infant", "baby", "girl", "boy")
 # Real given names that look like a core plus a mother's name.
-REAL_NAMES = frozenset({"boyden", "boydon", "boykin", "boylan", "boyana", "boyanka", "boysie",
-                        "girlie"})
+REAL_NAMES = frozenset(
+    {"boyden", "boydon", "boykin", "boylan", "boyana", "boyanka", "boysie", "girlie"}
+)
 TEMPORARY_NAME_TYPES = frozenset({"NB", "TEMP", "BAD"})  # HL7 table 0200
 DOE_FIRSTS = frozenset({"john", "jane", "baby", "babyboy", "babygirl", "boy", "girl"})
 
@@ -93,7 +172,7 @@ def _is_tail(core: str, tail: str) -> bool:
         return True
     # A mother's name ("judy", "ofjudy"); "Boyd", "Boyce", "Girlie", "Twinkle" stop here.
     shortest = 3 if core == "boy" else 2
-    mother = tail == "of" or len(tail) >= shortest and bool(_VOWEL.search(tail))
+    mother = tail == "of" or (len(tail) >= shortest and bool(_VOWEL.search(tail)))
     return core in NAME_CORES and mother
 
 
@@ -105,7 +184,7 @@ def split_word(word: str) -> list[str]:
     if word.startswith(("zz", "xx")):  # EHR test records: "ZZTest", "Zzzpatient", "XXA"
         return ["test"]
     for core in (*NAME_CORES, *CODE_CORES):
-        tail = word[len(core):]
+        tail = word[len(core) :]
         if word.startswith(core) and tail and _is_tail(core, tail):
             return [core, *split_word(tail)]
     stem, twin = _strip_twin(word)
@@ -116,7 +195,7 @@ def split_word(word: str) -> list[str]:
 
 
 def _strip_twin(word: str) -> tuple[str, list[str]]:
-    """"judysgirltwina" -> ("judysgirl", ["twin", "a"]); "judysgirlb" -> ("judysgirl", ["b"])."""
+    """ "judysgirltwina" -> ("judysgirl", ["twin", "a"]); "judysgirlb" -> ("judysgirl", ["b"])."""
     for tail in ("twina", "twinb", "twinc", "twin", "a", "b", "c"):
         if word.endswith(tail) and len(word) > len(tail):
             return word[: -len(tail)], (["twin", tail[4:]] if tail[4:] else [tail])
@@ -150,8 +229,8 @@ def _check_first(first: str) -> NameCheck:
     joined = "".join(letters[:-1] if len(letters) > 1 and letters[-1] in TWIN_TAILS else letters)
     if (
         any(p in FIRST_MARKERS for p in (*pieces, *tokens(first)))  # "X A": x, not "xa"
-        or len(joined) > 2 and joined in FIRST_MARKERS
-        or "bebe" in pieces and any(p in SEX_WORDS for p in pieces)
+        or (len(joined) > 2 and joined in FIRST_MARKERS)
+        or ("bebe" in pieces and any(p in SEX_WORDS for p in pieces))
         or any(len(p) > 1 and set(p) <= {"x", "z"} for p in letters)  # "XX", "Zzz"
     ):
         return NameCheck(True, f"placeholder '{shown}'")

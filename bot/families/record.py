@@ -90,8 +90,9 @@ def name_flag(patient: Patient) -> str | None:
     """Why the child's name looks unofficial; a supervisor-verified name is never flagged."""
     if patient.name_verified:
         return None
-    check = check_name(patient.first_name, patient.middle_name, patient.last_name,
-                       patient.name_type)
+    check = check_name(
+        patient.first_name, patient.middle_name, patient.last_name, patient.name_type
+    )
     return check.reason if check.flagged else None
 
 
@@ -107,8 +108,9 @@ def _pin_state(pins: Sequence[Pin]) -> tuple[str, Pin | None]:
     return "none", None
 
 
-def _child_view(patient: Patient, pins: Sequence[Pin], pending: bool, *, today: date,
-                minor_age_limit: int) -> ChildView:
+def _child_view(
+    patient: Patient, pins: Sequence[Pin], pending: bool, *, today: date, minor_age_limit: int
+) -> ChildView:
     state, pin = _pin_state(pins)
     flag = name_flag(patient)
     years = age_in_years(patient.dob, today)
@@ -118,44 +120,74 @@ def _child_view(patient: Patient, pins: Sequence[Pin], pending: bool, *, today: 
     elif years >= minor_age_limit:
         reason = f"{years} years old: gets their own PIN, not through the family"
     return ChildView(
-        id=patient.id or 0, chart_id=patient.chart_id, first_name=patient.first_name,
-        full_name=full_name(patient), dob=patient.dob, age_label=age_label(patient.dob, today),
-        age_years=years, pin_status=state,
+        id=patient.id or 0,
+        chart_id=patient.chart_id,
+        first_name=patient.first_name,
+        full_name=full_name(patient),
+        dob=patient.dob,
+        age_label=age_label(patient.dob, today),
+        age_years=years,
+        pin_status=state,
         pin_since=pin.issued_at.date() if pin else None,
         pin_expires=pin.expires_at.date() if pin and pin.expires_at else None,
-        name_flag=flag, pending_name_fix=pending, ineligible_reason=reason,
+        name_flag=flag,
+        pending_name_fix=pending,
+        ineligible_reason=reason,
     )
 
 
 def _guardian_view(guardian: Guardian) -> GuardianView:
     return GuardianView(
-        id=guardian.id or 0, name=f"{guardian.first_name} {guardian.last_name}".strip(),
-        relationship=guardian.relationship, masked_email=mask_email(guardian.email),
-        masked_phone=mask_phone(guardian.phone), has_email=bool(guardian.email),
+        id=guardian.id or 0,
+        name=f"{guardian.first_name} {guardian.last_name}".strip(),
+        relationship=guardian.relationship,
+        masked_email=mask_email(guardian.email),
+        masked_phone=mask_phone(guardian.phone),
+        has_email=bool(guardian.email),
         has_portal_account=guardian.has_portal_account,
     )
 
 
-def load_family(session: Session, family_id: int, *, today: date,
-                minor_age_limit: int) -> FamilyView:
+def load_family(
+    session: Session, family_id: int, *, today: date, minor_age_limit: int
+) -> FamilyView:
     family = session.get(Family, family_id)
     if family is None:
         raise NotFound("That family is no longer in pinbot. Search again with /family.")
-    patients = session.exec(select(Patient).where(Patient.family_id == family_id)
-                            .order_by(col(Patient.dob), col(Patient.id))).all()
-    guardians = session.exec(select(Guardian).where(Guardian.family_id == family_id)
-                             .order_by(col(Guardian.id))).all()
+    patients = session.exec(
+        select(Patient)
+        .where(Patient.family_id == family_id)
+        .order_by(col(Patient.dob), col(Patient.id))
+    ).all()
+    guardians = session.exec(
+        select(Guardian).where(Guardian.family_id == family_id).order_by(col(Guardian.id))
+    ).all()
     ids = [p.id for p in patients]
     pins = session.exec(select(Pin).where(col(Pin.patient_id).in_(ids))).all() if ids else []
-    pending = set(session.exec(select(NameFix.patient_id).where(
-        col(NameFix.patient_id).in_(ids), NameFix.status == NameFixStatus.PENDING)).all())
+    pending = set(
+        session.exec(
+            select(NameFix.patient_id).where(
+                col(NameFix.patient_id).in_(ids), NameFix.status == NameFixStatus.PENDING
+            )
+        ).all()
+    )
     children = tuple(
-        _child_view(p, [pin for pin in pins if pin.patient_id == p.id], p.id in pending,
-                    today=today, minor_age_limit=minor_age_limit)
+        _child_view(
+            p,
+            [pin for pin in pins if pin.patient_id == p.id],
+            p.id in pending,
+            today=today,
+            minor_age_limit=minor_age_limit,
+        )
         for p in patients
     )
     surnames = dict.fromkeys(p.last_name for p in patients) or dict.fromkeys(
-        g.last_name for g in guardians)
-    return FamilyView(id=family_id, account_number=family.account_number,
-                      surname=" / ".join(surnames) or family.account_number,
-                      guardians=tuple(_guardian_view(g) for g in guardians), children=children)
+        g.last_name for g in guardians
+    )
+    return FamilyView(
+        id=family_id,
+        account_number=family.account_number,
+        surname=" / ".join(surnames) or family.account_number,
+        guardians=tuple(_guardian_view(g) for g in guardians),
+        children=children,
+    )

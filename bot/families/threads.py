@@ -13,39 +13,52 @@ from models import FamilyThread, utcnow
 REUSE_THREAD_FOR = timedelta(days=7)
 
 
-def record_card(session: Session, *, family_id: int, channel_id: str, thread_ts: str,
-                posted_by: str) -> FamilyThread:
-    thread = FamilyThread(family_id=family_id, channel_id=channel_id, thread_ts=thread_ts,
-                          posted_by=posted_by)
+def record_card(
+    session: Session, *, family_id: int, channel_id: str, thread_ts: str, posted_by: str
+) -> FamilyThread:
+    thread = FamilyThread(
+        family_id=family_id, channel_id=channel_id, thread_ts=thread_ts, posted_by=posted_by
+    )
     session.add(thread)
-    audit.record(session, actor=posted_by, action="family.card", family_id=family_id,
-                 channel=channel_id)
+    audit.record(
+        session, actor=posted_by, action="family.card", family_id=family_id, channel=channel_id
+    )
     return thread
 
 
-def recent_thread(session: Session, *, family_id: int, channel_id: str,
-                  now: datetime | None = None) -> FamilyThread | None:
+def recent_thread(
+    session: Session, *, family_id: int, channel_id: str, now: datetime | None = None
+) -> FamilyThread | None:
     """The family's latest card in this channel, if recent enough to keep using."""
     since = (now or utcnow()) - REUSE_THREAD_FOR
     return session.exec(
-        select(FamilyThread).where(FamilyThread.family_id == family_id,
-                                   FamilyThread.channel_id == channel_id,
-                                   FamilyThread.posted_at >= since)
-        .order_by(col(FamilyThread.posted_at).desc())).first()
+        select(FamilyThread)
+        .where(
+            FamilyThread.family_id == family_id,
+            FamilyThread.channel_id == channel_id,
+            FamilyThread.posted_at >= since,
+        )
+        .order_by(col(FamilyThread.posted_at).desc())
+    ).first()
 
 
 def family_of_thread(session: Session, *, channel_id: str, thread_ts: str) -> int | None:
-    return session.exec(select(FamilyThread.family_id).where(
-        FamilyThread.channel_id == channel_id, FamilyThread.thread_ts == thread_ts)).first()
+    return session.exec(
+        select(FamilyThread.family_id).where(
+            FamilyThread.channel_id == channel_id, FamilyThread.thread_ts == thread_ts
+        )
+    ).first()
 
 
-def check_thread_family(session: Session, *, channel_id: str | None, thread_ts: str | None,
-                        family_id: int) -> None:
+def check_thread_family(
+    session: Session, *, channel_id: str | None, thread_ts: str | None, family_id: int
+) -> None:
     """A button's family must be the family of the card it sits under: a tampered or
     misplaced value can't act on another family."""
     if not channel_id or not thread_ts:
         return
     owner = family_of_thread(session, channel_id=channel_id, thread_ts=thread_ts)
     if owner is not None and owner != family_id:
-        raise NotAllowed("That button doesn't belong to this family's card. Search again with "
-                         "/family.")
+        raise NotAllowed(
+            "That button doesn't belong to this family's card. Search again with /family."
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlmodel import Session, SQLModel, col, select
 
@@ -35,29 +35,38 @@ class ImportReport:
 
     def summary_lines(self) -> list[str]:
         """What the CLI prints: counts, then every problem with its line number."""
-        lines = [f"Import {self.kind}: {self.rows_read:,} rows read, "
-                 f"{self.rows_written:,} written."]
+        lines = [
+            f"Import {self.kind}: {self.rows_read:,} rows read, {self.rows_written:,} written."
+        ]
         if self.written:
             for entity, outcomes in self.counts.items():
                 parts = ", ".join(f"{n:,} {outcome}" for outcome, n in outcomes.items())
                 lines.append(f"  {entity}: {parts}")
         if self.renamed_patient_ids:
-            lines.append(f"  {_plural(len(self.renamed_patient_ids), 'patient')} renamed "
-                         "(their names need verifying again)")
+            lines.append(
+                f"  {_plural(len(self.renamed_patient_ids), 'patient')} renamed "
+                "(their names need verifying again)"
+            )
         if self.closed_name_fixes:
-            lines.append(f"  {_plural(self.closed_name_fixes, 'pending name fix')} closed: "
-                         "the EHR now has the child's real name")
+            lines.append(
+                f"  {_plural(self.closed_name_fixes, 'pending name fix')} closed: "
+                "the EHR now has the child's real name"
+            )
         lines += [f"  warning: {warning}" for warning in self.warnings]
         problems = _plural(len(self.problems), "problem")
         if self.fatal:
             lines.append("The file cannot be imported:")
         elif self.problems and not self.written:
-            lines.append(f"{problems}, so nothing was written. Fix the file and import it "
-                         "again, or import only the good rows with --skip-invalid:")
+            lines.append(
+                f"{problems}, so nothing was written. Fix the file and import it "
+                "again, or import only the good rows with --skip-invalid:"
+            )
         elif self.problems:
             lines.append(f"{problems}; these rows were skipped:")
-        lines += [f"  line {line}: {message}" if line else f"  {message}"
-                  for line, message in self.problems]
+        lines += [
+            f"  line {line}: {message}" if line else f"  {message}"
+            for line, message in self.problems
+        ]
         return lines
 
 
@@ -98,12 +107,12 @@ Problems = list[tuple[int, str]]
 class Importer(Generic[R]):
     kind: str
     columns: tuple[str, ...]
-    outcomes: dict[str, tuple[str, ...]]
+    outcomes: ClassVar[dict[str, tuple[str, ...]]]
 
     def parse(self, fields: Fields) -> R:
         raise NotImplementedError
 
-    def check(self, session: Session, rows: list[tuple[int, R]]) -> Problems:
+    def check(self, session: Session, rows: list[tuple[int, R]]) -> Problems:  # noqa: ARG002
         """Problems that need other rows or the database (rows already parse)."""
         return []
 
@@ -124,7 +133,9 @@ def fetch_by(session: Session, model: type[Any], column: Any, keys: Iterable[Any
 
 
 def chart_accounts(session: Session, chart_ids: Iterable[str]) -> dict[str, str]:
-    query = (select(Patient.chart_id, Family.account_number).join(Family)
-             .where(col(Patient.chart_id).in_(set(chart_ids))))
+    query = (
+        select(Patient.chart_id, Family.account_number)
+        .join(Family)
+        .where(col(Patient.chart_id).in_(set(chart_ids)))
+    )
     return dict(session.exec(query).all())
-

@@ -43,8 +43,11 @@ def _detect_encoding(chunks: Iterable[bytes]) -> str:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\x00" in head.split(b"\n", 1)[0]:
-        raise FileProblem(1, "the file looks like UTF-16 text without a byte-order mark; save "
-                              "it as \"CSV UTF-8\" and import that")
+        raise FileProblem(
+            1,
+            "the file looks like UTF-16 text without a byte-order mark; save "
+            'it as "CSV UTF-8" and import that',
+        )
     decoders = {name: codecs.getincrementaldecoder(name)() for name in ("utf-8-sig", "cp1252")}
     line, bad_line = 1, 1
     for chunk in itertools.chain([head], chunks, [b""]):
@@ -100,8 +103,7 @@ def read_records(stream: IO[str]) -> tuple[list[str], int, Iterator[Record]]:
     if hint := _SEP_HINT.match(first):
         first, skipped = stream.readline(), 1
     if not first.strip():
-        raise FileProblem(1 + skipped, "the file is empty: the first line must be the column "
-                                        "names")
+        raise FileProblem(1 + skipped, "the file is empty: the first line must be the column names")
     delimiter = hint.group(1) if hint else max(_DELIMITERS, key=first.count)
     reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter)
     header = [_COLUMN_SEPARATORS.sub("_", name.strip().lower()) for name in next(reader)]
@@ -123,8 +125,10 @@ def read_records(stream: IO[str]) -> tuple[list[str], int, Iterator[Record]]:
 
 def record_problem(start: int, end: int, cells: list[str], width: int) -> str | None:
     if end - start >= MAX_RECORD_LINES:
-        return (f"a quoted value starting on this line runs on to line {end}: a closing "
-                "quote (\") is probably missing")
+        return (
+            f"a quoted value starting on this line runs on to line {end}: a closing "
+            'quote (") is probably missing'
+        )
     if len(cells) != width:
         return f"has {len(cells)} fields but the header has {width}"
     return None
@@ -144,7 +148,7 @@ def header_problems(header: list[str], columns: tuple[str, ...]) -> list[str]:
     if missing := [name for name in columns if name not in header]:
         problems.append(f"missing column(s): {', '.join(missing)}")
     if unknown := [name or "(a column with no name)" for name in header if name not in columns]:
-        problems.append(f"unknown column(s): {', '.join(unknown)}; "
-                        f"the columns are: {', '.join(columns)}")
+        problems.append(
+            f"unknown column(s): {', '.join(unknown)}; the columns are: {', '.join(columns)}"
+        )
     return problems
-

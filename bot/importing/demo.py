@@ -28,22 +28,133 @@ FILLER_FAMILIES = 30
 APPOINTMENT_DAYS = 4  # today and the next three weekdays
 
 SURNAMES = [
-    "Bramblewood", "Quillfeather", "Thistledown", "Pebbleworth", "Wrenfield", "Fernsby",
-    "Hollowmere", "Ashgrove", "Brightwater", "Cobblestone", "Dapplegrey", "Elderberry",
-    "Fiddlewick", "Gooseberry", "Inkwell", "Juniperwood", "Kettleby", "Lanternfield", "Mossbottom",
-    "Nettlefold", "Oakhollow", "Puddingstone", "Quartermoon", "Rosethorn", "Saltmarsh",
-    "Tumbleweed", "Velvetleaf", "Willowbrook", "Yarrowby", "Peñaflor", "Núñez-Moss", "O'Bramble",
-    "Crumbleton", "Dewdrop", "Flintlock", "Gingersnap", "Hazelnut", "Ivybridge", "Jollyfeather",
-    "Kipperfield", "Larkspur", "Muddlecombe",
+    "Bramblewood",
+    "Quillfeather",
+    "Thistledown",
+    "Pebbleworth",
+    "Wrenfield",
+    "Fernsby",
+    "Hollowmere",
+    "Ashgrove",
+    "Brightwater",
+    "Cobblestone",
+    "Dapplegrey",
+    "Elderberry",
+    "Fiddlewick",
+    "Gooseberry",
+    "Inkwell",
+    "Juniperwood",
+    "Kettleby",
+    "Lanternfield",
+    "Mossbottom",
+    "Nettlefold",
+    "Oakhollow",
+    "Puddingstone",
+    "Quartermoon",
+    "Rosethorn",
+    "Saltmarsh",
+    "Tumbleweed",
+    "Velvetleaf",
+    "Willowbrook",
+    "Yarrowby",
+    "Peñaflor",
+    "Núñez-Moss",
+    "O'Bramble",
+    "Crumbleton",
+    "Dewdrop",
+    "Flintlock",
+    "Gingersnap",
+    "Hazelnut",
+    "Ivybridge",
+    "Jollyfeather",
+    "Kipperfield",
+    "Larkspur",
+    "Muddlecombe",
 ]
-GIRLS = ["Ada", "Bea", "Clover", "Daisy", "Elsie", "Fern", "Greta", "Hazel", "Iris", "June",
-         "Kit", "Lark", "Mabel", "Nell", "Opal", "Pearl", "Rosa", "Sage", "Tess", "Wren", "Zoë"]
-BOYS = ["Abe", "Bram", "Cass", "Dex", "Ezra", "Finn", "Gus", "Hugo", "Ike", "Jude", "Kai", "Leo",
-        "Milo", "Ned", "Otto", "Pip", "Rex", "Sid", "Theo", "Wade"]
-MOTHERS = ["Agnes", "Beryl", "Cora", "Dora", "Edna", "Flora", "Gwen", "Hattie", "Ida", "Lottie",
-           "Maude", "Nora", "Olive", "Petra", "Ruth", "Stella", "Vera", "Winnie"]
-FATHERS = ["Alfie", "Barney", "Cyril", "Dudley", "Ernie", "Fritz", "Gordy", "Horace", "Ivor",
-           "Jasper", "Lionel", "Monty", "Nigel", "Percy", "Rupert", "Stan", "Walt"]
+GIRLS = [
+    "Ada",
+    "Bea",
+    "Clover",
+    "Daisy",
+    "Elsie",
+    "Fern",
+    "Greta",
+    "Hazel",
+    "Iris",
+    "June",
+    "Kit",
+    "Lark",
+    "Mabel",
+    "Nell",
+    "Opal",
+    "Pearl",
+    "Rosa",
+    "Sage",
+    "Tess",
+    "Wren",
+    "Zoë",
+]
+BOYS = [
+    "Abe",
+    "Bram",
+    "Cass",
+    "Dex",
+    "Ezra",
+    "Finn",
+    "Gus",
+    "Hugo",
+    "Ike",
+    "Jude",
+    "Kai",
+    "Leo",
+    "Milo",
+    "Ned",
+    "Otto",
+    "Pip",
+    "Rex",
+    "Sid",
+    "Theo",
+    "Wade",
+]
+MOTHERS = [
+    "Agnes",
+    "Beryl",
+    "Cora",
+    "Dora",
+    "Edna",
+    "Flora",
+    "Gwen",
+    "Hattie",
+    "Ida",
+    "Lottie",
+    "Maude",
+    "Nora",
+    "Olive",
+    "Petra",
+    "Ruth",
+    "Stella",
+    "Vera",
+    "Winnie",
+]
+FATHERS = [
+    "Alfie",
+    "Barney",
+    "Cyril",
+    "Dudley",
+    "Ernie",
+    "Fritz",
+    "Gordy",
+    "Horace",
+    "Ivor",
+    "Jasper",
+    "Lionel",
+    "Monty",
+    "Nigel",
+    "Percy",
+    "Rupert",
+    "Stan",
+    "Walt",
+]
 PROVIDERS = ["Dr. Example", "Dr. Placeholder", "NP Sample"]
 # The same number written the ways EHR exports write it.
 PHONE_FORMATS = ["(217) 555-{n}", "217-555-{n}", "217.555.{n}", "+1 217 555 {n}", "217555{n}"]
@@ -96,8 +207,15 @@ class _Builder:
         self.families.append(family)
         return family
 
-    def child(self, family: DemoFamily, age: int, *, dob: date | None = None,
-              first: str | None = None, sex: str | None = None) -> DemoChild:
+    def child(
+        self,
+        family: DemoFamily,
+        age: int,
+        *,
+        dob: date | None = None,
+        first: str | None = None,
+        sex: str | None = None,
+    ) -> DemoChild:
         self._charts += 1
         sex = sex or self.rng.choice("FM")
         first = first or self.rng.choice(GIRLS if sex == "F" else BOYS)
@@ -107,8 +225,14 @@ class _Builder:
         family.children.append(child)
         return child
 
-    def guardian(self, family: DemoFamily, relationship: str, *, email: bool = True,
-                 has_account: bool = False) -> DemoGuardian:
+    def guardian(
+        self,
+        family: DemoFamily,
+        relationship: str,
+        *,
+        email: bool = True,
+        has_account: bool = False,
+    ) -> DemoGuardian:
         first = self.rng.choice(MOTHERS if relationship in ("Mother", "Grandmother") else FATHERS)
         domain = self.rng.choice(["example.com", "example.org"])
         address = f"{fold(first)}.{fold(family.surname)}@{domain}" if email else ""
@@ -161,8 +285,9 @@ def build_practice(seed: int = DEFAULT_SEED, today: date | None = None) -> list[
     b.child(second, 2)
     b.guardian(second, "Mother")
     father = siblings.guardians[1]
-    second.guardians.append(DemoGuardian(father.first, father.last, "Father", father.email,
-                                         father.phone))
+    second.guardians.append(
+        DemoGuardian(father.first, father.last, "Father", father.email, father.phone)
+    )
 
     for _ in range(FILLER_FAMILIES):
         filler = b.family("filler")
@@ -170,28 +295,34 @@ def build_practice(seed: int = DEFAULT_SEED, today: date | None = None) -> list[
             b.child(filler, b.rng.randint(0, 16))
         b.guardian(filler, b.rng.choice(["Mother", "Father"]), email=b.rng.random() > 0.1)
         if b.rng.random() < 0.4:
-            b.guardian(filler, "Father" if filler.guardians[0].relationship == "Mother"
-                       else "Mother")
+            b.guardian(
+                filler, "Father" if filler.guardians[0].relationship == "Mother" else "Mother"
+            )
     return b.families
 
 
-def appointments(families: list[DemoFamily], seed: int = DEFAULT_SEED,
-                 today: date | None = None) -> list[tuple[str, datetime, str]]:
+def appointments(
+    families: list[DemoFamily], seed: int = DEFAULT_SEED, today: date | None = None
+) -> list[tuple[str, datetime, str]]:
     """(chart id, local start, provider): today and the next weekdays, with the newborn and the
     no-email family booked so `/pinbot today` and the reminders have something to say."""
     rng, today = random.Random(seed + 1), today or date.today()
-    days = [today] + [d for d in (today + timedelta(days=n) for n in range(1, 8))
-                      if d.weekday() < 5][: APPOINTMENT_DAYS - 1]
+    weekdays = [d for d in (today + timedelta(days=n) for n in range(1, 8)) if d.weekday() < 5]
+    days = [today, *weekdays[: APPOINTMENT_DAYS - 1]]
     children = [child for family in families for child in family.children]
     by_role = {family.role: family for family in families}
-    booked = {(by_role["no email"].children[0].chart_id, days[0]),
-              (by_role["newborn"].children[1].chart_id, days[1]),
-              (by_role["siblings"].children[0].chart_id, days[0])}
+    booked = {
+        (by_role["no email"].children[0].chart_id, days[0]),
+        (by_role["newborn"].children[1].chart_id, days[1]),
+        (by_role["siblings"].children[0].chart_id, days[0]),
+    }
     for day in days:
         booked |= {(child.chart_id, day) for child in rng.sample(children, 8)}
     slots = [time(8 + n // 4, 15 * (n % 4)) for n in range(34)]  # 08:00 to 16:15
-    return sorted((chart_id, datetime.combine(day, rng.choice(slots)), rng.choice(PROVIDERS))
-                  for chart_id, day in booked)
+    return sorted(
+        (chart_id, datetime.combine(day, rng.choice(slots)), rng.choice(PROVIDERS))
+        for chart_id, day in booked
+    )
 
 
 def families_csv(families: list[DemoFamily]) -> io.StringIO:
@@ -201,10 +332,24 @@ def families_csv(families: list[DemoFamily]) -> io.StringIO:
     for family in families:
         for child in family.children:
             for g in family.guardians:
-                writer.writerow([
-                    family.account, child.chart_id, child.first, child.middle, child.last,
-                    child.dob.isoformat(), child.sex, child.name_type, g.first, g.last,
-                    g.relationship, g.email, g.phone, "yes" if g.has_account else "no"])
+                writer.writerow(
+                    [
+                        family.account,
+                        child.chart_id,
+                        child.first,
+                        child.middle,
+                        child.last,
+                        child.dob.isoformat(),
+                        child.sex,
+                        child.name_type,
+                        g.first,
+                        g.last,
+                        g.relationship,
+                        g.email,
+                        g.phone,
+                        "yes" if g.has_account else "no",
+                    ]
+                )
     out.seek(0)
     return out
 
@@ -213,22 +358,26 @@ def appointments_csv(rows: list[tuple[str, datetime, str]]) -> io.StringIO:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(APPOINTMENT_COLUMNS)
-    writer.writerows((chart_id, starts_at.isoformat(timespec="minutes"), provider)
-                     for chart_id, starts_at, provider in rows)
+    writer.writerows(
+        (chart_id, starts_at.isoformat(timespec="minutes"), provider)
+        for chart_id, starts_at, provider in rows
+    )
     out.seek(0)
     return out
 
 
-def load_demo(database: Database, *, seed: int = DEFAULT_SEED, today: date | None = None,
-              actor: str = "cli") -> ImportReport:
+def load_demo(
+    database: Database, *, seed: int = DEFAULT_SEED, today: date | None = None, actor: str = "cli"
+) -> ImportReport:
     """Import the sample practice and its appointments; one report with both sets of counts.
     Loading it again is harmless (the importers are idempotent)."""
     families = build_practice(seed, today)
     report = import_families(database, families_csv(families), actor=actor)
     if not report.written:
         return report
-    booked = import_appointments(database, appointments_csv(appointments(families, seed, today)),
-                                 actor=actor)
+    booked = import_appointments(
+        database, appointments_csv(appointments(families, seed, today)), actor=actor
+    )
     report.counts.update(booked.counts)
     report.problems += booked.problems
     report.rows_read += booked.rows_read
@@ -249,8 +398,8 @@ def demo_hints(*, seed: int = DEFAULT_SEED, today: date | None = None) -> list[s
         f"  /family {siblings.surname[:-2] + siblings.surname[-1]}  the same family, with a typo",
         f"  /family 217.555.{phone[-4:]}  by phone, in any format (the file says {phone})",
         f"  /family {twin.dob:%m/%d/%Y}  by date of birth: the {twin.last} twins",
-        f"  /family {by_role['newborn'].surname}  a newborn still called \"Baby Girl "
-        f"{by_role['newborn'].surname}\": the PIN is blocked until a supervisor approves a "
+        f'  /family {by_role["newborn"].surname}  a newborn still called "Baby Girl '
+        f'{by_role["newborn"].surname}": the PIN is blocked until a supervisor approves a '
         "name fix",
         f"  /family {by_role['portal account'].surname}  the guardian already has a portal "
         "account: every PIN is printed with Add Child steps",

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import insert
 from sqlmodel import Session
@@ -31,9 +31,19 @@ from bot.text import email_key, fold, phone_digits
 from models import Family, Guardian, Patient, utcnow
 
 FAMILY_COLUMNS = (
-    "account_number", "patient_id", "patient_first_name", "patient_middle_name",
-    "patient_last_name", "patient_dob", "patient_sex", "name_type", "guardian_first_name",
-    "guardian_last_name", "guardian_relationship", "guardian_email", "guardian_phone",
+    "account_number",
+    "patient_id",
+    "patient_first_name",
+    "patient_middle_name",
+    "patient_last_name",
+    "patient_dob",
+    "patient_sex",
+    "name_type",
+    "guardian_first_name",
+    "guardian_last_name",
+    "guardian_relationship",
+    "guardian_email",
+    "guardian_phone",
     "guardian_has_portal_account",
 )
 _EARLIEST_DOB = date(1900, 1, 1)
@@ -62,8 +72,9 @@ class _Guardians:
         self.by_key[(guardian.family_id, guardian.match_key)] = guardian
         self.by_name[(guardian.family_id, guardian.first_key, guardian.last_key)].append(guardian)
 
-    def find(self, family_id: int, values: dict[str, Any],
-             claimed: Callable[[Guardian], bool]) -> Guardian | None:
+    def find(
+        self, family_id: int, values: dict[str, Any], claimed: Callable[[Guardian], bool]
+    ) -> Guardian | None:
         if found := self.by_key.get((family_id, values["match_key"])):
             return found
         # An email added or changed in the EHR: the same person under the same name, when exactly
@@ -79,7 +90,9 @@ class _Guardians:
 
 class FamiliesImporter(Importer[_FamilyRow]):
     kind, columns = "families", FAMILY_COLUMNS
-    outcomes = {e: ENTITY_OUTCOMES for e in ("families", "patients", "guardians")}
+    outcomes: ClassVar[dict[str, tuple[str, ...]]] = dict.fromkeys(
+        ("families", "patients", "guardians"), ENTITY_OUTCOMES
+    )
 
     def __init__(self) -> None:
         # patient_id -> (account_number, hash of its fields, first line), for in-file conflicts.
@@ -90,31 +103,51 @@ class FamiliesImporter(Importer[_FamilyRow]):
         middle = fields.text("patient_middle_name", required=False)
         last = fields.text("patient_last_name")
         patient = {
-            "chart_id": fields.text("patient_id", 64), "first_name": first,
-            "middle_name": middle, "last_name": last, "first_key": fold(first),
-            "last_key": fold(last), "dob": fields.day("patient_dob", earliest=_EARLIEST_DOB),
+            "chart_id": fields.text("patient_id", 64),
+            "first_name": first,
+            "middle_name": middle,
+            "last_name": last,
+            "first_key": fold(first),
+            "last_key": fold(last),
+            "dob": fields.day("patient_dob", earliest=_EARLIEST_DOB),
             "sex": fields.text("patient_sex", 20),
             "name_type": fields.text("name_type", 10, required=False).upper() or None,
         }
-        return _FamilyRow(fields.text("account_number", 64), patient,
-                          _guardian_values(fields), fields.flag("guardian_has_portal_account"))
+        return _FamilyRow(
+            fields.text("account_number", 64),
+            patient,
+            _guardian_values(fields),
+            fields.flag("guardian_has_portal_account"),
+        )
 
     def check(self, session: Session, rows: list[tuple[int, _FamilyRow]]) -> Problems:
         problems = []
         for line, row in rows:
             chart_id, fingerprint = row.patient["chart_id"], hash(tuple(row.patient.values()))
             account, seen_print, seen_line = self._patients.setdefault(
-                chart_id, (row.account, fingerprint, line))
+                chart_id, (row.account, fingerprint, line)
+            )
             if account != row.account:
-                problems.append((line, f"patient_id is also on line {seen_line} under a "
-                                       "different account_number"))
+                problems.append(
+                    (
+                        line,
+                        f"patient_id is also on line {seen_line} under a different account_number",
+                    )
+                )
             elif seen_print != fingerprint:
-                problems.append((line, f"patient_id is also on line {seen_line} with a different "
-                                       "name, date of birth, sex or name_type"))
+                problems.append(
+                    (
+                        line,
+                        f"patient_id is also on line {seen_line} with a different "
+                        "name, date of birth, sex or name_type",
+                    )
+                )
         stored = chart_accounts(session, (row.patient["chart_id"] for _, row in rows))
-        problems += [(line, "patient_id is already in the database under another account_number")
-                     for line, row in rows
-                     if stored.get(row.patient["chart_id"], row.account) != row.account]
+        problems += [
+            (line, "patient_id is already in the database under another account_number")
+            for line, row in rows
+            if stored.get(row.patient["chart_id"], row.account) != row.account
+        ]
         return problems
 
     def write(self, session: Session, rows: list[_FamilyRow], tally: Tally) -> None:
@@ -131,18 +164,25 @@ class FamiliesImporter(Importer[_FamilyRow]):
 
     @staticmethod
     def _families(session: Session, accounts: set[str], tally: Tally) -> dict[str, Family]:
-        families = {f.account_number: f for f in fetch_by(
-            session, Family, Family.account_number, accounts)}
+        families = {
+            f.account_number: f for f in fetch_by(session, Family, Family.account_number, accounts)
+        }
         for account in accounts:
             tally.mark("families", account, UNCHANGED if account in families else CREATED)
         if new := accounts - families.keys():
             # In bulk, then read back for their ids (which their patients and guardians need):
             # building ORM objects one by one costs more than the INSERT itself.
             now = utcnow()
-            session.execute(insert(Family), [{"account_number": account, "created_at": now,
-                                              "updated_at": now} for account in new])
-            families.update((f.account_number, f) for f in fetch_by(
-                session, Family, Family.account_number, new))
+            session.execute(
+                insert(Family),
+                [
+                    {"account_number": account, "created_at": now, "updated_at": now}
+                    for account in new
+                ],
+            )
+            families.update(
+                (f.account_number, f) for f in fetch_by(session, Family, Family.account_number, new)
+            )
         return families
 
 
@@ -151,13 +191,19 @@ class _FamilyChunk:
     ones gathered as plain rows and inserted in bulk (building ORM objects costs more than
     the whole INSERT)."""
 
-    def __init__(self, session: Session, families: dict[str, Family], rows: list[_FamilyRow],
-                 tally: Tally) -> None:
+    def __init__(
+        self, session: Session, families: dict[str, Family], rows: list[_FamilyRow], tally: Tally
+    ) -> None:
         self.session, self.tally, self.now = session, tally, utcnow()
-        self.patients = {p.chart_id: p for p in fetch_by(
-            session, Patient, Patient.chart_id, (row.patient["chart_id"] for row in rows))}
-        self.guardians = _Guardians(fetch_by(
-            session, Guardian, Guardian.family_id, (f.id for f in families.values())))
+        self.patients = {
+            p.chart_id: p
+            for p in fetch_by(
+                session, Patient, Patient.chart_id, (row.patient["chart_id"] for row in rows)
+            )
+        }
+        self.guardians = _Guardians(
+            fetch_by(session, Guardian, Guardian.family_id, (f.id for f in families.values()))
+        )
         self.new_patients: dict[str, dict[str, Any]] = {}
         self.new_guardians: dict[tuple[int, str], dict[str, Any]] = {}
 
@@ -166,8 +212,12 @@ class _FamilyChunk:
         if chart_id in self.new_patients:
             return False  # validation made every row of one patient agree
         if (patient := self.patients.get(chart_id)) is None:
-            self.new_patients[chart_id] = {**values, "family_id": family.id,
-                                           "name_verified": False, **self._stamps()}
+            self.new_patients[chart_id] = {
+                **values,
+                "family_id": family.id,
+                "name_verified": False,
+                **self._stamps(),
+            }
             self.tally.mark("patients", chart_id, CREATED)
             return True
         changed = apply_values(patient, self._keep_approved_name(patient, values))
@@ -176,21 +226,29 @@ class _FamilyChunk:
         if {"first_name", "middle_name", "last_name"} & set(changed):
             # A new name has not been checked by a supervisor (SPEC §5, name fixes).
             patient.name_verified = False
-            self.tally.renamed.append(patient.id)  # type: ignore[arg-type]
+            assert patient.id is not None  # an updated patient was loaded from the database
+            self.tally.renamed.append(patient.id)
         self.tally.mark("patients", chart_id, UPDATED if changed else UNCHANGED)
         return bool(changed)
 
     def _keep_approved_name(self, patient: Patient, values: dict[str, Any]) -> dict[str, Any]:
         """A supervisor-approved name is not overwritten by a placeholder the EHR still has:
         the EHR lags behind the approval. The report says so, so someone updates the EHR."""
-        incoming = tuple(values[c] for c in ("first_name", "middle_name", "last_name"))
-        if (not patient.name_verified
-                or incoming == (patient.first_name, patient.middle_name, patient.last_name)
-                or not check_name(*incoming, values["name_type"]).flagged):
+        incoming: tuple[str, str, str] = (
+            values["first_name"],
+            values["middle_name"],
+            values["last_name"],
+        )
+        if (
+            not patient.name_verified
+            or incoming == (patient.first_name, patient.middle_name, patient.last_name)
+            or not check_name(*incoming, name_type=values["name_type"]).flagged
+        ):
             return values
         self.tally.warnings[patient.chart_id] = (
             f"EHR still has a temporary name for chart {patient.chart_id}; kept the approved "
-            "name — update the EHR")
+            "name — update the EHR"
+        )
         return {k: v for k, v in values.items() if k not in _NAME_COLUMNS}
 
     def guardian(self, family: Family, row: _FamilyRow) -> bool:
@@ -200,11 +258,18 @@ class _FamilyChunk:
             pending.update(row.guardian)  # the last row wins, as for an existing guardian
             pending["has_portal_account"] |= row.has_account
             return False
-        guardian = self.guardians.find(family.id, row.guardian, lambda g: self.tally.outcome(
-            "guardians", (g.family_id, g.match_key)) is not None)
+        guardian = self.guardians.find(
+            family.id,
+            row.guardian,
+            lambda g: self.tally.outcome("guardians", (g.family_id, g.match_key)) is not None,
+        )
         if guardian is None:
-            self.new_guardians[key] = {**row.guardian, "family_id": family.id,
-                                       "has_portal_account": row.has_account, **self._stamps()}
+            self.new_guardians[key] = {
+                **row.guardian,
+                "family_id": family.id,
+                "has_portal_account": row.has_account,
+                **self._stamps(),
+            }
             self.tally.mark("guardians", key, CREATED)
             return True
         changed = apply_values(guardian, row.guardian)
@@ -230,9 +295,13 @@ def _guardian_values(fields: Fields) -> dict[str, Any]:
     first, last = fields.text("guardian_first_name"), fields.text("guardian_last_name")
     email, phone = fields.email("guardian_email"), fields.phone("guardian_phone")
     return {
-        "first_name": first, "last_name": last, "first_key": fold(first), "last_key": fold(last),
-        "relationship": fields.text("guardian_relationship", 50), "email": email,
-        "phone": phone, "phone_digits": phone_digits(phone),
+        "first_name": first,
+        "last_name": last,
+        "first_key": fold(first),
+        "last_key": fold(last),
+        "relationship": fields.text("guardian_relationship", 50),
+        "email": email,
+        "phone": phone,
+        "phone_digits": phone_digits(phone),
         "match_key": email_key(email) or f"name:{fold(first)} {fold(last)}",
     }
-

@@ -50,21 +50,32 @@ class Fields:
             self.problems.append(f"{column} {problem}")
             return date.min
         except ValueError:
-            self.problems.append(f"{column} is empty" if not raw else
-                                 f"{column} is not a date (use YYYY-MM-DD or MM/DD/YYYY)")
+            self.problems.append(
+                f"{column} is empty"
+                if not raw
+                else f"{column} is not a date (use YYYY-MM-DD or MM/DD/YYYY)"
+            )
             return date.min
         self._check_range(column, value, earliest)
         return value
 
-    def moment(self, column: str, *, past_only: bool = False, date_ok: bool = False,
-               zone: tzinfo | None = None) -> datetime:
+    def moment(
+        self,
+        column: str,
+        *,
+        past_only: bool = False,
+        date_ok: bool = False,
+        zone: tzinfo | None = None,
+    ) -> datetime:
         raw = self.values[column].strip()
         try:
             value = _parse_moment(raw, date_ok=date_ok, zone=zone)
         except ValueError:
-            self.problems.append(f"{column} is empty" if not raw else
-                                 f"{column} is not an ISO 8601 date and time "
-                                 "(like 2025-03-14T09:30)")
+            self.problems.append(
+                f"{column} is empty"
+                if not raw
+                else f"{column} is not an ISO 8601 date and time (like 2025-03-14T09:30)"
+            )
             return datetime.min
         if past_only:
             self._check_range(column, value.date(), None)
@@ -83,8 +94,9 @@ class Fields:
         elif value and not value.isascii():
             # Most practice mail servers refuse internationalized addresses (no SMTPUTF8):
             # better refused here, with its line, than failing at send time an hour later.
-            self.problems.append(f"{column} has non-ASCII characters; use the address's "
-                                 "plain ASCII form")
+            self.problems.append(
+                f"{column} has non-ASCII characters; use the address's plain ASCII form"
+            )
         return value or None
 
     def phone(self, column: str) -> str | None:
@@ -114,8 +126,10 @@ def _parse_date(raw: str) -> date:
             raise _DateProblem("looks like day/month/year; use MM/DD/YYYY or YYYY-MM-DD")
         return date(year, month, day)
     if _EXCEL_SERIAL.match(raw):
-        raise _DateProblem("is a spreadsheet date serial number, not a date: format the column "
-                           "as a date (MM/DD/YYYY) before exporting")
+        raise _DateProblem(
+            "is a spreadsheet date serial number, not a date: format the column "
+            "as a date (MM/DD/YYYY) before exporting"
+        )
     if _SHORT_YEAR.match(raw):
         raise _DateProblem("has a two-digit year; use four digits (MM/DD/YYYY)")
     raise ValueError(raw)
@@ -131,4 +145,3 @@ def _parse_moment(raw: str, *, date_ok: bool, zone: tzinfo | None) -> datetime:
         # Stored as the practice's wall-clock time; an explicit offset is converted to it.
         value = (value.astimezone(zone) if zone else value).replace(tzinfo=None)
     return value
-

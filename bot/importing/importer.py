@@ -7,8 +7,8 @@ preloading the existing records of a chunk with IN queries (not one SELECT per r
 account_number, patient_id and guardian email (or name), updated in place, never deleted.
 
 This module runs the passes and holds the appointments and registrations kinds; reading the
-file is bot.importing.csv_reader, parsing fields bot.importing.fields, the families kind bot.importing.families
-and what they share (report, tally, Importer interface) bot.importing.base.
+file is csv_reader's, parsing fields is fields', the families kind is families' and what they
+share (report, tally, Importer interface) is base's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -53,10 +53,24 @@ from bot.importing.fields import CLOCK_SLACK, Fields
 from models import Appointment, Patient, Pin, PinStatus, utcnow
 
 __all__ = [
-    "ALREADY_REGISTERED", "APPOINTMENT_COLUMNS", "BEFORE_PIN", "CHUNK_ROWS", "CREATED",
-    "FAMILY_COLUMNS", "MAX_RECORD_LINES", "NO_ACTIVE_PIN", "REGISTERED", "REGISTRATION_COLUMNS",
-    "UNCHANGED", "UPDATED", "ImportReport", "Progress", "Source", "import_appointments",
-    "import_families", "import_registrations",
+    "ALREADY_REGISTERED",
+    "APPOINTMENT_COLUMNS",
+    "BEFORE_PIN",
+    "CHUNK_ROWS",
+    "CREATED",
+    "FAMILY_COLUMNS",
+    "MAX_RECORD_LINES",
+    "NO_ACTIVE_PIN",
+    "REGISTERED",
+    "REGISTRATION_COLUMNS",
+    "UNCHANGED",
+    "UPDATED",
+    "ImportReport",
+    "Progress",
+    "Source",
+    "import_appointments",
+    "import_families",
+    "import_registrations",
 ]
 
 CHUNK_ROWS = 1000
@@ -72,12 +86,14 @@ _REGISTRATION_OUTCOMES = (REGISTERED, ALREADY_REGISTERED, NO_ACTIVE_PIN, BEFORE_
 
 # ------------------------------------------------------------- appointments, registrations
 
+
 @dataclass(frozen=True)
 class _PatientRef:
     chart_id: str
 
 
 P = TypeVar("P", bound=_PatientRef)
+T = TypeVar("T")
 
 
 class _ByPatient(Importer[P]):
@@ -85,8 +101,11 @@ class _ByPatient(Importer[P]):
 
     def check(self, session: Session, rows: list[tuple[int, P]]) -> Problems:
         known = chart_accounts(session, (row.chart_id for _, row in rows))
-        return [(line, "patient_id is not in the database (import the families file first)")
-                for line, row in rows if row.chart_id not in known]
+        return [
+            (line, "patient_id is not in the database (import the families file first)")
+            for line, row in rows
+            if row.chart_id not in known
+        ]
 
 
 @dataclass(frozen=True)
@@ -97,28 +116,33 @@ class _AppointmentRow(_PatientRef):
 
 class _AppointmentsImporter(_ByPatient[_AppointmentRow]):
     kind, columns = "appointments", APPOINTMENT_COLUMNS
-    outcomes = {"appointments": ENTITY_OUTCOMES}
+    outcomes: ClassVar[dict[str, tuple[str, ...]]] = {"appointments": ENTITY_OUTCOMES}
 
     def __init__(self, zone: tzinfo | None) -> None:
         self._zone = zone
 
     def parse(self, fields: Fields) -> _AppointmentRow:
-        return _AppointmentRow(fields.text("patient_id", 64),
-                               fields.moment("starts_at", zone=self._zone),
-                               fields.text("provider", required=False))
+        return _AppointmentRow(
+            fields.text("patient_id", 64),
+            fields.moment("starts_at", zone=self._zone),
+            fields.text("provider", required=False),
+        )
 
     def write(self, session: Session, rows: list[_AppointmentRow], tally: Tally) -> None:
         patient_ids = _patient_ids(session, (row.chart_id for row in rows))
         query = select(Appointment).where(
             col(Appointment.patient_id).in_(set(patient_ids.values())),
-            col(Appointment.starts_at).between(min(r.starts_at for r in rows),
-                                               max(r.starts_at for r in rows)))
+            col(Appointment.starts_at).between(
+                min(r.starts_at for r in rows), max(r.starts_at for r in rows)
+            ),
+        )
         existing = {(a.patient_id, a.starts_at): a for a in session.exec(query)}
         for row in rows:
             key = (patient_ids[row.chart_id], row.starts_at)
             if (appointment := existing.get(key)) is None:
-                existing[key] = Appointment(patient_id=key[0], starts_at=row.starts_at,
-                                            provider=row.provider)
+                existing[key] = Appointment(
+                    patient_id=key[0], starts_at=row.starts_at, provider=row.provider
+                )
                 session.add(existing[key])
                 tally.mark("appointments", key, CREATED)
             else:
@@ -133,22 +157,29 @@ class _RegistrationRow(_PatientRef):
 
 class _RegistrationsImporter(_ByPatient[_RegistrationRow]):
     kind, columns = "registrations", REGISTRATION_COLUMNS
-    outcomes = {"registrations": _REGISTRATION_OUTCOMES}
+    outcomes: ClassVar[dict[str, tuple[str, ...]]] = {"registrations": _REGISTRATION_OUTCOMES}
 
     def parse(self, fields: Fields) -> _RegistrationRow:
-        return _RegistrationRow(fields.text("patient_id", 64), fields.moment(
-            "registered_at", past_only=True, date_ok=True))
+        return _RegistrationRow(
+            fields.text("patient_id", 64),
+            fields.moment("registered_at", past_only=True, date_ok=True),
+        )
 
     def write(self, session: Session, rows: list[_RegistrationRow], tally: Tally) -> None:
         patient_ids = _patient_ids(session, (row.chart_id for row in rows))
         pins: dict[int, dict[str, Pin]] = defaultdict(dict)
-        query = select(Pin).where(col(Pin.patient_id).in_(set(patient_ids.values())),
-                                  col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]))
+        query = select(Pin).where(
+            col(Pin.patient_id).in_(set(patient_ids.values())),
+            col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]),
+        )
         for pin in session.exec(query):
             pins[pin.patient_id][pin.status] = pin
         for row in rows:
-            tally.mark("registrations", row.chart_id,
-                       _register(pins[patient_ids[row.chart_id]], row.registered_at))
+            tally.mark(
+                "registrations",
+                row.chart_id,
+                _register(pins[patient_ids[row.chart_id]], row.registered_at),
+            )
 
 
 def _register(pins: dict[str, Pin], registered_at: datetime) -> str:
@@ -171,22 +202,28 @@ def _patient_ids(session: Session, chart_ids: Iterable[str]) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- driver
 
-def _chunks(items: Iterable[R], size: int) -> Iterator[list[R]]:
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
 
 
-def _parsed(csv_file: CsvFile, importer: Importer[R], today: date
-            ) -> Iterator[tuple[int, R | None, list[str]]]:
+def _parsed(
+    csv_file: CsvFile, importer: Importer[R], today: date
+) -> Iterator[tuple[int, R | None, list[str]]]:
     """(line, row, problems) for every record; row is None when the record has problems."""
     with csv_file.open() as stream:
         header, header_line, records = read_records(stream)
         if not set(header) & set(importer.columns):
             # Data where the names should be; listing them as "unknown columns" would echo
             # a patient's details.
-            raise FileProblem(header_line, "the first line must be the column names (" + ", ".join(
-                importer.columns) + "); none of them is there: is the header row missing?")
+            raise FileProblem(
+                header_line,
+                "the first line must be the column names ("
+                + ", ".join(importer.columns)
+                + "); none of them is there: is the header row missing?",
+            )
         if problems := header_problems(header, importer.columns):
             raise FileProblem(header_line, "; ".join(problems))
         for line, end, raw_cells in records:
@@ -199,12 +236,14 @@ def _parsed(csv_file: CsvFile, importer: Importer[R], today: date
             yield line, (None if fields.problems else row), fields.problems
 
 
-def _validate(database: Database, csv_file: CsvFile, importer: Importer[R],
-              report: ImportReport, today: date) -> set[int]:
+def _validate(
+    database: Database, csv_file: CsvFile, importer: Importer[R], report: ImportReport, today: date
+) -> set[int]:
     """Every problem in the file into the report; the lines to skip when writing."""
     bad: set[int] = set()
     with database.read_session() as session:
-        for chunk in _chunks(_parsed(csv_file, importer, today), CHUNK_ROWS):
+        records = _parsed(csv_file, importer, today)
+        for chunk in _chunks(records, CHUNK_ROWS):
             report.rows_read += len(chunk)
             for line, _, problems in chunk:
                 report.problems += [(line, problem) for problem in problems]
@@ -215,11 +254,21 @@ def _validate(database: Database, csv_file: CsvFile, importer: Importer[R],
     return bad
 
 
-def _write(database: Database, csv_file: CsvFile, importer: Importer[R], bad: set[int],
-           tally: Tally, today: date, progress: Progress | None) -> int:
+def _write(
+    database: Database,
+    csv_file: CsvFile,
+    importer: Importer[R],
+    bad: set[int],
+    tally: Tally,
+    today: date,
+    progress: Progress | None,
+) -> int:
     written = 0
-    rows = ((line, row) for line, row, _ in _parsed(csv_file, importer, today)
-            if row is not None and line not in bad)
+    rows = (
+        (line, row)
+        for line, row, _ in _parsed(csv_file, importer, today)
+        if row is not None and line not in bad
+    )
     for chunk in _chunks(rows, CHUNK_ROWS):
         with database.transaction() as session:
             importer.write(session, [row for _, row in chunk], tally)
@@ -229,8 +278,16 @@ def _write(database: Database, csv_file: CsvFile, importer: Importer[R], bad: se
     return written
 
 
-def _run(database: Database, source: Source, importer: Importer[R], *, skip_invalid: bool,
-         actor: str, progress: Progress | None, on_total: Progress | None) -> ImportReport:
+def _run(
+    database: Database,
+    source: Source,
+    importer: Importer[R],
+    *,
+    skip_invalid: bool,
+    actor: str,
+    progress: Progress | None,
+    on_total: Progress | None,
+) -> ImportReport:
     report, today = ImportReport(kind=importer.kind), date.today()
     tally = Tally(importer.outcomes)
     try:
@@ -249,26 +306,46 @@ def _run(database: Database, source: Source, importer: Importer[R], *, skip_inva
     report.counts, report.renamed_patient_ids = tally.counts(), tally.renamed
     report.warnings = list(tally.warnings.values())
     with database.transaction() as session:
-        record(session, actor=actor, action=f"import.{importer.kind}",
-               outcome="imported" if report.written else "rejected",
-               rows_read=report.rows_read, rows_written=report.rows_written,
-               problems=len(report.problems), counts=report.counts,
-               renamed=len(report.renamed_patient_ids))
+        record(
+            session,
+            actor=actor,
+            action=f"import.{importer.kind}",
+            outcome="imported" if report.written else "rejected",
+            rows_read=report.rows_read,
+            rows_written=report.rows_written,
+            problems=len(report.problems),
+            counts=report.counts,
+            renamed=len(report.renamed_patient_ids),
+        )
     return report
 
 
 # --------------------------------------------------------------------------- public API
 
-def import_families(database: Database, path_or_stream: Source, *, skip_invalid: bool = False,
-                    actor: str = "cli", progress: Progress | None = None,
-                    on_total: Progress | None = None) -> ImportReport:
+
+def import_families(
+    database: Database,
+    path_or_stream: Source,
+    *,
+    skip_invalid: bool = False,
+    actor: str = "cli",
+    progress: Progress | None = None,
+    on_total: Progress | None = None,
+) -> ImportReport:
     """Families, patients and guardians; one row per patient-guardian pair (SPEC §4).
 
     `progress` is called with the number of rows just written (an increment, like
     tqdm.update); `on_total` once, before writing, with the number of rows to write.
     """
-    report = _run(database, path_or_stream, FamiliesImporter(), skip_invalid=skip_invalid,
-                  actor=actor, progress=progress, on_total=on_total)
+    report = _run(
+        database,
+        path_or_stream,
+        FamiliesImporter(),
+        skip_invalid=skip_invalid,
+        actor=actor,
+        progress=progress,
+        on_total=on_total,
+    )
     if report.renamed_patient_ids:
         with database.transaction() as session:
             closed = close_resolved(session, report.renamed_patient_ids, actor=actor)
@@ -276,20 +353,45 @@ def import_families(database: Database, path_or_stream: Source, *, skip_invalid:
     return report
 
 
-def import_appointments(database: Database, path_or_stream: Source, *,
-                        skip_invalid: bool = False, actor: str = "cli",
-                        progress: Progress | None = None, on_total: Progress | None = None,
-                        timezone: tzinfo | None = None) -> ImportReport:
+def import_appointments(
+    database: Database,
+    path_or_stream: Source,
+    *,
+    skip_invalid: bool = False,
+    actor: str = "cli",
+    progress: Progress | None = None,
+    on_total: Progress | None = None,
+    timezone: tzinfo | None = None,
+) -> ImportReport:
     """Appointments (patient_id, starts_at, provider), keyed by patient and start time.
     starts_at is stored as naive local time; one with an offset is converted to `timezone`."""
-    return _run(database, path_or_stream, _AppointmentsImporter(timezone),
-                skip_invalid=skip_invalid, actor=actor, progress=progress, on_total=on_total)
+    return _run(
+        database,
+        path_or_stream,
+        _AppointmentsImporter(timezone),
+        skip_invalid=skip_invalid,
+        actor=actor,
+        progress=progress,
+        on_total=on_total,
+    )
 
 
-def import_registrations(database: Database, path_or_stream: Source, *,
-                         skip_invalid: bool = False, actor: str = "cli",
-                         progress: Progress | None = None,
-                         on_total: Progress | None = None) -> ImportReport:
+def import_registrations(
+    database: Database,
+    path_or_stream: Source,
+    *,
+    skip_invalid: bool = False,
+    actor: str = "cli",
+    progress: Progress | None = None,
+    on_total: Progress | None = None,
+) -> ImportReport:
     """Portal registrations (patient_id, registered_at): marks each active PIN registered."""
-    return _run(database, path_or_stream, _RegistrationsImporter(), skip_invalid=skip_invalid,
-                actor=actor, progress=progress, on_total=on_total)
+    return _run(
+        database,
+        path_or_stream,
+        _RegistrationsImporter(),
+        skip_invalid=skip_invalid,
+        actor=actor,
+        progress=progress,
+        on_total=on_total,
+    )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.text import CROCKFORD_ALPHABET
 from models import Patient, Pin, PinStatus, utcnow
@@ -44,8 +44,9 @@ def _b64(data: bytes) -> str:
 
 def hash_pin(pin: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(normalize_pin(pin).encode(), salt=salt, n=n, r=r, p=p,
-                            maxmem=_SCRYPT_MAXMEM)
+    digest = hashlib.scrypt(
+        normalize_pin(pin).encode(), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM
+    )
     return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
 
 
@@ -56,8 +57,14 @@ def verify_pin(pin: str, stored: str) -> bool:
         return False
     if scheme != "scrypt":
         return False
-    candidate = hashlib.scrypt(normalize_pin(pin).encode(), salt=base64.b64decode(salt),
-                               n=int(n), r=int(r), p=int(p), maxmem=_SCRYPT_MAXMEM)
+    candidate = hashlib.scrypt(
+        normalize_pin(pin).encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        maxmem=_SCRYPT_MAXMEM,
+    )
     return hmac.compare_digest(candidate, base64.b64decode(digest))
 
 
@@ -82,7 +89,7 @@ class BuiltinGateway:
     """Makes PINs here and keeps only their hashes, so a portal integration can verify
     "PIN + DOB" against pinbot (see `verify_patient_pin`)."""
 
-    def issue(self, patient: Patient, expires_at: datetime | None) -> NewPin:
+    def issue(self, patient: Patient, expires_at: datetime | None) -> NewPin:  # noqa: ARG002
         plaintext = generate_pin()
         return NewPin(plaintext=plaintext, pin_hash=hash_pin(plaintext))
 
@@ -96,7 +103,8 @@ class BuiltinGateway:
 def verify_patient_pin(session: Session, *, chart_id: str, dob: object, typed: str) -> bool:
     """True when `typed` is the child's active, unexpired PIN and the DOB matches."""
     row = session.exec(
-        select(Pin, Patient).join(Patient, Pin.patient_id == Patient.id)
+        select(Pin, Patient)
+        .join(Patient, col(Pin.patient_id) == col(Patient.id))
         .where(Patient.chart_id == chart_id, Pin.status == PinStatus.ACTIVE)
     ).first()
     if row is None:

@@ -95,13 +95,15 @@ class IssueResult:
 def active_pin_ids(session: Session, patient_ids: Sequence[int]) -> tuple[int, ...]:
     if not patient_ids:
         return ()
-    rows = session.exec(select(Pin.id).where(col(Pin.patient_id).in_(patient_ids),
-                                             Pin.status == PinStatus.ACTIVE)).all()
+    rows = session.exec(
+        select(Pin.id).where(col(Pin.patient_id).in_(patient_ids), Pin.status == PinStatus.ACTIVE)
+    ).all()
     return tuple(sorted(i for i in rows if i is not None))
 
 
-def issue_pins(session: Session, request: IssueRequest, *, policy: IssuePolicy,
-               gateway: PortalGateway) -> IssueResult:
+def issue_pins(
+    session: Session, request: IssueRequest, *, policy: IssuePolicy, gateway: PortalGateway
+) -> IssueResult:
     existing = _batch_by_key(session, request.idempotency_key)
     if existing is not None:
         return _result_of(session, existing, created=False)
@@ -110,14 +112,16 @@ def issue_pins(session: Session, request: IssueRequest, *, policy: IssuePolicy,
     # outbox insert rows referencing the family (a foreign-key check takes KEY SHARE), which
     # FOR UPDATE blocked — a deadlock when this issuance then cancelled the email that very
     # outbox transaction was recording as sent (bench/soak.py, saturated, PostgreSQL).
-    session.exec(select(Family).where(Family.id == request.family_id)
-                 .with_for_update(key_share=True)).first()
+    session.exec(
+        select(Family).where(Family.id == request.family_id).with_for_update(key_share=True)
+    ).first()
     existing = _batch_by_key(session, request.idempotency_key)
     if existing is not None:
         return _result_of(session, existing, created=False)
 
-    family = load_family(session, request.family_id, today=policy.today,
-                         minor_age_limit=policy.minor_age_limit)
+    family = load_family(
+        session, request.family_id, today=policy.today, minor_age_limit=policy.minor_age_limit
+    )
     children = _validated_children(family, request)
     _check_not_changed_meanwhile(session, request, children)
     recipient = _validated_recipient(session, family, request)
@@ -125,18 +129,29 @@ def issue_pins(session: Session, request: IssueRequest, *, policy: IssuePolicy,
     mode, note = _mode_for(session, recipient, [c.id for c in children])
 
     batch = IssueBatch(
-        family_id=family.id, idempotency_key=request.idempotency_key,
-        issued_by=request.issued_by, recipient_guardian_id=recipient.id if recipient else None,
-        emailed_patient_id=emailed.id if mode == IssueMode.WELCOME else None, mode=mode,
-        channel_id=request.channel_id, thread_ts=request.thread_ts,
+        family_id=family.id,
+        idempotency_key=request.idempotency_key,
+        issued_by=request.issued_by,
+        recipient_guardian_id=recipient.id if recipient else None,
+        emailed_patient_id=emailed.id if mode == IssueMode.WELCOME else None,
+        mode=mode,
+        channel_id=request.channel_id,
+        thread_ts=request.thread_ts,
     )
     session.add(batch)
     session.flush()
     issued = [_issue_one(session, batch, child, gateway, policy) for child in children]
     _queue_deliveries(session, batch, family, children, issued, recipient)
-    audit.record(session, actor=request.issued_by, action="pins.issued", family_id=family.id,
-                 batch_id=batch.id, patient_ids=[c.id for c in children], mode=mode,
-                 replaced=sum(1 for _, was_replaced in issued if was_replaced))
+    audit.record(
+        session,
+        actor=request.issued_by,
+        action="pins.issued",
+        family_id=family.id,
+        batch_id=batch.id,
+        patient_ids=[c.id for c in children],
+        mode=mode,
+        replaced=sum(1 for _, was_replaced in issued if was_replaced),
+    )
     session.flush()
     replaced = sum(1 for _, was_replaced in issued if was_replaced)
     return _result_of(session, batch, created=True, note=note, replaced=replaced)
@@ -155,33 +170,45 @@ def _validated_children(family: FamilyView, request: IssueRequest) -> list[Child
         if child is None:
             raise ValidationFailed({Field.CHILDREN: "A chosen child is not in this family."})
         if not child.eligible:
-            raise ValidationFailed({Field.CHILDREN: f"{child.first_name}: "
-                                                    f"{child.ineligible_reason}."})
+            raise ValidationFailed(
+                {Field.CHILDREN: f"{child.first_name}: {child.ineligible_reason}."}
+            )
         children.append(child)
     return sorted(children, key=lambda c: (c.dob, c.id))
 
 
-def _check_not_changed_meanwhile(session: Session, request: IssueRequest,
-                                 children: Sequence[ChildView]) -> None:
+def _check_not_changed_meanwhile(
+    session: Session, request: IssueRequest, children: Sequence[ChildView]
+) -> None:
     if request.seen_active_pin_ids is None:
         return
     current = active_pin_ids(session, [c.id for c in children])
     if set(current) - set(request.seen_active_pin_ids):
-        raise ValidationFailed({Field.CHILDREN: (
-            "Someone issued PINs for this family while this dialog was open. Close it and "
-            "click Issue PINs… again to see the current PINs.")})
+        raise ValidationFailed(
+            {
+                Field.CHILDREN: (
+                    "Someone issued PINs for this family while this dialog was open. Close it and "
+                    "click Issue PINs… again to see the current PINs."
+                )
+            }
+        )
 
 
-def _validated_recipient(session: Session, family: FamilyView,
-                         request: IssueRequest) -> Guardian | None:
+def _validated_recipient(
+    session: Session, family: FamilyView, request: IssueRequest
+) -> Guardian | None:
     if request.recipient_guardian_id is None:
         return None
     guardian = session.get(Guardian, request.recipient_guardian_id)
     if guardian is None or guardian.family_id != family.id:
         raise ValidationFailed({Field.RECIPIENT: "Choose a guardian of this family."})
     if not guardian.email:
-        raise ValidationFailed({Field.RECIPIENT: "This guardian has no email address on file; "
-                                                 "choose “No email — print every PIN”."})
+        raise ValidationFailed(
+            {
+                Field.RECIPIENT: "This guardian has no email address on file; "
+                "choose “No email — print every PIN”."
+            }
+        )
     return guardian
 
 
@@ -190,13 +217,15 @@ def _emailed_child(children: Sequence[ChildView], request: IssueRequest) -> Chil
         return children[0]  # the oldest selected
     chosen = next((c for c in children if c.id == request.emailed_patient_id), None)
     if chosen is None:
-        raise ValidationFailed({Field.EMAILED_CHILD: "The emailed child must be one of the "
-                                                     "children you selected."})
+        raise ValidationFailed(
+            {Field.EMAILED_CHILD: "The emailed child must be one of the children you selected."}
+        )
     return chosen
 
 
-def _mode_for(session: Session, recipient: Guardian | None,
-              patient_ids: Sequence[int]) -> tuple[IssueMode, str | None]:
+def _mode_for(
+    session: Session, recipient: Guardian | None, patient_ids: Sequence[int]
+) -> tuple[IssueMode, str | None]:
     if recipient is None:
         return IssueMode.PRINT_ONLY, None
     if recipient.has_portal_account:
@@ -206,57 +235,82 @@ def _mode_for(session: Session, recipient: Guardian | None,
         return IssueMode.ADD_CHILD, (
             f"A welcome email already went to this address on {earlier:%m/%d/%Y} for another "
             "child, so the guardian has (or is creating) a portal account: every PIN is "
-            "printed with the Add Child/Dependent steps instead of opening a second account.")
+            "printed with the Add Child/Dependent steps instead of opening a second account."
+        )
     return IssueMode.WELCOME, None
 
 
-def earlier_welcome(session: Session, email: str, *,
-                    exclude_patient_ids: Sequence[int] = ()) -> datetime | None:
+def earlier_welcome(
+    session: Session, email: str, *, exclude_patient_ids: Sequence[int] = ()
+) -> datetime | None:
     """When a welcome email last went to this address (any family) for a PIN that may have
     opened an account: registered, or still active and not being replaced now."""
     key = email_key(email)
     if not key:
         return None
-    query = (select(Pin.issued_at).join(Guardian, Pin.recipient_guardian_id == Guardian.id)
-             .where(Guardian.match_key == key, Pin.delivery == Delivery.EMAILED,
-                    col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]))
-             .order_by(col(Pin.issued_at).desc()))
+    query = (
+        select(Pin.issued_at)
+        .join(Guardian, col(Pin.recipient_guardian_id) == col(Guardian.id))
+        .where(
+            Guardian.match_key == key,
+            Pin.delivery == Delivery.EMAILED,
+            col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]),
+        )
+        .order_by(col(Pin.issued_at).desc())
+    )
     if exclude_patient_ids:
-        query = query.where(col(Pin.patient_id).not_in(exclude_patient_ids)
-                            | (Pin.status == PinStatus.REGISTERED))
+        query = query.where(
+            col(Pin.patient_id).not_in(exclude_patient_ids) | (Pin.status == PinStatus.REGISTERED)
+        )
     return session.exec(query).first()
 
 
-def _issue_one(session: Session, batch: IssueBatch, child: ChildView, gateway: PortalGateway,
-               policy: IssuePolicy) -> tuple[tuple[Pin, str], bool]:
+def _issue_one(
+    session: Session,
+    batch: IssueBatch,
+    child: ChildView,
+    gateway: PortalGateway,
+    policy: IssuePolicy,
+) -> tuple[tuple[Pin, str], bool]:
     replaced = _revoke_active(session, child.id, gateway)
     expires = (utcnow() + timedelta(days=policy.pin_ttl_days)) if policy.pin_ttl_days else None
     patient = session.get(Patient, child.id)
     assert patient is not None
     new = gateway.issue(patient, expires)
     emailed = batch.mode == IssueMode.WELCOME and batch.emailed_patient_id == child.id
-    pin = Pin(patient_id=child.id, batch_id=batch.id or 0, pin_hash=new.pin_hash,
-              recipient_guardian_id=batch.recipient_guardian_id if emailed else None,
-              delivery=Delivery.EMAILED if emailed else Delivery.PRINTED,
-              issued_by=batch.issued_by, expires_at=expires)
+    pin = Pin(
+        patient_id=child.id,
+        batch_id=batch.id or 0,
+        pin_hash=new.pin_hash,
+        recipient_guardian_id=batch.recipient_guardian_id if emailed else None,
+        delivery=Delivery.EMAILED if emailed else Delivery.PRINTED,
+        issued_by=batch.issued_by,
+        expires_at=expires,
+    )
     session.add(pin)
     session.flush()
     return (pin, new.plaintext), replaced
 
 
 def _revoke_active(session: Session, patient_id: int, gateway: PortalGateway) -> bool:
-    old = session.exec(select(Pin).where(Pin.patient_id == patient_id,
-                                         Pin.status == PinStatus.ACTIVE)).first()
+    old = session.exec(
+        select(Pin).where(Pin.patient_id == patient_id, Pin.status == PinStatus.ACTIVE)
+    ).first()
     if old is None:
         return False
     old.status = PinStatus.REVOKED
     old.status_changed_at = utcnow()
     gateway.revoke(old)
     if old.delivery == Delivery.EMAILED:
-        outbox.cancel(session, dedupe_key=outbox.email_key(old.batch_id),
-                      reason="superseded by a newer PIN")
+        outbox.cancel(
+            session, dedupe_key=outbox.email_key(old.batch_id), reason="superseded by a newer PIN"
+        )
     session.flush()  # free the one-active-PIN slot before the new PIN is inserted
     return True
+
+
+def _date_of(moment: datetime | None) -> str | None:
+    return moment.date().isoformat() if moment else None
 
 
 def _letter_case(batch: IssueBatch, child: ChildView, first: ChildView) -> LetterCase:
@@ -266,52 +320,104 @@ def _letter_case(batch: IssueBatch, child: ChildView, first: ChildView) -> Lette
     return LetterCase.FIRST_CHILD if child.id == first_id else LetterCase.SIBLING
 
 
-def _queue_deliveries(session: Session, batch: IssueBatch, family: FamilyView,
-                      children: Sequence[ChildView], issued: Sequence[tuple[tuple[Pin, str], bool]],
-                      recipient: Guardian | None) -> None:
+def _queue_deliveries(
+    session: Session,
+    batch: IssueBatch,
+    family: FamilyView,
+    children: Sequence[ChildView],
+    issued: Sequence[tuple[tuple[Pin, str], bool]],
+    recipient: Guardian | None,
+) -> None:
     pins = {pin.patient_id: (pin, plaintext) for (pin, plaintext), _ in issued}
     first = next((c for c in children if c.id == batch.emailed_patient_id), children[0])
     masked = mask_email(recipient.email) if recipient else None
-    letters = [{
-        "patient_id": c.id, "full_name": c.full_name, "dob": c.dob.isoformat(),
-        "pin": pins[c.id][1], "case": _letter_case(batch, c, first),
-        "issued_on": pins[c.id][0].issued_at.date().isoformat(),
-        "expires_on": pins[c.id][0].expires_at.date().isoformat()
-        if pins[c.id][0].expires_at else None,
-        "emailed_to": masked if c.id == batch.emailed_patient_id else None,
-        "first_child_name": first.first_name if c.id != first.id else None,
-    } for c in children]
+    letters = [
+        {
+            "patient_id": c.id,
+            "full_name": c.full_name,
+            "dob": c.dob.isoformat(),
+            "pin": pins[c.id][1],
+            "case": _letter_case(batch, c, first),
+            "issued_on": pins[c.id][0].issued_at.date().isoformat(),
+            "expires_on": _date_of(pins[c.id][0].expires_at),
+            "emailed_to": masked if c.id == batch.emailed_patient_id else None,
+            "first_child_name": first.first_name if c.id != first.id else None,
+        }
+        for c in children
+    ]
     if batch.channel_id:
-        outbox.enqueue(session, kind=WorkKind.LETTERS_UPLOAD, dedupe_key=f"letters:{batch.id}",
-                       batch_id=batch.id, family_id=family.id, payload={
-                           "channel_id": batch.channel_id, "thread_ts": batch.thread_ts,
-                           "letters": letters, "account_number": family.account_number})
+        outbox.enqueue(
+            session,
+            kind=WorkKind.LETTERS_UPLOAD,
+            dedupe_key=f"letters:{batch.id}",
+            batch_id=batch.id,
+            family_id=family.id,
+            payload={
+                "channel_id": batch.channel_id,
+                "thread_ts": batch.thread_ts,
+                "letters": letters,
+                "account_number": family.account_number,
+            },
+        )
     if batch.mode == IssueMode.WELCOME and recipient is not None:
         pin, plaintext = pins[first.id]
-        outbox.enqueue(session, kind=WorkKind.WELCOME_EMAIL, dedupe_key=outbox.email_key(
-            batch.id or 0), batch_id=batch.id, family_id=family.id, payload={
-            "to_address": recipient.email, "guardian_name": recipient.first_name,
-            "child_first_name": first.first_name, "pin": plaintext, "pin_id": pin.id,
-            "sibling_first_names": [c.first_name for c in children if c.id != first.id],
-            "channel_id": batch.channel_id, "thread_ts": batch.thread_ts})
+        outbox.enqueue(
+            session,
+            kind=WorkKind.WELCOME_EMAIL,
+            dedupe_key=outbox.email_key(batch.id or 0),
+            batch_id=batch.id,
+            family_id=family.id,
+            payload={
+                "to_address": recipient.email,
+                "guardian_name": recipient.first_name,
+                "child_first_name": first.first_name,
+                "pin": plaintext,
+                "pin_id": pin.id,
+                "sibling_first_names": [c.first_name for c in children if c.id != first.id],
+                "channel_id": batch.channel_id,
+                "thread_ts": batch.thread_ts,
+            },
+        )
 
 
-def _result_of(session: Session, batch: IssueBatch, *, created: bool,
-               note: str | None = None, replaced: int = 0) -> IssueResult:
-    rows = session.exec(select(Pin, Patient).join(Patient, Pin.patient_id == Patient.id)
-                        .where(Pin.batch_id == batch.id).order_by(col(Patient.dob))).all()
-    recipient = session.get(Guardian, batch.recipient_guardian_id) \
-        if batch.recipient_guardian_id else None
-    children = tuple(IssuedChild(
-        patient_id=patient.id or 0,
-        full_name=" ".join(p for p in (patient.first_name, patient.middle_name,
-                                       patient.last_name) if p),
-        delivery=pin.delivery) for pin, patient in rows)
+def _result_of(
+    session: Session,
+    batch: IssueBatch,
+    *,
+    created: bool,
+    note: str | None = None,
+    replaced: int = 0,
+) -> IssueResult:
+    rows = session.exec(
+        select(Pin, Patient)
+        .join(Patient, col(Pin.patient_id) == col(Patient.id))
+        .where(Pin.batch_id == batch.id)
+        .order_by(col(Patient.dob))
+    ).all()
+    recipient = (
+        session.get(Guardian, batch.recipient_guardian_id) if batch.recipient_guardian_id else None
+    )
+    children = tuple(
+        IssuedChild(
+            patient_id=patient.id or 0,
+            full_name=" ".join(
+                p for p in (patient.first_name, patient.middle_name, patient.last_name) if p
+            ),
+            delivery=pin.delivery,
+        )
+        for pin, patient in rows
+    )
     return IssueResult(
-        batch_id=batch.id or 0, family_id=batch.family_id, created=created,
-        mode=IssueMode(batch.mode), children=children,
+        batch_id=batch.id or 0,
+        family_id=batch.family_id,
+        created=created,
+        mode=IssueMode(batch.mode),
+        children=children,
         recipient_name=f"{recipient.first_name} {recipient.last_name}" if recipient else None,
         masked_email=mask_email(recipient.email) if recipient else None,
-        emailed_patient_id=batch.emailed_patient_id, account_note=note, replaced=replaced,
-        channel_id=batch.channel_id, thread_ts=batch.thread_ts)
-
+        emailed_patient_id=batch.emailed_patient_id,
+        account_note=note,
+        replaced=replaced,
+        channel_id=batch.channel_id,
+        thread_ts=batch.thread_ts,
+    )

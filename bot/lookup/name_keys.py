@@ -45,8 +45,9 @@ class KeySet:
             by_letter[0, key[0]].append(key)
             if len(key) > 1:
                 by_letter[1, key[1]].append(key)
-        self.by_letter = {group: (keys, [len(k) for k in keys])
-                          for group, keys in by_letter.items()}
+        self.by_letter = {
+            group: (keys, [len(k) for k in keys]) for group, keys in by_letter.items()
+        }
 
     def __len__(self) -> int:
         return len(self.sorted)
@@ -55,7 +56,7 @@ class KeySet:
         """The shortest keys that start with `prefix` (Smith before Smithers)."""
         start = bisect_left(self.sorted, prefix)
         found = []
-        for key in self.sorted[start:start + 20 * limit]:
+        for key in self.sorted[start : start + 20 * limit]:
             if not key.startswith(prefix):
                 break
             found.append(key)
@@ -70,9 +71,10 @@ class KeySet:
         for group in {(0, word[0]), (1, word[0]), (0, word[1]), (1, word[1])}:
             keys, lengths = self.by_letter.get(group, ([], []))
             start = bisect_left(lengths, len(word) - max_edits)
-            choices += keys[start:bisect_right(lengths, len(word) + max_edits, lo=start)]
-        found = process.extract(word, choices, scorer=OSA.distance, score_cutoff=max_edits,
-                                limit=4 * limit)  # a key can sit in two groups
+            choices += keys[start : bisect_right(lengths, len(word) + max_edits, lo=start)]
+        found = process.extract(
+            word, choices, scorer=OSA.distance, score_cutoff=max_edits, limit=4 * limit
+        )  # a key can sit in two groups
         unique = dict.fromkeys((key, int(distance)) for key, distance, _ in found)
         return list(unique)[:limit]
 
@@ -100,8 +102,9 @@ class NameKeys:
 _CACHE: WeakKeyDictionary[Any, NameKeys] = WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 # Built once: constructing a statement costs more than running this one.
-_NEWEST = select(select(func.max(Patient.id)).scalar_subquery(),
-                 select(func.max(Guardian.id)).scalar_subquery())
+_NEWEST = select(
+    select(func.max(Patient.id)).scalar_subquery(), select(func.max(Guardian.id)).scalar_subquery()
+)
 
 
 def name_keys(session: Session) -> NameKeys:
@@ -111,14 +114,17 @@ def name_keys(session: Session) -> NameKeys:
     marks = (newest[0] or 0, newest[1] or 0)
     with _CACHE_LOCK:
         cached = _CACHE.get(pool)
-    if (cached is None or time.monotonic() - cached.loaded_at > RELOAD_SECONDS
-            or any(now < then for now, then in zip(marks, cached.marks, strict=True))):
-        keys = NameKeys(_count(session, "first_key"), _count(session, "last_key"), marks,
-                        time.monotonic())
+    if (
+        cached is None
+        or time.monotonic() - cached.loaded_at > RELOAD_SECONDS
+        or any(now < then for now, then in zip(marks, cached.marks, strict=True))
+    ):
+        keys = NameKeys(
+            _count(session, "first_key"), _count(session, "last_key"), marks, time.monotonic()
+        )
     elif marks != cached.marks:
         firsts, lasts = _keys_since(session, cached.marks)
-        keys = NameKeys(cached.first.plus(firsts), cached.last.plus(lasts), marks,
-                        cached.loaded_at)
+        keys = NameKeys(cached.first.plus(firsts), cached.last.plus(lasts), marks, cached.loaded_at)
     else:
         return cached
     with _CACHE_LOCK:
@@ -141,8 +147,12 @@ def _count(session: Session, column: str) -> KeySet:
 
 
 def _keys_since(session: Session, marks: tuple[int, int]) -> tuple[list[str], list[str]]:
-    rows = [*session.exec(select(Patient.first_key, Patient.last_key)
-                          .where(col(Patient.id) > marks[0])),
-            *session.exec(select(Guardian.first_key, Guardian.last_key)
-                          .where(col(Guardian.id) > marks[1]))]
+    rows = [
+        *session.exec(
+            select(Patient.first_key, Patient.last_key).where(col(Patient.id) > marks[0])
+        ),
+        *session.exec(
+            select(Guardian.first_key, Guardian.last_key).where(col(Guardian.id) > marks[1])
+        ),
+    ]
     return [first for first, _ in rows], [last for _, last in rows]

@@ -22,8 +22,10 @@ __all__ = ["HELP", "MAX_NAME_WORDS", "MAX_QUERY_CHARS", "Query", "QueryKind", "p
 MAX_QUERY_CHARS = 200
 MAX_NAME_WORDS = 10
 
-HELP = ("Search by last name, \u201clast, first\u201d, a child's or guardian's name, phone, "
-        "email, account number, chart id, or date of birth (MM/DD/YYYY or YYYY-MM-DD).")
+HELP = (
+    "Search by last name, \u201clast, first\u201d, a child's or guardian's name, phone, "
+    "email, account number, chart id, or date of birth (MM/DD/YYYY or YYYY-MM-DD)."
+)
 _DATE_FORMATS = (
     (re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})"), (3, 1, 2)),
     (re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"), (1, 2, 3)),
@@ -58,8 +60,9 @@ class Query:
 
 
 def parse_query(text: str) -> Query:
-    raw = clean(_SLACK_LINK.sub(lambda link: link[2] or link[1], text or ""),
-                limit=10 * MAX_QUERY_CHARS)
+    raw = clean(
+        _SLACK_LINK.sub(lambda link: link[2] or link[1], text or ""), limit=10 * MAX_QUERY_CHARS
+    )
     if not raw:
         raise InvalidQuery(f"Type what to look for. {HELP}")
     if len(raw) > MAX_QUERY_CHARS:
@@ -68,20 +71,26 @@ def parse_query(text: str) -> Query:
         raise InvalidQuery(f"That search has no letters or digits. {HELP}")
     if "@" in raw:
         if not _EMAIL.fullmatch(raw):
-            raise InvalidQuery(f"\u201c{mrkdwn_literal(raw)}\u201d doesn't look like an email "
-                               "address.")
+            raise InvalidQuery(
+                f"\u201c{mrkdwn_literal(raw)}\u201d doesn't look like an email address."
+            )
         return Query(QueryKind.EMAIL, raw, value=email_key(raw) or "")
     tokens = raw.split()
     dates = [(i, dob) for i, token in enumerate(tokens) if (dob := _parse_date(token))]
     if dates:
         index, dob = dates[0]
-        words = _name_words(tokens[:index] + tokens[index + 1:])
+        words = _name_words(tokens[:index] + tokens[index + 1 :])
         return Query(QueryKind.DOB, raw, words=words, dob=dob)
     digits = re.sub(r"\D", "", raw)
-    if _PHONE_TEXT.fullmatch(raw) and (len(digits) == 10 or len(digits) == 11
-                                        and digits[0] == "1"):
-        return Query(QueryKind.PHONE, raw, value=phone_digits(raw) or "",
-                     identifier=raw if raw.isdigit() else "")
+    if _PHONE_TEXT.fullmatch(raw) and (
+        len(digits) == 10 or (len(digits) == 11 and digits[0] == "1")
+    ):
+        return Query(
+            QueryKind.PHONE,
+            raw,
+            value=phone_digits(raw) or "",
+            identifier=raw if raw.isdigit() else "",
+        )
     if digits and (len(tokens) == 1 or not re.search(r"[^\W\d_]", raw)):
         # Mostly letters ("1Judysgirl"): also tried as a name when no id matches.
         letters = sum(c.isalpha() for c in raw)
@@ -100,15 +109,19 @@ def parse_query(text: str) -> Query:
 
 def _parse_date(token: str) -> date | None:
     if _SHORT_YEAR.fullmatch(token):
-        raise InvalidQuery(f"Write the year in full: \u201c{mrkdwn_literal(token)}\u201d could "
-                           "be several dates. Use MM/DD/YYYY or YYYY-MM-DD.")
+        raise InvalidQuery(
+            f"Write the year in full: \u201c{mrkdwn_literal(token)}\u201d could "
+            "be several dates. Use MM/DD/YYYY or YYYY-MM-DD."
+        )
     for pattern, (y, m, d) in _DATE_FORMATS:
         if found := pattern.fullmatch(token):
             try:
                 return date(int(found[y]), int(found[m]), int(found[d]))
             except ValueError:
-                raise InvalidQuery(f"\u201c{mrkdwn_literal(token)}\u201d is not a real date. "
-                                   "Dates of birth look like 03/02/2019 or 2019-03-02.") from None
+                raise InvalidQuery(
+                    f"\u201c{mrkdwn_literal(token)}\u201d is not a real date. "
+                    "Dates of birth look like 03/02/2019 or 2019-03-02."
+                ) from None
     return None
 
 

@@ -37,7 +37,8 @@ from functools import cache
 from typing import Any, Protocol
 
 from rapidfuzz import fuzz
-from sqlalchemy import bindparam, literal_column, or_, union_all
+from sqlalchemy import BindParameter, Select, bindparam, literal_column, or_, union_all
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot.lookup.name_keys import KeySet, NameKeys, forget_name_keys, name_keys
@@ -46,8 +47,17 @@ from bot.text import clean
 from models import Family, Guardian, Patient
 
 __all__ = [
-    "FamilyHit", "PatientHit", "Query", "QueryKind", "family_label", "forget_name_keys",
-    "is_single_match", "name_keys", "parse_query", "search_families", "search_patients",
+    "FamilyHit",
+    "PatientHit",
+    "Query",
+    "QueryKind",
+    "family_label",
+    "forget_name_keys",
+    "is_single_match",
+    "name_keys",
+    "parse_query",
+    "search_families",
+    "search_patients",
 ]
 
 ROW_CAP = 500  # rows for a DOB, a phone, the children of matched families
@@ -106,6 +116,7 @@ def is_single_match(hits: Sequence[_Hit]) -> bool:
 
 # --- matching names -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _KeyMatch:
     quality: float  # 1.0 exact, 0.80-0.90 partial, below 0.77 similar
@@ -113,13 +124,18 @@ class _KeyMatch:
 
 
 _HOW_RANK = {"exact": 0, "partial": 1, "similar": 2}
-_HOW_TEXT = {"exact": "name", "partial": "name (partial)", "similar": "name (similar spelling)",
-             "last only": "last name only"}
+_HOW_TEXT = {
+    "exact": "name",
+    "partial": "name (partial)",
+    "similar": "name (similar spelling)",
+    "last only": "last name only",
+}
 
 
 @dataclass(frozen=True)
 class _Reading:
     """One way to read the name words: which words are the first name, which the last."""
+
     first: str | None
     last: str | None
     weight: float
@@ -147,8 +163,9 @@ def _max_edits(word: str) -> int:
     return 0 if len(word) < 3 else 1 if len(word) <= 5 else 2 if len(word) <= 9 else 3
 
 
-def _expand(word: str, keys: KeySet, *, fuzzy: bool = True,
-            settled: bool = False) -> dict[str, _KeyMatch]:
+def _expand(
+    word: str, keys: KeySet, *, fuzzy: bool = True, settled: bool = False
+) -> dict[str, _KeyMatch]:
     """Candidate keys for one word: itself, keys it starts, keys a few edits away. Between
     equally close keys the commoner name wins by a hair ("smiht": Smith before Smit).
     `settled`: the word itself is a key shared by more people than a result list shows, so
@@ -182,14 +199,28 @@ class _NameMatcher:
         # A word that is itself a common key settles its role: exact matches fill the list
         # (a single word that is a common last name settles its first-name reading too: a
         # first name alone scores at most 90, below every one of those exact matches).
-        lone_last = (query.kind is not QueryKind.LAST_FIRST and len(query.words) == 1
-                     and self._common(keys.last, query.words[0]))
-        self.first = {r.first: _expand(r.first, keys.first, fuzzy=r.first != whole,
-                                       settled=lone_last or self._common(keys.first, r.first))
-                      for r in self.readings if r.first}
-        self.last = {r.last: _expand(r.last, keys.last, fuzzy=r.last != whole,
-                                     settled=self._common(keys.last, r.last))
-                     for r in self.readings if r.last}
+        lone_last = (
+            query.kind is not QueryKind.LAST_FIRST
+            and len(query.words) == 1
+            and self._common(keys.last, query.words[0])
+        )
+        self.first = {
+            r.first: _expand(
+                r.first,
+                keys.first,
+                fuzzy=r.first != whole,
+                settled=lone_last or self._common(keys.first, r.first),
+            )
+            for r in self.readings
+            if r.first
+        }
+        self.last = {
+            r.last: _expand(
+                r.last, keys.last, fuzzy=r.last != whole, settled=self._common(keys.last, r.last)
+            )
+            for r in self.readings
+            if r.last
+        }
 
     def _common(self, keys: KeySet, word: str) -> bool:
         return keys.counts.get(word, 0) > self.common
@@ -205,8 +236,10 @@ class _NameMatcher:
                 branches.append(self._pair(r.first, r.last))
                 continue
             side, matches, counts = (
-                ("last", self.last[r.last], self.keys.last.counts) if r.last
-                else ("first", self.first[r.first or ""], self.keys.first.counts))
+                ("last", self.last[r.last], self.keys.last.counts)
+                if r.last
+                else ("first", self.first[r.first or ""], self.keys.first.counts)
+            )
             budget, common = ROW_BUDGET, 0
             for key in sorted(matches, key=lambda k: -matches[k].quality):
                 size = counts.get(key, 0)
@@ -258,6 +291,7 @@ class _NameMatcher:
 
 # --- finding ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Found:
     family_id: int
@@ -271,6 +305,7 @@ class _Found:
 class _Branch:
     """One index look-up: `shape` says which columns (see `_condition`), `keys` the values
     of its one or two IN lists, `cap` its LIMIT."""
+
     shape: str
     keys: tuple[tuple[str, ...], ...]
     cap: int
@@ -280,8 +315,7 @@ Table = type[Patient] | type[Guardian]
 
 
 # Look-ups of one shape are padded to one of these counts with empty ones (LIMIT 0).
-_PAD_TO = {"last": (2, 5), "first": (2, 4), "first+last": (1, 2, 4, 8),
-           "last+first": (1, 2, 4, 8)}
+_PAD_TO = {"last": (2, 5), "first": (2, 4), "first+last": (1, 2, 4, 8), "last+first": (1, 2, 4, 8)}
 
 
 def _padded(branches: list[_Branch]) -> list[_Branch]:
@@ -314,14 +348,23 @@ def _condition(table: Table, shape: str, a: Any, b: Any) -> Any:
 def _union(tables: tuple[Table, ...], shapes: tuple[str, ...]) -> Any:
     """The branches of every table in one statement (one round trip), rows tagged with the
     table's position in `tables`. Built and compiled once per shape, then only run."""
-    params = [(bindparam(f"a{i}", expanding=True), bindparam(f"b{i}", expanding=True),
-               bindparam(f"n{i}")) for i in range(len(shapes))]
-    parts = []
+    params: list[tuple[BindParameter[Any], BindParameter[Any], BindParameter[Any]]] = [
+        (bindparam(f"a{i}", expanding=True), bindparam(f"b{i}", expanding=True), bindparam(f"n{i}"))
+        for i in range(len(shapes))
+    ]
+    parts: list[Select[Any]] = []
     for tag, table in enumerate(tables):
-        columns = (literal_column(str(tag)).label("tag"), col(table.id), col(table.family_id),
-                   col(table.first_key), col(table.last_key))
-        parts += [select(*columns).where(_condition(table, shape, a, b)).limit(n)
-                  for shape, (a, b, n) in zip(shapes, params, strict=True)]
+        columns: tuple[Any, ...] = (
+            literal_column(str(tag)).label("tag"),
+            col(table.id),
+            col(table.family_id),
+            col(table.first_key),
+            col(table.last_key),
+        )
+        parts += [
+            core_select(*columns).where(_condition(table, shape, a, b)).limit(n)
+            for shape, (a, b, n) in zip(shapes, params, strict=True)
+        ]
     if len(parts) == 1:
         return parts[0]
     subqueries = [part.subquery() for part in parts]
@@ -344,22 +387,26 @@ def _run(session: Session, statement: Any, **params: Any) -> list[Any]:
     return list(session.connection().execute(statement, params).fetchall())
 
 
-def _name_found(session: Session, query: Query, *, children_only: bool,
-                limit: int) -> list[_Found]:
+def _name_found(session: Session, query: Query, *, children_only: bool, limit: int) -> list[_Found]:
     matcher = _NameMatcher(query, name_keys(session), limit)
     tables: tuple[Table, ...] = (Patient,) if children_only else (Patient, Guardian)
     found = []
     seen: set[tuple[int, int]] = set()
-    for tag, row_id, family_id, first_key, last_key in _fetch(session, tables,
-                                                              matcher.branches()):
+    for tag, row_id, family_id, first_key, last_key in _fetch(session, tables, matcher.branches()):
         if (tag, row_id) in seen or not (match := matcher.score(first_key, last_key)):
             continue
         seen.add((tag, row_id))
         score, exact, how = match
         child = tables[tag] is Patient
-        found.append(_Found(family_id, row_id if child else None,
-                            score * (1.0 if child else GUARDIAN), exact,
-                            f"{'child' if child else 'guardian'} {_HOW_TEXT[how]}"))
+        found.append(
+            _Found(
+                family_id,
+                row_id if child else None,
+                score * (1.0 if child else GUARDIAN),
+                exact,
+                f"{'child' if child else 'guardian'} {_HOW_TEXT[how]}",
+            )
+        )
     return found
 
 
@@ -368,27 +415,50 @@ def _ids_in(column: Any) -> Any:
 
 
 # Every other statement of a search, built once (see the module docstring).
-_BY_DOB = (select(Patient.id, Patient.family_id, Patient.first_key, Patient.last_key)
-           .where(Patient.dob == bindparam("dob")).limit(ROW_CAP))
+_BY_DOB = (
+    select(Patient.id, Patient.family_id, Patient.first_key, Patient.last_key)
+    .where(Patient.dob == bindparam("dob"))
+    .limit(ROW_CAP)
+)
 _FAMILY_BY_ACCOUNT = select(Family.id).where(_ids_in(Family.account_number))
 _PATIENT_BY_CHART = select(Patient.id, Patient.family_id).where(_ids_in(Patient.chart_id))
-_GUARDIAN_BY_EMAIL = (select(Guardian.family_id)
-                      .where(Guardian.match_key == bindparam("value")).limit(ROW_CAP))
-_GUARDIAN_BY_PHONE = (select(Guardian.family_id)
-                      .where(Guardian.phone_digits == bindparam("value")).limit(ROW_CAP))
-_CHILDREN_OF = (select(Patient.id, Patient.family_id)
-                .where(_ids_in(Patient.family_id)).limit(ROW_CAP))
+_GUARDIAN_BY_EMAIL = (
+    select(Guardian.family_id).where(Guardian.match_key == bindparam("value")).limit(ROW_CAP)
+)
+_GUARDIAN_BY_PHONE = (
+    select(Guardian.family_id).where(Guardian.phone_digits == bindparam("value")).limit(ROW_CAP)
+)
+_CHILDREN_OF = (
+    select(Patient.id, Patient.family_id).where(_ids_in(Patient.family_id)).limit(ROW_CAP)
+)
 _FAMILIES_AND_CHILDREN = (
-    select(Family.id, Family.account_number, Patient.first_name, Patient.last_name,
-           Patient.dob)
+    core_select(
+        col(Family.id),
+        col(Family.account_number),
+        col(Patient.first_name),
+        col(Patient.last_name),
+        col(Patient.dob),
+    )
     .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
-    .where(_ids_in(Family.id)).order_by(Patient.dob, Patient.id))
-_GUARDIAN_NAMES = (select(Guardian.family_id, Guardian.first_name, Guardian.last_name)
-                   .where(_ids_in(Guardian.family_id)).order_by(Guardian.id))
-_PATIENT_LABELS = (select(Patient.id, Patient.first_name, Patient.last_name, Patient.dob,
-                          Family.account_number)
-                   .join(Family, col(Family.id) == col(Patient.family_id))
-                   .where(_ids_in(Patient.id)))
+    .where(_ids_in(Family.id))
+    .order_by(col(Patient.dob), col(Patient.id))
+)
+_GUARDIAN_NAMES = (
+    select(Guardian.family_id, Guardian.first_name, Guardian.last_name)
+    .where(_ids_in(Guardian.family_id))
+    .order_by(col(Guardian.id))
+)
+_PATIENT_LABELS = (
+    core_select(
+        col(Patient.id),
+        col(Patient.first_name),
+        col(Patient.last_name),
+        col(Patient.dob),
+        col(Family.account_number),
+    )
+    .join(Family, col(Family.id) == col(Patient.family_id))
+    .where(_ids_in(Patient.id))
+)
 
 
 def _dob_found(session: Session, query: Query) -> list[_Found]:
@@ -416,18 +486,22 @@ def _identifier_found(session: Session, identifier: str) -> list[_Found]:
     variants = sorted({identifier, bare, bare.upper(), bare.lower()})
     families = _run(session, _FAMILY_BY_ACCOUNT, ids=variants)
     charts = _run(session, _PATIENT_BY_CHART, ids=variants)
-    return [*(_Found(family_id, None, 1.0, True, "account number") for family_id, in families),
-            *(_Found(family_id, patient_id, 1.0, True, "chart id")
-              for patient_id, family_id in charts)]
+    return [
+        *(_Found(family_id, None, 1.0, True, "account number") for (family_id,) in families),
+        *(_Found(family_id, patient_id, 1.0, True, "chart id") for patient_id, family_id in charts),
+    ]
 
 
 def _guardian_found(session: Session, statement: Any, value: str, what: str) -> list[_Found]:
-    return [_Found(family_id, None, 1.0, True, what)
-            for family_id, in _run(session, statement, value=value)]
+    return [
+        _Found(family_id, None, 1.0, True, what)
+        for (family_id,) in _run(session, statement, value=value)
+    ]
 
 
-def _find(session: Session, query: Query, *, limit: int,
-          children_only: bool = False) -> list[_Found]:
+def _find(
+    session: Session, query: Query, *, limit: int, children_only: bool = False
+) -> list[_Found]:
     if query.kind in (QueryKind.NAME, QueryKind.LAST_FIRST):
         return _name_found(session, query, children_only=children_only, limit=limit)
     if query.kind is QueryKind.DOB:
@@ -457,17 +531,29 @@ def _best_by(found: Iterable[_Found], key: Callable[[_Found], int | None]) -> di
 
 # --- results ----------------------------------------------------------------------------------
 
+
 def search_families(session: Session, text: str, *, limit: int = 10) -> list[FamilyHit]:
     """Families matching `text`, best first (raises InvalidQuery for unreadable text). Among
     equal scores, families where more people match come first."""
     found = _find(session, parse_query(text), limit=limit)
     members = Counter(f.family_id for f in found)
-    ranked = sorted(_best_by(found, lambda f: f.family_id).values(),
-                    key=lambda f: (-f.score, not f.exact, -members[f.family_id], f.family_id))
+    ranked = sorted(
+        _best_by(found, lambda f: f.family_id).values(),
+        key=lambda f: (-f.score, not f.exact, -members[f.family_id], f.family_id),
+    )
     labels = _family_labels(session, [f.family_id for f in ranked[:limit]])
-    return [FamilyHit(f.family_id, labels[f.family_id][0], _percent(f.score), f.matched_on,
-                      labels[f.family_id][1], f.exact)
-            for f in ranked[:limit] if f.family_id in labels]
+    return [
+        FamilyHit(
+            f.family_id,
+            labels[f.family_id][0],
+            _percent(f.score),
+            f.matched_on,
+            labels[f.family_id][1],
+            f.exact,
+        )
+        for f in ranked[:limit]
+        if f.family_id in labels
+    ]
 
 
 def search_patients(session: Session, text: str, *, limit: int = 10) -> list[PatientHit]:
@@ -477,14 +563,26 @@ def search_patients(session: Session, text: str, *, limit: int = 10) -> list[Pat
     families = _best_by((f for f in found if f.patient_id is None), lambda f: f.family_id)
     if families:
         rows = _run(session, _CHILDREN_OF, ids=list(families))
-        found += [replace(families[family_id], patient_id=patient_id)
-                  for patient_id, family_id in rows]
-    ranked = sorted(_best_by(found, lambda f: f.patient_id).values(),
-                    key=lambda f: (*_rank_key(f), f.patient_id))[:limit]
+        found += [
+            replace(families[family_id], patient_id=patient_id) for patient_id, family_id in rows
+        ]
+    ranked = sorted(
+        _best_by(found, lambda f: f.patient_id).values(),
+        key=lambda f: (*_rank_key(f), f.patient_id),
+    )[:limit]
     labels = _patient_labels(session, [f.patient_id for f in ranked if f.patient_id])
-    return [PatientHit(f.patient_id, f.family_id, _percent(f.score), labels[f.patient_id],
-                       f.matched_on, f.exact)
-            for f in ranked if f.patient_id in labels]
+    return [
+        PatientHit(
+            f.patient_id,
+            f.family_id,
+            _percent(f.score),
+            labels[f.patient_id],
+            f.matched_on,
+            f.exact,
+        )
+        for f in ranked
+        if f.patient_id in labels
+    ]
 
 
 def _percent(score: float) -> int:
@@ -497,26 +595,30 @@ def _family_labels(session: Session, family_ids: list[int]) -> dict[int, tuple[s
         return {}
     accounts: dict[int, str] = {}
     children: dict[int, list[tuple[str, str, date]]] = defaultdict(list)
-    for family_id, account, first, last, dob in _run(session, _FAMILIES_AND_CHILDREN,
-                                                     ids=family_ids):
+    for family_id, account, first, last, dob in _run(
+        session, _FAMILIES_AND_CHILDREN, ids=family_ids
+    ):
         accounts[family_id] = account
         if dob is not None:  # a family with no children on file has one row of NULLs
             children[family_id].append((clean(first), clean(last), dob))
     guardians: dict[int, list[str]] = defaultdict(list)
     for family_id, first, last in _run(session, _GUARDIAN_NAMES, ids=family_ids):
         guardians[family_id].append(f"{clean(first)} {clean(last)}".strip())
-    return {family_id: (account, family_label(account, children[family_id],
-                                              guardians[family_id]))
-            for family_id, account in accounts.items()}
+    return {
+        family_id: (account, family_label(account, children[family_id], guardians[family_id]))
+        for family_id, account in accounts.items()
+    }
 
 
-def family_label(account: str, children: list[tuple[str, str, date]],
-                 guardians: list[str]) -> str:
+def family_label(account: str, children: list[tuple[str, str, date]], guardians: list[str]) -> str:
     surnames = Counter(last for _, last, _ in children) or Counter(
-        name.rsplit(" ", 1)[-1] for name in guardians)
+        name.rsplit(" ", 1)[-1] for name in guardians
+    )
     surname = surnames.most_common(1)[0][0] if surnames else f"Account {account}"
-    kids = [f"{first}{'' if last == surname else ' ' + last} ({dob.isoformat()})"
-            for first, last, dob in children]
+    kids = [
+        f"{first}{'' if last == surname else ' ' + last} ({dob.isoformat()})"
+        for first, last, dob in children
+    ]
     text = f"{surname} \u2014 {_first_few(kids, 6) or 'no children on file'}"
     if guardians:
         text += f"; guardian{'s' if len(guardians) > 1 else ''} {_first_few(guardians, 3)}"
@@ -532,6 +634,7 @@ def _patient_labels(session: Session, patient_ids: list[int]) -> dict[int, str]:
     if not patient_ids:
         return {}
     rows = _run(session, _PATIENT_LABELS, ids=patient_ids)
-    return {patient_id: f"{clean(first)} {clean(last)} ({dob.isoformat()}) \u2014 "
-                        f"account {account}"
-            for patient_id, first, last, dob, account in rows}
+    return {
+        patient_id: f"{clean(first)} {clean(last)} ({dob.isoformat()}) \u2014 account {account}"
+        for patient_id, first, last, dob, account in rows
+    }

@@ -67,7 +67,8 @@ def is_business_day(day: date) -> bool:
 
 
 def next_business_days(day: date, count: int) -> list[date]:
-    days, current = [], day
+    days: list[date] = []
+    current = day
     while len(days) < count:
         current += timedelta(days=1)
         if is_business_day(current):
@@ -101,10 +102,15 @@ def build_digest(session: Session, *, now: datetime, tz: ZoneInfo) -> Digest:
     today = now.astimezone(tz).date()
     # Expiring PINs are listed once, in their own (more urgent) section, not also as old ones.
     expiring = reports.active_pins_expiring_between(
-        session, now, local_midnight(today + timedelta(days=PIN_DAYS + 1), tz))
-    old = [p for p in reports.active_pins_issued_before(
-        session, local_midnight(today - timedelta(days=PIN_DAYS - 1), tz))
-        if p.pin_id not in {e.pin_id for e in expiring}]
+        session, now, local_midnight(today + timedelta(days=PIN_DAYS + 1), tz)
+    )
+    old = [
+        p
+        for p in reports.active_pins_issued_before(
+            session, local_midnight(today - timedelta(days=PIN_DAYS - 1), tz)
+        )
+        if p.pin_id not in {e.pin_id for e in expiring}
+    ]
     sections = (
         (Section.UNOFFICIAL_NAMES, _unofficial_names(session, today)),
         (Section.PENDING_NAME_FIXES, _pending_fixes(session, now, tz)),
@@ -112,8 +118,9 @@ def build_digest(session: Session, *, now: datetime, tz: ZoneInfo) -> Digest:
         (Section.EXPIRING_PINS, [_expiring(p, tz) for p in expiring]),
         (Section.NO_PORTAL_TODAY, _no_portal_today(session, today)),
     )
-    return Digest(today, tuple(DigestSection(kind, tuple(entries))
-                               for kind, entries in sections if entries))
+    return Digest(
+        today, tuple(DigestSection(kind, tuple(entries)) for kind, entries in sections if entries)
+    )
 
 
 def _unofficial_names(session: Session, today: date) -> list[DigestEntry]:
@@ -125,11 +132,20 @@ def _unofficial_names(session: Session, today: date) -> list[DigestEntry]:
     waiting = reports.pending_fix_patients(session)
     entries = []
     for item in reports.unofficial_names_between(session, start, end):
-        todo = ("a name fix is waiting for a supervisor" if item.patient_id in waiting
-                else "request a name fix before the visit")
+        todo = (
+            "a name fix is waiting for a supervisor"
+            if item.patient_id in waiting
+            else "request a name fix before the visit"
+        )
         when = f"{day_label(item.starts_at)} {clock_label(item.starts_at)}"
-        entries.append(DigestEntry(item.child_name, item.family_id, item.account_number,
-                                   f"visit {when}; unofficial name ({item.needs}): {todo}"))
+        entries.append(
+            DigestEntry(
+                item.child_name,
+                item.family_id,
+                item.account_number,
+                f"visit {when}; unofficial name ({item.needs}): {todo}",
+            )
+        )
     return entries
 
 
@@ -139,34 +155,54 @@ def _pending_fixes(session: Session, now: datetime, tz: ZoneInfo) -> list[Digest
     entries = []
     for fix in fixes:
         since = as_local(fix.requested_at, tz)
-        entries.append(DigestEntry(
-            fix.child_name, fix.family_id, accounts.get(fix.family_id, ""),
-            f"name fix to “{fix.proposed_name}” waiting since {day_label(since)} "
-            f"{clock_label(since)}: a supervisor should approve or reject it"))
+        entries.append(
+            DigestEntry(
+                fix.child_name,
+                fix.family_id,
+                accounts.get(fix.family_id, ""),
+                f"name fix to “{fix.proposed_name}” waiting since {day_label(since)} "
+                f"{clock_label(since)}: a supervisor should approve or reject it",
+            )
+        )
     return entries
 
 
 def _unregistered(item: reports.PinItem, tz: ZoneInfo) -> DigestEntry:
     issued = day_label(as_local(item.issued_at, tz))
-    return DigestEntry(item.child_name, item.family_id, item.account_number,
-                       f"PIN issued {issued}, not registered yet: remind the family to sign up "
-                       "(re-issue if the letter is lost)")
+    return DigestEntry(
+        item.child_name,
+        item.family_id,
+        item.account_number,
+        f"PIN issued {issued}, not registered yet: remind the family to sign up "
+        "(re-issue if the letter is lost)",
+    )
 
 
 def _expiring(item: reports.PinItem, tz: ZoneInfo) -> DigestEntry:
     expires = day_label(as_local(item.expires_at, tz))
-    return DigestEntry(item.child_name, item.family_id, item.account_number,
-                       f"PIN expires {expires}, not registered yet: remind the family to sign up "
-                       "before then")
+    return DigestEntry(
+        item.child_name,
+        item.family_id,
+        item.account_number,
+        f"PIN expires {expires}, not registered yet: remind the family to sign up before then",
+    )
 
 
 def _no_portal_today(session: Session, today: date) -> list[DigestEntry]:
     start = datetime.combine(today, time.min)
     entries = []
     for item in reports.appointments_without_access(session, start, start + timedelta(days=1)):
-        todo = (f"unofficial name ({item.needs}), fix the name before issuing PINs"
-                if item.needs else "issue PINs at check-in")
-        entries.append(DigestEntry(item.child_name, item.family_id, item.account_number,
-                                   f"visit today {clock_label(item.starts_at)}, no portal "
-                                   f"access: {todo}"))
+        todo = (
+            f"unofficial name ({item.needs}), fix the name before issuing PINs"
+            if item.needs
+            else "issue PINs at check-in"
+        )
+        entries.append(
+            DigestEntry(
+                item.child_name,
+                item.family_id,
+                item.account_number,
+                f"visit today {clock_label(item.starts_at)}, no portal access: {todo}",
+            )
+        )
     return entries

@@ -10,6 +10,7 @@ from datetime import date, datetime, time
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import select
 
 from bot.db import Database
 from bot.delivery.outbox import erase_held_letters
@@ -26,8 +27,6 @@ from bot.reminders.sweep import (
     sweep_letters,
 )
 from bot.services import Services
-from sqlmodel import select
-
 from models import ReminderRun
 
 log = logging.getLogger(__name__)
@@ -40,9 +39,14 @@ def catch_up_due(now_local: datetime, at: time) -> bool:
 
 def day_claimed(database: Database, local_date: date) -> bool:
     with database.read_session() as session:
-        return session.exec(select(ReminderRun.id).where(
-            ReminderRun.kind == DAILY, ReminderRun.local_date == local_date.isoformat())
-        ).first() is not None
+        return (
+            session.exec(
+                select(ReminderRun.id).where(
+                    ReminderRun.kind == DAILY, ReminderRun.local_date == local_date.isoformat()
+                )
+            ).first()
+            is not None
+        )
 
 
 def rest_of_day_seconds(at: time) -> int:
@@ -64,8 +68,9 @@ def catch_up_job(services: Services, render: Renderer) -> None:
     bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), or
     the database failed the 08:00 run. A read first, so an idle check takes no write lock."""
     now_local = services.now_local()
-    if (catch_up_due(now_local, services.settings.reminder_time)
-            and not day_claimed(services.database, now_local.date())):
+    if catch_up_due(now_local, services.settings.reminder_time) and not day_claimed(
+        services.database, now_local.date()
+    ):
         daily_job(services, render)
 
 
@@ -81,20 +86,38 @@ def register_jobs(scheduler: BaseScheduler, services: Services, *, render: Rende
     settings, at = services.settings, services.settings.reminder_time
     tz = settings.timezone
     scheduler.add_job(
-        daily_job, CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute,
-                               timezone=tz),
-        args=(services, render), id=DAILY_JOB, name="daily reminders", coalesce=True,
-        max_instances=1, misfire_grace_time=rest_of_day_seconds(at), replace_existing=True)
+        daily_job,
+        CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute, timezone=tz),
+        args=(services, render),
+        id=DAILY_JOB,
+        name="daily reminders",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=rest_of_day_seconds(at),
+        replace_existing=True,
+    )
     # Both periodic jobs also run once right at start-up.
     scheduler.add_job(
-        catch_up_job, IntervalTrigger(minutes=CATCH_UP_MINUTES, timezone=tz),
-        args=(services, render), id=CATCH_UP_JOB, name="daily reminders (catch-up)",
-        coalesce=True, max_instances=1, misfire_grace_time=CATCH_UP_MINUTES * 60,
-        replace_existing=True, next_run_time=datetime.now(tz))
+        catch_up_job,
+        IntervalTrigger(minutes=CATCH_UP_MINUTES, timezone=tz),
+        args=(services, render),
+        id=CATCH_UP_JOB,
+        name="daily reminders (catch-up)",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=CATCH_UP_MINUTES * 60,
+        replace_existing=True,
+        next_run_time=datetime.now(tz),
+    )
     scheduler.add_job(
-        letters_job, IntervalTrigger(minutes=LETTER_SWEEP_MINUTES, timezone=tz),
-        args=(services,), id=LETTERS_JOB, name="PIN-letter sweep", coalesce=True,
-        max_instances=1, misfire_grace_time=LETTER_SWEEP_MINUTES * 60, replace_existing=True,
-        next_run_time=datetime.now(tz))
-
-
+        letters_job,
+        IntervalTrigger(minutes=LETTER_SWEEP_MINUTES, timezone=tz),
+        args=(services,),
+        id=LETTERS_JOB,
+        name="PIN-letter sweep",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=LETTER_SWEEP_MINUTES * 60,
+        replace_existing=True,
+        next_run_time=datetime.now(tz),
+    )

@@ -35,7 +35,7 @@ from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.config import Settings
-from bot.db import Database
+from bot.db import Database, rows_changed
 from bot.reminders import worklists as reports
 from bot.reminders.digest import (
     FIX_NUDGE_AFTER,
@@ -99,50 +99,80 @@ def _insert(session: Session, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def enqueue_once(session: Session, *, kind: WorkKind, dedupe_key: str, payload: dict[str, Any],
-                 now: datetime, family_id: int | None = None) -> int | None:
+def enqueue_once(
+    session: Session,
+    *,
+    kind: WorkKind,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    now: datetime,
+    family_id: int | None = None,
+) -> int | None:
     """Queue outgoing work unless its dedupe key exists; racing replicas skip instead of
     failing the transaction on the unique key. Returns the new work's id, or None."""
-    statement = (_insert(session, OutgoingWork)
-                 .values(kind=kind, dedupe_key=dedupe_key, family_id=family_id,
-                         payload=json.dumps(payload, default=str), next_attempt_at=now,
-                         created_at=now)
-                 .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                 .returning(col(OutgoingWork.id)))
+    statement = (
+        _insert(session, OutgoingWork)
+        .values(
+            kind=kind,
+            dedupe_key=dedupe_key,
+            family_id=family_id,
+            payload=json.dumps(payload, default=str),
+            next_attempt_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(OutgoingWork.id))
+    )
     return session.execute(statement).scalar_one_or_none()
 
 
-def _claim(session: Session, *, local_date: str, worker: str, now: datetime,
-           force: bool) -> ReminderRun | None:
+def _claim(
+    session: Session, *, local_date: str, worker: str, now: datetime, force: bool
+) -> ReminderRun | None:
     claim = {"claimed_by": worker, "claimed_at": now, "claimed_until": now + CLAIM_LEASE}
     inserted = session.execute(
-        _insert(session, ReminderRun).values(kind=DAILY, local_date=local_date, entries=0, **claim)
+        _insert(session, ReminderRun)
+        .values(kind=DAILY, local_date=local_date, entries=0, **claim)
         .on_conflict_do_nothing(index_elements=["kind", "local_date"])
-        .returning(col(ReminderRun.id))).scalar_one_or_none()
+        .returning(col(ReminderRun.id))
+    ).scalar_one_or_none()
     if inserted is None:
-        takeover = update(ReminderRun).where(col(ReminderRun.kind) == DAILY,
-                                             col(ReminderRun.local_date) == local_date)
+        takeover = update(ReminderRun).where(
+            col(ReminderRun.kind) == DAILY, col(ReminderRun.local_date) == local_date
+        )
         if not force:
             # Only a claim that posted nothing, whose lease lapsed and whose messages all
             # failed for good: then posting again cannot double anything.
             still_queued = exists().where(
                 col(OutgoingWork.dedupe_key).startswith(f"digest:{local_date}:", autoescape=True),
-                col(OutgoingWork.status) == WorkStatus.PENDING)
-            takeover = takeover.where(col(ReminderRun.posted_at).is_(None),
-                                      or_(col(ReminderRun.claimed_until).is_(None),
-                                          col(ReminderRun.claimed_until) < now),
-                                      ~still_queued)
-        if session.execute(takeover.values(posted_at=None, entries=0, **claim)).rowcount != 1:
+                col(OutgoingWork.status) == WorkStatus.PENDING,
+            )
+            takeover = takeover.where(
+                col(ReminderRun.posted_at).is_(None),
+                or_(col(ReminderRun.claimed_until).is_(None), col(ReminderRun.claimed_until) < now),
+                ~still_queued,
+            )
+        if rows_changed(session.execute(takeover.values(posted_at=None, entries=0, **claim))) != 1:
             return None
-    return session.exec(select(ReminderRun).where(ReminderRun.kind == DAILY,
-                                                  ReminderRun.local_date == local_date)).one()
+    return session.exec(
+        select(ReminderRun).where(ReminderRun.kind == DAILY, ReminderRun.local_date == local_date)
+    ).one()
 
 
 def mark_expired_pins(session: Session, now: datetime) -> int:
-    return int(session.execute(
-        update(Pin).where(col(Pin.status) == PinStatus.ACTIVE, col(Pin.expires_at).is_not(None),
-                          col(Pin.expires_at) <= now)
-        .values(status=PinStatus.EXPIRED, status_changed_at=now)).rowcount)
+    return int(
+        rows_changed(
+            session.execute(
+                update(Pin)
+                .where(
+                    col(Pin.status) == PinStatus.ACTIVE,
+                    col(Pin.expires_at).is_not(None),
+                    col(Pin.expires_at) <= now,
+                )
+                .values(status=PinStatus.EXPIRED, status_changed_at=now)
+            )
+        )
+    )
 
 
 def mention(slack_id: str) -> str:
@@ -159,67 +189,136 @@ def queue_nudges(session: Session, *, now: datetime, settings: Settings) -> int:
     for fix in reports.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER):
         if not (fix.channel_id and fix.thread_ts):
             continue
-        won = session.execute(
-            update(NameFix).where(col(NameFix.id) == fix.name_fix_id,
-                                  col(NameFix.status) == NameFixStatus.PENDING,
-                                  or_(col(NameFix.last_nudged_on).is_(None),
-                                      col(NameFix.last_nudged_on) != today))
-            .values(last_nudged_on=today)).rowcount
+        won = rows_changed(
+            session.execute(
+                update(NameFix)
+                .where(
+                    col(NameFix.id) == fix.name_fix_id,
+                    col(NameFix.status) == NameFixStatus.PENDING,
+                    or_(
+                        col(NameFix.last_nudged_on).is_(None), col(NameFix.last_nudged_on) != today
+                    ),
+                )
+                .values(last_nudged_on=today)
+            )
+        )
         if won != 1:
             continue
         since = as_local(fix.requested_at, tz)
-        text = (f"{mentions} :hourglass: This name fix has been waiting since {day_label(since)} "
-                f"{clock_label(since)}. A supervisor can approve or reject it above.").strip()
-        enqueue_once(session, kind=WorkKind.SLACK_MESSAGE, dedupe_key=f"nudge:{fix.name_fix_id}:"
-                     f"{today}", family_id=fix.family_id, now=now,
-                     payload={"channel_id": fix.channel_id, "thread_ts": fix.thread_ts,
-                              "text": text})
-        audit.record(session, actor="system", action="name_fix.nudge",
-                     family_id=fix.family_id, name_fix_id=fix.name_fix_id)
+        text = (
+            f"{mentions} :hourglass: This name fix has been waiting since {day_label(since)} "
+            f"{clock_label(since)}. A supervisor can approve or reject it above."
+        ).strip()
+        enqueue_once(
+            session,
+            kind=WorkKind.SLACK_MESSAGE,
+            dedupe_key=f"nudge:{fix.name_fix_id}:{today}",
+            family_id=fix.family_id,
+            now=now,
+            payload={"channel_id": fix.channel_id, "thread_ts": fix.thread_ts, "text": text},
+        )
+        audit.record(
+            session,
+            actor="system",
+            action="name_fix.nudge",
+            family_id=fix.family_id,
+            name_fix_id=fix.name_fix_id,
+        )
         nudged += 1
     return nudged
 
 
-def _queue_digest(session: Session, *, run: ReminderRun, digest: Digest, channel: str | None,
-                  render: Renderer, now: datetime) -> int:
+def _queue_digest(
+    session: Session,
+    *,
+    run: ReminderRun,
+    digest: Digest,
+    channel: str | None,
+    render: Renderer,
+    now: datetime,
+) -> int:
     if not digest.total or not channel:
         return 0
     token = uuid.uuid4().hex[:8]  # a new key per claim: a forced or taken-over run posts anew
     messages = render(digest)
     for part, message in enumerate(messages, 1):
-        enqueue_once(session, kind=WorkKind.SLACK_MESSAGE,
-                     dedupe_key=f"digest:{run.local_date}:{token}:{part}", now=now,
-                     payload={"channel_id": channel, "thread_ts": None, "text": message["text"],
-                              "blocks": message["blocks"], "reminder_run_id": run.id})
+        enqueue_once(
+            session,
+            kind=WorkKind.SLACK_MESSAGE,
+            dedupe_key=f"digest:{run.local_date}:{token}:{part}",
+            now=now,
+            payload={
+                "channel_id": channel,
+                "thread_ts": None,
+                "text": message["text"],
+                "blocks": message["blocks"],
+                "reminder_run_id": run.id,
+            },
+        )
     return len(messages)
 
 
-def run_daily(database: Database, settings: Settings, *, now: datetime, render: Renderer,
-              force: bool = False, actor: str = "system", worker: str | None = None
-              ) -> DailyResult:
+def run_daily(
+    database: Database,
+    settings: Settings,
+    *,
+    now: datetime,
+    render: Renderer,
+    force: bool = False,
+    actor: str = "system",
+    worker: str | None = None,
+) -> DailyResult:
     """Claim today's run and, if this call won it, queue everything in the same transaction."""
     now = now.astimezone(UTC)
     today = now.astimezone(settings.timezone).date()
     with database.transaction() as session:
-        run = _claim(session, local_date=today.isoformat(), worker=worker or worker_id(),
-                     now=now, force=force)
+        run = _claim(
+            session,
+            local_date=today.isoformat(),
+            worker=worker or worker_id(),
+            now=now,
+            force=force,
+        )
         if run is None:
-            existing = session.exec(select(ReminderRun).where(
-                ReminderRun.kind == DAILY, ReminderRun.local_date == today.isoformat())).one()
+            existing = session.exec(
+                select(ReminderRun).where(
+                    ReminderRun.kind == DAILY, ReminderRun.local_date == today.isoformat()
+                )
+            ).one()
             return DailyResult(today, claimed=False, run=existing)
         expired = mark_expired_pins(session, now)
         digest = build_digest(session, now=now, tz=settings.timezone)
         nudges = queue_nudges(session, now=now, settings=settings)
-        messages = _queue_digest(session, run=run, digest=digest, now=now, render=render,
-                                 channel=settings.reminder_channel_id)
+        messages = _queue_digest(
+            session,
+            run=run,
+            digest=digest,
+            now=now,
+            render=render,
+            channel=settings.reminder_channel_id,
+        )
         run.entries = digest.total
         if not messages:
             run.posted_at = now  # nothing to post (or nowhere to post it): the day is done
-        audit.record(session, actor=actor, action="reminders.force" if force else "reminders.daily",
-                     local_date=today.isoformat(), entries=digest.total, messages=messages,
-                     nudges=nudges, expired=expired)
-    log.info("daily reminders queued", extra={"local_date": today.isoformat(), "forced": force,
-                                              "entries": digest.total, "messages": messages})
+        audit.record(
+            session,
+            actor=actor,
+            action="reminders.force" if force else "reminders.daily",
+            local_date=today.isoformat(),
+            entries=digest.total,
+            messages=messages,
+            nudges=nudges,
+            expired=expired,
+        )
+    log.info(
+        "daily reminders queued",
+        extra={
+            "local_date": today.isoformat(),
+            "forced": force,
+            "entries": digest.total,
+            "messages": messages,
+        },
+    )
     return DailyResult(today, True, run, digest.total, messages, nudges, expired)
 
 
@@ -229,11 +328,19 @@ def pending_reminder_work(database: Database, local_date: date) -> list[int]:
     day = local_date.isoformat()
     with database.read_session() as session:
         key = col(OutgoingWork.dedupe_key)
-        rows = session.exec(select(OutgoingWork.id).where(
-            col(OutgoingWork.status) == WorkStatus.PENDING,
-            or_(key.startswith(f"digest:{day}:"), key.like(f"nudge:%:{day}"),
-                key.startswith("delete:"), key.startswith("deleted:")))
-            .order_by(col(OutgoingWork.id))).all()
+        rows = session.exec(
+            select(OutgoingWork.id)
+            .where(
+                col(OutgoingWork.status) == WorkStatus.PENDING,
+                or_(
+                    key.startswith(f"digest:{day}:"),
+                    key.like(f"nudge:%:{day}"),
+                    key.startswith("delete:"),
+                    key.startswith("deleted:"),
+                ),
+            )
+            .order_by(col(OutgoingWork.id))
+        ).all()
     return [i for i in rows if i is not None]
 
 
@@ -248,24 +355,42 @@ def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> i
     if hours == 0:
         return 0
     cutoff = now - timedelta(hours=hours)
-    queued_before = exists().where(col(OutgoingWork.dedupe_key)
-                                   == literal("delete:", String) + col(LetterFile.file_id))
+    queued_before = exists().where(
+        col(OutgoingWork.dedupe_key) == literal("delete:", String) + col(LetterFile.file_id)
+    )
     with database.transaction() as session:
         rows = session.exec(
             select(LetterFile, IssueBatch.family_id)
             .join(IssueBatch, col(LetterFile.batch_id) == col(IssueBatch.id), isouter=True)
-            .where(col(LetterFile.deleted_at).is_(None), col(LetterFile.uploaded_at) <= cutoff,
-                   ~queued_before)).all()
+            .where(
+                col(LetterFile.deleted_at).is_(None),
+                col(LetterFile.uploaded_at) <= cutoff,
+                ~queued_before,
+            )
+        ).all()
         queued = 0
         for letter, family_id in rows:
             work_id = enqueue_once(
-                session, kind=WorkKind.LETTERS_DELETE, dedupe_key=f"delete:{letter.file_id}",
-                now=now, family_id=family_id,
-                payload={"file_id": letter.file_id, "channel_id": letter.channel_id,
-                         "thread_ts": letter.thread_ts, "ttl_hours": hours})
+                session,
+                kind=WorkKind.LETTERS_DELETE,
+                dedupe_key=f"delete:{letter.file_id}",
+                now=now,
+                family_id=family_id,
+                payload={
+                    "file_id": letter.file_id,
+                    "channel_id": letter.channel_id,
+                    "thread_ts": letter.thread_ts,
+                    "ttl_hours": hours,
+                },
+            )
             if work_id is not None:
-                audit.record(session, actor="system", action="letters.delete",
-                             family_id=family_id, batch_id=letter.batch_id)
+                audit.record(
+                    session,
+                    actor="system",
+                    action="letters.delete",
+                    family_id=family_id,
+                    batch_id=letter.batch_id,
+                )
                 queued += 1
     return queued
 
@@ -273,8 +398,9 @@ def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> i
 # -- scheduling -------------------------------------------------------------------------------
 
 
-def describe(result: DailyResult, settings: Settings, *, letters: int = 0,
-             undelivered: int = 0) -> list[str]:
+def describe(
+    result: DailyResult, settings: Settings, *, letters: int = 0, undelivered: int = 0
+) -> list[str]:
     run, day = result.run, result.local_date.isoformat()
     tz = settings.timezone
     if not result.claimed:
@@ -285,11 +411,15 @@ def describe(result: DailyResult, settings: Settings, *, letters: int = 0,
             done = f"was already posted at {when}"
         else:
             done = f"already ran at {when} and found nothing needing attention"
-        lines = [f"Today's digest ({day}) {done}: nothing posted. Run `pinbot remind --force` "
-                 "to post it again."]
+        lines = [
+            f"Today's digest ({day}) {done}: nothing posted. Run `pinbot remind --force` "
+            "to post it again."
+        ]
     elif result.messages:
-        lines = [f"Digest for {day}: {result.entries} entr{'y' if result.entries == 1 else 'ies'}"
-                 f" in {result.messages} message(s) to {settings.reminder_channel_id}."]
+        lines = [
+            f"Digest for {day}: {result.entries} entr{'y' if result.entries == 1 else 'ies'}"
+            f" in {result.messages} message(s) to {settings.reminder_channel_id}."
+        ]
     elif result.entries:
         lines = [f"REMINDER_CHANNEL_ID is not set: {result.entries} digest entries not posted."]
     else:
@@ -299,9 +429,13 @@ def describe(result: DailyResult, settings: Settings, *, letters: int = 0,
     if result.expired:
         lines.append(f"Marked {result.expired} PIN(s) expired.")
     if letters:
-        lines.append(f"Removing {letters} PIN-letter PDF(s) from Slack (older than "
-                     f"{settings.pin_letter_ttl_hours} h).")
+        lines.append(
+            f"Removing {letters} PIN-letter PDF(s) from Slack (older than "
+            f"{settings.pin_letter_ttl_hours} h)."
+        )
     if undelivered:
-        lines.append(f"{undelivered} message(s) could not be delivered yet; the running bot "
-                     "retries them (or run `pinbot remind` again).")
+        lines.append(
+            f"{undelivered} message(s) could not be delivered yet; the running bot "
+            "retries them (or run `pinbot remind` again)."
+        )
     return lines

@@ -39,20 +39,27 @@ class PendingFix:
 def patients_with_portal_access(session: Session, patient_ids: list[int]) -> set[int]:
     if not patient_ids:
         return set()
-    rows = session.exec(select(Pin.patient_id).where(
-        col(Pin.patient_id).in_(patient_ids),
-        col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]))).all()
+    rows = session.exec(
+        select(Pin.patient_id).where(
+            col(Pin.patient_id).in_(patient_ids),
+            col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]),
+        )
+    ).all()
     return set(rows)
 
 
-def appointments_between(session: Session, start: datetime,
-                         end: datetime) -> list[tuple[Appointment, Patient, Family]]:
-    return list(session.exec(
-        select(Appointment, Patient, Family)
-        .join(Patient, Appointment.patient_id == Patient.id)
-        .join(Family, Patient.family_id == Family.id)
-        .where(Appointment.starts_at >= start, Appointment.starts_at < end)
-        .order_by(col(Appointment.starts_at))).all())
+def appointments_between(
+    session: Session, start: datetime, end: datetime
+) -> list[tuple[Appointment, Patient, Family]]:
+    return list(
+        session.exec(
+            select(Appointment, Patient, Family)
+            .join(Patient, col(Appointment.patient_id) == col(Patient.id))
+            .join(Family, col(Patient.family_id) == col(Family.id))
+            .where(Appointment.starts_at >= start, Appointment.starts_at < end)
+            .order_by(col(Appointment.starts_at))
+        ).all()
+    )
 
 
 def todays_attention(session: Session, today: date) -> list[AttentionItem]:
@@ -67,27 +74,44 @@ def todays_attention(session: Session, today: date) -> list[AttentionItem]:
         if patient.id not in with_access:
             needs.append("no portal access: issue PINs")
         if needs:
-            items.append(AttentionItem(
-                patient_id=patient.id or 0, family_id=family.id or 0,
-                child_name=full_name(patient), account_number=family.account_number,
-                starts_at=appointment.starts_at, needs="; ".join(needs)))
+            items.append(
+                AttentionItem(
+                    patient_id=patient.id or 0,
+                    family_id=family.id or 0,
+                    child_name=full_name(patient),
+                    account_number=family.account_number,
+                    starts_at=appointment.starts_at,
+                    needs="; ".join(needs),
+                )
+            )
     return items
 
 
-def pending_name_fixes(session: Session, *, older_than: datetime | None = None
-                       ) -> list[PendingFix]:
-    query = (select(NameFix, Patient).join(Patient, NameFix.patient_id == Patient.id)
-             .where(NameFix.status == NameFixStatus.PENDING)
-             .order_by(col(NameFix.requested_at)))
+def pending_name_fixes(session: Session, *, older_than: datetime | None = None) -> list[PendingFix]:
+    query = (
+        select(NameFix, Patient)
+        .join(Patient, col(NameFix.patient_id) == col(Patient.id))
+        .where(NameFix.status == NameFixStatus.PENDING)
+        .order_by(col(NameFix.requested_at))
+    )
     if older_than is not None:
         query = query.where(NameFix.requested_at < older_than)
-    return [PendingFix(
-        name_fix_id=fix.id or 0, family_id=fix.family_id, child_name=full_name(patient),
-        proposed_name=" ".join(p for p in (fix.proposed_first, fix.proposed_middle,
-                                           fix.proposed_last) if p),
-        requested_by=fix.requested_by, requested_at=fix.requested_at,
-        channel_id=fix.channel_id, thread_ts=fix.thread_ts, message_ts=fix.message_ts)
-        for fix, patient in session.exec(query).all()]
+    return [
+        PendingFix(
+            name_fix_id=fix.id or 0,
+            family_id=fix.family_id,
+            child_name=full_name(patient),
+            proposed_name=" ".join(
+                p for p in (fix.proposed_first, fix.proposed_middle, fix.proposed_last) if p
+            ),
+            requested_by=fix.requested_by,
+            requested_at=fix.requested_at,
+            channel_id=fix.channel_id,
+            thread_ts=fix.thread_ts,
+            message_ts=fix.message_ts,
+        )
+        for fix, patient in session.exec(query).all()
+    ]
 
 
 # Queries behind the reminder digest (bot/reminders.py). Times in, rows out: the digest decides
@@ -108,13 +132,15 @@ class PinItem:
 def account_numbers(session: Session, family_ids: list[int]) -> dict[int, str]:
     if not family_ids:
         return {}
-    rows = session.exec(select(Family.id, Family.account_number)
-                        .where(col(Family.id).in_(family_ids))).all()
+    rows = session.exec(
+        select(Family.id, Family.account_number).where(col(Family.id).in_(family_ids))
+    ).all()
     return {family_id: account for family_id, account in rows if family_id is not None}
 
 
-def _first_visit_per_patient(rows: list[tuple[Appointment, Patient, Family]]
-                             ) -> list[tuple[Appointment, Patient, Family]]:
+def _first_visit_per_patient(
+    rows: list[tuple[Appointment, Patient, Family]],
+) -> list[tuple[Appointment, Patient, Family]]:
     """One entry per child: their earliest appointment (rows come sorted by time)."""
     seen: set[int | None] = set()
     first = []
@@ -125,48 +151,70 @@ def _first_visit_per_patient(rows: list[tuple[Appointment, Patient, Family]]
     return first
 
 
-def _attention_item(appointment: Appointment, patient: Patient, family: Family,
-                    needs: str) -> AttentionItem:
-    return AttentionItem(patient_id=patient.id or 0, family_id=family.id or 0,
-                         child_name=full_name(patient), account_number=family.account_number,
-                         starts_at=appointment.starts_at, needs=needs)
+def _attention_item(
+    appointment: Appointment, patient: Patient, family: Family, needs: str
+) -> AttentionItem:
+    return AttentionItem(
+        patient_id=patient.id or 0,
+        family_id=family.id or 0,
+        child_name=full_name(patient),
+        account_number=family.account_number,
+        starts_at=appointment.starts_at,
+        needs=needs,
+    )
 
 
-def unofficial_names_between(session: Session, start: datetime,
-                             end: datetime) -> list[AttentionItem]:
+def unofficial_names_between(
+    session: Session, start: datetime, end: datetime
+) -> list[AttentionItem]:
     """Children with an unofficial name and an appointment in [start, end) (local times).
     `needs` is the name flag's reason."""
     rows = _first_visit_per_patient(appointments_between(session, start, end))
-    return [_attention_item(a, p, f, flag) for a, p, f in rows
-            if (flag := name_flag(p)) is not None]
+    return [
+        _attention_item(a, p, f, flag) for a, p, f in rows if (flag := name_flag(p)) is not None
+    ]
 
 
-def appointments_without_access(session: Session, start: datetime,
-                                end: datetime) -> list[AttentionItem]:
+def appointments_without_access(
+    session: Session, start: datetime, end: datetime
+) -> list[AttentionItem]:
     """Appointments in [start, end) whose patient has no active or registered PIN. `needs` is
     the name flag's reason when the name is unofficial too, else ""."""
     rows = _first_visit_per_patient(appointments_between(session, start, end))
     with_access = patients_with_portal_access(session, [p.id for _, p, _ in rows if p.id])
-    return [_attention_item(a, p, f, name_flag(p) or "") for a, p, f in rows
-            if p.id not in with_access]
+    return [
+        _attention_item(a, p, f, name_flag(p) or "") for a, p, f in rows if p.id not in with_access
+    ]
 
 
 def pending_fix_patients(session: Session) -> set[int]:
-    return set(session.exec(select(NameFix.patient_id)
-                            .where(NameFix.status == NameFixStatus.PENDING)).all())
+    return set(
+        session.exec(
+            select(NameFix.patient_id).where(NameFix.status == NameFixStatus.PENDING)
+        ).all()
+    )
 
 
 def _pin_items(session: Session, conditions: list[Any], order: Any) -> list[PinItem]:
     rows = session.exec(
         select(Pin, Patient, Family)
-        .join(Patient, Pin.patient_id == Patient.id)
-        .join(Family, Patient.family_id == Family.id)
+        .join(Patient, col(Pin.patient_id) == col(Patient.id))
+        .join(Family, col(Patient.family_id) == col(Family.id))
         .where(Pin.status == PinStatus.ACTIVE, *conditions)
-        .order_by(order, col(Pin.id))).all()
-    return [PinItem(pin_id=pin.id or 0, patient_id=patient.id or 0, family_id=family.id or 0,
-                    child_name=full_name(patient), account_number=family.account_number,
-                    issued_at=pin.issued_at, expires_at=pin.expires_at)
-            for pin, patient, family in rows]
+        .order_by(order, col(Pin.id))
+    ).all()
+    return [
+        PinItem(
+            pin_id=pin.id or 0,
+            patient_id=patient.id or 0,
+            family_id=family.id or 0,
+            child_name=full_name(patient),
+            account_number=family.account_number,
+            issued_at=pin.issued_at,
+            expires_at=pin.expires_at,
+        )
+        for pin, patient, family in rows
+    ]
 
 
 def active_pins_issued_before(session: Session, cutoff: datetime) -> list[PinItem]:
@@ -174,8 +222,10 @@ def active_pins_issued_before(session: Session, cutoff: datetime) -> list[PinIte
     return _pin_items(session, [col(Pin.issued_at) < cutoff], col(Pin.issued_at))
 
 
-def active_pins_expiring_between(session: Session, start: datetime,
-                                 end: datetime) -> list[PinItem]:
+def active_pins_expiring_between(session: Session, start: datetime, end: datetime) -> list[PinItem]:
     """Active PINs whose expiry falls in (start, end], soonest first."""
-    return _pin_items(session, [col(Pin.expires_at).is_not(None), col(Pin.expires_at) > start,
-                                col(Pin.expires_at) <= end], col(Pin.expires_at))
+    return _pin_items(
+        session,
+        [col(Pin.expires_at).is_not(None), col(Pin.expires_at) > start, col(Pin.expires_at) <= end],
+        col(Pin.expires_at),
+    )

@@ -33,8 +33,9 @@ def check_configuration(settings: Settings) -> list[CheckResult]:
 def check_database(settings: Settings) -> CheckResult:
     if any(problem.startswith("DATABASE_URL ") for problem in settings.problems):
         # Not parseable (or an unsupported backend): safe_url or the driver import would raise.
-        return CheckResult("database", False, "not checked: DATABASE_URL is not a sqlite or "
-                                              "postgresql URL")
+        return CheckResult(
+            "database", False, "not checked: DATABASE_URL is not a sqlite or postgresql URL"
+        )
     where = safe_url(settings.database_url)
     try:
         database = Database(settings.database_url)
@@ -50,8 +51,12 @@ def check_database(settings: Settings) -> CheckResult:
 def check_smtp(settings: Settings) -> CheckResult:
     smtp = settings.smtp
     if not smtp.configured:
-        return CheckResult("smtp", False, "SMTP_HOST and MAIL_FROM are not set: welcome emails "
-                                          "can't be sent (PIN letters still print)")
+        return CheckResult(
+            "smtp",
+            False,
+            "SMTP_HOST and MAIL_FROM are not set: welcome emails "
+            "can't be sent (PIN letters still print)",
+        )
     try:
         with smtplib.SMTP(smtp.host or "", smtp.port, timeout=10) as server:
             server.ehlo()
@@ -61,31 +66,41 @@ def check_smtp(settings: Settings) -> CheckResult:
             if smtp.username:
                 server.login(smtp.username, smtp.password or "")
     except smtplib.SMTPAuthenticationError:
-        return CheckResult("smtp", False, f"{smtp.host}:{smtp.port} refused SMTP_USERNAME / "
-                                          "SMTP_PASSWORD")
+        return CheckResult(
+            "smtp", False, f"{smtp.host}:{smtp.port} refused SMTP_USERNAME / SMTP_PASSWORD"
+        )
     except (OSError, smtplib.SMTPException) as error:
-        return CheckResult("smtp", False, f"can't talk to {smtp.host}:{smtp.port} "
-                                          f"({type(error).__name__}: {error})")
+        return CheckResult(
+            "smtp",
+            False,
+            f"can't talk to {smtp.host}:{smtp.port} ({type(error).__name__}: {error})",
+        )
     return CheckResult("smtp", True, f"{smtp.host}:{smtp.port} accepted the connection")
 
 
 def check_slack(settings: Settings) -> CheckResult:
     if not settings.slack_bot_token:
         return CheckResult("slack", False, "SLACK_BOT_TOKEN is not set")
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
-                       timeout=10)
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
     try:
         identity = client.auth_test()
     except SlackApiError as error:
-        return CheckResult("slack", False, f"auth.test said {error.response.get('error')}: "
-                                           "check SLACK_BOT_TOKEN")
+        return CheckResult(
+            "slack", False, f"auth.test said {error.response.get('error')}: check SLACK_BOT_TOKEN"
+        )
     except (TimeoutError, SlackRequestError, OSError) as error:
-        return CheckResult("slack", False, f"can't reach {settings.slack_api_url} "
-                                           f"({type(error).__name__})")
-    return CheckResult("slack", True, f"connected as @{identity.get('user')} in "
-                                      f"{identity.get('team')}")
+        return CheckResult(
+            "slack", False, f"can't reach {settings.slack_api_url} ({type(error).__name__})"
+        )
+    return CheckResult(
+        "slack", True, f"connected as @{identity.get('user')} in {identity.get('team')}"
+    )
 
 
 def run_checks(settings: Settings) -> list[CheckResult]:
-    return [*check_configuration(settings), check_database(settings), check_smtp(settings),
-            check_slack(settings)]
+    return [
+        *check_configuration(settings),
+        check_database(settings),
+        check_smtp(settings),
+        check_slack(settings),
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -35,7 +36,7 @@ def _open_database(settings: Settings) -> Database:
     return database
 
 
-def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
     database = _open_database(settings)
     if not settings.has_slack_tokens:
         return _fail(NO_TOKENS_GUIDANCE, code=EXIT_CONFIG)
@@ -46,7 +47,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
     _open_database(settings)
     _say(f"Database is up to date: {safe_url(settings.database_url)}")
     return EXIT_OK
@@ -63,8 +64,9 @@ def cmd_db_backup(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-ProgressHooks = tuple[Callable[[int], None] | None, Callable[[int], None] | None,
-                      Callable[[], None]]
+ProgressHooks = tuple[
+    Callable[[int], None] | None, Callable[[int], None] | None, Callable[[], None]
+]
 
 
 def _progress_bar() -> ProgressHooks:
@@ -85,26 +87,34 @@ def _progress_bar() -> ProgressHooks:
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.importing import importer
+    from bot.importing.base import ImportReport
 
     path = Path(args.file)
     if not path.is_file():
         return _fail(f"No such file: {path}")
     database = _open_database(settings)
-    run_import = {"families": importer.import_families,
-                  "appointments": importer.import_appointments,
-                  "registrations": importer.import_registrations}[args.kind]
-    extra = {"timezone": settings.timezone} if args.kind == "appointments" else {}
+    runs: dict[str, Callable[..., ImportReport]] = {
+        "families": importer.import_families,
+        "appointments": partial(importer.import_appointments, timezone=settings.timezone),
+        "registrations": importer.import_registrations,
+    }
+    run_import = runs[args.kind]
     progress, on_total, close = _progress_bar()
     try:
-        report = run_import(database, path, skip_invalid=args.skip_invalid, progress=progress,
-                            on_total=on_total, **extra)
+        report = run_import(
+            database,
+            path,
+            skip_invalid=args.skip_invalid,
+            progress=progress,
+            on_total=on_total,
+        )
     finally:
         close()
     _say(*report.summary_lines())
     return EXIT_OK if report.written and (report.ok or args.skip_invalid) else EXIT_FAILED
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
     from bot.importing import demo
 
     database = _open_database(settings)
@@ -121,7 +131,7 @@ def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
     return run_from_cli(settings, database, force=args.force)
 
 
-def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
     from bot.runtime import checks
 
     results = checks.run_checks(settings)
@@ -131,31 +141,37 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pinbot", description="Patient-portal PINs for "
-                                     "whole families, from Slack.")
+    parser = argparse.ArgumentParser(
+        prog="pinbot", description="Patient-portal PINs for whole families, from Slack."
+    )
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("run", help="start the bot").set_defaults(func=cmd_run)
-    db = verbs.add_parser("db", help="database maintenance").add_subparsers(dest="db_verb",
-                                                                              required=True)
-    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(
-        func=cmd_db_upgrade)
-    backup = db.add_parser("backup", help="copy the database to FILE while the bot runs "
-                                          "(SQLite online backup; PostgreSQL: pg_dump)")
+    db = verbs.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_verb", required=True
+    )
+    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db_upgrade)
+    backup = db.add_parser(
+        "backup",
+        help="copy the database to FILE while the bot runs "
+        "(SQLite online backup; PostgreSQL: pg_dump)",
+    )
     backup.add_argument("file")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     backup.set_defaults(func=cmd_db_backup)
     imports = verbs.add_parser("import", help="import an EHR export (CSV)")
     imports.add_argument("kind", choices=["families", "appointments", "registrations"])
     imports.add_argument("file")
-    imports.add_argument("--skip-invalid", action="store_true",
-                         help="write the good rows and list the bad ones")
+    imports.add_argument(
+        "--skip-invalid", action="store_true", help="write the good rows and list the bad ones"
+    )
     imports.set_defaults(func=cmd_import)
     verbs.add_parser("demo", help="load a sample practice").set_defaults(func=cmd_demo)
     remind = verbs.add_parser("remind", help="run the reminder sweep now")
     remind.add_argument("--force", action="store_true", help="post again today (audited)")
     remind.set_defaults(func=cmd_remind)
     verbs.add_parser("check", help="check configuration, database, SMTP and Slack").set_defaults(
-        func=cmd_check)
+        func=cmd_check
+    )
     return parser
 
 
@@ -170,11 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         return _fail(*error.problems, code=EXIT_CONFIG)
     except OperationalError as error:
-        return _fail(f"Can't reach the database at {safe_url(settings.database_url)}: "
-                     f"{str(error.orig).strip().splitlines()[0]}")
+        return _fail(
+            f"Can't reach the database at {safe_url(settings.database_url)}: "
+            f"{str(error.orig).strip().splitlines()[0]}"
+        )
     except DatabaseUnavailable as error:
-        return _fail(f"Can't reach the database at {safe_url(settings.database_url)} "
-                     f"({error}). Nothing was changed.")
+        return _fail(
+            f"Can't reach the database at {safe_url(settings.database_url)} "
+            f"({error}). Nothing was changed."
+        )
     except SQLAlchemyError as error:
         return _fail(f"Database error: {type(error).__name__}. Nothing was changed.")
     except KeyboardInterrupt:

@@ -30,8 +30,9 @@ RETRY_EVERY_SECONDS = 30
 
 
 def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
-    outbox = Outbox(database, settings, slack=WebClientPort(client),
-                    render_notice=issue_pins.failure_notice)
+    outbox = Outbox(
+        database, settings, slack=WebClientPort(client), render_notice=issue_pins.failure_notice
+    )
     return Services(settings=settings, database=database, outbox=outbox)
 
 
@@ -41,8 +42,13 @@ def start_background(services: Services) -> tuple[OutboxWorker, BackgroundSchedu
     worker.start()
     worker.kick()  # anything left pending by a previous run goes out now
     scheduler = BackgroundScheduler(timezone=services.settings.timezone)
-    scheduler.add_job(worker.kick, IntervalTrigger(seconds=RETRY_EVERY_SECONDS),
-                      id="outbox-retry", coalesce=True, max_instances=1)
+    scheduler.add_job(
+        worker.kick,
+        IntervalTrigger(seconds=RETRY_EVERY_SECONDS),
+        id="outbox-retry",
+        coalesce=True,
+        max_instances=1,
+    )
     jobs.register_jobs(scheduler, services, render=render_digest)
     scheduler.start()
     return worker, scheduler
@@ -71,10 +77,13 @@ def run(settings: Settings, database: Database) -> None:
             import waitress
 
             log.info("starting HTTP mode", extra={"port": settings.port})
-            waitress.serve(make_wsgi_app(app, database,
-                                         signing_secret=settings.slack_signing_secret),
-                           host="0.0.0.0", port=settings.port,
-                           threads=8, ident="pinbot")
+            waitress.serve(
+                make_wsgi_app(app, database, signing_secret=settings.slack_signing_secret),
+                host="0.0.0.0",
+                port=settings.port,
+                threads=8,
+                ident="pinbot",
+            )
     finally:
         scheduler.shutdown(wait=False)
         worker.stop()

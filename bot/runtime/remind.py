@@ -25,7 +25,14 @@ from handlers.digest import render_digest
 from models import utcnow
 
 
-def run_from_cli(settings: Settings, database: Database, *, force: bool, clock: Callable[[], datetime] = utcnow, client: WebClient | None = None) -> int:
+def run_from_cli(
+    settings: Settings,
+    database: Database,
+    *,
+    force: bool,
+    clock: Callable[[], datetime] = utcnow,
+    client: WebClient | None = None,
+) -> int:
     """The daily run now, with the schedule's claim; delivers what it queued before exiting."""
     services = make_services(settings, database, client or make_client(settings))
     now = clock()
@@ -43,10 +50,9 @@ def _deliver(services: Services, local_date: date) -> int:
     "letters removed" replies). Returns how many are still undelivered: they failed for now
     and the bot's retry timer (or the next run) takes them."""
     for _ in range(DELIVERY_PASSES):
-        outcomes = [services.outbox.deliver(i)
-                    for i in pending_reminder_work(services.database, local_date)]
+        outcomes = [
+            services.outbox.deliver(i) for i in pending_reminder_work(services.database, local_date)
+        ]
         if not any(outcomes):
             break
     return len(pending_reminder_work(services.database, local_date))
-
-

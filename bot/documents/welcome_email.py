@@ -1,0 +1,133 @@
+"""The welcome email (one per family, SPEC §1 and §6), built from plain data so a retry
+rebuilds the same message: same words, same Message-ID. Delivery is bot.delivery.smtp's."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from html import escape
+
+from bot.documents.letters import Practice, format_pin
+from bot.documents.locale import Texts, texts
+from bot.text import clean
+
+
+@dataclass(frozen=True)
+class WelcomeEmail:
+    to_address: str
+    guardian_name: str
+    child_first_name: str
+    pin: str
+    practice: Practice
+    sibling_first_names: tuple[str, ...]
+    message_id: str  # stable per PIN, e.g. "<pin-123.batch-45@pinbot.invalid>"; caller builds it
+
+
+@dataclass(frozen=True)
+class _Body:
+    """The email's content once, rendered below as plain text and as HTML."""
+
+    greeting: str
+    intro: str
+    pin_line: str
+    steps_heading: str
+    steps: tuple[str, ...]
+    closing: tuple[str, ...]
+
+
+def build_welcome_email(
+    email: WelcomeEmail, *, mail_from: str, language: str = "en", date: datetime | None = None
+) -> EmailMessage:
+    """The welcome email for one child; `date` defaults to now (the Message-ID never changes)."""
+    if not (
+        email.message_id.startswith("<")
+        and email.message_id.endswith(">")
+        and "@" in email.message_id
+    ):
+        raise ValueError("message_id must look like <id@domain>")
+    words = texts(language)
+    practice_name = clean(email.practice.name)
+    message = EmailMessage()
+    message["Subject"] = words.text("email.subject", practice_name=practice_name)
+    message["From"] = mail_from
+    # clean() drops line breaks so a name cannot smuggle in a header.
+    message["To"] = formataddr((clean(email.guardian_name), email.to_address.strip()))
+    message["Date"] = format_datetime(date or datetime.now(UTC))
+    message["Message-ID"] = email.message_id
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: autoresponders should not reply
+    body = _body(email, words)
+    message.set_content(_plain(body))
+    message.add_alternative(_html(body, email.practice.portal_url), subtype="html")
+    # A boundary derived from the Message-ID (not random) makes a rebuilt message identical.
+    digest = hashlib.sha256(email.message_id.encode()).hexdigest()[:32]
+    message.set_boundary(f"=_pinbot_{digest}")
+    return message
+
+
+def _body(email: WelcomeEmail, words: Texts) -> _Body:
+    # clean() drops control and bidi-override characters from the user-controlled names.
+    values = {
+        "practice_name": email.practice.name,
+        "phone": email.practice.phone,
+        "portal_url": email.practice.portal_url,
+        "child": clean(email.child_first_name),
+        "guardian_name": clean(email.guardian_name),
+        "pin": format_pin(email.pin),
+        "siblings": words.join(clean(name) for name in email.sibling_first_names),
+    }
+    others = "email.siblings" if email.sibling_first_names else "email.no_siblings"
+    return _Body(
+        greeting=words.text("email.greeting", **values),
+        intro=words.text("email.intro", **values),
+        pin_line=words.text("email.pin_line", **values),
+        steps_heading=words.text("email.steps_heading", **values),
+        steps=words.lines("email.steps", **values),
+        closing=(
+            words.text(others, **values),
+            words.text("email.private", **values),
+            words.text("email.signature", **values),
+        ),
+    )
+
+
+def _plain(body: _Body) -> str:
+    steps = "\n".join(f"{n}. {step}" for n, step in enumerate(body.steps, 1))
+    parts = [
+        body.greeting,
+        body.intro,
+        f"    {body.pin_line}",
+        f"{body.steps_heading}\n{steps}",
+        *body.closing,
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _html(body: _Body, portal_url: str) -> str:
+    # Every value is user-controlled or translated text: escape all of it, then link the URL.
+    url = escape(portal_url)
+    link = f'<a href="{url}">{url}</a>'
+
+    def para(text: str) -> str:
+        return f"<p>{escape(text).replace(url, link)}</p>"
+
+    steps = "".join(f"<li>{escape(step).replace(url, link)}</li>" for step in body.steps)
+    pin = (
+        f'<p style="font-size:20px"><strong style="font-family:Courier New,monospace">'
+        f"{escape(body.pin_line)}</strong></p>"
+    )
+    parts = [
+        para(body.greeting),
+        para(body.intro),
+        pin,
+        para(body.steps_heading),
+        f"<ol>{steps}</ol>",
+        *map(para, body.closing),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html><body style="font-family:Helvetica,Arial,sans-serif">\n'
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
