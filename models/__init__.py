@@ -1,7 +1,16 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
-from models._base import Delivery, NameFixStatus, PinStatus, WorkKind, WorkStatus, utcnow
+from models._base import (
+    AppointmentStatus,
+    Delivery,
+    NameFixStatus,
+    PinStatus,
+    WorkKind,
+    WorkStatus,
+    utcnow,
+)
 from models.audit import AuditEvent
+from models.feed import FeedMessage
 from models.name_fix import NameFix
 from models.outbox import LetterFile, OutgoingWork
 from models.pins import IssueBatch, Pin
@@ -11,10 +20,12 @@ from models.threads import FamilyThread
 
 __all__ = [
     "Appointment",
+    "AppointmentStatus",
     "AuditEvent",
     "Delivery",
     "Family",
     "FamilyThread",
+    "FeedMessage",
     "Guardian",
     "IssueBatch",
     "LetterFile",

@@ -30,6 +30,12 @@ class NameFixStatus(StrEnum):
     CLOSED = "closed"  # closed by an import that brought a real name
 
 
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"  # cancelled or deleted in the EHR (SIU S15, S17)
+    NO_SHOW = "no-show"  # SIU S26
+
+
 class WorkStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"

@@ -18,6 +18,9 @@ class IssueBatch(SQLModel, table=True):
     emailed_patient_id: int | None = Field(default=None, foreign_key="patient.id")
     # welcome = one welcome email; add_child = guardian has an account; print_only = no email.
     mode: str = Field(max_length=20)
+    # Letter and email language: an ISO 639-1 code, or "es+en" for each letter in the family's
+    # language and then in English. None for batches issued before languages existed.
+    language: str | None = Field(default=None, max_length=16, index=True)
     channel_id: str | None = Field(default=None, max_length=32)
     thread_ts: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from pydantic import NaiveDatetime
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
-from models._base import utcnow
+from models._base import AppointmentStatus, utcnow
 
 
 class Family(SQLModel, table=True):
@@ -30,6 +30,9 @@ class Guardian(SQLModel, table=True):
     # Digits only (last 10) so "(555) 010-1234", "555.010.1234" and "+1 555 010 1234" all match.
     phone_digits: str | None = Field(default=None, max_length=15, index=True)
     has_portal_account: bool = False
+    # ISO 639-1 code of the guardian's preferred language (CSV guardian_language, HL7 NK1-20);
+    # None = not known.
+    language: str | None = Field(default=None, max_length=8)
     # Lower-cased search keys, indexed for the candidate step of /family.
     first_key: str = Field(default="", max_length=100, index=True)
     last_key: str = Field(default="", max_length=100, index=True)
@@ -56,10 +59,16 @@ class Patient(SQLModel, table=True):
 
 
 class Appointment(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("patient_id", "starts_at", name="uq_appointment_slot"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "starts_at", name="uq_appointment_slot"),
+        UniqueConstraint("ehr_appointment_id", name="uq_appointment_ehr_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     # Local wall-clock time in PRACTICE_TIMEZONE, as the EHR exports it.
     starts_at: NaiveDatetime = Field(index=True)
     provider: str = Field(default="", max_length=100)
+    # The EHR's appointment id (SIU SCH-2.1 / SCH-1.1); None for appointments from a CSV.
+    ehr_appointment_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(default=AppointmentStatus.BOOKED, max_length=12, index=True)
