@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,6 +59,27 @@ class SmtpSettings:
         return bool(self.host and self.mail_from)
 
 
+Network = IPv4Network | IPv6Network
+LOOPBACK: tuple[Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
+ACCOUNT_FIELDS = ("PID-18", "GT1-2")
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """The live EHR feed (SPEC §8): an HL7 v2 MLLP listener when `port` is set."""
+
+    port: int | None
+    bind: str
+    allowed_sources: tuple[Network, ...]
+    chart_id_type: str
+    account_field: str  # "PID-18" or "GT1-2"
+    silent_hours: int  # 0 = never warn
+
+    @property
+    def configured(self) -> bool:
+        return self.port is not None
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str | None = field(repr=False)
@@ -78,6 +100,8 @@ class Settings:
     pin_ttl_days: int
     minor_age_limit: int
     pin_letter_ttl_hours: int
+    feed: FeedSettings
+    default_language: str
     problems: tuple[str, ...] = ()
 
     @property
@@ -188,6 +212,24 @@ def _zone(raw: str) -> ZoneInfo:
         raise ValueError(raw) from error
 
 
+def _networks(raw: str) -> tuple[Network, ...]:
+    """'10.0.4.12, 10.0.5.0/24' -> networks; a bare address is a /32 (or /128)."""
+    return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
+def _account_field(raw: str) -> str:
+    value = raw.upper().replace(".", "-")
+    if value not in ACCOUNT_FIELDS:
+        raise ValueError(raw)
+    return value
+
+
+def _language(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", raw):
+        raise ValueError(raw)
+    return raw.lower()
+
+
 def _clock(raw: str) -> time:
     hours, minutes = raw.split(":")
     return time(int(hours), int(minutes))
@@ -267,6 +309,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         minor_age_limit=read.parsed("MINOR_AGE_LIMIT", 18, _non_negative_int, "a whole number ≥ 0"),
         pin_letter_ttl_hours=read.parsed(
             "PIN_LETTER_TTL_HOURS", 24, _non_negative_int, "a whole number ≥ 0"
+        ),
+        feed=FeedSettings(
+            port=read.parsed("HL7_PORT", None, _port, "a port number"),
+            bind=read.text("HL7_BIND", "127.0.0.1") or "127.0.0.1",
+            allowed_sources=read.parsed(
+                "HL7_ALLOWED_SOURCES",
+                LOOPBACK,
+                _networks,
+                "a comma list of IP addresses or CIDR ranges such as 10.0.4.12, 10.0.5.0/24",
+            ),
+            chart_id_type=(read.text("HL7_CHART_ID_TYPE", "MR") or "MR").upper(),
+            account_field=read.parsed(
+                "HL7_ACCOUNT_FIELD", "PID-18", _account_field, "PID-18 or GT1-2"
+            ),
+            silent_hours=read.parsed(
+                "HL7_SILENT_HOURS", 24, _non_negative_int, "a whole number of hours ≥ 0"
+            ),
+        ),
+        default_language=read.parsed(
+            "DEFAULT_LANGUAGE", "en", _language, "a two-letter ISO 639-1 code such as en or es"
         ),
         problems=(),
     )

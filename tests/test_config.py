@@ -54,6 +54,12 @@ def test_defaults_per_spec() -> None:
     assert settings.pin_ttl_days == 90
     assert settings.minor_age_limit == 18
     assert settings.pin_letter_ttl_hours == 24
+    assert not settings.feed.configured and settings.feed.port is None
+    assert settings.feed.bind == "127.0.0.1"
+    assert [str(n) for n in settings.feed.allowed_sources] == ["127.0.0.0/8", "::1/128"]
+    assert (settings.feed.chart_id_type, settings.feed.account_field) == ("MR", "PID-18")
+    assert settings.feed.silent_hours == 24
+    assert settings.default_language == "en"
 
 
 def test_every_value_is_read() -> None:
@@ -77,6 +83,13 @@ def test_every_value_is_read() -> None:
             "PIN_TTL_DAYS": "0",
             "MINOR_AGE_LIMIT": "21",
             "PIN_LETTER_TTL_HOURS": "0",
+            "HL7_PORT": "2575",
+            "HL7_BIND": "0.0.0.0",
+            "HL7_ALLOWED_SOURCES": "10.0.4.12, 10.0.5.0/24",
+            "HL7_CHART_ID_TYPE": "pi",
+            "HL7_ACCOUNT_FIELD": "GT1-2",
+            "HL7_SILENT_HOURS": "0",
+            "DEFAULT_LANGUAGE": "ES",
         }
     )
 
@@ -98,6 +111,12 @@ def test_every_value_is_read() -> None:
         21,
         0,
     )
+    assert settings.feed.configured and settings.feed.port == 2575
+    assert settings.feed.bind == "0.0.0.0"
+    assert [str(n) for n in settings.feed.allowed_sources] == ["10.0.4.12/32", "10.0.5.0/24"]
+    assert (settings.feed.chart_id_type, settings.feed.account_field) == ("PI", "GT1-2")
+    assert settings.feed.silent_hours == 0
+    assert settings.default_language == "es"
     settings.require_runnable()  # complete: does not raise
 
 
@@ -126,6 +145,11 @@ def test_every_value_is_read() -> None:
         ("SLACK_API_URL", "slack.com/api"),
         ("DATABASE_URL", "mysql://pinbot:SEKRITdbpassword@db/pinbot"),  # unsupported backend
         ("DATABASE_URL", "not a url"),
+        ("HL7_PORT", "mllp"),
+        ("HL7_ALLOWED_SOURCES", "10.0.4.0/24, the interface engine"),
+        ("HL7_ACCOUNT_FIELD", "PID-3"),
+        ("HL7_SILENT_HOURS", "-2"),
+        ("DEFAULT_LANGUAGE", "Spanish"),
     ],
 )
 def test_malformed_value_is_one_line_naming_the_variable(name: str, value: str) -> None:
