@@ -3,7 +3,8 @@
 Stacked bars of PINs issued per week (emailed, printed) and, on a second axis, the share of each
 week's PINs registered within 30 days. Rates that are only "so far" (the week's 30 days are not
 over, see `bot.reports.figures`) are drawn hollow on a dashed line; a week with no PINs has no
-rate point. Sized for Slack's preview: 1600 x 900 px, 16 pt and larger type, Okabe-Ito colours.
+rate point; the week under way, if any, is faded. Sized for Slack's preview: 1600 x 900 px,
+16 pt and larger type, Okabe-Ito colours.
 
 Thread-safe: a private Figure on an Agg canvas, never pyplot's global state, and no rcParams
 changes (every size and colour is passed to the artist that uses it).
@@ -21,6 +22,7 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from bot.reports.figures import AdoptionReport, WeekFigures, day_month
@@ -39,13 +41,13 @@ INSIDE_PAD_PT = TICK_PT + 14  # ... or inside it, clear of a rate point on the b
 MARKER_PT = 11
 AXES_TOP, AXES_BOTTOM = 0.83, 0.2  # of the figure's height
 RATE_TOP = 1.05  # the rate axis runs a little past 100 %, so a 100 % point is not clipped
-MAX_TITLE_CHARS = 70  # about the width of the figure at TITLE_PT
+MIN_SLOTS = 6
 
 
 def render_chart(report: AdoptionReport) -> bytes:
     """The report's chart as a 1600 x 900 PNG."""
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
-    FigureCanvasAgg(figure)
+    FigureCanvasAgg(figure)  # attaches itself to the figure
     figure.subplots_adjust(left=0.07, right=0.92, top=AXES_TOP, bottom=AXES_BOTTOM)
     _titles(figure, report)
     bars = figure.add_subplot()
@@ -60,12 +62,22 @@ def render_chart(report: AdoptionReport) -> bytes:
 
 
 def _titles(figure: Figure, report: AdoptionReport) -> None:
-    name = report.practice_name.strip()
-    if len(name) > MAX_TITLE_CHARS:
-        name = name[: MAX_TITLE_CHARS - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
-    figure.text(0.07, 0.95, name, fontsize=TITLE_PT, fontweight="bold", va="top")
+    title = figure.text(0.07, 0.95, "", fontsize=TITLE_PT, fontweight="bold", va="top")
+    _fit(title, report.practice_name.strip(), max_px=WIDTH_PX * (1 - 2 * 0.07))
     subtitle = f"PINs issued per week and share registered within 30 days, {report.date_range}"
     figure.text(0.07, 0.885, subtitle, fontsize=SUBTITLE_PT, color="#333333", va="top")
+
+
+def _fit(text: Text, words: str, *, max_px: float) -> None:
+    """Set `words` on `text`, cut short with an ellipsis if they would be wider than `max_px`."""
+    text.set_text(words)
+    for _ in range(5):  # each cut is proportional, so two or three are enough
+        width = text.get_window_extent().width  # measured with the figure's Agg renderer
+        if width <= max_px:
+            return
+        keep = max(1, int(len(words) * max_px / width) - 2)
+        words = words[:keep].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+        text.set_text(words)
 
 
 def _draw_bars(axes: Axes, positions: list[int], report: AdoptionReport) -> None:
@@ -82,7 +94,9 @@ def _draw_bars(axes: Axes, positions: list[int], report: AdoptionReport) -> None
     top = max(totals)
     axes.set_ylim(0, max(top * 1.12, 5))
     _label_totals(axes, upper, weeks)
-    axes.set_xlim(-0.6, len(weeks) - 0.4)
+    # A few weeks are drawn at the width of MIN_SLOTS weeks, centred, not as giant bars.
+    margin = max(0, MIN_SLOTS - len(weeks)) / 2
+    axes.set_xlim(-0.6 - margin, len(weeks) - 0.4 + margin)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
     axes.set_ylabel("PINs issued", fontsize=LABEL_PT)
     axes.set_xticks(positions, labels=_week_labels(weeks))
