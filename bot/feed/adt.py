@@ -1,0 +1,172 @@
+"""ADT segments → patient, guardians and merges, exactly as SPEC §8 maps them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.feed.errors import FeedFieldError
+from bot.feed.records import AdtMerge, AdtPatient, ChartMerge, Guardian
+from bot.feed.wire import Parsed, Segment, component_of, parse_date
+
+if TYPE_CHECKING:
+    from bot.feed.message import AccountField
+
+# HL7 table 0063 (relationship), v2.3 to v2.8, plus STP which some EHRs send for a stepparent.
+RELATIONSHIPS = {
+    "ASC": "Associate", "BRO": "Brother", "CGV": "Care giver", "CHD": "Child",
+    "DEP": "Handicapped dependent", "DOM": "Life partner", "EMC": "Emergency contact",
+    "EME": "Employee", "EMR": "Employer", "EXF": "Extended family", "FCH": "Foster child",
+    "FND": "Friend", "FTH": "Father", "GCH": "Grandchild", "GRD": "Guardian",
+    "GRP": "Grandparent", "MGR": "Manager", "MTH": "Mother", "NCH": "Natural child",
+    "NON": "None", "OAD": "Other adult", "OTH": "Other", "OWN": "Owner", "PAR": "Parent",
+    "SCH": "Stepchild", "SEL": "Self", "SIB": "Sibling", "SIS": "Sister", "SPO": "Spouse",
+    "STP": "Stepparent", "TRA": "Trainer", "UNK": "Unknown", "WRD": "Ward of court",
+}  # fmt: skip
+_INTERNET = frozenset({"NET", "INTERNET", "X.400"})
+_NOT_A_PHONE = frozenset({"FX", "BP"})  # fax, beeper (table 0202)
+
+
+def chart_id(segment: Segment, position: int, chart_id_type: str) -> str:
+    """The CX repetition whose identifier type (component 5) is `chart_id_type`, else the
+    first; raises FeedFieldError when there is none."""
+    field = f"{segment.id}-{position}"
+    reps = [rep for rep in segment.repetitions(position) if rep[0]]
+    if not reps:
+        raise FeedFieldError(
+            field, "no patient identifier", missing=True, sequence=segment.sequence
+        )
+    wanted = chart_id_type.strip().upper()
+    chosen = next((rep for rep in reps if component_of(rep, 5).upper() == wanted), reps[0])
+    return chosen[0]
+
+
+def required_pid(parsed: Parsed) -> Segment:
+    pid = parsed.first("PID")
+    if pid is None:
+        raise FeedFieldError("PID-3", "no PID segment", missing=True)
+    return pid
+
+
+def patient(parsed: Parsed, chart_id_type: str, account_field: AccountField) -> AdtPatient:
+    pid = required_pid(parsed)
+    names = pid.repetitions(5)
+    name = next(
+        (rep for rep in names if component_of(rep, 7).upper() == "L"), names[0] if names else []
+    )
+    last, first = component_of(name, 1), component_of(name, 2)
+    if not last:
+        raise FeedFieldError("PID-5.1", "no family name", missing=True)
+    if not first:
+        raise FeedFieldError("PID-5.2", "no given name", missing=True)
+    raw_dob = pid.value(7)
+    if not raw_dob:
+        raise FeedFieldError("PID-7", "no date of birth", missing=True)
+    try:
+        dob = parse_date(raw_dob)
+    except ValueError:
+        raise FeedFieldError("PID-7", "date of birth is not a date (YYYYMMDD)") from None
+    sex = pid.value(8)
+    if not sex:
+        raise FeedFieldError("PID-8", "no administrative sex", missing=True)
+    return AdtPatient(
+        account_number=_account(parsed, pid, account_field),
+        chart_id=chart_id(pid, 3, chart_id_type),
+        first_name=first,
+        middle_name=component_of(name, 3),
+        last_name=last,
+        dob=dob,
+        sex=sex,
+        name_type=component_of(name, 7).upper(),
+        guardians=tuple(g for nk1 in parsed.all("NK1") if (g := guardian(nk1)) is not None),
+    )
+
+
+def _account(parsed: Parsed, pid: Segment, account_field: AccountField) -> str:
+    if account_field == "GT1-2":
+        gt1 = parsed.first("GT1")
+        if gt1 is None or not gt1.value(2):
+            raise FeedFieldError("GT1-2", "no guarantor number (the family account)", missing=True)
+        return gt1.value(2)
+    if not pid.value(18):
+        raise FeedFieldError(
+            "PID-18", "no patient account number (the family account)", missing=True
+        )
+    return pid.value(18)
+
+
+def guardian(nk1: Segment) -> Guardian | None:
+    """One NK1 → a Guardian; None for an NK1 with no person's name (an organisation contact:
+    NK1-13), which no families-CSV row could describe either."""
+    last, first = nk1.value(2, 1), nk1.value(2, 2)
+    if not (last or first):
+        return None
+    code, text = nk1.value(3, 1), nk1.value(3, 2)
+    relationship = RELATIONSHIPS.get(code.upper()) or text or code
+    return Guardian(
+        first_name=first,
+        last_name=last,
+        relationship=relationship,
+        phone=_phone(nk1.repetitions(5)),
+        email=_email(nk1),
+        language=nk1.value(20, 1).lower(),
+    )
+
+
+def _is_internet(xtn: list[str]) -> bool:
+    return component_of(xtn, 2).upper() in _INTERNET or component_of(xtn, 3).upper() in _INTERNET
+
+
+def _email(nk1: Segment) -> str:
+    for xtn in nk1.repetitions(5) + nk1.repetitions(6):
+        if _is_internet(xtn):
+            # Component 4 per the standard; some v2.3 interfaces put the address in 1.
+            address = component_of(xtn, 4) or component_of(xtn, 1)
+            if "@" in address:
+                return address
+    return ""
+
+
+def _phone(xtns: list[list[str]]) -> str:
+    for xtn in xtns:
+        if _is_internet(xtn) or component_of(xtn, 3).upper() in _NOT_A_PHONE:
+            continue
+        area, local = component_of(xtn, 6), component_of(xtn, 7)
+        if local:
+            if len(local) == 7 and local.isdigit():
+                local = f"{local[:3]}-{local[3:]}"
+            phone = f"({area}) {local}" if area else local
+            extension = component_of(xtn, 8)
+            return f"{phone} x{extension}" if extension else phone
+        if formatted := component_of(xtn, 1):
+            return formatted
+    return ""
+
+
+def merge(parsed: Parsed, chart_id_type: str) -> AdtMerge:
+    """A40: each PID and the MRG after it; MRG-1 names the chart id that goes away."""
+    merges: list[ChartMerge] = []
+    survivor: Segment | None = None
+    for segment in parsed.segments:
+        if segment.id == "PID":
+            survivor = segment
+        elif segment.id == "MRG":
+            if survivor is None:
+                raise FeedFieldError(
+                    "PID-3",
+                    "an MRG segment without a PID before it",
+                    missing=True,
+                    sequence=segment.sequence,
+                )
+            merges.append(_pair(survivor, segment, chart_id_type))
+            survivor = None
+    if not merges:
+        required_pid(parsed)
+        raise FeedFieldError("MRG-1", "no MRG segment (the chart id that goes away)", missing=True)
+    return AdtMerge(tuple(merges))
+
+
+def _pair(pid: Segment, mrg: Segment, chart_id_type: str) -> ChartMerge:
+    kept, gone = chart_id(pid, 3, chart_id_type), chart_id(mrg, 1, chart_id_type)
+    if kept == gone:
+        raise FeedFieldError("MRG-1", "merges a chart into itself", sequence=mrg.sequence)
+    return ChartMerge(survivor_chart_id=kept, merged_chart_id=gone)
