@@ -19,11 +19,12 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.text import EMAIL_ADDRESS
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///pinbot.db"
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 NO_TOKENS_GUIDANCE = (
     "pinbot needs a Slack app to talk to. Create one from manifest.yml "
@@ -252,7 +253,7 @@ def _bool(raw: str) -> bool:
 
 def _email(raw: str) -> str:
     address = raw.rsplit("<", 1)[-1].rstrip(">").strip()
-    if not _EMAIL.match(address):
+    if not EMAIL_ADDRESS.fullmatch(address):
         raise ValueError(raw)
     return raw
 

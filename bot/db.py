@@ -38,7 +38,7 @@ class DatabaseUnavailable(Exception):
 
 
 @contextmanager
-def _unavailable_on_connection_errors() -> Iterator[None]:
+def connection_errors_as_unavailable() -> Iterator[None]:
     """Connection trouble (server down, dropped, database gone, SQLite locked past the busy
     timeout) becomes DatabaseUnavailable, which the error handler turns into "try again".
     The transaction has rolled back by then: nothing was half-written."""
@@ -114,7 +114,7 @@ class Database:
         """A write transaction: commit on success, roll back on any exception."""
         with (
             self._writer or nullcontext(),
-            _unavailable_on_connection_errors(),
+            connection_errors_as_unavailable(),
             self.session() as session,
             session.begin(),
         ):
@@ -123,7 +123,7 @@ class Database:
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         with (
-            _unavailable_on_connection_errors(),
+            connection_errors_as_unavailable(),
             Session(self._read_engine, expire_on_commit=False) as session,
         ):
             yield session

@@ -3,9 +3,17 @@ error text for these, and nothing here ever includes a PIN."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class PinbotError(Exception):
-    """An expected problem the user can act on. `str(error)` is shown to them as is."""
+    """An expected problem the user can act on. `str(error)` is shown to them as is.
+
+    In a submitted dialog the sentence shows on the field it names (or the first); an error
+    that `closes_dialog` (nothing left to type: decided meanwhile, not yours to decide) closes
+    the dialog and reaches the user as a message instead."""
+
+    closes_dialog: ClassVar[bool] = False
 
     def __init__(self, user_message: str, *, field: str | None = None) -> None:
         super().__init__(user_message)
@@ -22,7 +30,7 @@ class NotFound(PinbotError):
 
 
 class NotAllowed(PinbotError):
-    pass
+    closes_dialog = True
 
 
 class ValidationFailed(PinbotError):
@@ -34,4 +42,11 @@ class ValidationFailed(PinbotError):
 
 
 class AlreadyDecided(PinbotError):
-    pass
+    """Someone decided first; `decided_by` (a Slack user id) is named to the user as a mention
+    by the Slack adapter."""
+
+    closes_dialog = True
+
+    def __init__(self, user_message: str, *, decided_by: str | None = None) -> None:
+        super().__init__(user_message)
+        self.decided_by = decided_by

@@ -33,6 +33,7 @@ class Services:
 
     def issue_policy(self) -> IssuePolicy:
         return IssuePolicy(
+            now=self.clock(),
             today=self.today(),
             pin_ttl_days=self.settings.pin_ttl_days,
             minor_age_limit=self.settings.minor_age_limit,

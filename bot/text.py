@@ -10,6 +10,10 @@ import unicodedata
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NON_LETTERS = re.compile(r"[^a-z]+")
 _NON_DIGITS = re.compile(r"\D+")
+# One pattern each, matched whole (fullmatch): an email address as the bot accepts it, and a
+# date with a two-digit year (03/04/18), which the bot refuses as ambiguous.
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SHORT_YEAR_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2}")
 # Slack mrkdwn (message text, mrkdwn text objects): &, < and > are its only escapes, and they
 # stop every mention, link and date token. It has no escape for formatting marks, so a
 # zero-width space after each keeps "*Bo*" literal instead of bold, and one after "@" keeps a
@@ -51,7 +55,7 @@ def clean(value: str | None, limit: int = 100) -> str:
     return " ".join(without_controls.split())[:limit]
 
 
-def email_key(value: str | None) -> str | None:
+def normalized_email(value: str | None) -> str | None:
     email = clean(value, 254).lower()
     return email or None
 

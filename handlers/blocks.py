@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.families.record import ChildView, FamilyView, GuardianView
+from bot.families.record import ChildRecord, FamilyRecord, GuardianRecord
 from bot.lookup.search import FamilyHit, PatientHit
 from bot.text import mrkdwn_literal
 from handlers.ids import FamilyIds, IssueIds, NameFixIds
@@ -39,7 +39,7 @@ def us_date(value: date | None) -> str:
     return value.strftime("%m/%d/%Y") if value else "—"
 
 
-def _guardian_line(guardian: GuardianView) -> str:
+def _guardian_line(guardian: GuardianRecord) -> str:
     relationship = f" ({esc(guardian.relationship)})" if guardian.relationship else ""
     account = "yes" if guardian.has_portal_account else "no"
     return (
@@ -48,7 +48,7 @@ def _guardian_line(guardian: GuardianView) -> str:
     )
 
 
-def pin_status_text(child: ChildView) -> str:
+def pin_status_text(child: ChildRecord) -> str:
     if child.pin_status == "active":
         return f"active since {us_date(child.pin_since)}"
     if child.pin_status == "registered":
@@ -58,7 +58,7 @@ def pin_status_text(child: ChildView) -> str:
     return "none"
 
 
-def _child_block(family: FamilyView, child: ChildView) -> SectionBlock:
+def _child_block(family: FamilyRecord, child: ChildRecord) -> SectionBlock:
     text = (
         f"*{esc(child.full_name)}* · DOB {us_date(child.dob)} ({child.age_label}) · "
         f"PIN: {pin_status_text(child)}"
@@ -79,7 +79,7 @@ def _child_block(family: FamilyView, child: ChildView) -> SectionBlock:
     )
 
 
-def family_card(family: FamilyView) -> list[Block]:
+def family_card(family: FamilyRecord) -> list[Block]:
     header = plain(f"Family {family.surname} · account {family.account_number}", 150)
     guardians = "\n".join(_guardian_line(g) for g in family.guardians) or "No guardian on file."
     blocks: list[Block] = [
@@ -119,7 +119,7 @@ def family_card(family: FamilyView) -> list[Block]:
     return blocks
 
 
-def card_fallback_text(family: FamilyView) -> str:
+def card_fallback_text(family: FamilyRecord) -> str:
     # A message's text is mrkdwn too (and what notifications show).
     return f"Family {esc(family.surname)} (account {esc(family.account_number)})"
 

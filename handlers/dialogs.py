@@ -20,8 +20,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.errors import ValidationFailed
-from bot.families.record import ChildView, FamilyView
-from bot.issuing.issuance import Field, IssueMode, IssueResult
+from bot.families.record import ChildRecord, FamilyRecord
+from bot.issuing.issuance import IssueField, IssueMode, IssueResult
 from handlers.blocks import esc, plain, us_date
 from handlers.ids import NO_EMAIL, IssueIds
 from handlers.payloads import MAX_ID, IssueDialogMeta
@@ -29,7 +29,7 @@ from handlers.payloads import MAX_ID, IssueDialogMeta
 CHECKBOX_LIMIT = 10  # Block Kit's maximum options in one checkbox group
 
 
-def _child_option(child: ChildView) -> Option:
+def _child_option(child: ChildRecord) -> Option:
     description = None
     if child.pin_status == "active":
         description = plain(
@@ -42,7 +42,7 @@ def _child_option(child: ChildView) -> Option:
     )
 
 
-def _children_inputs(children: Sequence[ChildView], preselected: set[int]) -> list[Block]:
+def _children_inputs(children: Sequence[ChildRecord], preselected: set[int]) -> list[Block]:
     blocks: list[Block] = []
     for start in range(0, len(children), CHECKBOX_LIMIT):
         part = children[start : start + CHECKBOX_LIMIT]
@@ -64,7 +64,7 @@ def _children_inputs(children: Sequence[ChildView], preselected: set[int]) -> li
     return blocks
 
 
-def _recipient_input(family: FamilyView) -> InputBlock:
+def _recipient_input(family: FamilyRecord) -> InputBlock:
     with_email = [g for g in family.guardians if g.has_email]
     options = [
         Option(
@@ -90,7 +90,7 @@ def _recipient_input(family: FamilyView) -> InputBlock:
     )
 
 
-def _emailed_child_input(children: Sequence[ChildView]) -> InputBlock:
+def _emailed_child_input(children: Sequence[ChildRecord]) -> InputBlock:
     options = [Option(value=str(c.id), label=plain(c.full_name, 75)) for c in children[:100]]
     return InputBlock(
         block_id=IssueIds.EMAILED_CHILD,
@@ -105,7 +105,7 @@ def _emailed_child_input(children: Sequence[ChildView]) -> InputBlock:
     )
 
 
-def _ineligible_note(children: Sequence[ChildView]) -> list[Block]:
+def _ineligible_note(children: Sequence[ChildRecord]) -> list[Block]:
     lines = [
         f"• {esc(c.full_name)}: {esc(c.ineligible_reason)}" for c in children if not c.eligible
     ]
@@ -119,7 +119,7 @@ def _ineligible_note(children: Sequence[ChildView]) -> list[Block]:
 
 
 def issue_dialog(
-    family: FamilyView, meta: IssueDialogMeta, *, preselected: int | None = None
+    family: FamilyRecord, meta: IssueDialogMeta, *, preselected: int | None = None
 ) -> View:
     eligible = family.eligible_children
     header = SectionBlock(
@@ -216,7 +216,10 @@ def read_issue_form(view: dict[str, Any]) -> IssueForm:
     recipient = state.get(IssueIds.RECIPIENT)
     if recipient is None:
         raise ValidationFailed(
-            {Field.RECIPIENT: "Choose who gets the welcome email, or “No email — print every PIN”."}
+            {
+                IssueField.RECIPIENT: "Choose who gets the welcome email, "
+                "or “No email — print every PIN”."
+            }
         )
     return IssueForm(
         patient_ids=tuple(children),

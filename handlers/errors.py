@@ -5,10 +5,8 @@ an error inside the dialog for a submission not yet acknowledged."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -17,8 +15,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.db import DatabaseUnavailable
-from bot.errors import PinbotError
+from bot.errors import AlreadyDecided, PinbotError, ValidationFailed
 from handlers.ids import Commands, FamilyIds, IssueIds, NameFixIds
+from handlers.notices import mention
 from handlers.replies import dialog_error, tell
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,8 @@ def _ours(body: dict[str, Any]) -> bool:
 
 
 def user_sentence(error: Exception, body: dict[str, Any] | None = None) -> str:
+    if isinstance(error, AlreadyDecided) and error.decided_by:
+        return f"{error.user_message.rstrip('.')} by {mention(error.decided_by)}."
     if isinstance(error, PinbotError):
         return error.user_message
     if isinstance(error, DatabaseUnavailable):
@@ -75,32 +76,18 @@ def handle_error(
     if body.get("command"):
         return BoltResponse(status=200, body={"response_type": "ephemeral", "text": sentence})
     if body.get("type") == "view_submission":
-        return dialog_error(body, sentence)
+        if isinstance(error, PinbotError) and error.closes_dialog:
+            # Decided meanwhile: nothing left to type in the dialog, and the answer names who
+            # decided, which only a message (not a dialog error) can show as a mention.
+            tell(client, body, sentence)
+            return BoltResponse(status=200, body="")
+        fields = error.errors if isinstance(error, ValidationFailed) else None
+        if isinstance(error, PinbotError) and error.field:
+            fields = {error.field: sentence}
+        return dialog_error(body, sentence, fields)
     tell(client, body, sentence)
     # 200: Slack must not show its own generic failure on top of our sentence.
     return BoltResponse(status=200, body="")
-
-
-Listener = Callable[..., None]
-
-
-def answered(listener: Listener) -> Listener:
-    """Report an error raised after ack() here instead of in Bolt: Bolt's error path then
-    forgets the ack (it resets it), so Slack would wait 3 s for an answer already given and
-    show the user a timeout. Bolt still injects the listener's own arguments (it reads them
-    through functools.wraps); every pinbot listener asks for ack and client."""
-
-    @functools.wraps(listener)
-    def run(**kwargs: Any) -> None:
-        try:
-            listener(**kwargs)
-        except Exception as error:
-            if kwargs["ack"].response is None:
-                raise  # not acknowledged yet: the error handler's answer is the reply
-            body = kwargs.get("body") or kwargs.get("command") or {}
-            handle_error(error, body, kwargs["client"], None)
-
-    return run
 
 
 def register(app: App) -> None:

@@ -18,10 +18,10 @@ from bot.families.record import load_family
 from bot.lookup.search import FamilyHit, PatientHit, is_single_match, search_families
 from bot.services import Services
 from handlers.blocks import card_fallback_text, family_card, family_choices, no_match
-from handlers.errors import answered
 from handlers.ids import Commands, FamilyIds
 from handlers.payloads import FamilyRef
-from handlers.replies import click_thread, request_channel
+from handlers.pipeline import RequestDatabase, Staff, listener
+from handlers.replies import click_thread
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,17 @@ NOT_IN_CHANNEL = "pinbot isn't in this channel yet. Type /invite @pinbot here, t
 
 
 def post_family_card(
-    client: WebClient, services: Services, *, family_id: int, channel_id: str, user_id: str
+    client: WebClient, services: Services, db: RequestDatabase, *, family_id: int, staff: Staff
 ) -> str:
-    """Post the family's card in the channel; its message becomes the family's thread."""
-    with services.database.read_session() as session:
-        family = load_family(
-            session,
-            family_id,
-            today=services.today(),
-            minor_age_limit=services.settings.minor_age_limit,
-        )
+    """Post the family's card in the channel; its message becomes the family's thread (the
+    record is written after the post, in the request's transaction)."""
+    family = load_family(
+        db.reads,
+        family_id,
+        today=services.today(),
+        minor_age_limit=services.settings.minor_age_limit,
+    )
+    channel_id = staff.channel_id or ""
     try:
         response = client.chat_postMessage(
             channel=channel_id, text=card_fallback_text(family), blocks=family_card(family)
@@ -49,86 +50,97 @@ def post_family_card(
         if error.response.get("error") in {"not_in_channel", "channel_not_found"}:
             raise PinbotError(NOT_IN_CHANNEL) from error
         raise
-    with services.database.transaction() as session:
-        threads.record_card(
-            session,
-            family_id=family_id,
-            channel_id=channel_id,
-            thread_ts=response["ts"],
-            posted_by=user_id,
-        )
+    threads.record_card(
+        db.writes,
+        family_id=family_id,
+        channel_id=channel_id,
+        thread_ts=response["ts"],
+        posted_by=staff.user_id,
+    )
     return str(response["ts"])
 
 
 def search_or_answer(
     ack: Ack,
-    services: Services,
+    db: RequestDatabase,
     command: dict[str, Any],
     search: Callable[[Session, str], Sequence[Hit]],
 ) -> Sequence[Hit] | None:
-    """Run a lookup and audit it. An unusable query or no match is answered here (None);
-    otherwise the hits are the caller's to answer."""
+    """Run a lookup. An unusable query (None) or no match (no hits) is answered here; otherwise
+    the hits are the caller's to answer."""
     query = (command.get("text") or "").strip()
     try:
-        with services.database.read_session() as session:
-            hits = search(session, query)
+        hits = search(db.reads, query)
     except PinbotError as error:
         ack(text=error.user_message)
         return None
-    with services.database.transaction() as session:
-        audit.record(
-            session,
-            actor=command["user_id"],
-            action="family.search",
-            command=command.get("command"),
-            results=len(hits),
-            family_id=hits[0].family_id if len(hits) == 1 else None,
-        )
     if not hits:
         ack(text=no_match(query))
-        return None
     return hits
 
 
+def audit_lookup(session: Session, command: dict[str, Any], hits: Sequence[Hit]) -> None:
+    """Every lookup is on the record: what was asked (the command, never the text) and how many
+    answers. Written after the answer, in the request's transaction: it need not delay it."""
+    audit.record(
+        session,
+        actor=command["user_id"],
+        action="family.search",
+        command=command.get("command"),
+        results=len(hits),
+        family_id=hits[0].family_id if len(hits) == 1 else None,
+    )
+
+
 def family_command(
-    ack: Ack, command: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    command: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
-    hits = search_or_answer(ack, services, command, search_families)
+    hits = search_or_answer(ack, db, command, search_families)
     if hits is None:
         return
-    if is_single_match(hits):
+    if hits and is_single_match(hits):
         ack()
-        post_family_card(
-            client,
-            services,
-            family_id=hits[0].family_id,
-            channel_id=command["channel_id"],
-            user_id=command["user_id"],
-        )
-    else:
+        try:
+            post_family_card(client, services, db, family_id=hits[0].family_id, staff=staff)
+        except Exception:
+            with db.independent() as session:  # the lookup stays on the record
+                audit_lookup(session, command, hits)
+            raise
+    elif hits:
         ack(
             text=f"{len(hits)} families match.",
             blocks=family_choices(command["text"].strip(), hits),
         )
+    audit_lookup(db.writes, command, hits)
 
 
 def open_family(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
     ack()
     ref = FamilyRef.load(action.get("value"))
-    channel = request_channel(body) or ""
     # "Open" sits on search results and digests; one inside a family's thread opens only
     # that family.
-    with services.database.read_session() as session:
-        threads.check_thread_family(
-            session, channel_id=channel, thread_ts=click_thread(body), family_id=ref.family_id
-        )
-    post_family_card(
-        client, services, family_id=ref.family_id, channel_id=channel, user_id=body["user"]["id"]
+    threads.check_thread_family(
+        db.reads,
+        channel_id=staff.channel_id or "",
+        thread_ts=click_thread(body),
+        family_id=ref.family_id,
     )
+    post_family_card(client, services, db, family_id=ref.family_id, staff=staff)
 
 
 def register(app: App) -> None:
-    app.command(Commands.FAMILY)(answered(family_command))
-    app.action(FamilyIds.OPEN)(answered(open_family))
+    app.command(Commands.FAMILY)(listener(family_command))
+    app.action(FamilyIds.OPEN)(listener(open_family))

@@ -3,6 +3,9 @@ builds a view and the code that reads it can't drift apart."""
 
 from enum import StrEnum
 
+from bot.families.name_fix import NameFixField
+from bot.issuing.issuance import IssueField
+
 
 class Commands(StrEnum):
     FAMILY = "/family"
@@ -18,11 +21,12 @@ class FamilyIds(StrEnum):
 class IssueIds(StrEnum):
     OPEN_DIALOG = "issue_pins_open"
     CALLBACK = "issue_pins"
-    CHILDREN = "children"  # block ids children, children_2, ... when split by 10
+    # Input block ids are the domain's field names: a validation error lands on its block.
+    CHILDREN = IssueField.CHILDREN.value  # children, children_2, ... when split by 10
     CHILDREN_ACTION = "children_select"
-    RECIPIENT = "recipient"
+    RECIPIENT = IssueField.RECIPIENT.value
     RECIPIENT_ACTION = "recipient_select"
-    EMAILED_CHILD = "emailed_child"
+    EMAILED_CHILD = IssueField.EMAILED_CHILD.value
     EMAILED_CHILD_ACTION = "emailed_child_select"
     RETRY_UPLOAD = "letters_retry_upload"  # on the thread's "letters could not be uploaded"
 
@@ -35,17 +39,17 @@ class NameFixIds(StrEnum):
     CONFIRM_AS_IS = "name_fix_confirm"
     REJECT_CALLBACK = "name_fix_reject_reason"
     DECISION_BUTTONS = "name_fix_decide"
-    FIRST = "name_fix_first"
+    FIRST = NameFixField.FIRST.value
     FIRST_ACTION = "name_fix_first_input"
-    MIDDLE = "name_fix_middle"
+    MIDDLE = NameFixField.MIDDLE.value
     MIDDLE_ACTION = "name_fix_middle_input"
-    LAST = "name_fix_last"
+    LAST = NameFixField.LAST.value
     LAST_ACTION = "name_fix_last_input"
-    CONFIRMED_BY = "name_fix_confirmed_by"
+    CONFIRMED_BY = NameFixField.CONFIRMED_BY.value
     CONFIRMED_BY_ACTION = "name_fix_confirmed_by_choice"
-    NOTE = "name_fix_note"
+    NOTE = NameFixField.NOTE.value
     NOTE_ACTION = "name_fix_note_input"
-    REASON = "name_fix_reason"
+    REASON = NameFixField.REASON.value
     REASON_ACTION = "name_fix_reason_input"
 
 

@@ -7,37 +7,31 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
 from sqlmodel import Session
 
-from bot.delivery import outbox
-from bot.errors import NotFound, PinbotError, ValidationFailed
+from bot.delivery import keys, outbox
+from bot.errors import NotFound
 from bot.families import threads
 from bot.families.record import load_family
-from bot.issuing.issuance import Field, IssueRequest, IssueResult, active_pin_ids, issue_pins
+from bot.issuing.issuance import IssueRequest, IssueResult, active_pin_ids, issue_pins
 from bot.lookup.search import is_single_match, search_patients
 from bot.services import Services
 from handlers.blocks import child_choices
 from handlers.dialogs import issue_dialog, issue_summary, read_issue_form
-from handlers.errors import answered
-from handlers.family import post_family_card, search_or_answer
+from handlers.family import audit_lookup, post_family_card, search_or_answer
 from handlers.ids import Commands, FamilyIds, IssueIds
-from handlers.payloads import ChildRef, FamilyRef, Id, IssueDialogMeta, Payload
-from handlers.replies import click_thread, request_channel, request_user, tell
-from models import WorkKind
+from handlers.notices import UploadRef
+from handlers.payloads import ChildRef, FamilyRef, IssueDialogMeta
+from handlers.pipeline import RequestDatabase, Staff, listener
+from handlers.replies import click_thread, tell
 
 log = logging.getLogger(__name__)
-
-_ERROR_BLOCKS = {
-    Field.CHILDREN: IssueIds.CHILDREN,
-    Field.RECIPIENT: IssueIds.RECIPIENT,
-    Field.EMAILED_CHILD: IssueIds.EMAILED_CHILD,
-}
 
 
 def open_dialog(
     client: WebClient,
     services: Services,
+    db: RequestDatabase,
     *,
     trigger_id: str,
     family_id: int,
@@ -45,21 +39,18 @@ def open_dialog(
     thread_ts: str | None,
     preselected: int | None = None,
 ) -> None:
-    with services.database.read_session() as session:
-        threads.check_thread_family(
-            session, channel_id=channel_id, thread_ts=thread_ts, family_id=family_id
-        )
-        family = load_family(
-            session,
-            family_id,
-            today=services.today(),
-            minor_age_limit=services.settings.minor_age_limit,
-        )
-        if preselected is not None and family.child(preselected) is None:
-            raise NotFound(
-                "That child is no longer in this family in pinbot. Search again with /pin."
-            )
-        seen = active_pin_ids(session, [c.id for c in family.children])
+    threads.check_thread_family(
+        db.reads, channel_id=channel_id, thread_ts=thread_ts, family_id=family_id
+    )
+    family = load_family(
+        db.reads,
+        family_id,
+        today=services.today(),
+        minor_age_limit=services.settings.minor_age_limit,
+    )
+    if preselected is not None and family.child(preselected) is None:
+        raise NotFound("That child is no longer in this family in pinbot. Search again with /pin.")
+    seen = active_pin_ids(db.reads, [c.id for c in family.children])
     meta = IssueDialogMeta(
         family_id=family_id, channel_id=channel_id, thread_ts=thread_ts, seen_active_pin_ids=seen
     )
@@ -69,29 +60,33 @@ def open_dialog(
 
 
 def ensure_thread(
-    client: WebClient, services: Services, *, family_id: int, channel_id: str, user_id: str
+    client: WebClient, services: Services, db: RequestDatabase, *, family_id: int, staff: Staff
 ) -> str:
     """The family's recent card in this channel, or a new one (for /pin, which has none)."""
-    with services.database.read_session() as session:
-        thread = threads.recent_thread(session, family_id=family_id, channel_id=channel_id)
+    thread = threads.recent_thread(db.reads, family_id=family_id, channel_id=staff.channel_id or "")
     if thread is not None:
         return thread.thread_ts
-    return post_family_card(
-        client, services, family_id=family_id, channel_id=channel_id, user_id=user_id
-    )
+    return post_family_card(client, services, db, family_id=family_id, staff=staff)
 
 
 def card_button(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
     ack()
     ref = FamilyRef.load(action.get("value"))
     open_dialog(
         client,
         services,
+        db,
         trigger_id=body["trigger_id"],
         family_id=ref.family_id,
-        channel_id=request_channel(body),
+        channel_id=staff.channel_id,
         thread_ts=click_thread(body),
     )
 
@@ -99,120 +94,123 @@ def card_button(
 def _open_for_child(
     client: WebClient,
     services: Services,
+    db: RequestDatabase,
     *,
     trigger_id: str,
     ref: ChildRef,
-    channel_id: str,
-    user_id: str,
+    staff: Staff,
     clicked_in: str | None = None,
 ) -> None:
     if clicked_in:  # a click inside a family's thread acts on that family only
-        with services.database.read_session() as session:
-            threads.check_thread_family(
-                session, channel_id=channel_id, thread_ts=clicked_in, family_id=ref.family_id
-            )
+        threads.check_thread_family(
+            db.reads,
+            channel_id=staff.channel_id or "",
+            thread_ts=clicked_in,
+            family_id=ref.family_id,
+        )
     # The dialog first: trigger_id expires 3 s after the click or command.
     open_dialog(
         client,
         services,
+        db,
         trigger_id=trigger_id,
         family_id=ref.family_id,
-        channel_id=channel_id,
+        channel_id=staff.channel_id or "",
         thread_ts=None,
         preselected=ref.patient_id,
     )
-    ensure_thread(client, services, family_id=ref.family_id, channel_id=channel_id, user_id=user_id)
+    ensure_thread(client, services, db, family_id=ref.family_id, staff=staff)
 
 
-def pin_command(ack: Ack, command: dict[str, Any], client: WebClient, services: Services) -> None:
-    hits = search_or_answer(ack, services, command, search_patients)
+def pin_command(
+    ack: Ack,
+    command: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    db: RequestDatabase,
+    staff: Staff,
+) -> None:
+    hits = search_or_answer(ack, db, command, search_patients)
     if hits is None:
         return
-    if is_single_match(hits):
+    audit_lookup(db.writes, command, hits)
+    if hits and is_single_match(hits):
         ack()
         _open_for_child(
             client,
             services,
+            db,
             trigger_id=command["trigger_id"],
             ref=ChildRef(family_id=hits[0].family_id, patient_id=hits[0].patient_id),
-            channel_id=command["channel_id"],
-            user_id=command["user_id"],
+            staff=staff,
         )
-    else:
+    elif hits:
         ack(
             text=f"{len(hits)} children match.", blocks=child_choices(command["text"].strip(), hits)
         )
 
 
 def pick_child(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
     ack()
     _open_for_child(
         client,
         services,
+        db,
         trigger_id=body["trigger_id"],
         ref=ChildRef.load(action.get("value")),
-        channel_id=request_channel(body) or "",
-        user_id=body["user"]["id"],
+        staff=staff,
         clicked_in=click_thread(body),
     )
 
 
-def _thread_for(services: Services, meta: IssueDialogMeta) -> str | None:
+def _thread_for(db: RequestDatabase, meta: IssueDialogMeta) -> str | None:
     if meta.thread_ts or not meta.channel_id:
         return meta.thread_ts
-    with services.database.read_session() as session:
-        thread = threads.recent_thread(
-            session, family_id=meta.family_id, channel_id=meta.channel_id
-        )
+    thread = threads.recent_thread(db.reads, family_id=meta.family_id, channel_id=meta.channel_id)
     return thread.thread_ts if thread else None
 
 
 def submit(
     ack: Ack,
-    body: dict[str, Any],
     view: dict[str, Any],
-    client: WebClient,  # noqa: ARG001 - answered() reports errors through it
     services: Services,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
+    """Issue the batch; the dialog closes once it is committed (the pipeline commits on ack).
+    A refusal raises before the ack, and the error handler shows it on the field it names."""
     meta = IssueDialogMeta.load(view.get("private_metadata"))
-    user_id = body["user"]["id"]
-    try:
-        form = read_issue_form(view)
-        request = IssueRequest(
-            family_id=meta.family_id,
-            patient_ids=form.patient_ids,
-            recipient_guardian_id=form.recipient_guardian_id,
-            emailed_patient_id=form.emailed_patient_id,
-            issued_by=user_id,
-            idempotency_key=f"view:{view['id']}",
-            channel_id=meta.channel_id,
-            thread_ts=_thread_for(services, meta),
-            seen_active_pin_ids=meta.seen_active_pin_ids,
-        )
-        with services.database.transaction() as session:
-            result = issue_pins(
-                session, request, policy=services.issue_policy(), gateway=services.gateway
-            )
-            _queue_summary(session, result, user_id)
-    except ValidationFailed as error:
-        ack(
-            response_action="errors",
-            errors={_ERROR_BLOCKS[Field(k)]: v for k, v in error.errors.items()},
-        )
-        return
-    except PinbotError as error:
-        ack(response_action="errors", errors={IssueIds.CHILDREN: error.user_message})
-        return
+    form = read_issue_form(view)
+    request = IssueRequest(
+        family_id=meta.family_id,
+        patient_ids=form.patient_ids,
+        recipient_guardian_id=form.recipient_guardian_id,
+        emailed_patient_id=form.emailed_patient_id,
+        issued_by=staff.user_id,
+        idempotency_key=f"view:{view['id']}",
+        channel_id=meta.channel_id,
+        thread_ts=_thread_for(db, meta),
+        seen_active_pin_ids=meta.seen_active_pin_ids,
+    )
+    result = issue_pins(
+        db.writes, request, policy=services.issue_policy(), gateway=services.gateway
+    )
+    _queue_summary(db.writes, result, staff.user_id)
     ack()
-    services.kick()
     log.info(
         "pins issued",
         extra={
             "batch_id": result.batch_id,
             "family_id": result.family_id,
-            "user_id": user_id,
+            "user_id": staff.user_id,
             "replayed": not result.created,
         },
     )
@@ -225,7 +223,7 @@ def _queue_summary(session: Session, result: IssueResult, user_id: str) -> None:
     if result.created:
         outbox.post_in_thread(
             session,
-            dedupe_key=f"summary:{result.batch_id}",
+            dedupe_key=keys.batch_summary(result.batch_id),
             channel_id=result.channel_id,
             thread_ts=result.thread_ts,
             family_id=result.family_id,
@@ -233,59 +231,38 @@ def _queue_summary(session: Session, result: IssueResult, user_id: str) -> None:
         )
 
 
-class UploadRef(Payload):
-    work_id: Id
-
-
-def failure_notice(notice: outbox.FailureNotice) -> dict[str, Any]:
-    """The thread's message when a delivery finally failed; a letters upload whose letters
-    are still kept gets a "Retry upload" button (bot.delivery.outbox.NoticeRenderer)."""
-    text = outbox.notice_text(notice)
-    if notice.kind != WorkKind.LETTERS_UPLOAD or notice.retry_until is None:
-        return {"text": text}
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=text)),
-        ActionsBlock(
-            elements=[
-                ButtonElement(
-                    text="Retry upload",
-                    action_id=IssueIds.RETRY_UPLOAD,
-                    value=UploadRef(work_id=notice.work_id).dump(),
-                )
-            ]
-        ),
-    ]
-    return {"text": text, "blocks": [block.to_dict() for block in blocks]}
-
-
 def retry_upload(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
     """Re-queue the failed upload with the letters it kept: the same PINs, none issued."""
     ack()
     ref = UploadRef.load(action.get("value"))
-    with services.database.transaction() as session:
-        result = outbox.retry_upload(
-            session,
-            work_id=ref.work_id,
-            channel_id=request_channel(body),
-            thread_ts=click_thread(body),
-            requested_by=request_user(body) or "unknown",
-            now=services.clock(),
-            settings=services.settings,
-        )
-    if result.queued:
-        services.kick()
+    result = outbox.retry_upload(
+        db.writes,
+        work_id=ref.work_id,
+        channel_id=staff.channel_id,
+        thread_ts=click_thread(body),
+        requested_by=staff.user_id,
+        now=services.clock(),
+        settings=services.settings,
+    )
+    db.commit()  # queued for the worker before the user reads that it is
     log.info(
         "letters retry",
-        extra={"work_id": ref.work_id, "queued": result.queued, "user_id": request_user(body)},
+        extra={"work_id": ref.work_id, "queued": result.queued, "user_id": staff.user_id},
     )
     tell(client, body, result.message)
 
 
 def register(app: App) -> None:
-    app.action(IssueIds.OPEN_DIALOG)(answered(card_button))
-    app.action(FamilyIds.PICK_CHILD)(answered(pick_child))
-    app.command(Commands.PIN)(answered(pin_command))
-    app.view(IssueIds.CALLBACK)(answered(submit))
-    app.action(IssueIds.RETRY_UPLOAD)(answered(retry_upload))
+    app.action(IssueIds.OPEN_DIALOG)(listener(card_button))
+    app.action(FamilyIds.PICK_CHILD)(listener(pick_child))
+    app.command(Commands.PIN)(listener(pin_command))
+    app.view(IssueIds.CALLBACK)(listener(submit))
+    app.action(IssueIds.RETRY_UPLOAD)(listener(retry_upload))

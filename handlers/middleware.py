@@ -1,5 +1,7 @@
-"""Global middleware: puts the services into Bolt's context, and refuses guests and channels
-outside ALLOWED_CHANNEL_IDS before any listener runs (and audits the refusal)."""
+"""Global middleware, the first half of the request pipeline (handlers/pipeline.py is the
+second): puts the services and the directory into Bolt's context, refuses guests and channels
+outside ALLOWED_CHANNEL_IDS before any listener runs (and audits the refusal), and names the
+acting `Staff` member for the listeners that ask for one."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from slack_sdk import WebClient
 from bot import audit
 from bot.services import Services
 from handlers.directory import Directory
+from handlers.pipeline import Staff
 from handlers.replies import dialog_channel, dialog_error, request_channel, request_user, tell
 
 log = logging.getLogger(__name__)
@@ -63,11 +66,14 @@ def install(app: App, services: Services, directory: Directory) -> None:
         next()
 
     @app.middleware
-    def refuse_outsiders(
-        body: dict[str, Any], client: WebClient, next: Callable[[], None]
+    def admit_staff(
+        body: dict[str, Any], client: WebClient, context: BoltContext, next: Callable[[], None]
     ) -> BoltResponse | None:
         refusal = _refusal(body, services, directory)
         if refusal is None:
+            user = request_user(body)
+            assert user is not None  # _refusal refuses a request without one
+            context["staff"] = Staff(user_id=user, channel_id=request_channel(body))
             next()
             return None
         user = request_user(body)

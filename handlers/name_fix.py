@@ -14,13 +14,11 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot.errors import AlreadyDecided, NotAllowed, PinbotError, ValidationFailed
+from bot.errors import AlreadyDecided, NotAllowed
 from bot.families import name_fix
-from bot.families.name_fix import Decision, Field, FixView, NameFixRequest
+from bot.families.name_fix import Decision, NameFixRecord, NameFixRequest
 from bot.lookup.search import forget_name_keys
-from bot.services import Services
 from handlers.directory import Directory
-from handlers.errors import answered
 from handlers.ids import NameFixIds
 from handlers.name_fix_views import (
     NameFixRef,
@@ -37,18 +35,11 @@ from handlers.name_fix_views import (
     request_text,
 )
 from handlers.payloads import ChildRef
+from handlers.pipeline import Listener, RequestDatabase, Staff, listener
 from models import NameFixStatus
 
 log = logging.getLogger(__name__)
 
-_ERROR_BLOCKS = {
-    Field.FIRST: NameFixIds.FIRST,
-    Field.MIDDLE: NameFixIds.MIDDLE,
-    Field.LAST: NameFixIds.LAST,
-    Field.CONFIRMED_BY: NameFixIds.CONFIRMED_BY,
-    Field.NOTE: NameFixIds.NOTE,
-    Field.REASON: NameFixIds.REASON,
-}
 NOT_POSTED = (
     "Slack wouldn't post the name-fix request in the family thread, so nothing was "
     "requested. Try again in a minute."
@@ -78,28 +69,25 @@ def _click(body: dict[str, Any]) -> Click:
     )
 
 
-def _dialog_errors(error: PinbotError, default_block: str) -> dict[str, str]:
-    if isinstance(error, ValidationFailed):
-        return {_ERROR_BLOCKS[Field(k)]: v for k, v in error.errors.items()}
-    return {default_block: error.user_message}
-
-
 # --------------------------------------------------------------------------- requesting
 
 
 def request_button(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    db: RequestDatabase,
 ) -> None:
     ack()
     ref, click = ChildRef.load(action.get("value")), _click(body)
-    with services.database.read_session() as session:
-        child = name_fix.fixable_child(
-            session,
-            family_id=ref.family_id,
-            patient_id=ref.patient_id,
-            channel_id=click.channel_id,
-            thread_ts=click.thread_ts,
-        )
+    child = name_fix.fixable_child(
+        db.reads,
+        family_id=ref.family_id,
+        patient_id=ref.patient_id,
+        channel_id=click.channel_id,
+        thread_ts=click.thread_ts,
+    )
     meta = RequestMeta(
         family_id=ref.family_id,
         patient_id=ref.patient_id,
@@ -111,34 +99,28 @@ def request_button(
 
 def submit_request(
     ack: Ack,
-    body: dict[str, Any],
     view: dict[str, Any],
     client: WebClient,
-    services: Services,
     directory: Directory,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
     meta = RequestMeta.load(view.get("private_metadata"))
-    user_id = body["user"]["id"]
     request = NameFixRequest(
         family_id=meta.family_id,
         patient_id=meta.patient_id,
-        requested_by=user_id,
+        requested_by=staff.user_id,
         channel_id=meta.channel_id,
         thread_ts=meta.thread_ts,
         **read_request_form(view),
     )
-    try:
-        with services.database.transaction() as session:
-            fix = name_fix.request_name_fix(session, request)
-    except PinbotError as error:
-        ack(response_action="errors", errors=_dialog_errors(error, NameFixIds.FIRST))
-        return
+    fix = name_fix.request_name_fix(db.writes, request)
     ack()
-    _post_request(client, services, fix, directory.mention_supervisors(), user_id)
+    _post_request(client, db, fix, directory.mention_supervisors(), staff.user_id)
 
 
 def _post_request(
-    client: WebClient, services: Services, fix: FixView, mentions: str, user_id: str
+    client: WebClient, db: RequestDatabase, fix: NameFixRecord, mentions: str, user_id: str
 ) -> None:
     """Post the request with its buttons and remember the message; a request Slack refused to
     post is withdrawn, or nobody could ever decide it."""
@@ -155,12 +137,11 @@ def _post_request(
             "name fix request not posted",
             extra={"name_fix_id": fix.id, "error": type(error).__name__},
         )
-        with services.database.transaction() as session:
-            name_fix.withdraw_unposted(session, name_fix_id=fix.id)
+        name_fix.withdraw_unposted(db.writes, name_fix_id=fix.id)
+        db.commit()  # withdrawn before the user reads that nothing was requested
         _tell(client, channel, user_id, NOT_POSTED)
         return
-    with services.database.transaction() as session:
-        name_fix.record_message(session, name_fix_id=fix.id, message_ts=str(response["ts"]))
+    name_fix.record_message(db.writes, name_fix_id=fix.id, message_ts=str(response["ts"]))
     log.info(
         "name fix requested",
         extra={"name_fix_id": fix.id, "family_id": fix.family_id, "user_id": user_id},
@@ -178,12 +159,12 @@ def _tell(client: WebClient, channel: str, user_id: str, text: str) -> None:
 
 
 @contextmanager
-def _audited_refusal(services: Services, name_fix_id: int, user_id: str) -> Iterator[None]:
+def _audited_refusal(db: RequestDatabase, name_fix_id: int, user_id: str) -> Iterator[None]:
     """A refused decision changes nothing, but the attempt is on the record."""
     try:
         yield
     except (NotAllowed, AlreadyDecided) as error:
-        with services.database.transaction() as session:
+        with db.independent() as session:
             name_fix.record_refusal(
                 session, name_fix_id=name_fix_id, user_id=user_id, why=type(error).__name__
             )
@@ -194,7 +175,7 @@ def _audited_refusal(services: Services, name_fix_id: int, user_id: str) -> Iter
 
 
 def _decide(
-    services: Services,
+    db: RequestDatabase,
     directory: Directory,
     *,
     name_fix_id: int,
@@ -203,14 +184,11 @@ def _decide(
     message_ts: str | None,
     decision: Decision,
     reason: str = "",
-) -> FixView:
+) -> NameFixRecord:
     supervisor = directory.is_supervisor(user_id)
-    with (
-        _audited_refusal(services, name_fix_id, user_id),
-        services.database.transaction() as session,
-    ):
-        fix = name_fix.decide(
-            session,
+    with _audited_refusal(db, name_fix_id, user_id):
+        return name_fix.decide(
+            db.writes,
             name_fix_id=name_fix_id,
             decision=decision,
             decided_by=user_id,
@@ -219,13 +197,12 @@ def _decide(
             message_ts=message_ts,
             reason=reason,
         )
-    if fix.status == NameFixStatus.APPROVED and fix.renames:
-        forget_name_keys()  # after commit: typo-tolerant search learns the new name at once
-    return fix
 
 
-def _show_decision(client: WebClient, fix: FixView) -> None:
+def _show_decision(client: WebClient, fix: NameFixRecord) -> None:
     """Edit the request (buttons gone, who and when) and reply in the thread."""
+    if fix.status == NameFixStatus.APPROVED and fix.renames:
+        forget_name_keys()  # committed (the ack): typo-tolerant search learns the name at once
     channel = fix.channel_id or ""
     if fix.message_ts:
         try:
@@ -248,49 +225,33 @@ def _show_decision(client: WebClient, fix: FixView) -> None:
     )
 
 
-def _on_decision_button(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    services: Services,
-    directory: Directory,
-    decision: Decision,
-) -> None:
-    ref, click = NameFixRef.load(action.get("value")), _click(body)
-    fix = _decide(
-        services,
-        directory,
-        name_fix_id=ref.name_fix_id,
-        user_id=click.user_id,
-        channel_id=click.channel_id,
-        message_ts=click.message_ts,
-        decision=decision,
-    )
-    _show_decision(client, fix)
+def _decision_button(decision: Decision) -> Listener:
+    """Approve and "This is the real name": decide (a refusal reaches the clicker through the
+    error handler), acknowledge once committed, then show the decision."""
 
+    def on_click(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        directory: Directory,
+        db: RequestDatabase,
+    ) -> None:
+        ref, click = NameFixRef.load(action.get("value")), _click(body)
+        fix = _decide(
+            db,
+            directory,
+            name_fix_id=ref.name_fix_id,
+            user_id=click.user_id,
+            channel_id=click.channel_id,
+            message_ts=click.message_ts,
+            decision=decision,
+        )
+        ack()
+        _show_decision(client, fix)
 
-def approve_button(
-    ack: Ack,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    services: Services,
-    directory: Directory,
-) -> None:
-    ack()
-    _on_decision_button(body, action, client, services, directory, Decision.APPROVE)
-
-
-def confirm_button(
-    ack: Ack,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    services: Services,
-    directory: Directory,
-) -> None:
-    ack()
-    _on_decision_button(body, action, client, services, directory, Decision.CONFIRM)
+    on_click.__name__ = f"{decision.value}_button"
+    return on_click
 
 
 def reject_button(
@@ -298,19 +259,16 @@ def reject_button(
     body: dict[str, Any],
     action: dict[str, Any],
     client: WebClient,
-    services: Services,
     directory: Directory,
+    db: RequestDatabase,
 ) -> None:
     """Refuse before asking for a reason: nobody types a reason that can't count."""
     ack()
     ref, click = NameFixRef.load(action.get("value")), _click(body)
     supervisor = directory.is_supervisor(click.user_id)
-    with (
-        _audited_refusal(services, ref.name_fix_id, click.user_id),
-        services.database.read_session() as session,
-    ):
+    with _audited_refusal(db, ref.name_fix_id, click.user_id):
         fix = name_fix.check_decider(
-            session,
+            db.reads,
             name_fix_id=ref.name_fix_id,
             user_id=click.user_id,
             is_supervisor=supervisor,
@@ -323,41 +281,31 @@ def reject_button(
 
 def submit_reject(
     ack: Ack,
-    body: dict[str, Any],
     view: dict[str, Any],
     client: WebClient,
-    services: Services,
     directory: Directory,
+    db: RequestDatabase,
+    staff: Staff,
 ) -> None:
-    meta, user_id = RejectMeta.load(view.get("private_metadata")), body["user"]["id"]
-    try:
-        fix = _decide(
-            services,
-            directory,
-            name_fix_id=meta.name_fix_id,
-            user_id=user_id,
-            channel_id=meta.channel_id,
-            message_ts=meta.message_ts,
-            decision=Decision.REJECT,
-            reason=read_reason(view),
-        )
-    except (NotAllowed, AlreadyDecided) as error:
-        # Decided meanwhile: nothing left to type in the dialog, and the answer names who
-        # decided, which only a message (not a dialog error) can show as a mention.
-        ack()
-        _tell(client, meta.channel_id or "", user_id, error.user_message)
-        return
-    except PinbotError as error:
-        ack(response_action="errors", errors=_dialog_errors(error, NameFixIds.REASON))
-        return
+    meta = RejectMeta.load(view.get("private_metadata"))
+    fix = _decide(
+        db,
+        directory,
+        name_fix_id=meta.name_fix_id,
+        user_id=staff.user_id,
+        channel_id=meta.channel_id,
+        message_ts=meta.message_ts,
+        decision=Decision.REJECT,
+        reason=read_reason(view),
+    )
     ack()
     _show_decision(client, fix)
 
 
 def register(app: App) -> None:
-    app.action(NameFixIds.REQUEST)(answered(request_button))
-    app.view(NameFixIds.CALLBACK)(answered(submit_request))
-    app.action(NameFixIds.APPROVE)(answered(approve_button))
-    app.action(NameFixIds.CONFIRM_AS_IS)(answered(confirm_button))
-    app.action(NameFixIds.REJECT)(answered(reject_button))
-    app.view(NameFixIds.REJECT_CALLBACK)(answered(submit_reject))
+    app.action(NameFixIds.REQUEST)(listener(request_button))
+    app.view(NameFixIds.CALLBACK)(listener(submit_request))
+    app.action(NameFixIds.APPROVE)(listener(_decision_button(Decision.APPROVE)))
+    app.action(NameFixIds.CONFIRM_AS_IS)(listener(_decision_button(Decision.CONFIRM)))
+    app.action(NameFixIds.REJECT)(listener(reject_button))
+    app.view(NameFixIds.REJECT_CALLBACK)(listener(submit_reject))

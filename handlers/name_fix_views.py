@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.families.name_fix import NAME_LIMIT, NOTE_LIMIT, ConfirmedBy, FixableChild, FixView
+from bot.families.name_fix import NAME_LIMIT, NOTE_LIMIT, ConfirmedBy, FixableChild, NameFixRecord
 from handlers.blocks import esc, us_date
 from handlers.dialogs import parse_state
 from handlers.ids import IssueIds, NameFixIds
@@ -135,7 +135,7 @@ def read_request_form(view: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def reject_dialog(fix: FixView, meta: RejectMeta) -> View:
+def reject_dialog(fix: NameFixRecord, meta: RejectMeta) -> View:
     return View(
         type="modal",
         callback_id=NameFixIds.REJECT_CALLBACK,
@@ -166,7 +166,7 @@ def read_reason(view: dict[str, Any]) -> str:
     return str(parse_state(view).get(NameFixIds.REASON) or "")
 
 
-def _summary(fix: FixView) -> str:
+def _summary(fix: NameFixRecord) -> str:
     if fix.renames:
         what = (
             f"Name fix for *{esc(fix.name_on_file)}* (DOB {us_date(fix.dob)}) → "
@@ -181,11 +181,11 @@ def _summary(fix: FixView) -> str:
     return f"{what}\nConfirmed by: {esc(fix.confirmed_by)}{note}\nAsked by <@{fix.requested_by}>."
 
 
-def request_text(fix: FixView, mentions: str) -> str:
+def request_text(fix: NameFixRecord, mentions: str) -> str:
     return f"{mentions} {_summary(fix)}".strip()
 
 
-def request_blocks(fix: FixView, mentions: str) -> list[Block]:
+def request_blocks(fix: NameFixRecord, mentions: str) -> list[Block]:
     value = NameFixRef(name_fix_id=fix.id).dump()
     return [
         SectionBlock(text=_text(f":pencil2: {request_text(fix, mentions)}")),
@@ -224,7 +224,7 @@ def _when(moment: datetime | None) -> str:
     )
 
 
-def decision_line(fix: FixView) -> str:
+def decision_line(fix: NameFixRecord) -> str:
     who = f"<@{fix.decided_by}> {_when(fix.decided_at)}"
     if fix.status == NameFixStatus.APPROVED:
         return f":white_check_mark: Approved by {who}."
@@ -235,7 +235,7 @@ def decision_line(fix: FixView) -> str:
     return f"Closed {_when(fix.decided_at)}: {esc(fix.decision_note)}"
 
 
-def decided_blocks(fix: FixView) -> list[Block]:
+def decided_blocks(fix: NameFixRecord) -> list[Block]:
     """The request message once decided: the same summary, the decision, no buttons."""
     return [
         SectionBlock(text=_text(f":pencil2: {_summary(fix)}")),
@@ -243,11 +243,11 @@ def decided_blocks(fix: FixView) -> list[Block]:
     ]
 
 
-def decided_text(fix: FixView) -> str:
+def decided_text(fix: NameFixRecord) -> str:
     return f"{_summary(fix)}\n{decision_line(fix)}"
 
 
-def decision_reply(fix: FixView) -> tuple[str, list[Block] | None]:
+def decision_reply(fix: NameFixRecord) -> tuple[str, list[Block] | None]:
     """The reply in the family thread: an "Issue PINs…" button once the name is verified, the
     reason (to the requester) when rejected."""
     asker = f"<@{fix.requested_by}>"

@@ -57,15 +57,22 @@ def click_thread(body: dict[str, Any]) -> str | None:
     return _text(message.get("thread_ts")) or _text(container.get("thread_ts")) or own
 
 
-def dialog_error(body: dict[str, Any], text: str) -> BoltResponse:
-    """The sentence inside the submitted dialog. Only an input block can show an error (Slack
-    rejects the response otherwise), so a dialog without one is replaced by a notice."""
+def dialog_error(
+    body: dict[str, Any], text: str, fields: dict[str, str] | None = None
+) -> BoltResponse:
+    """The sentence inside the submitted dialog: on the blocks `fields` names (a dialog's input
+    block ids are the domain's field names), else on its first input. Only an input block can
+    show an error (Slack rejects the response otherwise), so a dialog without one is replaced
+    by a notice."""
     blocks = _dict(body.get("view")).get("blocks")
     inputs = [
         b["block_id"]
         for b in (blocks if isinstance(blocks, list) else [])
         if isinstance(b, dict) and b.get("type") == "input" and _text(b.get("block_id"))
     ]
+    on_fields = {field: error for field, error in (fields or {}).items() if field in inputs}
+    if on_fields:
+        return BoltResponse(status=200, body={"response_action": "errors", "errors": on_fields})
     if inputs:
         return BoltResponse(
             status=200, body={"response_action": "errors", "errors": {inputs[0]: text}}

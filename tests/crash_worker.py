@@ -22,6 +22,7 @@ from bot.db import Database
 from bot.delivery.outbox import Outbox
 from bot.issuing.issuance import IssueRequest, issue_pins
 from bot.services import Services
+from handlers.notices import render_notice
 
 
 def _die(*_: Any, **__: Any) -> None:
@@ -60,7 +61,9 @@ def main(argv: list[str]) -> None:
     settings = load_settings(dict(os.environ))
     database = Database(settings.database_url)
     services = Services(
-        settings=settings, database=database, outbox=Outbox(database, settings, slack=None)
+        settings=settings,
+        database=database,
+        outbox=Outbox(database, settings, slack=None, render_notice=render_notice),
     )
     {"after-commit": after_commit, "after-send": after_send}[argv[0]](services, *argv[1:])
     raise SystemExit("still alive: the kill did not happen")

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlmodel import Session
 
-from bot.text import email_key, fold, phone_digits
+from bot.text import fold, normalized_email, phone_digits
 from models import Family, Guardian, Patient
 
 
@@ -36,7 +36,7 @@ def make_guardian(
         email=email,
         phone=phone,
         phone_digits=phone_digits(phone),
-        match_key=email_key(email) or f"name:{fold(first)} {fold(last)}",
+        match_key=normalized_email(email) or f"name:{fold(first)} {fold(last)}",
         has_portal_account=has_portal_account,
         first_key=fold(first),
         last_key=fold(last),

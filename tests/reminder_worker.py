@@ -18,6 +18,7 @@ from bot.delivery.outbox import Outbox
 from bot.reminders.sweep import run_daily
 from handlers.app import make_client
 from handlers.digest import render_digest
+from handlers.notices import render_notice
 from handlers.slack_port import WebClientPort
 
 
@@ -25,7 +26,12 @@ def main(argv: list[str]) -> int:
     now = datetime.fromisoformat(argv[1])
     settings = load_settings(dict(os.environ))
     database = Database(settings.database_url)
-    outbox = Outbox(database, settings, slack=WebClientPort(make_client(settings)))
+    outbox = Outbox(
+        database,
+        settings,
+        slack=WebClientPort(make_client(settings)),
+        render_notice=render_notice,
+    )
     with database.read_session() as session:  # connect before the start line, not after
         session.connection()
     print("ready", flush=True)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,12 @@ from tests.test_cli import pinbot
 
 STAFF = 4  # threads issuing at once while the backup runs
 SURNAMES = ("Ashgrove", "Birchwood", "Cedarly", "Dunmore")
-POLICY = IssuePolicy(today=date(2026, 6, 1), pin_ttl_days=90, minor_age_limit=18)
+POLICY = IssuePolicy(
+    now=datetime(2026, 6, 1, 15, tzinfo=UTC),
+    today=date(2026, 6, 1),
+    pin_ttl_days=90,
+    minor_age_limit=18,
+)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from bot.families.name_fix import FixView
+from bot.families.name_fix import NameFixRecord
 from bot.reminders.digest import build_digest
 from handlers.blocks import esc
 from handlers.digest import render_digest
@@ -283,7 +283,7 @@ def test_digest_shows_names_literally(stack: Stack, hostile: dict[str, int]) -> 
     shows(texts, f"{BABY} {SURNAME}", full(C1), "ZD<!here>1")
 
 
-def _fix(**changes: Any) -> FixView:
+def _fix(**changes: Any) -> NameFixRecord:
     base = {
         "id": 1,
         "family_id": 1,
@@ -302,7 +302,7 @@ def _fix(**changes: Any) -> FixView:
         "thread_ts": "1.1",
         "message_ts": "1.2",
     }
-    return FixView(**{**base, **changes})  # type: ignore[arg-type]
+    return NameFixRecord(**{**base, **changes})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ re-issue, idempotency, and the cross-family "already has an account" rule."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 import pytest
 from sqlmodel import select
@@ -17,7 +17,9 @@ from models import AuditEvent, Delivery, IssueBatch, OutgoingWork, Pin, PinStatu
 from tests.factories import make_family, make_guardian, make_patient
 
 TODAY = date(2026, 11, 25)
-POLICY = IssuePolicy(today=TODAY, pin_ttl_days=90, minor_age_limit=18)
+POLICY = IssuePolicy(
+    now=datetime.combine(TODAY, time(15), UTC), today=TODAY, pin_ttl_days=90, minor_age_limit=18
+)
 
 
 @pytest.fixture

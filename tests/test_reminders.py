@@ -34,6 +34,7 @@ from bot.services import Services
 from handlers.app import make_client
 from handlers.digest import SECTION_CAP, render_digest
 from handlers.ids import FamilyIds
+from handlers.notices import render_notice
 from handlers.slack_port import WebClientPort
 from models import (
     Appointment,
@@ -102,7 +103,13 @@ def settings(database_url: str, fake_slack: FakeSlack) -> Settings:
 def make_outbox(
     database: Database, settings: Settings, clock: Callable[[], datetime] = utcnow
 ) -> Outbox:
-    return Outbox(database, settings, slack=WebClientPort(make_client(settings)), clock=clock)
+    return Outbox(
+        database,
+        settings,
+        slack=WebClientPort(make_client(settings)),
+        clock=clock,
+        render_notice=render_notice,
+    )
 
 
 @pytest.fixture

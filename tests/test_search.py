@@ -19,7 +19,7 @@ from bot.lookup.search import (
     search_families,
     search_patients,
 )
-from bot.text import email_key, fold, phone_digits
+from bot.text import fold, normalized_email, phone_digits
 from models import Family, Guardian, Patient
 
 Child = tuple[str, str, date, str]  # first, last, dob, chart id
@@ -82,7 +82,7 @@ def add_family(
                 last_name=last,
                 email=email,
                 phone=phone,
-                match_key=email_key(email) or f"name:{fold(first)} {fold(last)}",
+                match_key=normalized_email(email) or f"name:{fold(first)} {fold(last)}",
                 phone_digits=phone_digits(phone),
                 first_key=fold(first),
                 last_key=fold(last),

@@ -29,7 +29,8 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.config import Settings
 from bot.db import Database, DatabaseUnavailable, rows_changed
-from bot.delivery.performers import LETTERS_REMOVED as LETTERS_REMOVED  # re-exported
+from bot.delivery import keys
+from bot.delivery.notices import DeliveryFailed, NoticeRenderer, ThreadNotice, as_payload
 from bot.delivery.performers import (
     SMTP_TIMEOUT_SECONDS,
     Deliveries,
@@ -54,11 +55,9 @@ DEFAULT_MAX_ATTEMPTS = 6  # OutgoingWork.max_attempts' default; a retry grants a
 # and of one whose letters were erased since (equality, so the sweep can query for it).
 LETTERS_HELD = json.dumps({"letters": "held for retry"})
 LETTERS_ERASED = json.dumps({"letters": "erased"})
+# The deliveries whose final failure the family thread is told about.
+ANNOUNCED_FAILURES = frozenset({WorkKind.WELCOME_EMAIL, WorkKind.LETTERS_UPLOAD})
 HOLD_HOURS_WHEN_KEPT = 24  # PIN_LETTER_TTL_HOURS=0 keeps PDFs in Slack, not PINs in our DB
-
-
-def email_key(batch_id: int | None) -> str:
-    return f"email:{batch_id}"
 
 
 def enqueue(
@@ -87,15 +86,18 @@ def post_in_thread(
     dedupe_key: str,
     channel_id: str | None,
     thread_ts: str | None,
-    text: str,
+    notice: ThreadNotice | None = None,
+    text: str | None = None,
     family_id: int | None = None,
-    blocks: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Queue a message for a thread (no-op when the work has no Slack thread)."""
+    """Queue a message for a thread (no-op when the work has no Slack thread): a typed notice,
+    which the Slack adapter renders when it is posted, or text the adapter already wrote."""
     if channel_id:
-        payload: dict[str, Any] = {"channel_id": channel_id, "thread_ts": thread_ts, "text": text}
-        if blocks:
-            payload["blocks"] = blocks
+        payload: dict[str, Any] = {"channel_id": channel_id, "thread_ts": thread_ts}
+        if notice is not None:
+            payload["notice"] = as_payload(notice)
+        else:
+            payload["text"] = text or ""
         enqueue(
             session,
             kind=WorkKind.SLACK_MESSAGE,
@@ -128,48 +130,6 @@ def _erase_secrets(payload_json: str) -> str:
     return json.dumps(scrub(json.loads(payload_json)))
 
 
-@dataclass(frozen=True)
-class FailureNotice:
-    """What the family thread is told when a delivery finally fails."""
-
-    work_id: int
-    kind: WorkKind
-    attempts: int
-    error: str
-    retry_until: datetime | None = None  # letters kept for "Retry upload" until then (local)
-
-
-_FAILED_WHAT = {
-    WorkKind.WELCOME_EMAIL: "The welcome email could not be delivered",
-    WorkKind.LETTERS_UPLOAD: "The PIN letters could not be uploaded",
-}
-
-
-def notice_text(notice: FailureNotice) -> str:
-    text = (
-        f":warning: {_FAILED_WHAT[notice.kind]} after {notice.attempts} attempt(s) "
-        f"({notice.error})."
-    )
-    if notice.retry_until is None:
-        return text + (
-            " The PINs themselves are issued; re-issue from the family card to print new letters."
-        )
-    return text + (
-        " The PINs themselves are issued. *Retry upload* posts the same letters "
-        f"again (no new PINs) until {notice.retry_until:%b %d, %I:%M %p}; after "
-        "that, re-issue from the family card."
-    )
-
-
-# Turns a failure notice into {"text": ..., "blocks": [...]}. handlers/ gives one with a
-# "Retry upload" button (bot/ never builds Slack types); the default is the text alone.
-NoticeRenderer = Callable[[FailureNotice], dict[str, Any]]
-
-
-def plain_notice(notice: FailureNotice) -> dict[str, Any]:
-    return {"text": notice_text(notice)}
-
-
 def hold_hours(settings: Settings) -> int:
     """How long after issue a finally failed upload keeps its letters for a retry."""
     return settings.pin_letter_ttl_hours or HOLD_HOURS_WHEN_KEPT
@@ -184,7 +144,7 @@ class Outbox:
         slack: SlackPort | None,
         clock: Callable[[], datetime] = utcnow,
         backoff: tuple[int, ...] = BACKOFF_SECONDS,
-        render_notice: NoticeRenderer = plain_notice,
+        render_notice: NoticeRenderer,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -206,6 +166,7 @@ class Outbox:
             slack=self.slack,
             clock=self.clock,
             post_in_thread=post_in_thread,
+            render_notice=self.render_notice,
             smtp_timeout=self.smtp_timeout,
         )
 
@@ -326,28 +287,24 @@ class Outbox:
         self, session: Session, work: OutgoingWork, retry_until: datetime | None
     ) -> None:
         kind = WorkKind(work.kind)
-        if kind not in _FAILED_WHAT:
+        if kind not in ANNOUNCED_FAILURES:
             return
         payload = json.loads(work.payload)
         local_until = retry_until.astimezone(self.settings.timezone) if retry_until else None
-        message = self.render_notice(
-            FailureNotice(
-                work_id=work.id or 0,
-                kind=kind,
-                attempts=work.attempts,
-                error=work.last_error,
-                retry_until=local_until,
-            )
-        )
         # One notice per final failure: after "Retry upload" the same work may fail again.
         post_in_thread(
             session,
-            dedupe_key=f"failed:{work.id}:{work.attempts}",
+            dedupe_key=keys.failure_notice(work.id or 0, work.attempts),
             channel_id=payload.get("channel_id"),
             thread_ts=payload.get("thread_ts"),
             family_id=work.family_id,
-            text=message["text"],
-            blocks=message.get("blocks"),
+            notice=DeliveryFailed(
+                work_id=work.id or 0,
+                work_kind=kind,
+                attempts=work.attempts,
+                error=work.last_error or "",
+                retry_until=local_until,
+            ),
         )
 
 

@@ -18,15 +18,20 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import Database
+from bot.delivery import keys
+from bot.delivery.notices import (
+    EmailDelivered,
+    LettersRemoved,
+    NoticeRenderer,
+    ThreadNotice,
+    from_payload,
+)
 from bot.delivery.smtp import send_email
 from bot.documents.letters import Letter, LetterCase, Practice, render_letters
 from bot.documents.welcome_email import WelcomeEmail, build_welcome_email
-from bot.text import mask_email, mrkdwn_literal
+from bot.text import mask_email
 from models import LetterFile, OutgoingWork, Pin, PinStatus, ReminderRun, WorkKind
 
-LETTERS_REMOVED = (
-    ":wastebasket: PIN letters removed from Slack after {hours} h; re-issue to print again."
-)
 SMTP_TIMEOUT_SECONDS = 20.0
 
 
@@ -73,9 +78,9 @@ class ThreadPoster(Protocol):
         dedupe_key: str,
         channel_id: str | None,
         thread_ts: str | None,
-        text: str,
+        notice: ThreadNotice | None = None,
+        text: str | None = None,
         family_id: int | None = None,
-        blocks: list[dict[str, Any]] | None = None,
     ) -> None: ...
 
 
@@ -99,6 +104,7 @@ class Deliveries:
     slack: SlackPort | None
     clock: Callable[[], datetime]
     post_in_thread: ThreadPoster
+    render_notice: NoticeRenderer
     smtp_timeout: float = SMTP_TIMEOUT_SECONDS
 
     def performer(self, kind: WorkKind) -> Performer:
@@ -138,19 +144,19 @@ class Deliveries:
                 "the email address has non-ASCII characters", transient=False
             ) from None
 
-        child = mrkdwn_literal(payload["child_first_name"])
-        notice = (
-            f":email: Welcome email for {child} delivered to {mask_email(payload['to_address'])}."
+        notice = EmailDelivered(
+            child_first_name=payload["child_first_name"],
+            masked_address=mask_email(payload["to_address"]),
         )
 
         def announce(session: Session) -> None:
             self.post_in_thread(
                 session,
-                dedupe_key=f"sent:{work.id}",
+                dedupe_key=keys.delivered_notice(work.id or 0),
                 channel_id=payload.get("channel_id"),
                 thread_ts=payload.get("thread_ts"),
                 family_id=work.family_id,
-                text=notice,
+                notice=notice,
             )
 
         return Outcome({"message_id": message["Message-ID"]}, announce)
@@ -208,11 +214,15 @@ class Deliveries:
         return Outcome({"file_id": file_id, "pages": len(letters)}, remember)
 
     def _post_message(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:  # noqa: ARG002 - every performer takes the work
+        # A typed notice is rendered now, by the Slack adapter; text was written by it already.
+        message = (
+            self.render_notice(from_payload(payload["notice"])) if "notice" in payload else payload
+        )
         ts = self._slack().post_message(
             channel=payload["channel_id"],
             thread_ts=payload.get("thread_ts"),
-            text=payload["text"],
-            blocks=payload.get("blocks"),
+            text=message["text"],
+            blocks=message.get("blocks"),
         )
         run_id = payload.get("reminder_run_id")
         if run_id is None:
@@ -243,11 +253,11 @@ class Deliveries:
             )
             self.post_in_thread(
                 session,
-                dedupe_key=f"deleted:{file_id}",
+                dedupe_key=keys.letters_deleted_notice(file_id),
                 channel_id=payload.get("channel_id"),
                 thread_ts=payload.get("thread_ts"),
                 family_id=work.family_id,
-                text=LETTERS_REMOVED.format(hours=payload.get("ttl_hours", 24)),
+                notice=LettersRemoved(ttl_hours=payload.get("ttl_hours", 24)),
             )
 
         return Outcome({"file_id": file_id}, record)

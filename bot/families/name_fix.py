@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.db import rows_changed
-from bot.delivery import outbox
+from bot.delivery import keys, outbox
+from bot.delivery.notices import NameFixClosedByImport
 from bot.errors import AlreadyDecided, NotAllowed, NotFound, PinbotError, ValidationFailed
 from bot.families import threads
 from bot.families.names import check_name
@@ -42,7 +43,7 @@ class ConfirmedBy(StrEnum):
         return self.value.replace("_", " ").capitalize()
 
 
-class Field(StrEnum):
+class NameFixField(StrEnum):
     """Dialog fields a validation error can point at (mapped to block ids by the handler)."""
 
     FIRST = "first"
@@ -99,7 +100,7 @@ class NameFixRequest:
 
 
 @dataclass(frozen=True)
-class FixView:
+class NameFixRecord:
     id: int
     family_id: int
     patient_id: int
@@ -130,8 +131,8 @@ def _confirmed_label(value: str) -> str:
     return ConfirmedBy(value).label if value in set(ConfirmedBy) else value
 
 
-def _view(fix: NameFix, patient: Patient, *, name_on_file: str | None = None) -> FixView:
-    return FixView(
+def _view(fix: NameFix, patient: Patient, *, name_on_file: str | None = None) -> NameFixRecord:
+    return NameFixRecord(
         id=fix.id or 0,
         family_id=fix.family_id,
         patient_id=fix.patient_id,
@@ -228,10 +229,12 @@ def fixable_child(
     )
 
 
-def _name_part(raw: str, field: Field, errors: dict[str, str], *, required: bool) -> str:
+def _name_part(raw: str, field: NameFixField, errors: dict[str, str], *, required: bool) -> str:
     collapsed = " ".join((raw or "").split())
     value = clean(collapsed, limit=10 * NAME_LIMIT)
-    what = {Field.FIRST: "first name", Field.MIDDLE: "middle name"}.get(field, "last name")
+    what = {NameFixField.FIRST: "first name", NameFixField.MIDDLE: "middle name"}.get(
+        field, "last name"
+    )
     if value != collapsed:
         errors[field] = f"The {what} has control characters; type it again."
     elif required and not value:
@@ -243,12 +246,12 @@ def _name_part(raw: str, field: Field, errors: dict[str, str], *, required: bool
     return value
 
 
-def _placeholder_field(first: str, middle: str, last: str) -> tuple[Field, str] | None:
+def _placeholder_field(first: str, middle: str, last: str) -> tuple[NameFixField, str] | None:
     """Which part of a proposed name still looks unofficial, and why."""
     for field, parts in (
-        (Field.FIRST, (first, "", "")),
-        (Field.MIDDLE, (first, middle, "")),
-        (Field.LAST, (first, middle, last)),
+        (NameFixField.FIRST, (first, "", "")),
+        (NameFixField.MIDDLE, (first, middle, "")),
+        (NameFixField.LAST, (first, middle, last)),
     ):
         # name_type None: the EHR's NB/TEMP code describes the old name, not the typed one.
         check = check_name(*parts, None)
@@ -259,14 +262,14 @@ def _placeholder_field(first: str, middle: str, last: str) -> tuple[Field, str] 
 
 def _validated(request: NameFixRequest, patient: Patient) -> tuple[str, str, str, str]:
     errors: dict[str, str] = {}
-    first = _name_part(request.first, Field.FIRST, errors, required=True)
-    middle = _name_part(request.middle, Field.MIDDLE, errors, required=False)
-    last = _name_part(request.last, Field.LAST, errors, required=True)
+    first = _name_part(request.first, NameFixField.FIRST, errors, required=True)
+    middle = _name_part(request.middle, NameFixField.MIDDLE, errors, required=False)
+    last = _name_part(request.last, NameFixField.LAST, errors, required=True)
     if request.confirmed_by not in set(ConfirmedBy):
-        errors[Field.CONFIRMED_BY] = "Choose how the name was confirmed."
+        errors[NameFixField.CONFIRMED_BY] = "Choose how the name was confirmed."
     note = clean(request.note, limit=10 * NOTE_LIMIT)
     if len(note) > NOTE_LIMIT:
-        errors[Field.NOTE] = f"The note is longer than {NOTE_LIMIT} characters."
+        errors[NameFixField.NOTE] = f"The note is longer than {NOTE_LIMIT} characters."
     # The same name as on file asks a supervisor to confirm a false flag, so it may look
     # unofficial; any other proposed name must not.
     same = (first, middle, last) == (patient.first_name, patient.middle_name, patient.last_name)
@@ -282,7 +285,7 @@ def _validated(request: NameFixRequest, patient: Patient) -> tuple[str, str, str
     return first, middle, last, note
 
 
-def request_name_fix(session: Session, request: NameFixRequest) -> FixView:
+def request_name_fix(session: Session, request: NameFixRequest) -> NameFixRecord:
     """Record a pending request (the handler then posts it and calls record_message)."""
     patient, _ = _needing_fix(
         session,
@@ -349,9 +352,8 @@ def _already(status: str, decided_by: str | None) -> AlreadyDecided:
             "This name fix is already closed: the EHR import brought the "
             "child's real name, or the request could not be posted."
         )
-    return AlreadyDecided(
-        f"This name fix was already {_DONE_AS.get(status, status)} by <@{decided_by}>."
-    )
+    done_as = _DONE_AS.get(status, status)
+    return AlreadyDecided(f"This name fix was already {done_as}.", decided_by=decided_by)
 
 
 def _checked(
@@ -393,7 +395,7 @@ def check_decider(
     is_supervisor: bool,
     channel_id: str | None,
     message_ts: str | None,
-) -> FixView:
+) -> NameFixRecord:
     """Whether this user may decide this pending request now (before a reason dialog)."""
     fix, patient = _checked(
         session,
@@ -437,9 +439,9 @@ def _winner(session: Session, name_fix_id: int) -> AlreadyDecided:
 def _reason(raw: str) -> str:
     reason = clean(raw, limit=10 * NOTE_LIMIT)
     if not reason:
-        raise ValidationFailed({Field.REASON: "Say why the name fix is rejected."})
+        raise ValidationFailed({NameFixField.REASON: "Say why the name fix is rejected."})
     if len(reason) > NOTE_LIMIT:
-        raise ValidationFailed({Field.REASON: f"At most {NOTE_LIMIT} characters."})
+        raise ValidationFailed({NameFixField.REASON: f"At most {NOTE_LIMIT} characters."})
     return reason
 
 
@@ -461,7 +463,7 @@ def decide(
     message_ts: str | None,
     reason: str = "",
     now: datetime | None = None,
-) -> FixView:
+) -> NameFixRecord:
     """Approve (rename + verify), confirm the name on file (verify), or reject (with a
     reason). Raises NotAllowed / AlreadyDecided and changes nothing when refused."""
     fix, patient = _checked(
@@ -547,15 +549,11 @@ def close_resolved(
             continue
         outbox.post_in_thread(
             session,
-            dedupe_key=f"name_fix_closed:{fix.id}",
+            dedupe_key=keys.name_fix_closed(fix.id or 0),
             channel_id=fix.channel_id,
             thread_ts=fix.thread_ts,
             family_id=fix.family_id,
-            text=(
-                f":information_source: The EHR import now has the name "
-                f"{mrkdwn_literal(name)} for this child, so <@{fix.requested_by}>'s name-fix "
-                "request is closed: nothing to approve."
-            ),
+            notice=NameFixClosedByImport(name=name, requested_by=fix.requested_by),
         )
         audit.record(
             session,

@@ -18,7 +18,7 @@ from models import Family, Guardian, NameFix, NameFixStatus, Patient, Pin, PinSt
 
 
 @dataclass(frozen=True)
-class GuardianView:
+class GuardianRecord:
     id: int
     name: str
     relationship: str
@@ -29,7 +29,7 @@ class GuardianView:
 
 
 @dataclass(frozen=True)
-class ChildView:
+class ChildRecord:
     id: int
     chart_id: str
     first_name: str
@@ -50,21 +50,21 @@ class ChildView:
 
 
 @dataclass(frozen=True)
-class FamilyView:
+class FamilyRecord:
     id: int
     account_number: str
     surname: str
-    guardians: tuple[GuardianView, ...]
-    children: tuple[ChildView, ...]
+    guardians: tuple[GuardianRecord, ...]
+    children: tuple[ChildRecord, ...]
 
-    def child(self, patient_id: int) -> ChildView | None:
+    def child(self, patient_id: int) -> ChildRecord | None:
         return next((c for c in self.children if c.id == patient_id), None)
 
-    def guardian(self, guardian_id: int) -> GuardianView | None:
+    def guardian(self, guardian_id: int) -> GuardianRecord | None:
         return next((g for g in self.guardians if g.id == guardian_id), None)
 
     @property
-    def eligible_children(self) -> tuple[ChildView, ...]:
+    def eligible_children(self) -> tuple[ChildRecord, ...]:
         return tuple(c for c in self.children if c.eligible)
 
 
@@ -110,7 +110,7 @@ def _pin_state(pins: Sequence[Pin]) -> tuple[str, Pin | None]:
 
 def _child_view(
     patient: Patient, pins: Sequence[Pin], pending: bool, *, today: date, minor_age_limit: int
-) -> ChildView:
+) -> ChildRecord:
     state, pin = _pin_state(pins)
     flag = name_flag(patient)
     years = age_in_years(patient.dob, today)
@@ -119,7 +119,7 @@ def _child_view(
         reason = f"unofficial name ({flag}): fix the name first"
     elif years >= minor_age_limit:
         reason = f"{years} years old: gets their own PIN, not through the family"
-    return ChildView(
+    return ChildRecord(
         id=patient.id or 0,
         chart_id=patient.chart_id,
         first_name=patient.first_name,
@@ -136,8 +136,8 @@ def _child_view(
     )
 
 
-def _guardian_view(guardian: Guardian) -> GuardianView:
-    return GuardianView(
+def _guardian_view(guardian: Guardian) -> GuardianRecord:
+    return GuardianRecord(
         id=guardian.id or 0,
         name=f"{guardian.first_name} {guardian.last_name}".strip(),
         relationship=guardian.relationship,
@@ -150,7 +150,7 @@ def _guardian_view(guardian: Guardian) -> GuardianView:
 
 def load_family(
     session: Session, family_id: int, *, today: date, minor_age_limit: int
-) -> FamilyView:
+) -> FamilyRecord:
     family = session.get(Family, family_id)
     if family is None:
         raise NotFound("That family is no longer in pinbot. Search again with /family.")
@@ -184,7 +184,7 @@ def load_family(
     surnames = dict.fromkeys(p.last_name for p in patients) or dict.fromkeys(
         g.last_name for g in guardians
     )
-    return FamilyView(
+    return FamilyRecord(
         id=family_id,
         account_number=family.account_number,
         surname=" / ".join(surnames) or family.account_number,

@@ -27,7 +27,7 @@ from bot.importing.base import (
     fetch_by,
 )
 from bot.importing.fields import Fields
-from bot.text import email_key, fold, phone_digits
+from bot.text import fold, normalized_email, phone_digits
 from models import Family, Guardian, Patient, utcnow
 
 FAMILY_COLUMNS = (
@@ -303,5 +303,5 @@ def _guardian_values(fields: Fields) -> dict[str, Any]:
         "email": email,
         "phone": phone,
         "phone_digits": phone_digits(phone),
-        "match_key": email_key(email) or f"name:{fold(first)} {fold(last)}",
+        "match_key": normalized_email(email) or f"name:{fold(first)} {fold(last)}",
     }

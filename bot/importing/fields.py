@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, tzinfo
 
-from bot.text import clean, phone_digits
+from bot.text import EMAIL_ADDRESS, SHORT_YEAR_DATE, clean, phone_digits
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 # Spreadsheet habits around dates (README "Importing"): a time after the date, as Excel writes
@@ -17,7 +16,6 @@ _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 # wrong date of birth on a PIN letter, and the portal checks PIN + DOB.
 _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?( ?[AaPp][Mm])?$")
 _EXCEL_SERIAL = re.compile(r"^\d{1,6}(\.\d+)?$")
-_SHORT_YEAR = re.compile(r"^\d{1,2}/\d{1,2}/\d{2}$")
 _TRUE, _FALSE = {"yes", "true", "1", "y"}, {"no", "false", "0", "n", ""}
 # A day of slack on "not in the future": the server's clock may run in another time zone
 # than the practice, and a baby born this morning must still import.
@@ -89,7 +87,7 @@ class Fields:
 
     def email(self, column: str) -> str | None:
         value = self.text(column, 254, required=False)
-        if value and not _EMAIL.match(value):
+        if value and not EMAIL_ADDRESS.fullmatch(value):
             self.problems.append(f"{column} is not an email address")
         elif value and not value.isascii():
             # Most practice mail servers refuse internationalized addresses (no SMTPUTF8):
@@ -130,7 +128,7 @@ def _parse_date(raw: str) -> date:
             "is a spreadsheet date serial number, not a date: format the column "
             "as a date (MM/DD/YYYY) before exporting"
         )
-    if _SHORT_YEAR.match(raw):
+    if SHORT_YEAR_DATE.fullmatch(raw):
         raise _DateProblem("has a two-digit year; use four digits (MM/DD/YYYY)")
     raise ValueError(raw)
 

@@ -15,12 +15,12 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from bot import audit
-from bot.delivery import outbox
+from bot.delivery import keys, outbox
 from bot.documents.letters import LetterCase
 from bot.errors import ValidationFailed
-from bot.families.record import ChildView, FamilyView, load_family
+from bot.families.record import ChildRecord, FamilyRecord, load_family
 from bot.issuing.gateway import PortalGateway
-from bot.text import email_key, mask_email
+from bot.text import mask_email, normalized_email
 from models import (
     Delivery,
     Family,
@@ -30,7 +30,6 @@ from models import (
     Pin,
     PinStatus,
     WorkKind,
-    utcnow,
 )
 
 
@@ -40,7 +39,7 @@ class IssueMode(StrEnum):
     PRINT_ONLY = "print_only"  # no email chosen: everything printed
 
 
-class Field(StrEnum):
+class IssueField(StrEnum):
     """Dialog fields a validation error can point at (block ids in the Issue PINs modal)."""
 
     CHILDREN = "children"
@@ -64,6 +63,10 @@ class IssueRequest:
 
 @dataclass(frozen=True)
 class IssuePolicy:
+    """The rules of one issuance, at one moment: `now` (UTC) and `today` (the practice's date)
+    both come from the services' clock."""
+
+    now: datetime
     today: date
     pin_ttl_days: int
     minor_age_limit: int
@@ -161,24 +164,24 @@ def _batch_by_key(session: Session, key: str) -> IssueBatch | None:
     return session.exec(select(IssueBatch).where(IssueBatch.idempotency_key == key)).first()
 
 
-def _validated_children(family: FamilyView, request: IssueRequest) -> list[ChildView]:
+def _validated_children(family: FamilyRecord, request: IssueRequest) -> list[ChildRecord]:
     if not request.patient_ids:
-        raise ValidationFailed({Field.CHILDREN: "Choose at least one child."})
+        raise ValidationFailed({IssueField.CHILDREN: "Choose at least one child."})
     children = []
     for patient_id in dict.fromkeys(request.patient_ids):
         child = family.child(patient_id)
         if child is None:
-            raise ValidationFailed({Field.CHILDREN: "A chosen child is not in this family."})
+            raise ValidationFailed({IssueField.CHILDREN: "A chosen child is not in this family."})
         if not child.eligible:
             raise ValidationFailed(
-                {Field.CHILDREN: f"{child.first_name}: {child.ineligible_reason}."}
+                {IssueField.CHILDREN: f"{child.first_name}: {child.ineligible_reason}."}
             )
         children.append(child)
     return sorted(children, key=lambda c: (c.dob, c.id))
 
 
 def _check_not_changed_meanwhile(
-    session: Session, request: IssueRequest, children: Sequence[ChildView]
+    session: Session, request: IssueRequest, children: Sequence[ChildRecord]
 ) -> None:
     if request.seen_active_pin_ids is None:
         return
@@ -186,7 +189,7 @@ def _check_not_changed_meanwhile(
     if set(current) - set(request.seen_active_pin_ids):
         raise ValidationFailed(
             {
-                Field.CHILDREN: (
+                IssueField.CHILDREN: (
                     "Someone issued PINs for this family while this dialog was open. Close it and "
                     "click Issue PINs… again to see the current PINs."
                 )
@@ -195,30 +198,33 @@ def _check_not_changed_meanwhile(
 
 
 def _validated_recipient(
-    session: Session, family: FamilyView, request: IssueRequest
+    session: Session, family: FamilyRecord, request: IssueRequest
 ) -> Guardian | None:
     if request.recipient_guardian_id is None:
         return None
     guardian = session.get(Guardian, request.recipient_guardian_id)
     if guardian is None or guardian.family_id != family.id:
-        raise ValidationFailed({Field.RECIPIENT: "Choose a guardian of this family."})
+        raise ValidationFailed({IssueField.RECIPIENT: "Choose a guardian of this family."})
     if not guardian.email:
         raise ValidationFailed(
             {
-                Field.RECIPIENT: "This guardian has no email address on file; "
+                IssueField.RECIPIENT: "This guardian has no email address on file; "
                 "choose “No email — print every PIN”."
             }
         )
     return guardian
 
 
-def _emailed_child(children: Sequence[ChildView], request: IssueRequest) -> ChildView:
+def _emailed_child(children: Sequence[ChildRecord], request: IssueRequest) -> ChildRecord:
     if request.emailed_patient_id is None:
         return children[0]  # the oldest selected
     chosen = next((c for c in children if c.id == request.emailed_patient_id), None)
     if chosen is None:
         raise ValidationFailed(
-            {Field.EMAILED_CHILD: "The emailed child must be one of the children you selected."}
+            {
+                IssueField.EMAILED_CHILD: "The emailed child must be one of the children "
+                "you selected."
+            }
         )
     return chosen
 
@@ -245,7 +251,7 @@ def earlier_welcome(
 ) -> datetime | None:
     """When a welcome email last went to this address (any family) for a PIN that may have
     opened an account: registered, or still active and not being replaced now."""
-    key = email_key(email)
+    key = normalized_email(email)
     if not key:
         return None
     query = (
@@ -268,12 +274,12 @@ def earlier_welcome(
 def _issue_one(
     session: Session,
     batch: IssueBatch,
-    child: ChildView,
+    child: ChildRecord,
     gateway: PortalGateway,
     policy: IssuePolicy,
 ) -> tuple[tuple[Pin, str], bool]:
-    replaced = _revoke_active(session, child.id, gateway)
-    expires = (utcnow() + timedelta(days=policy.pin_ttl_days)) if policy.pin_ttl_days else None
+    replaced = _revoke_active(session, child.id, gateway, now=policy.now)
+    expires = policy.now + timedelta(days=policy.pin_ttl_days) if policy.pin_ttl_days else None
     patient = session.get(Patient, child.id)
     assert patient is not None
     new = gateway.issue(patient, expires)
@@ -285,6 +291,7 @@ def _issue_one(
         recipient_guardian_id=batch.recipient_guardian_id if emailed else None,
         delivery=Delivery.EMAILED if emailed else Delivery.PRINTED,
         issued_by=batch.issued_by,
+        issued_at=policy.now,
         expires_at=expires,
     )
     session.add(pin)
@@ -292,18 +299,20 @@ def _issue_one(
     return (pin, new.plaintext), replaced
 
 
-def _revoke_active(session: Session, patient_id: int, gateway: PortalGateway) -> bool:
+def _revoke_active(
+    session: Session, patient_id: int, gateway: PortalGateway, *, now: datetime
+) -> bool:
     old = session.exec(
         select(Pin).where(Pin.patient_id == patient_id, Pin.status == PinStatus.ACTIVE)
     ).first()
     if old is None:
         return False
     old.status = PinStatus.REVOKED
-    old.status_changed_at = utcnow()
+    old.status_changed_at = now
     gateway.revoke(old)
     if old.delivery == Delivery.EMAILED:
         outbox.cancel(
-            session, dedupe_key=outbox.email_key(old.batch_id), reason="superseded by a newer PIN"
+            session, dedupe_key=keys.welcome_email(old.batch_id), reason="superseded by a newer PIN"
         )
     session.flush()  # free the one-active-PIN slot before the new PIN is inserted
     return True
@@ -313,7 +322,7 @@ def _date_of(moment: datetime | None) -> str | None:
     return moment.date().isoformat() if moment else None
 
 
-def _letter_case(batch: IssueBatch, child: ChildView, first: ChildView) -> LetterCase:
+def _letter_case(batch: IssueBatch, child: ChildRecord, first: ChildRecord) -> LetterCase:
     if batch.mode == IssueMode.ADD_CHILD:
         return LetterCase.HAS_ACCOUNT
     first_id = batch.emailed_patient_id or first.id
@@ -323,8 +332,8 @@ def _letter_case(batch: IssueBatch, child: ChildView, first: ChildView) -> Lette
 def _queue_deliveries(
     session: Session,
     batch: IssueBatch,
-    family: FamilyView,
-    children: Sequence[ChildView],
+    family: FamilyRecord,
+    children: Sequence[ChildRecord],
     issued: Sequence[tuple[tuple[Pin, str], bool]],
     recipient: Guardian | None,
 ) -> None:
@@ -349,7 +358,7 @@ def _queue_deliveries(
         outbox.enqueue(
             session,
             kind=WorkKind.LETTERS_UPLOAD,
-            dedupe_key=f"letters:{batch.id}",
+            dedupe_key=keys.letters_upload(batch.id or 0),
             batch_id=batch.id,
             family_id=family.id,
             payload={
@@ -364,7 +373,7 @@ def _queue_deliveries(
         outbox.enqueue(
             session,
             kind=WorkKind.WELCOME_EMAIL,
-            dedupe_key=outbox.email_key(batch.id or 0),
+            dedupe_key=keys.welcome_email(batch.id or 0),
             batch_id=batch.id,
             family_id=family.id,
             payload={

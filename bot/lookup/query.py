@@ -15,7 +15,15 @@ from datetime import date
 from enum import StrEnum
 
 from bot.errors import InvalidQuery
-from bot.text import clean, email_key, fold, mrkdwn_literal, phone_digits
+from bot.text import (
+    EMAIL_ADDRESS,
+    SHORT_YEAR_DATE,
+    clean,
+    fold,
+    mrkdwn_literal,
+    normalized_email,
+    phone_digits,
+)
 
 __all__ = ["HELP", "MAX_NAME_WORDS", "MAX_QUERY_CHARS", "Query", "QueryKind", "parse_query"]
 
@@ -30,9 +38,7 @@ _DATE_FORMATS = (
     (re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})"), (3, 1, 2)),
     (re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"), (1, 2, 3)),
 )
-_SHORT_YEAR = re.compile(r"\d{1,2}/\d{1,2}/\d{2}")
 _PHONE_TEXT = re.compile(r"\+?[\d\s().-]+")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Slack may send a typed email or phone as <mailto:a@b.org|a@b.org> or <tel:555…|555…>.
 _SLACK_LINK = re.compile(r"<(?:mailto:|tel:)?([^|<>]*)(?:\|([^<>]*))?>")
 
@@ -70,11 +76,11 @@ def parse_query(text: str) -> Query:
     if not any(c.isalnum() for c in raw):
         raise InvalidQuery(f"That search has no letters or digits. {HELP}")
     if "@" in raw:
-        if not _EMAIL.fullmatch(raw):
+        if not EMAIL_ADDRESS.fullmatch(raw):
             raise InvalidQuery(
                 f"\u201c{mrkdwn_literal(raw)}\u201d doesn't look like an email address."
             )
-        return Query(QueryKind.EMAIL, raw, value=email_key(raw) or "")
+        return Query(QueryKind.EMAIL, raw, value=normalized_email(raw) or "")
     tokens = raw.split()
     dates = [(i, dob) for i, token in enumerate(tokens) if (dob := _parse_date(token))]
     if dates:
@@ -108,7 +114,7 @@ def parse_query(text: str) -> Query:
 
 
 def _parse_date(token: str) -> date | None:
-    if _SHORT_YEAR.fullmatch(token):
+    if SHORT_YEAR_DATE.fullmatch(token):
         raise InvalidQuery(
             f"Write the year in full: \u201c{mrkdwn_literal(token)}\u201d could "
             "be several dates. Use MM/DD/YYYY or YYYY-MM-DD."

@@ -36,6 +36,8 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.config import Settings
 from bot.db import Database, rows_changed
+from bot.delivery import keys
+from bot.delivery.notices import NameFixWaiting, as_payload
 from bot.reminders import worklists as reports
 from bot.reminders.digest import (
     FIX_NUDGE_AFTER,
@@ -43,7 +45,6 @@ from bot.reminders.digest import (
     as_local,
     build_digest,
     clock_label,
-    day_label,
 )
 from models import (
     IssueBatch,
@@ -144,7 +145,9 @@ def _claim(
             # Only a claim that posted nothing, whose lease lapsed and whose messages all
             # failed for good: then posting again cannot double anything.
             still_queued = exists().where(
-                col(OutgoingWork.dedupe_key).startswith(f"digest:{local_date}:", autoescape=True),
+                col(OutgoingWork.dedupe_key).startswith(
+                    keys.digest_prefix(local_date), autoescape=True
+                ),
                 col(OutgoingWork.status) == WorkStatus.PENDING,
             )
             takeover = takeover.where(
@@ -175,16 +178,11 @@ def mark_expired_pins(session: Session, now: datetime) -> int:
     )
 
 
-def mention(slack_id: str) -> str:
-    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
-
-
 def queue_nudges(session: Session, *, now: datetime, settings: Settings) -> int:
     """A reply in each long-pending name fix's thread, at most once per request per local day
     (the conditional update of last_nudged_on decides, even under --force or replicas)."""
     tz = settings.timezone
     today = now.astimezone(tz).date().isoformat()
-    mentions = " ".join(mention(i) for i in settings.supervisor_ids)
     nudged = 0
     for fix in reports.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER):
         if not (fix.channel_id and fix.thread_ts):
@@ -204,18 +202,20 @@ def queue_nudges(session: Session, *, now: datetime, settings: Settings) -> int:
         )
         if won != 1:
             continue
-        since = as_local(fix.requested_at, tz)
-        text = (
-            f"{mentions} :hourglass: This name fix has been waiting since {day_label(since)} "
-            f"{clock_label(since)}. A supervisor can approve or reject it above."
-        ).strip()
+        notice = NameFixWaiting(
+            requested_at=as_local(fix.requested_at, tz), supervisor_ids=settings.supervisor_ids
+        )
         enqueue_once(
             session,
             kind=WorkKind.SLACK_MESSAGE,
-            dedupe_key=f"nudge:{fix.name_fix_id}:{today}",
+            dedupe_key=keys.name_fix_nudge(fix.name_fix_id, today),
             family_id=fix.family_id,
             now=now,
-            payload={"channel_id": fix.channel_id, "thread_ts": fix.thread_ts, "text": text},
+            payload={
+                "channel_id": fix.channel_id,
+                "thread_ts": fix.thread_ts,
+                "notice": as_payload(notice),
+            },
         )
         audit.record(
             session,
@@ -245,7 +245,7 @@ def _queue_digest(
         enqueue_once(
             session,
             kind=WorkKind.SLACK_MESSAGE,
-            dedupe_key=f"digest:{run.local_date}:{token}:{part}",
+            dedupe_key=keys.digest_message(run.local_date, token, part),
             now=now,
             payload={
                 "channel_id": channel,
@@ -333,10 +333,9 @@ def pending_reminder_work(database: Database, local_date: date) -> list[int]:
             .where(
                 col(OutgoingWork.status) == WorkStatus.PENDING,
                 or_(
-                    key.startswith(f"digest:{day}:"),
-                    key.like(f"nudge:%:{day}"),
-                    key.startswith("delete:"),
-                    key.startswith("deleted:"),
+                    key.startswith(keys.digest_prefix(day), autoescape=True),
+                    key.like(keys.name_fix_nudge_pattern(day)),
+                    *(key.startswith(prefix) for prefix in keys.LETTER_CLEANUP_PREFIXES),
                 ),
             )
             .order_by(col(OutgoingWork.id))
@@ -373,7 +372,7 @@ def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> i
             work_id = enqueue_once(
                 session,
                 kind=WorkKind.LETTERS_DELETE,
-                dedupe_key=f"delete:{letter.file_id}",
+                dedupe_key=keys.letters_delete(letter.file_id),
                 now=now,
                 family_id=family_id,
                 payload={

@@ -18,9 +18,9 @@ from bot.delivery.outbox import Outbox, OutboxWorker
 from bot.lookup.name_keys import name_keys
 from bot.reminders import jobs
 from bot.services import Services
-from handlers import issue_pins
 from handlers.app import create_app, make_client
 from handlers.digest import render_digest
+from handlers.notices import render_notice
 from handlers.serving import make_wsgi_app
 from handlers.slack_port import WebClientPort
 
@@ -30,9 +30,7 @@ RETRY_EVERY_SECONDS = 30
 
 
 def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
-    outbox = Outbox(
-        database, settings, slack=WebClientPort(client), render_notice=issue_pins.failure_notice
-    )
+    outbox = Outbox(database, settings, slack=WebClientPort(client), render_notice=render_notice)
     return Services(settings=settings, database=database, outbox=outbox)
 
 

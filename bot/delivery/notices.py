@@ -1,0 +1,69 @@
+"""What the core tells a family's thread, as typed data. Outgoing Slack messages carry one of
+these; the Slack adapter renders it (words, mentions, buttons) when the message is posted,
+so the core never writes Slack formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from models import WorkKind
+
+
+class _Notice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class EmailDelivered(_Notice):
+    kind: Literal["email_delivered"] = "email_delivered"
+    child_first_name: str
+    masked_address: str
+
+
+class LettersRemoved(_Notice):
+    kind: Literal["letters_removed"] = "letters_removed"
+    ttl_hours: int
+
+
+class DeliveryFailed(_Notice):
+    """A delivery finally failed; a letters upload whose letters are kept can be retried."""
+
+    kind: Literal["delivery_failed"] = "delivery_failed"
+    work_id: int
+    work_kind: WorkKind
+    attempts: int
+    error: str
+    retry_until: datetime | None = None  # local time (PRACTICE_TIMEZONE)
+
+
+class NameFixWaiting(_Notice):
+    kind: Literal["name_fix_waiting"] = "name_fix_waiting"
+    requested_at: datetime  # local time (PRACTICE_TIMEZONE)
+    supervisor_ids: tuple[str, ...]
+
+
+class NameFixClosedByImport(_Notice):
+    kind: Literal["name_fix_closed_by_import"] = "name_fix_closed_by_import"
+    name: str
+    requested_by: str
+
+
+ThreadNotice = Annotated[
+    EmailDelivered | LettersRemoved | DeliveryFailed | NameFixWaiting | NameFixClosedByImport,
+    Field(discriminator="kind"),
+]
+NOTICES: TypeAdapter[ThreadNotice] = TypeAdapter(ThreadNotice)
+
+# Turns a notice into a Slack message {"text": ..., "blocks": [...]}: handlers/notices.py.
+NoticeRenderer = Callable[[ThreadNotice], dict[str, Any]]
+
+
+def as_payload(notice: ThreadNotice) -> dict[str, Any]:
+    return notice.model_dump(mode="json")
+
+
+def from_payload(raw: object) -> ThreadNotice:
+    return NOTICES.validate_python(raw)

@@ -1,0 +1,98 @@
+"""The words (and the one button) of what the core tells a family's thread: the renderer the
+delivery performer calls when it posts a bot.delivery.notices notice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
+
+from bot.delivery.notices import (
+    DeliveryFailed,
+    EmailDelivered,
+    LettersRemoved,
+    NameFixClosedByImport,
+    NameFixWaiting,
+    ThreadNotice,
+)
+from bot.reminders.digest import clock_label, day_label
+from handlers.blocks import esc
+from handlers.ids import IssueIds
+from handlers.payloads import Id, Payload
+from models import WorkKind
+
+_FAILED_WHAT = {
+    WorkKind.WELCOME_EMAIL: "The welcome email could not be delivered",
+    WorkKind.LETTERS_UPLOAD: "The PIN letters could not be uploaded",
+}
+
+
+class UploadRef(Payload):
+    work_id: Id
+
+
+def mention(slack_id: str) -> str:
+    """A user (U…/W…) or a user group (S…), as Slack notifies them."""
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+
+
+def render_notice(notice: ThreadNotice) -> dict[str, Any]:
+    if isinstance(notice, EmailDelivered):
+        return {
+            "text": f":email: Welcome email for {esc(notice.child_first_name)} delivered to "
+            f"{notice.masked_address}."
+        }
+    if isinstance(notice, LettersRemoved):
+        return {
+            "text": f":wastebasket: PIN letters removed from Slack after {notice.ttl_hours} h; "
+            "re-issue to print again."
+        }
+    if isinstance(notice, NameFixWaiting):
+        mentions = " ".join(mention(i) for i in notice.supervisor_ids)
+        since = notice.requested_at
+        text = (
+            f"{mentions} :hourglass: This name fix has been waiting since {day_label(since)} "
+            f"{clock_label(since)}. A supervisor can approve or reject it above."
+        )
+        return {"text": text.strip()}
+    if isinstance(notice, NameFixClosedByImport):
+        return {
+            "text": f":information_source: The EHR import now has the name {esc(notice.name)} "
+            f"for this child, so {mention(notice.requested_by)}'s name-fix request is closed: "
+            "nothing to approve."
+        }
+    return _failure(notice)
+
+
+def _failure(notice: DeliveryFailed) -> dict[str, Any]:
+    """A delivery that finally failed; a letters upload whose letters are still kept gets a
+    "Retry upload" button."""
+    text = (
+        f":warning: {_FAILED_WHAT[notice.work_kind]} after {notice.attempts} attempt(s) "
+        f"({notice.error})."
+    )
+    if notice.retry_until is None:
+        text += (
+            " The PINs themselves are issued; re-issue from the family card to print new letters."
+        )
+        return {"text": text}
+    text += (
+        " The PINs themselves are issued. *Retry upload* posts the same letters "
+        f"again (no new PINs) until {notice.retry_until:%b %d, %I:%M %p}; after "
+        "that, re-issue from the family card."
+    )
+    if notice.work_kind != WorkKind.LETTERS_UPLOAD:
+        return {"text": text}
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text="Retry upload",
+                    action_id=IssueIds.RETRY_UPLOAD,
+                    value=UploadRef(work_id=notice.work_id).dump(),
+                )
+            ]
+        ),
+    ]
+    return {"text": text, "blocks": [block.to_dict() for block in blocks]}
