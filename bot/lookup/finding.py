@@ -1,0 +1,228 @@
+"""Finding candidates in the database for each kind of query: bounded, indexed statements built
+once per shape (expanding IN parameters) and run on the session's connection. See
+bot/lookup/search.py for the whole algorithm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import BindParameter, Select, bindparam, literal_column, or_, union_all
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col, select
+
+from bot.lookup.name_keys import name_keys
+from bot.lookup.name_matching import GUARDIAN, HOW_TEXT, ROW_CAP, Branch, NameMatcher
+from bot.lookup.query import Query, QueryKind
+from models import Family, Guardian, Patient
+
+# --- finding ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    family_id: int
+    patient_id: int | None  # None: the family, or one of its guardians, matched
+    score: float  # 0-1
+    exact: bool
+    matched_on: str
+
+
+Table = type[Patient] | type[Guardian]
+
+
+def _condition(table: Table, shape: str, a: Any, b: Any) -> Any:
+    first, last = col(table.first_key), col(table.last_key)
+    if shape == "last|first":
+        return or_(last.in_(a), first.in_(b))
+    if shape == "first+last":  # the first name's index; the last name compared row by row
+        return first.in_(a) & last.concat("").in_(b)
+    if shape == "last+first":
+        return last.in_(a) & first.concat("").in_(b)
+    return (last if shape == "last" else first).in_(a)
+
+
+@cache
+def _union(tables: tuple[Table, ...], shapes: tuple[str, ...]) -> Any:
+    """The branches of every table in one statement (one round trip), rows tagged with the
+    table's position in `tables`. Built and compiled once per shape, then only run."""
+    params: list[tuple[BindParameter[Any], BindParameter[Any], BindParameter[Any]]] = [
+        (bindparam(f"a{i}", expanding=True), bindparam(f"b{i}", expanding=True), bindparam(f"n{i}"))
+        for i in range(len(shapes))
+    ]
+    parts: list[Select[Any]] = []
+    for tag, table in enumerate(tables):
+        columns: tuple[Any, ...] = (
+            literal_column(str(tag)).label("tag"),
+            col(table.id),
+            col(table.family_id),
+            col(table.first_key),
+            col(table.last_key),
+        )
+        parts += [
+            core_select(*columns).where(_condition(table, shape, a, b)).limit(n)
+            for shape, (a, b, n) in zip(shapes, params, strict=True)
+        ]
+    if len(parts) == 1:
+        return parts[0]
+    subqueries = [part.subquery() for part in parts]
+    return union_all(*(select(*sub.c) for sub in subqueries))
+
+
+def _fetch(session: Session, tables: tuple[Table, ...], branches: list[Branch]) -> list[Any]:
+    if not branches:
+        return []
+    params: dict[str, Any] = {}
+    for i, branch in enumerate(branches):
+        params[f"n{i}"] = branch.cap
+        for name, keys in zip("ab", branch.keys, strict=False):
+            params[f"{name}{i}"] = list(keys)
+    return run_statement(session, _union(tables, tuple(b.shape for b in branches)), **params)
+
+
+def run_statement(session: Session, statement: Any, **params: Any) -> list[Any]:
+    """Run a prebuilt statement on the session's connection (no ORM layer: plain rows)."""
+    return list(session.connection().execute(statement, params).fetchall())
+
+
+def _name_found(session: Session, query: Query, *, children_only: bool, limit: int) -> list[Found]:
+    matcher = NameMatcher(query, name_keys(session), limit)
+    tables: tuple[Table, ...] = (Patient,) if children_only else (Patient, Guardian)
+    found = []
+    seen: set[tuple[int, int]] = set()
+    for tag, row_id, family_id, first_key, last_key in _fetch(session, tables, matcher.branches()):
+        if (tag, row_id) in seen or not (match := matcher.score(first_key, last_key)):
+            continue
+        seen.add((tag, row_id))
+        score, exact, how = match
+        child = tables[tag] is Patient
+        found.append(
+            Found(
+                family_id,
+                row_id if child else None,
+                score * (1.0 if child else GUARDIAN),
+                exact,
+                f"{'child' if child else 'guardian'} {HOW_TEXT[how]}",
+            )
+        )
+    return found
+
+
+def _ids_in(column: Any) -> Any:
+    return col(column).in_(bindparam("ids", expanding=True))
+
+
+# Every other statement of a search, built once (see the module docstring).
+_BY_DOB = (
+    select(Patient.id, Patient.family_id, Patient.first_key, Patient.last_key)
+    .where(Patient.dob == bindparam("dob"))
+    .limit(ROW_CAP)
+)
+_FAMILY_BY_ACCOUNT = select(Family.id).where(_ids_in(Family.account_number))
+_PATIENT_BY_CHART = select(Patient.id, Patient.family_id).where(_ids_in(Patient.chart_id))
+_GUARDIAN_BY_EMAIL = (
+    select(Guardian.family_id).where(Guardian.match_key == bindparam("value")).limit(ROW_CAP)
+)
+_GUARDIAN_BY_PHONE = (
+    select(Guardian.family_id).where(Guardian.phone_digits == bindparam("value")).limit(ROW_CAP)
+)
+CHILDREN_OF = select(Patient.id, Patient.family_id).where(_ids_in(Patient.family_id)).limit(ROW_CAP)
+FAMILIES_AND_CHILDREN = (
+    core_select(
+        col(Family.id),
+        col(Family.account_number),
+        col(Patient.first_name),
+        col(Patient.last_name),
+        col(Patient.dob),
+    )
+    .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
+    .where(_ids_in(Family.id))
+    .order_by(col(Patient.dob), col(Patient.id))
+)
+GUARDIAN_NAMES = (
+    select(Guardian.family_id, Guardian.first_name, Guardian.last_name)
+    .where(_ids_in(Guardian.family_id))
+    .order_by(col(Guardian.id))
+)
+PATIENT_LABELS = (
+    core_select(
+        col(Patient.id),
+        col(Patient.first_name),
+        col(Patient.last_name),
+        col(Patient.dob),
+        col(Family.account_number),
+    )
+    .join(Family, col(Family.id) == col(Patient.family_id))
+    .where(_ids_in(Patient.id))
+)
+
+
+def _dob_found(session: Session, query: Query) -> list[Found]:
+    """Children born that day; with name words, the ones whose names match come first."""
+    rows = run_statement(session, _BY_DOB, dob=query.dob)
+    found = []
+    for patient_id, family_id, first_key, last_key in rows:
+        if not query.words:
+            found.append(Found(family_id, patient_id, 1.0, True, "DOB"))
+            continue
+        keys = (first_key, last_key)
+        if all(word in keys for word in query.words):
+            found.append(Found(family_id, patient_id, 1.0, True, "DOB and child name"))
+            continue
+        similarity = sum(max(fuzz.ratio(w, k) for k in keys) for w in query.words)
+        score = 0.50 + 0.35 * similarity / (100 * len(query.words))
+        found.append(Found(family_id, patient_id, score, False, "DOB"))
+    return found
+
+
+def _identifier_found(session: Session, identifier: str) -> list[Found]:
+    """Exact account number or chart id, as typed, upper- or lower-cased (both index look-ups;
+    ids stored in mixed case must be typed as stored)."""
+    bare = identifier.lstrip("#")
+    variants = sorted({identifier, bare, bare.upper(), bare.lower()})
+    families = run_statement(session, _FAMILY_BY_ACCOUNT, ids=variants)
+    charts = run_statement(session, _PATIENT_BY_CHART, ids=variants)
+    return [
+        *(Found(family_id, None, 1.0, True, "account number") for (family_id,) in families),
+        *(Found(family_id, patient_id, 1.0, True, "chart id") for patient_id, family_id in charts),
+    ]
+
+
+def _guardian_found(session: Session, statement: Any, value: str, what: str) -> list[Found]:
+    return [
+        Found(family_id, None, 1.0, True, what)
+        for (family_id,) in run_statement(session, statement, value=value)
+    ]
+
+
+def find_matches(
+    session: Session, query: Query, *, limit: int, children_only: bool = False
+) -> list[Found]:
+    if query.kind in (QueryKind.NAME, QueryKind.LAST_FIRST):
+        return _name_found(session, query, children_only=children_only, limit=limit)
+    if query.kind is QueryKind.DOB:
+        return _dob_found(session, query)
+    if query.kind is QueryKind.EMAIL:
+        return _guardian_found(session, _GUARDIAN_BY_EMAIL, query.value, "guardian email")
+    found = _identifier_found(session, query.identifier) if query.identifier else []
+    if query.kind is QueryKind.PHONE:
+        found += _guardian_found(session, _GUARDIAN_BY_PHONE, query.value, "guardian phone")
+    if not found and query.words:
+        return _name_found(session, query, children_only=children_only, limit=limit)
+    return found
+
+
+def rank_key(found: Found) -> tuple[float, bool, int]:
+    return (-found.score, not found.exact, found.family_id)
+
+
+def best_by(found: Iterable[Found], key: Callable[[Found], int | None]) -> dict[int, Found]:
+    best: dict[int, Found] = {}
+    for f in found:
+        k = key(f)
+        if k is not None and (k not in best or rank_key(f) < rank_key(best[k])):
+            best[k] = f
+    return best
