@@ -45,10 +45,10 @@ def implicit_tls(smtp: SmtpSettings) -> bool:
 def describe_security(smtp: SmtpSettings) -> str:
     """How the connection is secured, as `pinbot check` reports it."""
     if implicit_tls(smtp):
-        return "TLS from the first byte (port 465), certificate verified"
+        return "TLS from the first byte on port 465, certificate verified"
     if smtp.starttls:
         return "STARTTLS, certificate verified"
-    return "no TLS (SMTP_STARTTLS=false)"
+    return "no TLS: SMTP_STARTTLS=false"
 
 
 @contextmanager
