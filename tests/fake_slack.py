@@ -486,6 +486,7 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._failures: dict[str, list[Failure]] = {}
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
         self._serial = 0
         self._ts = 100
         self.users: dict[str, dict[str, Any]] = {}
@@ -758,6 +759,7 @@ class FakeSlack:
         try:
             args, form_token = parse_args(headers.get("Content-Type", ""), query, body)
             token = token or form_token
+            time.sleep(self.delays.get(method, 0))  # a slow Slack (the caller's claim lasts)
             reply = self._take_failure(method) or Reply.json(self._answer(method, args, token))
         except SlackError as error:
             reply = Reply.json(error.body())

@@ -2,17 +2,22 @@
 
 Use the `smtp_server` fixture (import `smtp_server_fixture` into a conftest or test module).
 It accepts AUTH PLAIN/LOGIN without TLS for USERNAME/PASSWORD, does not require it, and can be
-told to answer RCPT TO with an error (`server.rcpt_reply = "550 5.1.1 No such user"`).
+told to answer MAIL FROM or RCPT TO with an error (`server.mail_reply = "553 5.7.1 Sender not
+allowed"`, `server.rcpt_reply = "550 5.1.1 No such user"`). `running_smtp_server` starts one
+with TLS: from the first byte ("implicit", as on port 465) or STARTTLS required before AUTH,
+which is then required too ("starttls").
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -44,12 +49,22 @@ class SmtpServer:
     received: list[Received] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     rcpt_reply: str | None = None  # e.g. "451 4.3.0 Try again later"; None accepts
+    mail_reply: str | None = None  # e.g. "553 5.7.1 Sender not allowed"; None accepts
 
     @property
     def messages(self) -> list[EmailMessage]:
         return [item.message for item in self.received]
 
     # aiosmtpd handler hooks
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
@@ -78,20 +93,43 @@ class SmtpServer:
         return AuthResult(success=ok, handled=False)
 
 
-@pytest.fixture(name="smtp_server")
-def smtp_server_fixture() -> Iterator[SmtpServer]:
+Security = Literal["plain", "implicit", "starttls"]
+
+
+@contextmanager
+def running_smtp_server(
+    security: Security = "plain", tls: ssl.SSLContext | None = None
+) -> Iterator[SmtpServer]:
+    """A server on a free loopback port. "implicit": TLS from the first byte with `tls` (the
+    server's context); "starttls": STARTTLS with `tls`, required before AUTH and mail, and
+    AUTH required; "plain": no TLS, AUTH offered but optional."""
     server = SmtpServer(port=free_port())
+    options: dict[str, Any] = {"auth_require_tls": False, "auth_required": False}
+    if security == "implicit":
+        options["ssl_context"] = tls
+    elif security == "starttls":
+        options |= {
+            "tls_context": tls,
+            "require_starttls": True,
+            "auth_require_tls": True,
+            "auth_required": True,
+        }
     controller = Controller(
         server,
         hostname=server.host,
         port=server.port,
         authenticator=server.authenticate,
-        auth_require_tls=False,
-        auth_required=False,
         ready_timeout=10,
+        **options,
     )
     controller.start()
     try:
         yield server
     finally:
         controller.stop()
+
+
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture() -> Iterator[SmtpServer]:
+    with running_smtp_server() as server:
+        yield server

@@ -306,7 +306,7 @@ def test_check_says_what_is_wrong_in_plain_words(tmp_path: Path, fake_slack: Fak
     assert set(failed) == {"configuration", "database", "smtp", "slack"}, run
     assert "SLACK_BOT_TOKEN must start with 'xoxb-'" in failed["configuration"]
     assert "can't reach postgresql" in failed["database"] and "***" in failed["database"]
-    assert f"can't talk to 127.0.0.1:{env['SMTP_PORT']}" in failed["smtp"]
+    assert f"could not reach the SMTP server at 127.0.0.1:{env['SMTP_PORT']}" in failed["smtp"]
     assert "invalid_auth" in failed["slack"] and "SLACK_BOT_TOKEN" in failed["slack"]
     assert len(fake_slack.calls_to("auth.test")) == 1
     assert "SEKRIT" not in run.output and PASSWORD not in run.output

@@ -51,6 +51,7 @@ from bot.delivery.outbox import (
     post_in_thread,
     retry_upload,
 )
+from bot.delivery.smtp import PORT_HINT
 from bot.errors import NotAllowed
 from bot.issuing.gateway import verify_pin
 from bot.issuing.issuance import IssueRequest, issue_pins
@@ -282,7 +283,9 @@ def test_smtp_server_that_never_answers_times_out_then_delivers_once(
     assert time.monotonic() - started < 5  # one short timeout, not the 20 s default
     email = work(stack, WorkKind.WELCOME_EMAIL)
     assert email.status == WorkStatus.PENDING
-    assert email.last_error == "SMTP server did not answer in time"
+    assert email.last_error == (
+        f"SMTP server at {HOST}:{silent_port} did not answer in time: {PORT_HINT}"
+    )
 
     point_smtp_at(stack, smtp.port)
     settle(stack, clock)

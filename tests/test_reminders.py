@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -497,8 +498,6 @@ def assert_one_digest_and_one_nudge_each(fake: FakeSlack, threads: list[str]) ->
 def test_three_processes_post_one_digest_and_one_nudge_per_request(
     database, database_url, settings, fake_slack
 ) -> None:
-    if database.is_sqlite:
-        pytest.skip("OS-process replicas need PostgreSQL; SQLite is covered with threads")
     seed_practice(database)
     threads = seed_waiting_fixes(database)
     env = {
@@ -915,7 +914,70 @@ def test_remind_reports_what_it_could_not_deliver(
 
     assert remind(database, settings, DST_MONDAY) == 1
 
-    assert "could not be delivered yet" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Today's digest (2026-03-09) could not be posted yet; the running bot retries it "
+        "(or run `pinbot remind` again)."
+    )
     with database.read_session() as session:
         statuses = {w.status for w in session.exec(select(OutgoingWork)).all()}
     assert statuses == {WorkStatus.PENDING}
+
+
+def digest_work(database: Database) -> list[OutgoingWork]:
+    with database.read_session() as session:
+        return list(
+            session.exec(select(OutgoingWork).where(OutgoingWork.dedupe_key.startswith("digest:")))
+        )
+
+
+def test_remind_waits_for_another_runs_delivery_in_flight(
+    database, settings, fake_slack, capsys
+) -> None:
+    seed_practice(database, threads=False)
+    run(database, settings, DST_MONDAY)  # another run queued today's digest...
+    [work] = digest_work(database)
+    fake_slack.delays["chat.postMessage"] = 1.0  # ...and is posting it, slowly
+    other = threading.Thread(target=make_outbox(database, settings).deliver, args=(work.id,))
+    other.start()
+    deadline = time.monotonic() + 5
+    while not digest_work(database)[0].claimed_until:  # its claim is taken
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+    started = time.monotonic()
+    code = run_from_cli(settings, database, force=False, clock=lambda: DST_MONDAY, wait=5)
+    waited = time.monotonic() - started
+    other.join(5)
+
+    assert code == 0
+    [line] = capsys.readouterr().out.splitlines()[:1]
+    posted = digest_work(database)[0].done_at
+    assert posted is not None
+    assert line == (
+        "Today's digest (2026-03-09) was already posted by another run at "
+        f"{posted.astimezone(TZ):%-I:%M %p}: nothing posted. Run `pinbot remind --force` to "
+        "post it again."
+    )
+    assert 0.5 < waited < 5  # it waited for the other run, not for the whole bound
+    assert len(digest_posts(fake_slack)) == 1
+
+
+def test_remind_gives_up_waiting_and_says_the_digest_is_not_posted(
+    database, settings, fake_slack, capsys
+) -> None:
+    seed_practice(database, threads=False)
+    run(database, settings, DST_MONDAY)
+    with database.transaction() as session:  # another run holds the digest and stalls
+        for work in session.exec(select(OutgoingWork)).all():
+            work.claimed_until = utcnow() + timedelta(minutes=5)
+
+    started = time.monotonic()
+    code = run_from_cli(settings, database, force=False, clock=lambda: DST_MONDAY, wait=0.6)
+
+    assert code == 1
+    assert 0.6 <= time.monotonic() - started < 5
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Today's digest (2026-03-09) is being delivered by another run but was not posted "
+        "within 0.6 s; run `pinbot remind` again in a few minutes to see whether it went out."
+    )
+    assert digest_posts(fake_slack) == []

@@ -6,6 +6,9 @@ flags, in any case, spacing and punctuation:
 - placeholder words: Baby, Boy, Girl, Male, Female, Infant, Newborn, NB, BB, BG, Unnamed,
   Unknown, Unk, None, X, U, Test, Patient, Twin… alone or run together ("Babygirl", "BBoy",
   "B-G", "InfantMale"), with twin markers (A/B/C, 1/2, #1, "Twin");
+- the birth order of multiples written out next to a shorthand, spaced or run together:
+  digits, number words, ordinals, letters and roman numerals ("BG2", "BB#2", "BGTWO",
+  "BBTwo", "BG First", "1st BG", "FIRSTBG", "BGII", "BGD", "TwinTwo");
 - the Joint Commission / AHIMA / CHA newborn conventions that embed the mother's name:
   "Judy Girl", "Judy's Girl", "Judysgirl", "1Judysgirl", "GirlJudy", "Girl1Judy", "BabyJudy",
   "Boy A Judy", "Infant of Judy";
@@ -100,6 +103,20 @@ SEX_WORDS = frozenset(
     {"boy", "girl", "male", "female", "m", "f", "nina", "nino", "varon", "hembra"}
 )
 TWIN_TAILS = frozenset({"a", "b", "c", "twin", "twina", "twinb", "twinc", "triplet"})
+# Birth order of multiples spelled out, as registries write it: run together after a
+# shorthand ("BGTWO", "BBII", "TwinFirst") or before one ("FIRSTBG", "TWOBB"). Alone they are
+# names or words (Seven, Una, Trey): they count only next to a placeholder core.
+NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+ORDINAL_WORDS = (
+    *("first", "second", "third", "fourth", "fifth"),
+    *("sixth", "seventh", "eighth", "ninth", "tenth"),
+)
+ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x")
+ORDER_TAILS = frozenset({*NUMBER_WORDS, *ORDINAL_WORDS, *ROMAN})
+# Longest first, so that "seventh" is not read as "seven" + "th".
+LEADING_ORDERS = tuple(sorted({*NUMBER_WORDS, *ORDINAL_WORDS}, key=len, reverse=True))
+# Quadruplets and more after a code ("BGD", "NBE"); not after "boy" (Boyd) or "girl".
+QUAD_LETTERS = frozenset({"d", "e"})
 # Prefixes a mother's name may follow ("GirlJudy", "BabyJudy", "InfantofJudy").
 NAME_CORES = (
     "babygirl",
@@ -168,7 +185,9 @@ def _is_tail(core: str, tail: str) -> bool:
         return True
     if core == "bebe":
         return False
-    if tail in TWIN_TAILS or split_word(tail)[0] in FIRST_MARKERS:
+    if tail in TWIN_TAILS or tail in ORDER_TAILS or split_word(tail)[0] in FIRST_MARKERS:
+        return True
+    if core in CODE_CORES and tail in QUAD_LETTERS:
         return True
     # A mother's name ("judy", "ofjudy"); "Boyd", "Boyce", "Girlie", "Twinkle" stop here.
     shortest = 3 if core == "boy" else 2
@@ -183,6 +202,10 @@ def split_word(word: str) -> list[str]:
         return [word]
     if word.startswith(("zz", "xx")):  # EHR test records: "ZZTest", "Zzzpatient", "XXA"
         return ["test"]
+    for order in LEADING_ORDERS:  # "firstbg", "twobb": birth order, then the shorthand
+        rest = word[len(order) :]
+        if word.startswith(order) and len(rest) >= 2 and split_word(rest)[0] in FIRST_MARKERS:
+            return [order, *split_word(rest)]
     for core in (*NAME_CORES, *CODE_CORES):
         tail = word[len(core) :]
         if word.startswith(core) and tail and _is_tail(core, tail):

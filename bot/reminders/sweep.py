@@ -46,6 +46,8 @@ from bot.reminders.digest import (
     build_digest,
     clock_label,
 )
+from bot.reminders.outcome import DAILY as DAILY  # re-exported: the digest run's kind
+from bot.reminders.outcome import DigestOutcome, DigestState, digest_line
 from models import (
     IssueBatch,
     LetterFile,
@@ -64,7 +66,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DAILY = "daily"  # ReminderRun.kind of the digest run
 DAILY_JOB, CATCH_UP_JOB, LETTERS_JOB = "reminders-daily", "reminders-catch-up", "letters-sweep"
 CLAIM_LEASE = timedelta(minutes=15)
 CATCH_UP_MINUTES = 15
@@ -398,11 +399,31 @@ def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> i
 
 
 def describe(
-    result: DailyResult, settings: Settings, *, letters: int = 0, undelivered: int = 0
+    result: DailyResult,
+    settings: Settings,
+    *,
+    letters: int = 0,
+    undelivered: int = 0,
+    digest: DigestOutcome | None = None,
+    waited: float = 0,
 ) -> list[str]:
+    """The CLI's lines; `digest` (when given) says what became of the queued digest."""
     run, day = result.run, result.local_date.isoformat()
     tz = settings.timezone
-    if not result.claimed:
+    if digest is not None and digest.state is not DigestState.NOTHING_QUEUED:
+        lines = [
+            digest_line(
+                digest,
+                claimed=result.claimed,
+                day=day,
+                entries=result.entries or run.entries,
+                messages=result.messages or len(digest.work_ids),
+                channel=settings.reminder_channel_id,
+                posted_at_label=clock_label(as_local(digest.posted_at, tz)),
+                waited=waited,
+            )
+        ]
+    elif not result.claimed:
         when = clock_label(as_local(run.posted_at or run.claimed_at, tz))
         if run.posted_at is None:
             done = f"was already queued at {when} by {run.claimed_by} and is being delivered"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import smtplib
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -12,6 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings
 from bot.db import Database, safe_url
+from bot.delivery.smtp import MailError, check_sender, describe_security
+
+SMTP_CHECK_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -58,24 +60,16 @@ def check_smtp(settings: Settings) -> CheckResult:
             "can't be sent (PIN letters still print)",
         )
     try:
-        with smtplib.SMTP(smtp.host or "", smtp.port, timeout=10) as server:
-            server.ehlo()
-            if smtp.starttls:
-                server.starttls()
-                server.ehlo()
-            if smtp.username:
-                server.login(smtp.username, smtp.password or "")
-    except smtplib.SMTPAuthenticationError:
-        return CheckResult(
-            "smtp", False, f"{smtp.host}:{smtp.port} refused SMTP_USERNAME / SMTP_PASSWORD"
-        )
-    except (OSError, smtplib.SMTPException) as error:
-        return CheckResult(
-            "smtp",
-            False,
-            f"can't talk to {smtp.host}:{smtp.port} ({type(error).__name__}: {error})",
-        )
-    return CheckResult("smtp", True, f"{smtp.host}:{smtp.port} accepted the connection")
+        check_sender(smtp, timeout=SMTP_CHECK_TIMEOUT)
+    except MailError as error:
+        return CheckResult("smtp", False, str(error))
+    login = "logged in with SMTP_USERNAME" if smtp.username else "no login (SMTP_USERNAME unset)"
+    return CheckResult(
+        "smtp",
+        True,
+        f"{smtp.host}:{smtp.port} ({describe_security(smtp)}, {login}) accepts "
+        "MAIL_FROM as the sender; no message was sent",
+    )
 
 
 def check_slack(settings: Settings) -> CheckResult:

@@ -1,8 +1,11 @@
 """`pinbot remind`: the daily run now, with the schedule's claim, delivering what it queued
-before the process exits."""
+before the process exits, and saying what really became of today's digest: posted by this
+run, posted by another run that started at the same time, or still being delivered by one
+(waited for, a few seconds at most)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -11,6 +14,7 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.db import Database
 from bot.delivery.outbox import erase_held_letters
+from bot.reminders.outcome import delivered_elsewhere, digest_outcome
 from bot.reminders.sweep import (
     DELIVERY_PASSES,
     describe,
@@ -24,6 +28,9 @@ from handlers.app import make_client
 from handlers.digest import render_digest
 from models import utcnow
 
+OTHER_RUN_WAIT_SECONDS = 10.0  # how long to wait for another run's delivery in flight
+POLL_SECONDS = 0.2
+
 
 def run_from_cli(
     settings: Settings,
@@ -32,27 +39,47 @@ def run_from_cli(
     force: bool,
     clock: Callable[[], datetime] = utcnow,
     client: WebClient | None = None,
+    wait: float = OTHER_RUN_WAIT_SECONDS,
 ) -> int:
-    """The daily run now, with the schedule's claim; delivers what it queued before exiting."""
+    """The daily run now, with the schedule's claim; delivers what it queued before exiting.
+    Exit 1 only when today's digest (or other reminder work) is truly not delivered."""
     services = make_services(settings, database, client or make_client(settings))
     now = clock()
     result = run_daily(database, settings, now=now, render=render_digest, force=force, actor="cli")
     erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does
     letters = sweep_letters(database, settings, now=now)
-    left = _deliver(services, result.local_date)
-    for line in describe(result, settings, letters=letters, undelivered=left):
+    mine = _deliver(services, result.local_date, wait=wait)
+    digest = digest_outcome(
+        database, result.local_date, delivered_by_me=mine, now=services.outbox.clock()
+    )
+    left = len(set(pending_reminder_work(database, result.local_date)) - digest.work_ids)
+    for line in describe(
+        result, settings, letters=letters, undelivered=left, digest=digest, waited=wait
+    ):
         print(line)
-    return 1 if left else 0
+    return 1 if left or digest.undelivered else 0
 
 
-def _deliver(services: Services, local_date: date) -> int:
+def _deliver(services: Services, local_date: date, *, wait: float) -> set[int]:
     """Deliver today's reminder work; later passes send what deliveries queued in turn (the
-    "letters removed" replies). Returns how many are still undelivered: they failed for now
-    and the bot's retry timer (or the next run) takes them."""
-    for _ in range(DELIVERY_PASSES):
-        outcomes = [
-            services.outbox.deliver(i) for i in pending_reminder_work(services.database, local_date)
-        ]
-        if not any(outcomes):
-            break
-    return len(pending_reminder_work(services.database, local_date))
+    "letters removed" replies). While another run holds a claim on some of it (it is posting
+    that message right now), wait for it, up to `wait` seconds. Returns the ids this run
+    delivered; what is still pending failed for now and the bot's retry timer takes it."""
+    mine: set[int] = set()
+    deadline = time.monotonic() + wait
+    while True:
+        for _ in range(DELIVERY_PASSES):
+            outcomes = {
+                i: services.outbox.deliver(i)
+                for i in pending_reminder_work(services.database, local_date)
+            }
+            mine |= {i for i, delivered in outcomes.items() if delivered}
+            if not any(outcomes.values()):
+                break
+        pending = pending_reminder_work(services.database, local_date)
+        now = services.outbox.clock()
+        if not delivered_elsewhere(services.database, pending, now=now):
+            return mine
+        if time.monotonic() >= deadline:
+            return mine
+        time.sleep(POLL_SECONDS)

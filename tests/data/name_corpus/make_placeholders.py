@@ -165,6 +165,61 @@ MOTHER_FORMS = [
     "Twin A {m}",
     "{m}sgirl Twin A",
 ]
+# Birth order of multiples, as registries and hospital systems write it: digits, number words,
+# ordinals, letters, roman numerals, after the shorthand ("BG2", "BBTWO", "BG-A", "BB#2") or
+# before it ("1st BG", "SECONDBB"), with and without a space, hyphen or #, in any case.
+SHORTHANDS = [
+    "BG",
+    "BB",
+    "Bg",
+    "Bb",
+    "BBoy",
+    "BGirl",
+    "Babyboy",
+    "Babygirl",
+    "BabyBoy",
+    "BabyGirl",
+    "Boy",
+    "Girl",
+    "NB",
+    "Twin",
+    "Triplet",
+]
+ORDERS = [
+    *("1", "2", "3", "10"),
+    *("One", "Two", "Three", "Four", "Ten"),
+    *("First", "Second", "Third", "1st", "2nd", "3rd"),
+    *("A", "B", "C"),
+    *("I", "II", "III", "IV"),
+]
+# Quadruplets' letters after a code: "BGD", "BB-D" ("BoyD" is left out: BOYD is a name).
+CODE_ONLY_ORDERS = {"D": ("BG", "BB", "Bg", "Bb", "BBoy", "BGirl", "NB", "Twin", "Triplet")}
+ORDER_JOINS = ["", " ", "-", "#", " #"]
+LEADING_ORDERS = ["1st", "2nd", "First", "Second", "Third", "One", "Two"]
+
+
+def _cases(name: str) -> list[str]:
+    return list(dict.fromkeys([name, name.upper(), name.lower()]))
+
+
+def birth_orders() -> list[str]:
+    lines: list[str] = []
+    orders = [(order, SHORTHANDS) for order in ORDERS]
+    orders += [(order, tuple(codes)) for order, codes in CODE_ONLY_ORDERS.items()]
+    for order, shorthands in orders:
+        for shorthand in shorthands:
+            for join in ORDER_JOINS:
+                if join.strip() == "#" and not order[0].isdigit():
+                    continue  # "#" goes with digits
+                lines.extend(_cases(f"{shorthand}{join}{order}"))
+    for order in LEADING_ORDERS:
+        for shorthand in SHORTHANDS:
+            for join in ("", " "):
+                lines.extend(_cases(f"{order}{join}{shorthand}"))
+    lines += ["Twin B Girl", "Twin 2 Boy", "Triplet C Boy", "Baby Girl Two", "Baby Boy the Second"]
+    return lines
+
+
 # Placeholders outside the first name: (first, middle, last, name_type).
 OTHER_FIELDS = [
     ("Ava", "Baby Girl", "Smith", ""),
@@ -207,6 +262,7 @@ def placeholders() -> list[str]:
         for form in MOTHER_FORMS:
             lines.append(form.format(m=mother))
         lines.extend(_spellings(f"{mother}sgirl") + _spellings(f"Girl{mother}"))
+    lines.extend(birth_orders())
     for first, middle, last, name_type in OTHER_FIELDS:
         lines.append(f"{first} | {middle} | {last} | {name_type}")
     return list(dict.fromkeys(lines))
