@@ -22,6 +22,7 @@ from bot.delivery import smtp as smtp_module
 from bot.delivery.performers import Deliveries, DeliveryError
 from bot.delivery.smtp import MailError
 from bot.runtime.checks import check_smtp
+from handlers.notices import render_notice
 from models import OutgoingWork, WorkKind
 from tests.smtp_server import (
     HOST,
@@ -127,6 +128,7 @@ def through_delivery(settings: Settings) -> Outcome:
         slack=None,
         clock=lambda: datetime.now(UTC),
         post_in_thread=lambda *args, **kwargs: None,
+        render_notice=render_notice,
         smtp_timeout=5,
     )
     payload = {
