@@ -24,6 +24,8 @@ class IssueIds(StrEnum):
     RECIPIENT_ACTION = "recipient_select"
     EMAILED_CHILD = "emailed_child"
     EMAILED_CHILD_ACTION = "emailed_child_select"
+    LANGUAGE = "letter_language"
+    LANGUAGE_ACTION = "letter_language_select"
     RETRY_UPLOAD = "letters_retry_upload"  # on the thread's "letters could not be uploaded"
 
 

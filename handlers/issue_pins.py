@@ -32,6 +32,7 @@ _ERROR_BLOCKS = {
     Field.CHILDREN: IssueIds.CHILDREN,
     Field.RECIPIENT: IssueIds.RECIPIENT,
     Field.EMAILED_CHILD: IssueIds.EMAILED_CHILD,
+    Field.LANGUAGE: IssueIds.LANGUAGE,
 }
 
 
@@ -64,7 +65,13 @@ def open_dialog(
         family_id=family_id, channel_id=channel_id, thread_ts=thread_ts, seen_active_pin_ids=seen
     )
     client.views_open(
-        trigger_id=trigger_id, view=issue_dialog(family, meta, preselected=preselected)
+        trigger_id=trigger_id,
+        view=issue_dialog(
+            family,
+            meta,
+            preselected=preselected,
+            default_language=services.settings.default_language,
+        ),
     )
 
 
@@ -190,6 +197,7 @@ def submit(
             channel_id=meta.channel_id,
             thread_ts=_thread_for(services, meta),
             seen_active_pin_ids=meta.seen_active_pin_ids,
+            language=form.language,
         )
         with services.database.transaction() as session:
             result = issue_pins(
