@@ -148,3 +148,15 @@ def test_an_unknown_nk1_20_is_a_problem_like_a_csv_value() -> None:
         "guardian_language 'zzz' is not a language pinbot knows; use an ISO 639 code "
         "(es, spa) or the language's name (Spanish, Español)"
     ]
+
+
+def test_the_demo_has_a_spanish_preferring_family_and_says_so(database: Database) -> None:
+    from bot.importing.demo import demo_hints, load_demo
+
+    assert load_demo(database).ok
+    with database.read_session() as session:
+        spanish = session.exec(select(Guardian).where(Guardian.language == "es")).all()
+    assert sorted(g.first_name for g in spanish) == ["Rocío", "Tomás"]  # "Spanish" and "spa"
+    surname = spanish[0].last_name
+    (hint,) = [line for line in demo_hints() if "prefer Spanish" in line]
+    assert hint.strip().startswith(f"/family {surname} ")
