@@ -105,9 +105,37 @@ def texts(language: str = DEFAULT_LANGUAGE) -> Texts:
 
 
 def available_languages() -> tuple[str, ...]:
-    """Every language with a locale file, English first."""
-    found = {path.stem for path in LOCALE_DIR.glob("*.toml") if _is_tag(path.stem)}
+    """Every language with a usable locale file, English first. A file that is not valid
+    TOML is left out (and logged once): one broken translation must not stop the letters in
+    every other language, whose notices would list it."""
+    found = {
+        path.stem for path in LOCALE_DIR.glob("*.toml") if _is_tag(path.stem) and _usable(path)
+    }
     return tuple(sorted(found, key=lambda code: (code != DEFAULT_LANGUAGE, code)))
+
+
+def locale_problems() -> tuple[list[str], list[str]]:
+    """What `pinbot check` says about the locale files: (errors: files that cannot be used,
+    notes: keys a translation lacks, or gets wrong, that print in English)."""
+    try:
+        english = texts(DEFAULT_LANGUAGE)
+    except LocaleError as error:
+        return [str(error)], []
+    errors, notes = [], []
+    for path in sorted(LOCALE_DIR.glob("*.toml")):
+        if not _is_tag(path.stem) or path.stem == DEFAULT_LANGUAGE:
+            continue
+        try:
+            words = texts(path.stem)
+        except LocaleError as error:
+            errors.append(str(error))
+            continue
+        if english_only := sorted(set(english.entries) - set(words.entries)):
+            notes.append(
+                f"{path.name}: {len(english_only)} text(s) print in English "
+                f"(missing, or placeholders unlike en.toml): {', '.join(english_only)}"
+            )
+    return errors, notes
 
 
 def letter_languages(choice: str) -> tuple[str, ...]:
@@ -160,6 +188,16 @@ def _candidates(language: str) -> list[str]:
     code = (language or DEFAULT_LANGUAGE).strip().lower().replace("_", "-")
     tags = [code, code.split("-")[0]] if _is_tag(code) else []
     return [*dict.fromkeys(tags), DEFAULT_LANGUAGE]
+
+
+@cache
+def _usable(path: Path) -> bool:
+    try:
+        _load(path)
+    except LocaleError as error:
+        log.error("locale file unusable, not offered", extra={"file": path.name, "error": error})
+        return False
+    return True
 
 
 @cache

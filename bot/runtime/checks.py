@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings
 from bot.db import Database, safe_url
+from bot.documents.locale import available_languages, locale_problems
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,19 @@ def check_slack(settings: Settings) -> CheckResult:
     )
 
 
+def check_locales() -> list[CheckResult]:
+    errors, notes = locale_problems()
+    shipped = f"letters in {', '.join(available_languages())}"
+    return [CheckResult("languages", False, error) for error in errors] or [
+        CheckResult("languages", True, "; ".join([shipped, *notes]))
+    ]
+
+
 def run_checks(settings: Settings) -> list[CheckResult]:
     return [
         *check_configuration(settings),
         check_database(settings),
         check_smtp(settings),
         check_slack(settings),
+        *check_locales(),
     ]
