@@ -98,9 +98,11 @@ def check_slack(settings: Settings) -> CheckResult:
     )
 
 
-def check_locales() -> list[CheckResult]:
+def check_locales(default_language: str = "en") -> list[CheckResult]:
     errors, notes = locale_problems()
     shipped = f"letters in {', '.join(available_languages())}"
+    if default_language not in available_languages():
+        notes.append(f"DEFAULT_LANGUAGE={default_language} has no locale file: English is used")
     return [CheckResult("languages", False, error) for error in errors] or [
         CheckResult("languages", True, "; ".join([shipped, *notes]))
     ]
@@ -112,5 +114,5 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         check_database(settings),
         check_smtp(settings),
         check_slack(settings),
-        *check_locales(),
+        *check_locales(settings.default_language),
     ]

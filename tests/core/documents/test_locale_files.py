@@ -31,6 +31,10 @@ def test_the_shipped_files_check_clean() -> None:
     assert locale.locale_problems() == ([], [])
     (result,) = check_locales()
     assert (result.name, result.ok, result.detail) == ("languages", True, "letters in en, es")
+    (result,) = check_locales("fr")
+    assert result.ok and result.detail == (
+        "letters in en, es; DEFAULT_LANGUAGE=fr has no locale file: English is used"
+    )
 
 
 def test_a_malformed_file_is_not_offered_and_breaks_no_other_letter(locale_dir: Path) -> None:
