@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.families.record import ChildRecord, FamilyRecord, GuardianRecord
+from bot.languages import ENGLISH, english_name
 from bot.lookup.search import FamilyHit, PatientHit
 from bot.text import mrkdwn_literal
 from handlers.ids import FamilyIds, IssueIds, NameFixIds
@@ -42,9 +43,15 @@ def us_date(value: date | None) -> str:
 def _guardian_line(guardian: GuardianRecord) -> str:
     relationship = f" ({esc(guardian.relationship)})" if guardian.relationship else ""
     account = "yes" if guardian.has_portal_account else "no"
+    # English is what the letters default to; any other language is worth a glance (SPEC §9).
+    language = (
+        f" · Prefers {esc(english_name(guardian.language))}"
+        if guardian.language and guardian.language != ENGLISH
+        else ""
+    )
     return (
         f"• {esc(guardian.name)}{relationship} · {esc(guardian.masked_email)} · "
-        f"{guardian.masked_phone} · portal account: {account}"
+        f"{guardian.masked_phone} · portal account: {account}{language}"
     )
 
 

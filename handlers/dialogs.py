@@ -19,11 +19,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.documents.locale import DEFAULT_LANGUAGE, letter_languages
 from bot.errors import ValidationFailed
 from bot.families.record import ChildRecord, FamilyRecord
 from bot.issuing.issuance import IssueField, IssueMode, IssueResult
 from handlers.blocks import esc, plain, us_date
 from handlers.ids import NO_EMAIL, IssueIds
+from handlers.letter_language import choice_label, language_input
 from handlers.payloads import MAX_ID, IssueDialogMeta
 
 CHECKBOX_LIMIT = 10  # Block Kit's maximum options in one checkbox group
@@ -64,6 +66,14 @@ def _children_inputs(children: Sequence[ChildRecord], preselected: set[int]) -> 
     return blocks
 
 
+def _preferred_recipient(family: FamilyRecord) -> int | None:
+    """Who the recipient select preselects: a guardian without an account (that is who a
+    welcome email helps), else the first with an email; None when no guardian has one."""
+    with_email = [g for g in family.guardians if g.has_email]
+    chosen = next((g for g in with_email if not g.has_portal_account), None)
+    return (chosen or with_email[0]).id if with_email else None
+
+
 def _recipient_input(family: FamilyRecord) -> InputBlock:
     with_email = [g for g in family.guardians if g.has_email]
     options = [
@@ -78,8 +88,8 @@ def _recipient_input(family: FamilyRecord) -> InputBlock:
         for g in with_email
     ]
     options.append(Option(value=NO_EMAIL, label="No email — print every PIN"))
-    # Prefer a guardian without an account: that is who a welcome email helps.
-    preferred = next((i for i, g in enumerate(with_email) if not g.has_portal_account), 0)
+    preferred_id = _preferred_recipient(family)
+    preferred = next((i for i, g in enumerate(with_email) if g.id == preferred_id), 0)
     return InputBlock(
         block_id=IssueIds.RECIPIENT,
         label="Welcome email to",
@@ -119,7 +129,11 @@ def _ineligible_note(children: Sequence[ChildRecord]) -> list[Block]:
 
 
 def issue_dialog(
-    family: FamilyRecord, meta: IssueDialogMeta, *, preselected: int | None = None
+    family: FamilyRecord,
+    meta: IssueDialogMeta,
+    *,
+    preselected: int | None = None,
+    default_language: str = "en",
 ) -> View:
     eligible = family.eligible_children
     header = SectionBlock(
@@ -145,6 +159,7 @@ def issue_dialog(
     chosen = {preselected} if preselected else {c.id for c in eligible}
     blocks: list[Block] = [header, *_children_inputs(eligible, chosen)]
     blocks += [_recipient_input(family), _emailed_child_input(eligible)]
+    blocks.append(language_input(family, _preferred_recipient(family), default_language))
     blocks += _ineligible_note(family.children)
     return View(
         type="modal",
@@ -162,6 +177,7 @@ class IssueForm:
     patient_ids: tuple[int, ...]
     recipient_guardian_id: int | None
     emailed_patient_id: int | None
+    language: str | None  # None only when a submission lacks the block: issuance defaults it
 
 
 def _dicts(value: Any) -> dict[str, Any]:
@@ -225,6 +241,7 @@ def read_issue_form(view: dict[str, Any]) -> IssueForm:
         patient_ids=tuple(children),
         recipient_guardian_id=None if recipient == NO_EMAIL else _as_id(recipient),
         emailed_patient_id=_as_id(state.get(IssueIds.EMAILED_CHILD)),
+        language=state.get(IssueIds.LANGUAGE),
     )
 
 
@@ -244,6 +261,10 @@ def issue_summary(result: IssueResult, issued_by: str) -> str:
     if printed:
         names = ", ".join(f"*{esc(c.full_name)}*" for c in printed)
         lines.append(f"• Printed (Do not send PIN): {names}")
+    languages = letter_languages(result.language)
+    if languages != (DEFAULT_LANGUAGE,):
+        pages = " (two pages per child)" if len(languages) > 1 else ""
+        lines.append(f"• Letters in {choice_label(languages)}{pages}.")
     if result.replaced:
         lines.append(f"• {result.replaced} earlier PIN(s) revoked and replaced.")
     lines.append("The PIN letters PDF follows in this thread; hand it to the parent.")

@@ -28,6 +28,8 @@ class IssueIds(StrEnum):
     RECIPIENT_ACTION = "recipient_select"
     EMAILED_CHILD = IssueField.EMAILED_CHILD.value
     EMAILED_CHILD_ACTION = "emailed_child_select"
+    LANGUAGE = IssueField.LANGUAGE.value
+    LANGUAGE_ACTION = "letter_language_select"
     RETRY_UPLOAD = "letters_retry_upload"  # on the thread's "letters could not be uploaded"
 
 

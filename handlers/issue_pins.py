@@ -55,7 +55,13 @@ def open_dialog(
         family_id=family_id, channel_id=channel_id, thread_ts=thread_ts, seen_active_pin_ids=seen
     )
     client.views_open(
-        trigger_id=trigger_id, view=issue_dialog(family, meta, preselected=preselected)
+        trigger_id=trigger_id,
+        view=issue_dialog(
+            family,
+            meta,
+            preselected=preselected,
+            default_language=services.settings.default_language,
+        ),
     )
 
 
@@ -199,6 +205,7 @@ def submit(
         channel_id=meta.channel_id,
         thread_ts=_thread_for(db, meta),
         seen_active_pin_ids=meta.seen_active_pin_ids,
+        language=form.language,
     )
     result = issue_pins(
         db.writes, request, policy=services.issue_policy(), gateway=services.gateway

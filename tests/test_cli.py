@@ -282,7 +282,7 @@ def test_check_with_a_full_config_is_all_ok(
 
     assert run.code == 0, run
     names = [re.sub(r"^(ok|FAIL)\s+(\w+):.*$", r"\2", line) for line in run.said]
-    assert names == ["configuration", "database", "smtp", "slack"], run
+    assert names == ["configuration", "database", "smtp", "slack", "languages"], run
     assert all(line.startswith("ok ") for line in run.said), run
     assert "HTTP mode on port 3000" in run.stdout
     assert "connected as @pinbot" in run.stdout

@@ -264,7 +264,7 @@ def test_rendering_is_fast() -> None:
 
 # Locale -----------------------------------------------------------------------------------
 
-KEY = re.compile(r"^(format|letter|email)\.[a-z_]+(\.[a-z_]+)*$")
+KEY = re.compile(r"^(format|letter|email|notice)\.[a-z_]+(\.[a-z_]+)*$")
 
 
 def _keys_used_by_code() -> set[str]:
@@ -285,16 +285,20 @@ def _placeholders(value: str | tuple[str, ...]) -> set[str]:
     return {name for line in lines for _, name, _, _ in string.Formatter().parse(line) if name}
 
 
-def test_every_key_the_code_uses_exists_in_every_language() -> None:
+def test_every_shipped_locale_has_every_key_with_the_same_placeholders() -> None:
     used = _keys_used_by_code()
-    assert {"letter.steps.sibling", "email.subject", "format.date"} <= used
+    assert {"letter.steps.sibling", "email.subject", "format.date", locale.NOTICE_KEY} <= used
     english = texts("en").entries
     assert used <= set(english), sorted(used - set(english))
+    assert {"en", "es"} <= set(locale.available_languages())
     for language in locale.available_languages():
-        entries = texts(language).entries
-        assert set(entries) == set(english), language
+        raw = locale._load(locale.LOCALE_DIR / f"{language}.toml").entries  # before any fallback
+        assert set(raw) == set(english), (language, sorted(set(raw) ^ set(english)))
         for key, value in english.items():
-            assert _placeholders(entries[key]) <= _placeholders(value), (language, key)
+            assert isinstance(raw[key], str) == isinstance(value, str), (language, key)
+            if isinstance(value, tuple):
+                assert len(raw[key]) == len(value), (language, key)  # the same numbered steps
+            assert _placeholders(raw[key]) == _placeholders(value), (language, key)
 
 
 def _write_locale(directory: Path, language: str, entries: dict[str, object]) -> None:
@@ -339,14 +343,38 @@ def test_unknown_language_falls_back_to_english() -> None:
     assert "Sign up for the patient portal at:" in text
 
 
-def test_missing_key_or_placeholder_is_a_clear_error(locale_dir: Path) -> None:
-    _write_locale(locale_dir, "yy", {"letter.pin_label": "PIN {nope}"})
-    with pytest.raises(LocaleError, match=r"'yy' has no text for 'letter.portal_label'"):
-        texts("yy").text("letter.portal_label")
-    with pytest.raises(LocaleError, match="placeholder 'nope'"):
-        texts("yy").text("letter.pin_label")
-    with pytest.raises(LocaleError, match="'yy' has no text for"):
+def test_a_missing_or_broken_key_is_printed_in_english_and_logged_once(
+    locale_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    locale._log_fallback.cache_clear()
+    _write_locale(
+        locale_dir,
+        "yy",
+        {
+            "letter.pin_label": "YY PIN {nope}",  # a placeholder the code does not supply
+            "letter.steps_heading": ["a list where English has text"],
+            "letter.pin_for": "YY portal PIN for",
+        },
+    )
+    with caplog.at_level("WARNING", logger="bot.documents.locale"):
+        assert texts("yy").text("letter.portal_label") == "Sign up for the patient portal at:"
+        (text,) = page_texts(render_letters(PRACTICE, [FIRST], language="yy"))
         render_letters(PRACTICE, [FIRST], language="yy")
+    assert "YY portal PIN for" in text  # its own words where it has them
+    assert "Sign up for the patient portal at:" in text and "How to use this PIN" in text
+    assert "YY PIN" not in text
+    logged = [(r.message, r.__dict__["language"], r.__dict__["key"]) for r in caplog.records]
+    keys = [key for _, _, key in logged]
+    assert len(keys) == len(set(keys)), "each key is logged once"
+    assert {"letter.portal_label", "letter.pin_label", "letter.steps_heading"} <= set(keys)
+    assert all(message == "locale text missing, using English" for message, _, _ in logged)
+    assert {language for _, language, _ in logged} == {"yy"}
+    assert "Ava" not in caplog.text and "ABCD" not in caplog.text  # key names only, no PHI
+
+
+def test_english_itself_missing_a_key_is_still_an_error(locale_dir: Path) -> None:
+    with pytest.raises(LocaleError, match=r"'en' has no text for 'letter.nope'"):
+        texts("en").text("letter.nope")
 
 
 def test_malformed_locale_file_is_a_clear_error(locale_dir: Path) -> None:

@@ -28,6 +28,7 @@ from bot.delivery.notices import (
 )
 from bot.delivery.smtp import send_email
 from bot.documents.letters import Letter, LetterCase, Practice, render_letters
+from bot.documents.locale import letter_languages
 from bot.documents.welcome_email import WelcomeEmail, build_welcome_email
 from bot.text import mask_email
 from models import LetterFile, OutgoingWork, Pin, PinStatus, ReminderRun, WorkKind
@@ -87,6 +88,11 @@ class ThreadPoster(Protocol):
 Performer = Callable[[dict[str, Any], OutgoingWork], Outcome]
 
 
+def _title(letters: int, language: str) -> str:
+    pages = letters * len(letter_languages(language))
+    return f"PIN letters ({pages} page{'s' if pages != 1 else ''})"
+
+
 def practice_of(settings: Settings) -> Practice:
     return Practice(
         name=settings.practice_name or "",
@@ -136,6 +142,7 @@ class Deliveries:
                     message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
                 ),
                 mail_from=smtp.mail_from,
+                language=payload.get("language") or self.settings.default_language,
             )
             send_email(smtp, message, timeout=self.smtp_timeout)
         except UnicodeError:
@@ -191,13 +198,15 @@ class Deliveries:
             )
             for item in items
         ]
-        pdf = render_letters(self.practice, letters)
+        # Work queued before languages existed has none: DEFAULT_LANGUAGE, as then.
+        language = payload.get("language") or self.settings.default_language
+        pdf = render_letters(self.practice, letters, language=language)
         file_id = self._slack().upload_file(
             channel=payload["channel_id"],
             thread_ts=payload.get("thread_ts"),
             content=pdf,
             filename=f"pin-letters-{work.batch_id}.pdf",
-            title=f"PIN letters ({len(letters)} page{'s' if len(letters) != 1 else ''})",
+            title=_title(len(letters), language),
         )
 
         def remember(session: Session) -> None:

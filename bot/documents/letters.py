@@ -1,7 +1,10 @@
-"""PIN letters: one US Letter page per child, built in memory with reportlab (SPEC §6).
+"""PIN letters: one US Letter page per child, built in memory with reportlab (SPEC §6), or
+two ("es+en": the guardian's language, then English, SPEC §9).
 
 Letters are credentials, so the PDF only ever exists as bytes; the metadata carries a generic
-title and never a name or PIN. Standard fonts keep the text extractable without embedding.
+title and never a name or PIN. Standard fonts keep the text extractable without embedding;
+their WinAnsi encoding covers Spanish (á é í ó ú ñ ü ¿ ¡) and the other Western European
+letters as they are.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from reportlab.lib.units import inch
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from bot.documents.locale import Texts, texts
+from bot.documents.locale import Texts, assistance_notices, letter_languages, texts
 from bot.text import CROCKFORD_ALPHABET, mask_email
 
 # Letters with no accent to strip that the standard fonts lack (Vietnamese, Polish, Turkish).
@@ -36,7 +39,8 @@ CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
 QR_SIZE = 1.6 * inch
 QR_QUIET_ZONE = 4  # modules of white around the code, as scanners expect
 GAP = 14.0
-FOOTER_TOP = MARGIN + 30
+FOOTER_GAP = 12.0  # between the last step and the footer
+FOOTER_SIZE, NOTICE_SIZE = 9.0, 7.5
 BODY_SIZES = (12.0, 10.5, 9.0, 7.5)  # step text shrinks through these until it fits
 GREY = Color(0.35, 0.35, 0.35)
 
@@ -82,21 +86,27 @@ def format_pin(pin: str) -> str:
 
 
 def render_letters(practice: Practice, letters: Sequence[Letter], *, language: str = "en") -> bytes:
-    """The PDF of `letters`, one page each, in the given order."""
+    """The PDF of `letters`, in the given order: one page each in `language` ("es"), or one
+    page per language of a bilingual choice ("es+en": Spanish, then English, per child)."""
     if not letters:
         raise ValueError("no letters to render")
-    words = texts(language)
+    editions = [texts(code) for code in letter_languages(language)]
+    notices = {
+        words.language: assistance_notices(words.language, phone=practice.phone)
+        for words in editions
+    }
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=LETTER, pageCompression=1)
-    canvas.setTitle(words.text("letter.document_title"))
+    canvas.setTitle(editions[0].text("letter.document_title"))
     canvas.setAuthor("pinbot")
     canvas.setCreator("pinbot")
     canvas.setSubject("")
     # One QR form per document, drawn by reference on every page: the code is built once.
     _define_qr_form(canvas, practice.portal_url)
     for letter in letters:
-        _Page(canvas, words, practice, letter).draw()
-        canvas.showPage()
+        for words in editions:
+            _Page(canvas, words, practice, letter, notices[words.language]).draw()
+            canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
@@ -237,13 +247,23 @@ def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
 class _Page:
     """One letter, drawn top to bottom; `self.y` is the baseline cursor."""
 
-    def __init__(self, canvas: Canvas, words: Texts, practice: Practice, letter: Letter) -> None:
+    def __init__(
+        self,
+        canvas: Canvas,
+        words: Texts,
+        practice: Practice,
+        letter: Letter,
+        notices: Sequence[str] = (),
+    ) -> None:
         self.c = canvas
         self.w = words
         self.practice = practice
         self.letter = letter
         self.child = printable(letter.child_full_name)
         self.y = PAGE_HEIGHT - MARGIN
+        self.footer = self._footer_lines(notices)
+        height = sum(len(lines) * size * 1.25 + size * 0.15 for _, size, lines in self.footer)
+        self.footer_top = MARGIN + height + FOOTER_GAP
 
     def draw(self) -> None:
         # Drawing order is reading order in the extracted text: the portal URL comes first.
@@ -289,7 +309,10 @@ class _Page:
         self.c.doForm("portal_qr")
         self.c.restoreState()
         caption = printable(self.w.text("letter.qr_caption"))
-        self.c.setFont("Helvetica", 8)
+        # A longer translation shrinks to the code's width instead of running into the margin.
+        self.c.setFont(
+            "Helvetica", min(8.0, 8.0 * QR_SIZE / max(stringWidth(caption, "Helvetica", 8), 1.0))
+        )
         self.c.drawCentredString(qr_x + QR_SIZE / 2, top - QR_SIZE - 11, caption)
         self.y = min(self.y, top - QR_SIZE - 16) - GAP / 2
         self.c.setStrokeColor(GREY)
@@ -335,7 +358,7 @@ class _Page:
                 for text, font, bullet in blocks
             ]
             height = sum(len(lines) * leading + size * 0.5 for _, _, lines in laid_out)
-            if self.y - height >= FOOTER_TOP:
+            if self.y - height >= self.footer_top:
                 break
         self.c.setFillColor(Color(0, 0, 0))
         for font, bullet, lines in laid_out:
@@ -372,9 +395,26 @@ class _Page:
             "phone": self.practice.phone,
         }
 
-    def _footer(self) -> None:
+    def _footer_lines(self, notices: Sequence[str]) -> list[tuple[str, float, list[str]]]:
+        """(font, size, wrapped lines): the footer, then one language-assistance line per
+        other shipped language, each in its own language (SPEC §9)."""
         footer = self.w.text(
             "letter.footer", practice_name=self.practice.name, phone=self.practice.phone
         )
-        self.y = FOOTER_TOP
-        self._text(footer, "Helvetica", 9, color=GREY)
+        parts = [("Helvetica", FOOTER_SIZE, footer)]
+        parts += [("Helvetica-Bold", NOTICE_SIZE, notice) for notice in notices]
+        return [
+            (font, size, _wrap(printable(text), font, size, CONTENT_WIDTH))
+            for font, size, text in parts
+        ]
+
+    def _footer(self) -> None:
+        self.y = self.footer_top - FOOTER_GAP
+        self.c.setFillColor(GREY)
+        for font, size, lines in self.footer:
+            self.c.setFont(font, size)
+            for line in lines:
+                self.y -= size
+                self.c.drawString(MARGIN, self.y, line)
+                self.y -= size * 0.25
+            self.y -= size * 0.15

@@ -1,5 +1,7 @@
 """The welcome email (one per family, SPEC §1 and §6), built from plain data so a retry
-rebuilds the same message: same words, same Message-ID. Delivery is bot.delivery.smtp's."""
+rebuilds the same message: same words, same Message-ID. Delivery is bot.delivery.smtp's.
+In the batch's language (SPEC §9): Subject, both parts, Content-Language and the HTML's lang,
+ending with the language-assistance line of every other shipped language."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from email.utils import format_datetime, formataddr
 from html import escape
 
 from bot.documents.letters import Practice, format_pin
-from bot.documents.locale import Texts, texts
+from bot.documents.locale import Texts, assistance_notices, letter_languages, texts
 from bot.text import clean
 
 
@@ -36,19 +38,22 @@ class _Body:
     steps_heading: str
     steps: tuple[str, ...]
     closing: tuple[str, ...]
+    notices: tuple[str, ...]  # language assistance, one line per other shipped language
 
 
 def build_welcome_email(
     email: WelcomeEmail, *, mail_from: str, language: str = "en", date: datetime | None = None
 ) -> EmailMessage:
-    """The welcome email for one child; `date` defaults to now (the Message-ID never changes)."""
+    """The welcome email for one child; `date` defaults to now (the Message-ID never changes).
+    `language` is the batch's letter language; a bilingual "es+en" writes the email in its
+    first language, the guardian's."""
     if not (
         email.message_id.startswith("<")
         and email.message_id.endswith(">")
         and "@" in email.message_id
     ):
         raise ValueError("message_id must look like <id@domain>")
-    words = texts(language)
+    words = texts(letter_languages(language)[0])
     practice_name = clean(email.practice.name)
     message = EmailMessage()
     message["Subject"] = words.text("email.subject", practice_name=practice_name)
@@ -60,10 +65,12 @@ def build_welcome_email(
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: autoresponders should not reply
     body = _body(email, words)
     message.set_content(_plain(body))
-    message.add_alternative(_html(body, email.practice.portal_url), subtype="html")
+    message.add_alternative(_html(body, email.practice.portal_url, words.language), subtype="html")
     # A boundary derived from the Message-ID (not random) makes a rebuilt message identical.
     digest = hashlib.sha256(email.message_id.encode()).hexdigest()[:32]
     message.set_boundary(f"=_pinbot_{digest}")
+    # After the body: set_content() drops every Content-* header it finds.
+    message["Content-Language"] = words.language  # RFC 3282
     return message
 
 
@@ -90,6 +97,7 @@ def _body(email: WelcomeEmail, words: Texts) -> _Body:
             words.text("email.private", **values),
             words.text("email.signature", **values),
         ),
+        notices=assistance_notices(words.language, phone=email.practice.phone),
     )
 
 
@@ -102,10 +110,12 @@ def _plain(body: _Body) -> str:
         f"{body.steps_heading}\n{steps}",
         *body.closing,
     ]
+    if body.notices:
+        parts.append("\n".join(body.notices))
     return "\n\n".join(parts) + "\n"
 
 
-def _html(body: _Body, portal_url: str) -> str:
+def _html(body: _Body, portal_url: str, language: str) -> str:
     # Every value is user-controlled or translated text: escape all of it, then link the URL.
     url = escape(portal_url)
     link = f'<a href="{url}">{url}</a>'
@@ -126,8 +136,10 @@ def _html(body: _Body, portal_url: str) -> str:
         f"<ol>{steps}</ol>",
         *map(para, body.closing),
     ]
+    parts += [f'<p style="font-size:12px;color:#555">{escape(n)}</p>' for n in body.notices]
     return (
-        '<!DOCTYPE html>\n<html><body style="font-family:Helvetica,Arial,sans-serif">\n'
+        f'<!DOCTYPE html>\n<html lang="{escape(language)}">'
+        '<body style="font-family:Helvetica,Arial,sans-serif">\n'
         + "\n".join(parts)
         + "\n</body></html>\n"
     )

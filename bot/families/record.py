@@ -26,6 +26,7 @@ class GuardianRecord:
     masked_phone: str
     has_email: bool
     has_portal_account: bool
+    language: str | None = None  # ISO 639-1 ("es"); None when not known
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ class FamilyRecord:
 
     def guardian(self, guardian_id: int) -> GuardianRecord | None:
         return next((g for g in self.guardians if g.id == guardian_id), None)
+
+    def language_of(self, guardian_id: int | None) -> str | None:
+        """The language the letters should speak: the receiving guardian's when known; with no
+        receiving guardian (or one whose language is not known), the first guardian's that is."""
+        chosen = self.guardian(guardian_id) if guardian_id is not None else None
+        if chosen is not None and chosen.language:
+            return chosen.language
+        return next((g.language for g in self.guardians if g.language), None)
 
     @property
     def eligible_children(self) -> tuple[ChildRecord, ...]:
@@ -145,6 +154,7 @@ def _guardian_view(guardian: Guardian) -> GuardianRecord:
         masked_phone=mask_phone(guardian.phone),
         has_email=bool(guardian.email),
         has_portal_account=guardian.has_portal_account,
+        language=guardian.language,
     )
 
 

@@ -107,6 +107,7 @@ Problems = list[tuple[int, str]]
 class Importer(Generic[R]):
     kind: str
     columns: tuple[str, ...]
+    optional_columns: tuple[str, ...] = ()  # a file may leave these out
     outcomes: ClassVar[dict[str, tuple[str, ...]]]
 
     def parse(self, fields: Fields) -> R:

@@ -141,14 +141,18 @@ def fit(cells: list[str], width: int) -> list[str]:
     return cells
 
 
-def header_problems(header: list[str], columns: tuple[str, ...]) -> list[str]:
+def header_problems(
+    header: list[str], columns: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[str]:
+    """Duplicate, missing and unknown columns; `optional` columns may be left out."""
     problems = []
     if duplicates := sorted({name for name in header if header.count(name) > 1}):
         problems.append(f"column(s) appear more than once: {', '.join(duplicates)}")
     if missing := [name for name in columns if name not in header]:
         problems.append(f"missing column(s): {', '.join(missing)}")
-    if unknown := [name or "(a column with no name)" for name in header if name not in columns]:
+    known = (*columns, *optional)
+    if unknown := [name or "(a column with no name)" for name in header if name not in known]:
         problems.append(
-            f"unknown column(s): {', '.join(unknown)}; the columns are: {', '.join(columns)}"
+            f"unknown column(s): {', '.join(unknown)}; the columns are: {', '.join(known)}"
         )
     return problems

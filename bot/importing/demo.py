@@ -17,6 +17,7 @@ from bot.db import Database
 from bot.importing.importer import (
     APPOINTMENT_COLUMNS,
     FAMILY_COLUMNS,
+    FAMILY_OPTIONAL_COLUMNS,
     ImportReport,
     import_appointments,
     import_families,
@@ -179,6 +180,7 @@ class DemoGuardian:
     email: str
     phone: str
     has_account: bool = False
+    language: str = ""  # guardian_language as an EHR writes it ("Spanish", "spa", "es")
 
 
 @dataclass
@@ -201,8 +203,8 @@ class _Builder:
         self.families: list[DemoFamily] = []
         self._charts = 0
 
-    def family(self, role: str) -> DemoFamily:
-        surname = self.surnames.pop()
+    def family(self, role: str, surname: str | None = None) -> DemoFamily:
+        surname = surname or self.surnames.pop()
         family = DemoFamily(f"DEMO-{1001 + len(self.families)}", surname, role)
         self.families.append(family)
         return family
@@ -232,12 +234,17 @@ class _Builder:
         *,
         email: bool = True,
         has_account: bool = False,
+        first: str | None = None,
+        language: str = "",
     ) -> DemoGuardian:
-        first = self.rng.choice(MOTHERS if relationship in ("Mother", "Grandmother") else FATHERS)
+        mothers = relationship in ("Mother", "Grandmother")
+        first = first or self.rng.choice(MOTHERS if mothers else FATHERS)
         domain = self.rng.choice(["example.com", "example.org"])
         address = f"{fold(first)}.{fold(family.surname)}@{domain}" if email else ""
         phone = self.rng.choice(PHONE_FORMATS).format(n=self.phones.pop())
-        guardian = DemoGuardian(first, family.surname, relationship, address, phone, has_account)
+        guardian = DemoGuardian(
+            first, family.surname, relationship, address, phone, has_account, language
+        )
         family.guardians.append(guardian)
         return guardian
 
@@ -289,6 +296,13 @@ def build_practice(seed: int = DEFAULT_SEED, today: date | None = None) -> list[
         DemoGuardian(father.first, father.last, "Father", father.email, father.phone)
     )
 
+    # Prefers Spanish (SPEC §9): the dialog preselects Spanish letters and a Spanish email.
+    spanish = b.family("spanish", surname="Girasol-Peña")
+    b.child(spanish, 6, first="Lucía", sex="F")
+    b.child(spanish, 2, first="Mateo", sex="M")
+    b.guardian(spanish, "Mother", first="Rocío", language="Spanish")
+    b.guardian(spanish, "Father", first="Tomás", email=False, language="spa")
+
     for _ in range(FILLER_FAMILIES):
         filler = b.family("filler")
         for _ in range(b.rng.choice([1, 1, 2, 2, 3])):
@@ -328,7 +342,7 @@ def appointments(
 def families_csv(families: list[DemoFamily]) -> io.StringIO:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(FAMILY_COLUMNS)
+    writer.writerow((*FAMILY_COLUMNS, *FAMILY_OPTIONAL_COLUMNS))
     for family in families:
         for child in family.children:
             for g in family.guardians:
@@ -348,6 +362,7 @@ def families_csv(families: list[DemoFamily]) -> io.StringIO:
                         g.email,
                         g.phone,
                         "yes" if g.has_account else "no",
+                        g.language,
                     ]
                 )
     out.seek(0)
@@ -406,6 +421,8 @@ def demo_hints(*, seed: int = DEFAULT_SEED, today: date | None = None) -> list[s
         f"  /family {by_role['no email'].surname}  no guardian email: every PIN is printed",
         f"  /family {adult.surname}  {adult.children[0].first} is 18 and gets their own PIN",
         f"  /family {siblings.guardians[1].email}  a father with children in two accounts",
+        f"  /family {by_role['spanish'].surname}  the parents prefer Spanish: Spanish letters "
+        "and email are preselected, or Spanish and English (two pages per child)",
         f"  /pin {siblings.children[0].first} {siblings.surname}  issue PINs for one child",
         "  /pinbot today  today's appointments without portal access or with a temporary name",
     ]

@@ -46,6 +46,8 @@ FAMILY_COLUMNS = (
     "guardian_phone",
     "guardian_has_portal_account",
 )
+# Optional: a file without it imports as before. The HL7 feed's rows always carry it (NK1-20).
+FAMILY_OPTIONAL_COLUMNS = ("guardian_language",)
 _EARLIEST_DOB = date(1900, 1, 1)
 _NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key", "last_key"})
 
@@ -54,8 +56,9 @@ _NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key"
 class _FamilyRow:
     account: str
     patient: dict[str, Any]  # Patient column values
-    guardian: dict[str, Any]  # Guardian column values, except has_portal_account
+    guardian: dict[str, Any]  # Guardian column values, except has_portal_account and language
     has_account: bool
+    language: str | None  # None: not known, so a stored language is kept
 
 
 class _Guardians:
@@ -89,7 +92,7 @@ class _Guardians:
 
 
 class FamiliesImporter(Importer[_FamilyRow]):
-    kind, columns = "families", FAMILY_COLUMNS
+    kind, columns, optional_columns = "families", FAMILY_COLUMNS, FAMILY_OPTIONAL_COLUMNS
     outcomes: ClassVar[dict[str, tuple[str, ...]]] = dict.fromkeys(
         ("families", "patients", "guardians"), ENTITY_OUTCOMES
     )
@@ -118,6 +121,7 @@ class FamiliesImporter(Importer[_FamilyRow]):
             patient,
             _guardian_values(fields),
             fields.flag("guardian_has_portal_account"),
+            fields.language("guardian_language"),
         )
 
     def check(self, session: Session, rows: list[tuple[int, _FamilyRow]]) -> Problems:
@@ -257,6 +261,7 @@ class _FamilyChunk:
         if (pending := self.new_guardians.get(key)) is not None:
             pending.update(row.guardian)  # the last row wins, as for an existing guardian
             pending["has_portal_account"] |= row.has_account
+            pending["language"] = row.language or pending["language"]
             return False
         guardian = self.guardians.find(
             family.id,
@@ -268,6 +273,7 @@ class _FamilyChunk:
                 **row.guardian,
                 "family_id": family.id,
                 "has_portal_account": row.has_account,
+                "language": row.language,
                 **self._stamps(),
             }
             self.tally.mark("guardians", key, CREATED)
@@ -277,6 +283,10 @@ class _FamilyChunk:
         if row.has_account and not guardian.has_portal_account:
             guardian.has_portal_account = True
             changed.append("has_portal_account")
+        # Likewise an empty language (a file or feed that does not say) keeps a known one.
+        if row.language and guardian.language != row.language:
+            guardian.language = row.language
+            changed.append("language")
         if changed:
             guardian.updated_at = self.now
         self.tally.mark("guardians", key, UPDATED if changed else UNCHANGED)

@@ -1,11 +1,12 @@
 """One CSV record's values parsed and validated field by field (SPEC §4): text and names,
-dates, date-times, yes/no flags, email addresses and phone numbers."""
+dates, date-times, yes/no flags, email addresses, phone numbers and languages."""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, tzinfo
 
+from bot.languages import UnknownLanguage, read_language
 from bot.text import EMAIL_ADDRESS, SHORT_YEAR_DATE, clean, phone_digits
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -102,6 +103,19 @@ class Fields:
         if value and phone_digits(value) is None:
             self.problems.append(f"{column} is not a phone number")
         return value or None
+
+    def language(self, column: str) -> str | None:
+        """An ISO 639-1 code ("es" from "es", "spa", "Spanish", "Español"); None when the
+        column is absent or empty, or says the language is not known ("UNK", "Declined")."""
+        raw = " ".join(self.values.get(column, "").split())
+        try:
+            return read_language(raw)
+        except UnknownLanguage:
+            self.problems.append(
+                f"{column} '{raw[:30]}' is not a language pinbot knows; use an ISO 639 "
+                "code (es, spa) or the language's name (Spanish, Español)"
+            )
+            return None
 
     def _check_range(self, column: str, value: date, earliest: date | None) -> None:
         if value > self.today + CLOCK_SLACK:

@@ -48,7 +48,7 @@ from bot.importing.csv_reader import (
     read_records,
     record_problem,
 )
-from bot.importing.families import FAMILY_COLUMNS, FamiliesImporter
+from bot.importing.families import FAMILY_COLUMNS, FAMILY_OPTIONAL_COLUMNS, FamiliesImporter
 from bot.importing.fields import CLOCK_SLACK, Fields
 from models import Appointment, Patient, Pin, PinStatus, utcnow
 
@@ -59,6 +59,7 @@ __all__ = [
     "CHUNK_ROWS",
     "CREATED",
     "FAMILY_COLUMNS",
+    "FAMILY_OPTIONAL_COLUMNS",
     "MAX_RECORD_LINES",
     "NO_ACTIVE_PIN",
     "REGISTERED",
@@ -224,7 +225,7 @@ def _parsed(
                 + ", ".join(importer.columns)
                 + "); none of them is there: is the header row missing?",
             )
-        if problems := header_problems(header, importer.columns):
+        if problems := header_problems(header, importer.columns, importer.optional_columns):
             raise FileProblem(header_line, "; ".join(problems))
         for line, end, raw_cells in records:
             cells = fit(raw_cells, len(header))

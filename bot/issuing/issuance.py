@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.delivery import keys, outbox
 from bot.documents.letters import LetterCase
+from bot.documents.locale import choice_value, default_choice, letter_choices
 from bot.errors import ValidationFailed
 from bot.families.record import ChildRecord, FamilyRecord, load_family
 from bot.issuing.gateway import PortalGateway
@@ -45,6 +46,7 @@ class IssueField(StrEnum):
     CHILDREN = "children"
     RECIPIENT = "recipient"
     EMAILED_CHILD = "emailed_child"
+    LANGUAGE = "language"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class IssueRequest:
     thread_ts: str | None = None
     # Active PIN ids the dialog showed; if they changed meanwhile someone else issued.
     seen_active_pin_ids: tuple[int, ...] | None = None
+    # Letter language as the dialog offers it ("es", "es+en"); None: the receiving guardian's
+    # when a locale file has its words, else the policy's default (SPEC §9).
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class IssuePolicy:
     today: date
     pin_ttl_days: int
     minor_age_limit: int
+    default_language: str = "en"  # DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class IssueResult:
     masked_email: str | None
     emailed_patient_id: int | None
     account_note: str | None  # why no welcome email went out, when the guardian has one
+    language: str  # the letters' language choice: "es", or "es+en" for two pages per child
     replaced: int  # active PINs this batch revoked
     channel_id: str | None
     thread_ts: str | None
@@ -130,6 +137,7 @@ def issue_pins(
     recipient = _validated_recipient(session, family, request)
     emailed = _emailed_child(children, request)
     mode, note = _mode_for(session, recipient, [c.id for c in children])
+    language = _validated_language(family, request, policy)
 
     batch = IssueBatch(
         family_id=family.id,
@@ -138,6 +146,7 @@ def issue_pins(
         recipient_guardian_id=recipient.id if recipient else None,
         emailed_patient_id=emailed.id if mode == IssueMode.WELCOME else None,
         mode=mode,
+        language=language,
         channel_id=request.channel_id,
         thread_ts=request.thread_ts,
     )
@@ -227,6 +236,15 @@ def _emailed_child(children: Sequence[ChildRecord], request: IssueRequest) -> Ch
             }
         )
     return chosen
+
+
+def _validated_language(family: FamilyRecord, request: IssueRequest, policy: IssuePolicy) -> str:
+    if request.language is None:
+        guardian = family.language_of(request.recipient_guardian_id)
+        return default_choice(guardian, policy.default_language)
+    if request.language not in {choice_value(c) for c in letter_choices()}:
+        raise ValidationFailed({IssueField.LANGUAGE: "Choose one of the languages listed."})
+    return request.language
 
 
 def _mode_for(
@@ -365,6 +383,7 @@ def _queue_deliveries(
                 "channel_id": batch.channel_id,
                 "thread_ts": batch.thread_ts,
                 "letters": letters,
+                "language": batch.language,
                 "account_number": family.account_number,
             },
         )
@@ -383,6 +402,7 @@ def _queue_deliveries(
                 "pin": plaintext,
                 "pin_id": pin.id,
                 "sibling_first_names": [c.first_name for c in children if c.id != first.id],
+                "language": batch.language,
                 "channel_id": batch.channel_id,
                 "thread_ts": batch.thread_ts,
             },
@@ -426,6 +446,7 @@ def _result_of(
         masked_email=mask_email(recipient.email) if recipient else None,
         emailed_patient_id=batch.emailed_patient_id,
         account_note=note,
+        language=batch.language or "en",
         replaced=replaced,
         channel_id=batch.channel_id,
         thread_ts=batch.thread_ts,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import ConfigError, Settings
 from bot.db import Database, safe_url
 from bot.delivery.smtp import MailError, check_sender, describe_security
+from bot.documents.locale import available_languages, locale_problems
 
 SMTP_CHECK_TIMEOUT = 10.0
 
@@ -91,10 +92,21 @@ def check_slack(settings: Settings) -> CheckResult:
     )
 
 
+def check_locales(default_language: str = "en") -> list[CheckResult]:
+    errors, notes = locale_problems()
+    shipped = f"letters in {', '.join(available_languages())}"
+    if default_language not in available_languages():
+        notes.append(f"DEFAULT_LANGUAGE={default_language} has no locale file: English is used")
+    return [CheckResult("languages", False, error) for error in errors] or [
+        CheckResult("languages", True, "; ".join([shipped, *notes]))
+    ]
+
+
 def run_checks(settings: Settings) -> list[CheckResult]:
     return [
         *check_configuration(settings),
         check_database(settings),
         check_smtp(settings),
         check_slack(settings),
+        *check_locales(settings.default_language),
     ]
