@@ -1,5 +1,5 @@
-"""`pinbot remind`: the daily run now, with the schedule's claim, delivering what it queued
-before the process exits."""
+"""`pinbot remind`: the daily run now, with the schedule's claim, and this week's adoption
+report when it is due and not yet posted; delivers what it queued before the process exits."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from bot.reminders.sweep import (
     run_daily,
     sweep_letters,
 )
+from bot.reminders.weekly import describe_weekly, pending_report_work, run_weekly
 from bot.runtime.process import make_services
 from bot.services import Services
 from handlers.app import make_client
@@ -35,24 +36,33 @@ def run_from_cli(
 ) -> int:
     """The daily run now, with the schedule's claim; delivers what it queued before exiting."""
     services = make_services(settings, database, client or make_client(settings))
+    services.clock = services.outbox.clock = clock  # one clock for the run and its delivery
     now = clock()
     result = run_daily(database, settings, now=now, render=render_digest, force=force, actor="cli")
+    # --force is the digest's: the week's report keeps its once-per-week claim.
+    weekly = run_weekly(database, settings, now=now, actor="cli")
     erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does
     letters = sweep_letters(database, settings, now=now)
-    left = _deliver(services, result.local_date)
+    left = _deliver(services, result.local_date, weekly.monday)
     for line in describe(result, settings, letters=letters, undelivered=left):
+        print(line)
+    for line in describe_weekly(weekly, settings):
         print(line)
     return 1 if left else 0
 
 
-def _deliver(services: Services, local_date: date) -> int:
-    """Deliver today's reminder work; later passes send what deliveries queued in turn (the
-    "letters removed" replies). Returns how many are still undelivered: they failed for now
-    and the bot's retry timer (or the next run) takes them."""
+def _pending(database: Database, local_date: date, monday: date) -> list[int]:
+    return pending_reminder_work(database, local_date) + pending_report_work(database, monday)
+
+
+def _deliver(services: Services, local_date: date, monday: date) -> int:
+    """Deliver today's reminder work and the week's report; later passes send what deliveries
+    queued in turn (the "letters removed" replies). Returns how many are still undelivered:
+    they failed for now and the bot's retry timer (or the next run) takes them."""
     for _ in range(DELIVERY_PASSES):
         outcomes = [
-            services.outbox.deliver(i) for i in pending_reminder_work(services.database, local_date)
+            services.outbox.deliver(i) for i in _pending(services.database, local_date, monday)
         ]
         if not any(outcomes):
             break
-    return len(pending_reminder_work(services.database, local_date))
+    return len(_pending(services.database, local_date, monday))
