@@ -15,12 +15,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.config import Settings
 from bot.services import Services
-from handlers import errors, family, help, issue_pins, middleware, name_fix
+from handlers import errors, family, help, home, issue_pins, middleware, name_fix
 from handlers.directory import Directory
 
 log = logging.getLogger(__name__)
 
-HANDLER_MODULES = (family, issue_pins, name_fix, help)
+HANDLER_MODULES = (family, issue_pins, name_fix, help, home)
 
 
 def make_client(settings: Settings) -> WebClient:

@@ -1,4 +1,4 @@
-"""/pinbot help | today | pending."""
+"""/pinbot help | today | pending. The Home tab's buttons post the same lists (handlers/home.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ Newborns still registered as “Baby Girl/Boy” get no PIN: use *Request name f
 MAX_LINES = 40
 
 
-def _today_text(services: Services) -> str:
+def today_text(services: Services) -> str:
     with services.database.read_session() as session:
         items = todays_attention(session, services.today())
     if not items:
@@ -60,7 +60,7 @@ def _pending_line(fix: PendingFix, client: WebClient, services: Services) -> str
     )
 
 
-def _pending_text(services: Services, client: WebClient) -> str:
+def pending_text(services: Services, client: WebClient) -> str:
     with services.database.read_session() as session:
         fixes = pending_name_fixes(session)
     if not fixes:
@@ -74,10 +74,10 @@ def pinbot_command(
 ) -> None:
     verb = (command.get("text") or "").strip().lower()
     if verb == "today":
-        ack(text=_today_text(services))
+        ack(text=today_text(services))
     elif verb == "pending":
         ack()  # permalinks are one API call each: answer after the 3-second ack
-        respond(text=_pending_text(services, client), response_type="ephemeral")
+        respond(text=pending_text(services, client), response_type="ephemeral")
     else:
         ack(text=HELP)
 
