@@ -97,7 +97,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     runs: dict[str, Callable[..., ImportReport]] = {
         "families": importer.import_families,
         "appointments": partial(importer.import_appointments, timezone=settings.timezone),
-        "registrations": importer.import_registrations,
+        "registrations": partial(importer.import_registrations, timezone=settings.timezone),
     }
     run_import = runs[args.kind]
     progress, on_total, close = _progress_bar()

@@ -3,15 +3,20 @@ of PINs across weeks and a DST change gives exactly the hand-computed figures.""
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import event
+from sqlmodel import select
 
 from bot.db import Database
+from bot.importing.importer import import_registrations
 from bot.reports.adoption import build_report
 from bot.reports.figures import AdoptionReport, alt_text, to_csv, to_table
-from tests.core.reports.history import EMPTY, EXPECTED, FIRST_MONDAY, NOW, TZ, seed_history
+from models import IssueBatch, Pin
+from tests.core.reports.history import EMPTY, EXPECTED, FIRST_MONDAY, NOW, TZ, local, seed_history
+from tests.factories import make_family, make_patient
 
 PRACTICE = "Maple Grove Pediatrics (test)"
 
@@ -95,3 +100,29 @@ def test_no_phi_in_the_report_its_alt_text_csv_or_table(database: Database) -> N
     for words in phi:
         for output in outputs:
             assert words.lower() not in output.lower(), words
+
+
+def test_imported_registrations_count_at_the_familys_time_not_the_imports(
+    database: Database,
+) -> None:
+    """A PIN issued 8 Sep and registered 20 Sep (New York time), imported months later, is
+    registered within 30 days: the window is measured to registered_at."""
+    with database.transaction() as session:
+        family = make_family(session, "A7100")
+        child = make_patient(session, family, "Wilhelmina", date(2020, 3, 3), chart="MRN71001")
+        batch = IssueBatch(family_id=family.id or 0, idempotency_key="reg:1",
+                           issued_by="U0STAFF01", mode="print_only")  # fmt: skip
+        session.add(batch)
+        session.flush()
+        session.add(Pin(patient_id=child.id or 0, batch_id=batch.id or 0, pin_hash="scrypt$r",
+                        delivery="printed", issued_by="U0STAFF01",
+                        issued_at=local(2026, 9, 8)))  # fmt: skip
+    csv_text = "patient_id,registered_at\nMRN71001,2026-09-20T09:00\n"
+    imported = import_registrations(database, io.StringIO(csv_text), timezone=TZ)
+    assert imported.counts["registrations"]["registered"] == 1
+
+    with database.read_session() as session:
+        pin = session.exec(select(Pin)).one()
+    assert pin.status_changed_at == local(2026, 9, 20, 9)
+    first = report(database).weeks[0]
+    assert (first.issued, first.registered) == (1, 1)
