@@ -119,7 +119,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG0
     from bot.importing import demo
 
     database = _open_database(settings)
-    report = demo.load_demo(database)
+    report = demo.load_demo(database, tz=settings.timezone)
     _say(*report.summary_lines(), "", *demo.demo_hints())
     return EXIT_OK
 
