@@ -9,8 +9,9 @@ app until views.publish reaches the fake Slack (p95 <= 300 ms cold, <= 50 ms cac
 The practice comes from bench/stores.py (the real families import, cached); the PINs are
 bulk-inserted into a working copy: one per patient, issued evenly over the last 52 weeks, 55 %
 registered (1-40 days after issue), 10 % revoked, 10 % expired, the rest active, letters in
-English (80 %), Spanish (15 %) or from before languages (5 %). Their hashes are placeholders:
-100k scrypt hashes would take over an hour and the report never reads them.
+English (80 %), Spanish (15 %) or from before languages (5 %), written in the order they were
+issued (as the bot writes them: a week's PINs sit together in the table). Their hashes are
+placeholders: 100k scrypt hashes would take over an hour and the report never reads them.
 """
 
 from __future__ import annotations
@@ -51,16 +52,24 @@ TZ = ZoneInfo("America/New_York")
 
 
 def add_pins(database_url: str, count: int, *, now: datetime, seed: int = 12) -> int:
-    """Bulk-insert `count` PINs (one per patient) and their batches; returns how many."""
+    """Bulk-insert `count` PINs and their batches, in the order they were issued (as the bot
+    writes them); returns how many. One PIN per patient; beyond that (--pins on a small
+    store), earlier non-active PINs of the same children, as re-issues leave them."""
     rng = random.Random(seed)
     database = Database(database_url)
     try:
         with database.read_session() as session:
             patients = list(session.execute(select(col(Patient.id), col(Patient.family_id))).all())
-        chosen = rng.sample(patients, min(count, len(patients)))
+        chosen = [(p, False) for p in rng.sample(patients, min(count, len(patients)))]
+        chosen += [(rng.choice(patients), True) for _ in range(count - len(chosen))]
         start = now - timedelta(weeks=52)
-        for at in range(0, len(chosen), CHUNK):
-            part = chosen[at : at + CHUNK]
+        planned = sorted(
+            ((start + timedelta(seconds=rng.uniform(0, 52 * 7 * 86400)), p, extra)
+             for p, extra in chosen),
+            key=lambda item: item[0],
+        )  # fmt: skip
+        for at in range(0, len(planned), CHUNK):
+            part = planned[at : at + CHUNK]
             with database.transaction() as session:
                 batch_ids = session.execute(
                     insert(IssueBatch).returning(col(IssueBatch.id)),
@@ -71,15 +80,16 @@ def add_pins(database_url: str, count: int, *, now: datetime, seed: int = 12) ->
                             "issued_by": "UBENCH",
                             "mode": "welcome",
                             "language": rng.choices(["en", "es", None], [80, 15, 5])[0],
-                            "created_at": now,
+                            "created_at": issued,
                         }
-                        for n, (_, family_id) in enumerate(part)
+                        for n, (issued, (_, family_id), _) in enumerate(part)
                     ],
                 ).scalars()
                 rows = []
-                for (patient_id, _), batch_id in zip(part, list(batch_ids), strict=True):
-                    issued = start + timedelta(seconds=rng.uniform(0, 52 * 7 * 86400))
-                    roll = rng.random()
+                for (issued, (patient_id, _), extra), batch_id in zip(
+                    part, list(batch_ids), strict=True
+                ):
+                    roll = rng.random() * (0.75 if extra else 1.0)
                     status = (PinStatus.REGISTERED if roll < 0.55 else PinStatus.REVOKED
                               if roll < 0.65 else PinStatus.EXPIRED if roll < 0.75
                               else PinStatus.ACTIVE)  # fmt: skip
@@ -93,7 +103,7 @@ def add_pins(database_url: str, count: int, *, now: datetime, seed: int = 12) ->
                         "status": status, "status_changed_at": changed,
                     })  # fmt: skip
                 session.execute(insert(Pin), rows)
-        return len(chosen)
+        return len(planned)
     finally:
         database.dispose()
 
@@ -147,8 +157,9 @@ def measure_home(database_url: str, samples: int) -> tuple[Summary, Summary]:
     return Summary.of(cold), Summary.of(cached)
 
 
-def run(report: Report, store: str, *, plan: str = "full") -> Result:
-    patients, pins, query_n, chart_n, home_n = SIZES[plan]
+def run(report: Report, store: str, *, plan: str = "full", pins: int | None = None) -> Result:
+    patients, planned_pins, query_n, chart_n, home_n = SIZES[plan]
+    pins = pins or planned_pins
     size = f"{patients // 1000}k" if patients >= 1000 else str(patients)
     base_url, _ = stores.base(store, families_for_patients(patients))
     now = utcnow()
@@ -176,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="10k patients, 4k PINs")
     size.add_argument("--tiny", action="store_true", help="100 patients (smoke test)")
     parser.add_argument("--stores", default=",".join(stores.STORES))
+    parser.add_argument("--pins", type=int, help="PINs to add (default: 100k, --quick 4k)")
     parser.add_argument("--cache", type=Path, help="cache folder (default bench/.cache)")
     args = parser.parse_args(argv)
     if args.cache:
@@ -186,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if store == "postgresql" and (reason := stores.postgres_available()):
             report.say(f"[report · postgresql] skipped: {reason}")
             continue
-        run(report, store, plan=plan)
+        run(report, store, plan=plan, pins=args.pins)
     return 0
 
 

@@ -21,7 +21,8 @@ from sqlmodel import Session, SQLModel, col
 from bot.config import Settings
 from bot.reminders.digest import PIN_DAYS, local_midnight
 from bot.reminders.worklists import appointments_without_access
-from bot.reports.adoption import DEFAULT_WEEKS, build_report
+from bot.reports.adoption import DEFAULT_WEEKS, rated_totals
+from bot.reports.figures import span
 from models import FeedMessage, NameFix, NameFixStatus, Pin, PinStatus
 
 CACHE_SECONDS = 60
@@ -59,14 +60,7 @@ def measure_workload(session: Session, *, now: datetime, settings: Settings) -> 
         return int(session.execute(statement).scalar_one())
 
     start = datetime.combine(today, time.min)
-    report = build_report(
-        session,
-        now=now,
-        tz=tz,
-        practice_name=settings.practice_name or "",
-        weeks=DEFAULT_WEEKS,
-        current_week=False,
-    )
+    rated = rated_totals(session, now=now, tz=tz, weeks=DEFAULT_WEEKS)
     last_message = None
     if settings.feed.configured:
         received = session.execute(select(func.max(col(FeedMessage.received_at)))).scalar_one()
@@ -77,9 +71,11 @@ def measure_workload(session: Session, *, now: datetime, settings: Settings) -> 
         no_portal_today=len(appointments_without_access(session, start, start + timedelta(days=1))),
         unregistered_pins=count(Pin, active, old, not_(expiring)),
         expiring_pins=count(Pin, active, expiring),
-        registration_rate=report.rate,
-        rated_pins=sum(w.issued for w in report.rated_weeks),
-        rated_range=report.rated_range,
+        registration_rate=rated.rate,
+        rated_pins=rated.issued,
+        rated_range=(
+            span(rated.first_day, rated.last_day) if rated.first_day and rated.last_day else None
+        ),
         feed_configured=settings.feed.configured,
         feed_last_message=last_message,
     )

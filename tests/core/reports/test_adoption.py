@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.db import Database
 from bot.importing.importer import import_registrations
-from bot.reports.adoption import build_report
+from bot.reports.adoption import build_report, rated_totals
 from bot.reports.figures import AdoptionReport, alt_text, to_csv, to_table
 from models import IssueBatch, Pin
 from tests.core.reports.history import EMPTY, EXPECTED, FIRST_MONDAY, NOW, TZ, local, seed_history
@@ -126,3 +126,20 @@ def test_imported_registrations_count_at_the_familys_time_not_the_imports(
     assert pin.status_changed_at == local(2026, 9, 20, 9)
     first = report(database).weeks[0]
     assert (first.issued, first.registered) == (1, 1)
+
+
+def test_the_home_tabs_rated_totals_equal_the_reports_rate(database: Database) -> None:
+    seed_history(database)
+    for now in (NOW, NOW - timedelta(days=9), NOW + timedelta(days=30)):
+        with database.read_session() as session:
+            full = build_report(session, now=now, tz=TZ, practice_name=PRACTICE,
+                                current_week=False)  # fmt: skip
+            rated = rated_totals(session, now=now, tz=TZ)
+        assert rated.rate == full.rate
+        assert rated.issued == sum(w.issued for w in full.rated_weeks)
+        weeks = full.rated_weeks
+        assert (rated.first_day, rated.last_day) == (
+            (weeks[0].week_start, weeks[-1].week_end) if weeks else (None, None)
+        )
+    with database.read_session() as session:
+        assert rated_totals(session, now=NOW, tz=TZ).rate == 0.5  # 3 of 6, by hand
