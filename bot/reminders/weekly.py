@@ -7,7 +7,11 @@ NOTHING in the transaction that queues the upload as outgoing work (kind REPORT_
 delivered and retried by the outbox like the PIN letters). Restarts, replicas and concurrent
 `pinbot remind` runs therefore end with one chart; a bot or `pinbot remind` that runs any time
 later in the week and finds the week unclaimed posts it then. A claim whose upload failed for
-good can be taken over later that week, as the digest's can that day.
+good (the outbox gave up after its retries) can be taken over by a `pinbot remind` later that
+week, as the digest's can that day; the bot's catch-up only looks for unclaimed weeks.
+
+The chart shows the 12 full weeks before the week's Monday, whenever in the week it is
+posted, so a late post shows the same weeks as Monday's would (their rates may have risen).
 """
 
 from __future__ import annotations
