@@ -207,3 +207,21 @@ def test_no_pins_in_twelve_weeks_posts_nothing_and_closes_the_week(
     assert result.claimed and not result.queued and result.issued == 0
     assert result.run is not None and result.run.posted_at is not None
     assert fake_slack.calls_to("files.getUploadURLExternal") == []
+
+
+def test_the_weekly_job_fires_mondays_at_reminder_time_across_dst(settings: Settings) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.reminders.jobs import register_jobs
+    from bot.reminders.weekly import WEEKLY_JOB
+
+    scheduler = BackgroundScheduler(timezone=TZ)
+    services = Services(settings=settings, database=None, outbox=None)  # type: ignore[arg-type]
+    register_jobs(scheduler, services, render=render_digest)
+    trigger = scheduler.get_job(WEEKLY_JOB).trigger
+    # Saturday 31 Oct 2026 (DST ends Sunday 1 Nov): the next run is Monday 08:00 EST.
+    fire = trigger.get_next_fire_time(None, datetime(2026, 10, 31, 12, tzinfo=TZ))
+    assert fire == datetime(2026, 11, 2, 8, 0, tzinfo=TZ)
+    assert fire.utcoffset() == timedelta(hours=-5)
+    after = trigger.get_next_fire_time(fire, fire + timedelta(minutes=1))
+    assert after == datetime(2026, 11, 9, 8, 0, tzinfo=TZ)
