@@ -3,10 +3,12 @@ report when it is due and not yet posted; delivers what it queued before the pro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 
 from slack_sdk import WebClient
+from sqlmodel import col, select
 
 from bot.config import Settings
 from bot.db import Database
@@ -23,7 +25,9 @@ from bot.runtime.process import make_services
 from bot.services import Services
 from handlers.app import make_client
 from handlers.digest import render_digest
-from models import utcnow
+from models import OutgoingWork, utcnow
+
+IN_FLIGHT_WAIT = 30.0  # seconds: another run's upload or post is usually done in one or two
 
 
 def run_from_cli(
@@ -57,12 +61,36 @@ def _pending(database: Database, local_date: date, monday: date) -> list[int]:
 
 def _deliver(services: Services, local_date: date, monday: date) -> int:
     """Deliver today's reminder work and the week's report; later passes send what deliveries
-    queued in turn (the "letters removed" replies). Returns how many are still undelivered:
-    they failed for now and the bot's retry timer (or the next run) takes them."""
+    queued in turn (the "letters removed" replies). Work another run is delivering right now
+    (a concurrent `pinbot remind`, the bot's worker) is waited for, up to IN_FLIGHT_WAIT.
+    Returns how many are still undelivered: they failed for now and the bot's retry timer
+    (or the next run) takes them."""
     for _ in range(DELIVERY_PASSES):
         outcomes = [
             services.outbox.deliver(i) for i in _pending(services.database, local_date, monday)
         ]
         if not any(outcomes):
             break
+    deadline = time.monotonic() + IN_FLIGHT_WAIT
+    while _in_flight(services, _pending(services.database, local_date, monday)):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     return len(_pending(services.database, local_date, monday))
+
+
+def _in_flight(services: Services, work_ids: list[int]) -> bool:
+    """Is any of this work claimed by another run that has not finished delivering it?"""
+    if not work_ids:
+        return False
+    with services.database.read_session() as session:
+        return (
+            session.exec(
+                select(OutgoingWork.id).where(
+                    col(OutgoingWork.id).in_(work_ids),
+                    col(OutgoingWork.claimed_until).is_not(None),
+                    col(OutgoingWork.claimed_until) > services.outbox.clock(),
+                )
+            ).first()
+            is not None
+        )
