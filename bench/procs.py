@@ -79,6 +79,8 @@ class BenchSlack(FakeSlack):
     def _record(self, method: str, args: dict[str, Any], token: str | None, reply: Reply) -> Reply:
         with self._lock:
             self.counts[method] = self.counts.get(method, 0) + 1
+        if method == "views.publish":  # the Home tab, keyed by the user it was published to
+            self.arrivals.arrived("publish", str(args.get("user_id")))
         if method in ("chat.postMessage", UPLOAD_DONE, "views.open"):
             response = json.loads(reply.body) if reply.body.startswith(b"{") else {}
             if method == "chat.postMessage":

@@ -15,12 +15,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.config import Settings
 from bot.services import Services
-from handlers import errors, family, issue_pins, middleware, name_fix, pinbot
+from handlers import errors, family, home, issue_pins, middleware, name_fix, pinbot
 from handlers.directory import Directory
 
 log = logging.getLogger(__name__)
 
-HANDLER_MODULES = (family, issue_pins, name_fix, pinbot)
+HANDLER_MODULES = (family, issue_pins, name_fix, pinbot, home)
 
 
 def make_client(settings: Settings) -> WebClient:

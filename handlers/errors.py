@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.db import DatabaseUnavailable
 from bot.errors import AlreadyDecided, PinbotError, ValidationFailed
-from handlers.ids import Commands, FamilyIds, IssueIds, NameFixIds
+from handlers.ids import Commands, FamilyIds, HomeIds, IssueIds, NameFixIds
 from handlers.notices import mention
 from handlers.replies import dialog_error, tell
 
@@ -29,7 +29,9 @@ TOO_SLOW = (
     "pinbot took longer than Slack allows to answer, so Slack gave up waiting. It may "
     "still have finished: check the family's thread before trying again."
 )
-_OUR_IDS = frozenset(str(i) for ids in (Commands, FamilyIds, IssueIds, NameFixIds) for i in ids)
+_OUR_IDS = frozenset(
+    str(i) for ids in (Commands, FamilyIds, HomeIds, IssueIds, NameFixIds) for i in ids
+)
 
 
 def _ours(body: dict[str, Any]) -> bool:

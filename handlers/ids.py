@@ -55,4 +55,9 @@ class NameFixIds(StrEnum):
     REASON_ACTION = "name_fix_reason_input"
 
 
+class HomeIds(StrEnum):
+    POST_TODAY = "home_post_today"  # posts `/pinbot today` into the staff channel
+    POST_PENDING = "home_post_pending"  # posts `/pinbot pending` into the staff channel
+
+
 NO_EMAIL = "none"  # the recipient option "No email — print every PIN"

@@ -39,7 +39,16 @@ def _refusal_response(body: dict[str, Any], client: WebClient, text: str) -> Bol
     return BoltResponse(status=200, body="")
 
 
+def _on_home_tab(body: dict[str, Any]) -> bool:
+    view = body.get("view")
+    return isinstance(view, dict) and view.get("type") == "home"
+
+
 def _refusal(body: dict[str, Any], services: Services, directory: Directory) -> str | None:
+    if body.get("type") == "event_callback":
+        # The only event pinbot subscribes to is app_home_opened: the Home tab answers a
+        # guest itself, with a one-sentence view (handlers/home.py), and is in no channel.
+        return None
     user = request_user(body)
     if not user:  # Slack names the user on every command and interaction pinbot handles
         return UNKNOWN_REFUSAL
@@ -49,6 +58,8 @@ def _refusal(body: dict[str, Any], services: Services, directory: Directory) -> 
         # was opened from (a dialog left open while ALLOWED_CHANNEL_IDS changed is refused).
         channel = dialog_channel(body)
         outside = channel is not None and channel not in allowed
+    elif _on_home_tab(body):
+        outside = False  # a Home tab button: it posts only into the staff channel
     else:
         outside = request_channel(body) not in allowed
     if allowed and outside:
@@ -71,9 +82,8 @@ def install(app: App, services: Services, directory: Directory) -> None:
     ) -> BoltResponse | None:
         refusal = _refusal(body, services, directory)
         if refusal is None:
-            user = request_user(body)
-            assert user is not None  # _refusal refuses a request without one
-            context["staff"] = Staff(user_id=user, channel_id=request_channel(body))
+            if user := request_user(body):  # every command and interaction; not an event
+                context["staff"] = Staff(user_id=user, channel_id=request_channel(body))
             next()
             return None
         user = request_user(body)

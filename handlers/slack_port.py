@@ -72,14 +72,25 @@ class WebClientPort:
         return str(response["ts"])
 
     def upload_file(
-        self, *, channel: str, thread_ts: str | None, content: bytes, filename: str, title: str
+        self,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        content: bytes,
+        filename: str,
+        title: str,
+        alt_txt: str | None = None,
+        initial_comment: str | None = None,
     ) -> str:
         """files.getUploadURLExternal, POST the bytes, files.completeUploadExternal into the
         thread. A retry starts over with a new upload URL; a file never completed is never
-        shared, so nothing shows twice."""
+        shared, so nothing shows twice. `alt_txt` describes an image for screen readers;
+        `initial_comment` is the message shown with the file."""
         step = UPLOAD_URL_STEP
         try:
-            ticket = self.client.files_getUploadURLExternal(filename=filename, length=len(content))
+            ticket = self.client.files_getUploadURLExternal(
+                filename=filename, length=len(content), alt_txt=alt_txt
+            )
             step = UPLOAD_POST_STEP
             self._post_bytes(str(ticket["upload_url"]), content)
             step = UPLOAD_COMPLETE_STEP
@@ -87,6 +98,7 @@ class WebClientPort:
                 files=[{"id": str(ticket["file_id"]), "title": title}],
                 channel_id=channel,
                 thread_ts=thread_ts,
+                initial_comment=initial_comment,
             )
         except (SlackApiError, SlackRequestError, OSError) as error:
             raise _delivery_error(error, step) from error

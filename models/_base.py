@@ -47,3 +47,4 @@ class WorkKind(StrEnum):
     LETTERS_UPLOAD = "letters_upload"
     SLACK_MESSAGE = "slack_message"
     LETTERS_DELETE = "letters_delete"
+    REPORT_UPLOAD = "report_upload"  # the weekly adoption chart (SPEC §10)

@@ -54,6 +54,7 @@ UPLOAD = "upload"  # pseudo-method recorded for POSTs to an upload URL
 RESPONSE_URL = "response_url"  # pseudo-method recorded for POSTs to a response URL
 
 MAX_MESSAGE_TEXT = 40_000
+MAX_ALT_TXT = 1000  # files.getUploadURLExternal: alt_txt_too_large beyond it
 JSON_ARGS = frozenset(
     {"attachments", "blocks", "files", "metadata", "unfurled_attachments", "view"}
 )
@@ -137,6 +138,7 @@ class StoredFile:
     channel_id: str | None = None
     thread_ts: str | None = None
     initial_comment: str | None = None
+    alt_txt: str | None = None
     share_ts: str | None = None
     completed: bool = False
     deleted: bool = False
@@ -154,6 +156,7 @@ class UploadedFile:
     thread_ts: str | None
     initial_comment: str | None
     deleted: bool
+    alt_txt: str | None = None
 
 
 class Reference:
@@ -710,6 +713,7 @@ class FakeSlack:
                     f.thread_ts,
                     f.initial_comment,
                     f.deleted,
+                    f.alt_txt,
                 )
                 for f in self._files.values()
                 if f.completed
@@ -1022,8 +1026,11 @@ class FakeSlack:
             raise SlackError("invalid_arguments", "[ERROR] length must be an integer") from error
         if length <= 0:
             raise SlackError("invalid_arguments", "[ERROR] length must be positive")
+        alt_txt = args.get("alt_txt")
+        if alt_txt is not None and len(str(alt_txt)) > MAX_ALT_TXT:
+            raise SlackError("alt_txt_too_large")
         file_id = self._next_id("F")
-        self._files[file_id] = StoredFile(file_id, filename, length)
+        self._files[file_id] = StoredFile(file_id, filename, length, alt_txt=alt_txt)
         return {"upload_url": f"{self.root_url}/upload/v1/{file_id}", "file_id": file_id}
 
     def _upload(self, file_id: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -1197,9 +1204,12 @@ def _channel_object(
 
 def _file_object(file: StoredFile, root_url: str) -> dict[str, Any]:
     ext = file.filename.rsplit(".", 1)[-1].lower() if "." in file.filename else "binary"
-    mimetype = {"pdf": "application/pdf", "txt": "text/plain", "csv": "text/csv"}.get(
-        ext, "application/octet-stream"
-    )
+    mimetype = {
+        "pdf": "application/pdf",
+        "png": "image/png",
+        "txt": "text/plain",
+        "csv": "text/csv",
+    }.get(ext, "application/octet-stream")
     shares: dict[str, Any] = {}
     if file.channel_id and file.share_ts:
         visibility = "public" if file.channel_id.startswith("C") else "private"

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 from waitress import wasyncore
 from waitress.server import create_server
 
-from tests.fake_slack import APP_ID, BOT_ID, STAFF_USER_ID, TEAM_DOMAIN, TEAM_ID
+from tests.fake_slack import APP_ID, BOT_ID, BOT_USER_ID, STAFF_USER_ID, TEAM_DOMAIN, TEAM_ID
 
 CHANNEL_ID = "C0FRONTDESK"
 CHANNEL_NAME = "front-desk"
@@ -136,6 +136,11 @@ class SlackSender:
         """Any interactivity payload, as Slack posts it: a `payload=<json>` form field."""
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.raw(body, timestamp=timestamp)
+
+    def event(self, payload: Mapping[str, Any], *, timestamp: int | None = None) -> Response:
+        """An Events API request: a JSON body (not a form), signed the same way."""
+        body = json.dumps(payload).encode()
+        return self.raw(body, {"Content-Type": "application/json"}, timestamp=timestamp)
 
     def raw(
         self,
@@ -326,6 +331,47 @@ def view_submission_payload(
     payload = _base("view_submission", user_id, username, team_id)
     payload.update(trigger_id=trigger_id or new_trigger_id(), view=submitted, response_urls=[])
     return payload
+
+
+def event_callback_payload(event: Mapping[str, Any], *, team_id: str = TEAM_ID) -> dict[str, Any]:
+    """An Events API envelope (type event_callback) around `event`, as Slack posts it."""
+    stamp = int(time.time())
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": APP_ID,
+        "event": dict(event),
+        "type": "event_callback",
+        "event_id": f"Ev0{next(_serial):08d}",
+        "event_time": stamp,
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": BOT_USER_ID,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": f"4-{secrets.token_hex(12)}",
+    }
+
+
+def app_home_opened_event(
+    user_id: str = STAFF_USER_ID, *, tab: str = "home", view: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """app_home_opened: `view` is the tab's current view, present once one was published."""
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D0" + user_id[2:],
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }
+    if view is not None:
+        event["view"] = dict(view)
+    return event_callback_payload(event)
 
 
 # state.values entries, keyed block_id -> action_id -> one of these

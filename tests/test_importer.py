@@ -421,7 +421,8 @@ def test_registrations_mark_active_pins_registered(database: Database) -> None:
     with database.read_session() as session:
         pins = {p.patient_id: p for p in session.exec(select(Pin))}
         ada, bram = patient(session, "P1001"), patient(session, "P1002")
-    assert pins[ada.id].status == PinStatus.REGISTERED and pins[ada.id].status_changed_at
+    assert pins[ada.id].status == PinStatus.REGISTERED
+    assert pins[ada.id].status_changed_at == datetime(2026, 6, 1, tzinfo=UTC)  # the file's time
     assert pins[bram.id].status == PinStatus.ACTIVE
     again = import_registrations(database, DATA / "registrations.csv")
     assert again.counts["registrations"]["already registered"] == 1

@@ -100,7 +100,16 @@ def test_interactivity_and_socket_mode_are_on() -> None:
     assert settings["interactivity"] == {"is_enabled": True, "request_url": EVENTS_URL}
     assert settings["socket_mode_enabled"] is True
     assert settings["token_rotation_enabled"] is False
-    assert "event_subscriptions" not in settings
+    # One event: the Home tab (SPEC §10), counts only; no messages tab.
+    assert settings["event_subscriptions"] == {
+        "request_url": EVENTS_URL,
+        "bot_events": ["app_home_opened"],
+    }
+    assert manifest["features"]["app_home"] == {
+        "home_tab_enabled": True,
+        "messages_tab_enabled": False,
+        "messages_tab_read_only_enabled": False,
+    }
     assert manifest["display_information"]["name"] == "pinbot"
     assert manifest["features"]["bot_user"]["display_name"] == "pinbot"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import date
 
+DIGEST, WEEKLY_REPORT = "digest", "adoption"  # the prefixes of the claimed runs' work
+
 
 def welcome_email(batch_id: int) -> str:
     return f"email:{batch_id}"
@@ -36,9 +38,24 @@ def letters_deleted_notice(file_id: str) -> str:
     return f"deleted:{file_id}"
 
 
+def run_work_prefix(prefix: str, local_date: str | date) -> str:
+    """Every work of one claimed run starts with this: a run with work still queued is never
+    taken over (bot/reminders/sweep.py claim_run)."""
+    return f"{prefix}:{local_date}:"
+
+
 def digest_prefix(local_date: str | date) -> str:
     """Every message of one day's digest starts with this (a digest may span messages)."""
-    return f"digest:{local_date}:"
+    return run_work_prefix(DIGEST, local_date)
+
+
+def weekly_report_prefix(monday: str | date) -> str:
+    return run_work_prefix(WEEKLY_REPORT, monday)
+
+
+def weekly_report(monday: str | date, token: str) -> str:
+    """The adoption chart of the ISO week starting `monday` (a new token per claim)."""
+    return f"{weekly_report_prefix(monday)}{token}"
 
 
 def digest_message(local_date: str | date, token: str, part: int) -> str:

@@ -57,7 +57,15 @@ class SlackPort(Protocol):
     ) -> str: ...
 
     def upload_file(
-        self, *, channel: str, thread_ts: str | None, content: bytes, filename: str, title: str
+        self,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        content: bytes,
+        filename: str,
+        title: str,
+        alt_txt: str | None = None,
+        initial_comment: str | None = None,
     ) -> str: ...
 
     def delete_file(self, file_id: str) -> None: ...
@@ -119,6 +127,7 @@ class Deliveries:
             WorkKind.LETTERS_UPLOAD: self._upload_letters,
             WorkKind.SLACK_MESSAGE: self._post_message,
             WorkKind.LETTERS_DELETE: self._delete_letters,
+            WorkKind.REPORT_UPLOAD: self._upload_report,
         }[kind]
 
     @property
@@ -233,21 +242,41 @@ class Deliveries:
             text=message["text"],
             blocks=message.get("blocks"),
         )
-        run_id = payload.get("reminder_run_id")
+        return Outcome({"ts": ts}, self._mark_posted(payload.get("reminder_run_id")))
+
+    def _mark_posted(self, run_id: int | None) -> Callable[[Session], None] | None:
         if run_id is None:
-            return Outcome({"ts": ts})
+            return None
         posted_at = self.clock()
 
         def mark_posted(session: Session) -> None:
-            # A digest counts as posted once any of its messages is in Slack: a later sweep
-            # must not take the day over and post it again (bot/reminders.py).
+            # A digest (or weekly report) counts as posted once any of its messages is in
+            # Slack: a later sweep must not take the run over and post it again.
             session.execute(
                 update(ReminderRun)
                 .where(col(ReminderRun.id) == run_id, col(ReminderRun.posted_at).is_(None))
                 .values(posted_at=posted_at)
             )
 
-        return Outcome({"ts": ts}, mark_posted)
+        return mark_posted
+
+    def _upload_report(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:  # noqa: ARG002 - every performer takes the work
+        """The weekly adoption chart, rendered now from the stored figures (counts only)."""
+        from bot.reports.chart import render_chart  # matplotlib: loaded when first needed
+        from bot.reports.figures import alt_text
+        from bot.reports.post import report_from_json
+
+        report = report_from_json(payload["report"])
+        file_id = self._slack().upload_file(
+            channel=payload["channel_id"],
+            thread_ts=None,
+            content=render_chart(report),
+            filename=payload["filename"],
+            title=payload["title"],
+            alt_txt=alt_text(report),
+            initial_comment=payload["comment"],
+        )
+        return Outcome({"file_id": file_id}, self._mark_posted(payload.get("reminder_run_id")))
 
     def _delete_letters(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
         file_id = payload["file_id"]

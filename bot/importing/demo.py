@@ -12,6 +12,7 @@ import io
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.db import Database
 from bot.importing.importer import (
@@ -25,6 +26,7 @@ from bot.importing.importer import (
 from bot.text import fold
 
 DEFAULT_SEED = 20240914
+DEFAULT_TZ = ZoneInfo("America/New_York")  # PRACTICE_TIMEZONE's default
 FILLER_FAMILIES = 30
 APPOINTMENT_DAYS = 4  # today and the next three weekdays
 
@@ -382,10 +384,16 @@ def appointments_csv(rows: list[tuple[str, datetime, str]]) -> io.StringIO:
 
 
 def load_demo(
-    database: Database, *, seed: int = DEFAULT_SEED, today: date | None = None, actor: str = "cli"
+    database: Database,
+    *,
+    seed: int = DEFAULT_SEED,
+    today: date | None = None,
+    actor: str = "cli",
+    tz: ZoneInfo = DEFAULT_TZ,
 ) -> ImportReport:
-    """Import the sample practice and its appointments; one report with both sets of counts.
-    Loading it again is harmless (the importers are idempotent)."""
+    """Import the sample practice, its appointments and 12 weeks of PIN history
+    (bot/importing/demo_history.py); one report with every set of counts. Loading it again
+    is harmless (the importers are idempotent, the history is written once)."""
     families = build_practice(seed, today)
     report = import_families(database, families_csv(families), actor=actor)
     if not report.written:
@@ -398,6 +406,11 @@ def load_demo(
     report.rows_read += booked.rows_read
     report.rows_written += booked.rows_written
     report.kind = "demo"
+    from bot.importing.demo_history import load_pin_history  # it imports this module
+
+    now = datetime.combine(today, time(12), tzinfo=tz) if today else datetime.now(tz)
+    pins = load_pin_history(database, families, seed=seed, now=now, tz=tz, actor=actor)
+    report.counts["PIN history (12 weeks)"] = {"PINs written": pins}
     return report
 
 
@@ -425,4 +438,8 @@ def demo_hints(*, seed: int = DEFAULT_SEED, today: date | None = None) -> list[s
         "and email are preselected, or Spanish and English (two pages per child)",
         f"  /pin {siblings.children[0].first} {siblings.surname}  issue PINs for one child",
         "  /pinbot today  today's appointments without portal access or with a temporary name",
+        "  the Home tab (click pinbot in the sidebar)  today's workload as counts",
+        "",
+        "And on the command line, the last 12 weeks' PINs and registrations:",
+        "  pinbot report adoption --png adoption.png",
     ]

@@ -17,7 +17,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import ClassVar, TypeVar
 
 from sqlmodel import Session, col, select
@@ -160,10 +160,13 @@ class _RegistrationsImporter(_ByPatient[_RegistrationRow]):
     kind, columns = "registrations", REGISTRATION_COLUMNS
     outcomes: ClassVar[dict[str, tuple[str, ...]]] = {"registrations": _REGISTRATION_OUTCOMES}
 
+    def __init__(self, zone: tzinfo | None) -> None:
+        self._zone = zone
+
     def parse(self, fields: Fields) -> _RegistrationRow:
         return _RegistrationRow(
             fields.text("patient_id", 64),
-            fields.moment("registered_at", past_only=True, date_ok=True),
+            fields.moment("registered_at", past_only=True, date_ok=True, zone=self._zone),
         )
 
     def write(self, session: Session, rows: list[_RegistrationRow], tally: Tally) -> None:
@@ -179,11 +182,11 @@ class _RegistrationsImporter(_ByPatient[_RegistrationRow]):
             tally.mark(
                 "registrations",
                 row.chart_id,
-                _register(pins[patient_ids[row.chart_id]], row.registered_at),
+                _register(pins[patient_ids[row.chart_id]], row.registered_at, self._zone),
             )
 
 
-def _register(pins: dict[str, Pin], registered_at: datetime) -> str:
+def _register(pins: dict[str, Pin], registered_at: datetime, zone: tzinfo | None) -> str:
     active = pins.get(PinStatus.ACTIVE)
     if active is None:
         return ALREADY_REGISTERED if PinStatus.REGISTERED in pins else NO_ACTIVE_PIN
@@ -191,7 +194,10 @@ def _register(pins: dict[str, Pin], registered_at: datetime) -> str:
     # used an earlier PIN and must not mark a freshly issued one (a day of time-zone slack).
     if registered_at.date() < active.issued_at.date() - CLOCK_SLACK:
         return BEFORE_PIN
-    active.status, active.status_changed_at = PinStatus.REGISTERED, utcnow()
+    # The family's registration time (the file's local time), not the import's: the
+    # adoption report counts PINs registered within 30 days of issue (SPEC §10).
+    when = min(registered_at.replace(tzinfo=zone or UTC), utcnow())
+    active.status, active.status_changed_at = PinStatus.REGISTERED, when
     pins[PinStatus.REGISTERED] = pins.pop(PinStatus.ACTIVE)
     return REGISTERED
 
@@ -385,12 +391,14 @@ def import_registrations(
     actor: str = "cli",
     progress: Progress | None = None,
     on_total: Progress | None = None,
+    timezone: tzinfo | None = None,
 ) -> ImportReport:
-    """Portal registrations (patient_id, registered_at): marks each active PIN registered."""
+    """Portal registrations (patient_id, registered_at): marks each active PIN registered, at
+    registered_at (naive times are in `timezone`, the practice's)."""
     return _run(
         database,
         path_or_stream,
-        _RegistrationsImporter(),
+        _RegistrationsImporter(timezone),
         skip_invalid=skip_invalid,
         actor=actor,
         progress=progress,

@@ -1,5 +1,6 @@
 """The reminder jobs (APScheduler), declared beside their work: the weekday digest at
-REMINDER_TIME, a catch-up sweep for late starts, and the PIN-letter sweep. Registered explicitly
+REMINDER_TIME, Monday's adoption report at the same time, a catch-up sweep for late starts (it
+also posts a week's report missed on Monday), and the PIN-letter sweep. Registered explicitly
 by the composition root; each job owns its session."""
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from bot.reminders.sweep import (
     run_daily,
     sweep_letters,
 )
+from bot.reminders.weekly import WEEKLY_JOB, report_due, run_weekly, week_claimed
+from bot.reports.adoption import week_start
 from bot.services import Services
 from models import ReminderRun
 
@@ -63,15 +66,25 @@ def daily_job(services: Services, render: Renderer) -> None:
     services.kick()  # also delivers what a crashed replica queued and never posted
 
 
+def weekly_job(services: Services) -> None:
+    """This ISO week's adoption report, if due and not yet claimed (bot/reminders/weekly.py)."""
+    if run_weekly(services.database, services.settings, now=services.clock()).queued:
+        services.kick()
+
+
 def catch_up_job(services: Services, render: Renderer) -> None:
     """At start-up and every CATCH_UP_MINUTES: run the day if it is owed and unclaimed — the
     bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), or
-    the database failed the 08:00 run. A read first, so an idle check takes no write lock."""
+    the database failed the 08:00 run — and the week's adoption report likewise, any day of
+    the week. Reads first, so an idle check takes no write lock."""
     now_local = services.now_local()
-    if catch_up_due(now_local, services.settings.reminder_time) and not day_claimed(
-        services.database, now_local.date()
-    ):
+    at = services.settings.reminder_time
+    if catch_up_due(now_local, at) and not day_claimed(services.database, now_local.date()):
         daily_job(services, render)
+    if report_due(now_local, at) and not week_claimed(
+        services.database, week_start(now_local.date())
+    ):
+        weekly_job(services)
 
 
 def letters_job(services: Services) -> None:
@@ -91,6 +104,17 @@ def register_jobs(scheduler: BaseScheduler, services: Services, *, render: Rende
         args=(services, render),
         id=DAILY_JOB,
         name="daily reminders",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=rest_of_day_seconds(at),
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        weekly_job,
+        CronTrigger(day_of_week="mon", hour=at.hour, minute=at.minute, timezone=tz),
+        args=(services,),
+        id=WEEKLY_JOB,
+        name="weekly adoption report",
         coalesce=True,
         max_instances=1,
         misfire_grace_time=rest_of_day_seconds(at),

@@ -128,26 +128,36 @@ def enqueue_once(
     return session.execute(statement).scalar_one_or_none()
 
 
-def _claim(
-    session: Session, *, local_date: str, worker: str, now: datetime, force: bool
+def claim_run(
+    session: Session,
+    *,
+    local_date: str,
+    worker: str,
+    now: datetime,
+    force: bool,
+    kind: str = DAILY,
+    work_prefix: str = keys.DIGEST,
 ) -> ReminderRun | None:
+    """Claim the (kind, local_date) run, or take over one that failed for good; None when
+    another claim holds it. `work_prefix` starts the dedupe keys of the run's outgoing work
+    ("<prefix>:<local_date>:…"): a run with work still queued is never taken over."""
     claim = {"claimed_by": worker, "claimed_at": now, "claimed_until": now + CLAIM_LEASE}
     inserted = session.execute(
         _insert(session, ReminderRun)
-        .values(kind=DAILY, local_date=local_date, entries=0, **claim)
+        .values(kind=kind, local_date=local_date, entries=0, **claim)
         .on_conflict_do_nothing(index_elements=["kind", "local_date"])
         .returning(col(ReminderRun.id))
     ).scalar_one_or_none()
     if inserted is None:
         takeover = update(ReminderRun).where(
-            col(ReminderRun.kind) == DAILY, col(ReminderRun.local_date) == local_date
+            col(ReminderRun.kind) == kind, col(ReminderRun.local_date) == local_date
         )
         if not force:
             # Only a claim that posted nothing, whose lease lapsed and whose messages all
             # failed for good: then posting again cannot double anything.
             still_queued = exists().where(
                 col(OutgoingWork.dedupe_key).startswith(
-                    keys.digest_prefix(local_date), autoescape=True
+                    keys.run_work_prefix(work_prefix, local_date), autoescape=True
                 ),
                 col(OutgoingWork.status) == WorkStatus.PENDING,
             )
@@ -159,7 +169,7 @@ def _claim(
         if rows_changed(session.execute(takeover.values(posted_at=None, entries=0, **claim))) != 1:
             return None
     return session.exec(
-        select(ReminderRun).where(ReminderRun.kind == DAILY, ReminderRun.local_date == local_date)
+        select(ReminderRun).where(ReminderRun.kind == kind, ReminderRun.local_date == local_date)
     ).one()
 
 
@@ -273,7 +283,7 @@ def run_daily(
     now = now.astimezone(UTC)
     today = now.astimezone(settings.timezone).date()
     with database.transaction() as session:
-        run = _claim(
+        run = claim_run(
             session,
             local_date=today.isoformat(),
             worker=worker or worker_id(),

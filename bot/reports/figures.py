@@ -218,13 +218,13 @@ class AdoptionReport:
     @property
     def date_range(self) -> str:
         """'7 Sep - 29 Nov 2026', or '28 Dec 2026 - 22 Mar 2027' across years (en dashes)."""
-        return _span(self.weeks[0].week_start, self.last_day)
+        return span(self.weeks[0].week_start, self.last_day)
 
     @property
     def rated_range(self) -> str | None:
         """The span of the window-closed weeks, or None when there are none."""
         weeks = self.rated_weeks
-        return _span(weeks[0].week_start, weeks[-1].week_end) if weeks else None
+        return span(weeks[0].week_start, weeks[-1].week_end) if weeks else None
 
 
 def alt_text(report: AdoptionReport) -> str:
@@ -347,7 +347,8 @@ def _has_open_weeks(report: AdoptionReport) -> bool:
     return any(not week.window_closed for week in report.weeks)
 
 
-def _span(first: date, last: date) -> str:
+def span(first: date, last: date) -> str:
+    """'7 Sep – 29 Nov 2026', or '28 Dec 2026 – 22 Mar 2027' across years (en dashes)."""
     if first.year == last.year:
         return f"{day_month(first)} {_DASH} {day_month(last)} {last.year}"
     return f"{day_month(first)} {first.year} {_DASH} {day_month(last)} {last.year}"

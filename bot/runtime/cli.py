@@ -16,6 +16,7 @@ from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
 from bot.db import Database, DatabaseUnavailable, safe_url, upgrade
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+MAX_REPORT_WEEKS = 104
 
 
 def _say(*lines: str) -> None:
@@ -96,7 +97,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     runs: dict[str, Callable[..., ImportReport]] = {
         "families": importer.import_families,
         "appointments": partial(importer.import_appointments, timezone=settings.timezone),
-        "registrations": importer.import_registrations,
+        "registrations": partial(importer.import_registrations, timezone=settings.timezone),
     }
     run_import = runs[args.kind]
     progress, on_total, close = _progress_bar()
@@ -118,7 +119,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG0
     from bot.importing import demo
 
     database = _open_database(settings)
-    report = demo.load_demo(database)
+    report = demo.load_demo(database, tz=settings.timezone)
     _say(*report.summary_lines(), "", *demo.demo_hints())
     return EXIT_OK
 
@@ -129,6 +130,39 @@ def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
     database = _open_database(settings)
     settings.require_runnable()
     return run_from_cli(settings, database, force=args.force)
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.reports.adoption import build_report
+    from bot.reports.figures import to_csv, to_table
+    from models import utcnow
+
+    if not 1 <= args.weeks <= MAX_REPORT_WEEKS:
+        return _fail(f"--weeks must be between 1 and {MAX_REPORT_WEEKS} (got {args.weeks}).")
+    database = _open_database(settings)
+    with database.read_session() as session:
+        report = build_report(
+            session,
+            now=utcnow(),
+            tz=settings.timezone,
+            practice_name=settings.practice_name or "the practice",
+            weeks=args.weeks,
+        )
+    print(to_table(report), end="")
+    outputs: list[tuple[str, str, Callable[[], bytes]]] = []
+    if args.csv:
+        outputs.append(("CSV", args.csv, lambda: to_csv(report).encode("utf-8")))
+    if args.png:
+        from bot.reports.chart import render_chart
+
+        outputs.append(("Chart", args.png, lambda: render_chart(report)))
+    for what, name, content in outputs:
+        try:
+            Path(name).write_bytes(content())
+        except OSError as error:
+            return _fail(f"Can't write {name}: {error.strerror or error}.")
+        _say(f"{what} written to {name}")
+    return EXIT_OK
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
@@ -169,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     remind = verbs.add_parser("remind", help="run the reminder sweep now")
     remind.add_argument("--force", action="store_true", help="post again today (audited)")
     remind.set_defaults(func=cmd_remind)
+    report = verbs.add_parser("report", help="reports (counts only)").add_subparsers(
+        dest="report_verb", required=True
+    )
+    adoption = report.add_parser(
+        "adoption", help="PINs issued per week and the share registered within 30 days"
+    )
+    adoption.add_argument("--weeks", type=int, default=12, help="full weeks to show (12)")
+    adoption.add_argument("--png", metavar="FILE", help="also write the chart as a PNG")
+    adoption.add_argument("--csv", metavar="FILE", help="also write the weeks as CSV")
+    adoption.set_defaults(func=cmd_report)
     verbs.add_parser("check", help="check configuration, database, SMTP and Slack").set_defaults(
         func=cmd_check
     )

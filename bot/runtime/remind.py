@@ -1,7 +1,7 @@
-"""`pinbot remind`: the daily run now, with the schedule's claim, delivering what it queued
-before the process exits, and saying what really became of today's digest: posted by this
-run, posted by another run that started at the same time, or still being delivered by one
-(waited for, a few seconds at most)."""
+"""`pinbot remind`: the daily run now, with the schedule's claim, and this week's adoption
+report when it is due and not yet posted; delivers what it queued before the process exits and
+says what really became of today's digest: posted by this run, posted by another run that
+started at the same time, or still being delivered by one (waited for, a few seconds at most)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from bot.reminders.sweep import (
     run_daily,
     sweep_letters,
 )
+from bot.reminders.weekly import describe_weekly, pending_report_work, run_weekly
 from bot.runtime.process import make_services
 from bot.services import Services
 from handlers.app import make_client
@@ -44,39 +45,50 @@ def run_from_cli(
     """The daily run now, with the schedule's claim; delivers what it queued before exiting.
     Exit 1 only when today's digest (or other reminder work) is truly not delivered."""
     services = make_services(settings, database, client or make_client(settings))
+    services.clock = services.outbox.clock = clock  # one clock for the run and its delivery
     now = clock()
     result = run_daily(database, settings, now=now, render=render_digest, force=force, actor="cli")
+    # --force is the digest's: the week's report keeps its once-per-week claim.
+    weekly = run_weekly(database, settings, now=now, actor="cli")
     erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does
     letters = sweep_letters(database, settings, now=now)
-    mine = _deliver(services, result.local_date, wait=wait)
+    mine = _deliver(services, result.local_date, weekly.monday, wait=wait)
     digest = digest_outcome(
         database, result.local_date, delivered_by_me=mine, now=services.outbox.clock()
     )
-    left = len(set(pending_reminder_work(database, result.local_date)) - digest.work_ids)
+    pending = _pending(database, result.local_date, weekly.monday)
+    left = len(set(pending) - digest.work_ids)
     for line in describe(
         result, settings, letters=letters, undelivered=left, digest=digest, waited=wait
     ):
         print(line)
+    for line in describe_weekly(weekly, settings):
+        print(line)
     return 1 if left or digest.undelivered else 0
 
 
-def _deliver(services: Services, local_date: date, *, wait: float) -> set[int]:
-    """Deliver today's reminder work; later passes send what deliveries queued in turn (the
-    "letters removed" replies). While another run holds a claim on some of it (it is posting
-    that message right now), wait for it, up to `wait` seconds. Returns the ids this run
-    delivered; what is still pending failed for now and the bot's retry timer takes it."""
+def _pending(database: Database, local_date: date, monday: date) -> list[int]:
+    return pending_reminder_work(database, local_date) + pending_report_work(database, monday)
+
+
+def _deliver(services: Services, local_date: date, monday: date, *, wait: float) -> set[int]:
+    """Deliver today's reminder work and the week's report; later passes send what deliveries
+    queued in turn (the "letters removed" replies). While another run holds a claim on some of
+    it (it is posting that message right now), wait for it, up to `wait` seconds. Returns the
+    ids this run delivered; what is still pending failed for now and the bot's retry timer
+    takes it."""
     mine: set[int] = set()
     deadline = time.monotonic() + wait
     while True:
         for _ in range(DELIVERY_PASSES):
             outcomes = {
                 i: services.outbox.deliver(i)
-                for i in pending_reminder_work(services.database, local_date)
+                for i in _pending(services.database, local_date, monday)
             }
             mine |= {i for i, delivered in outcomes.items() if delivered}
             if not any(outcomes.values()):
                 break
-        pending = pending_reminder_work(services.database, local_date)
+        pending = _pending(services.database, local_date, monday)
         now = services.outbox.clock()
         if not delivered_elsewhere(services.database, pending, now=now):
             return mine
