@@ -35,7 +35,9 @@ from bot.delivery.performers import (
     Deliveries,
     DeliveryError,
     Outcome,
+    PostRenderer,
     SlackPort,
+    plain_post,
     practice_of,
 )
 from bot.delivery.smtp import MailError
@@ -103,6 +105,28 @@ def post_in_thread(
             family_id=family_id,
             payload=payload,
         )
+
+
+def post_notice(
+    session: Session,
+    *,
+    dedupe_key: str,
+    channel_id: str,
+    thread_ts: str | None,
+    notice: dict[str, Any],
+    text: str,
+    family_id: int | None = None,
+) -> None:
+    """Queue a typed notice for a thread: `notice` ({"kind": ..., plain values}) is rendered
+    at delivery by the Outbox's `render_post` (buttons and all); `text` is the plain
+    fallback when no renderer knows the kind."""
+    enqueue(
+        session,
+        kind=WorkKind.SLACK_MESSAGE,
+        dedupe_key=dedupe_key,
+        family_id=family_id,
+        payload={"channel_id": channel_id, "thread_ts": thread_ts, "text": text, "notice": notice},
+    )
 
 
 def cancel(session: Session, *, dedupe_key: str, reason: str) -> None:
@@ -185,6 +209,7 @@ class Outbox:
         clock: Callable[[], datetime] = utcnow,
         backoff: tuple[int, ...] = BACKOFF_SECONDS,
         render_notice: NoticeRenderer = plain_notice,
+        render_post: PostRenderer = plain_post,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -192,6 +217,7 @@ class Outbox:
         self.clock = clock
         self.backoff = backoff
         self.render_notice = render_notice
+        self.render_post = render_post
         self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
 
     @property
@@ -207,6 +233,7 @@ class Outbox:
             clock=self.clock,
             post_in_thread=post_in_thread,
             smtp_timeout=self.smtp_timeout,
+            render_post=self.render_post,
         )
 
     def due_ids(self, limit: int = 50) -> list[int]:

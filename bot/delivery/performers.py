@@ -80,6 +80,14 @@ class ThreadPoster(Protocol):
 
 
 Performer = Callable[[dict[str, Any], OutgoingWork], Outcome]
+# A typed thread notice (the "notice" of a SLACK_MESSAGE payload: {"kind": ..., ...}) →
+# {"text": ..., "blocks": [...]}, or None for a kind it does not know (the payload's plain
+# text is posted then). handlers/ gives one; bot/ never builds Slack types.
+PostRenderer = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def plain_post(notice: dict[str, Any]) -> dict[str, Any] | None:  # noqa: ARG001
+    return None
 
 
 def practice_of(settings: Settings) -> Practice:
@@ -100,6 +108,7 @@ class Deliveries:
     clock: Callable[[], datetime]
     post_in_thread: ThreadPoster
     smtp_timeout: float = SMTP_TIMEOUT_SECONDS
+    render_post: PostRenderer = plain_post
 
     def performer(self, kind: WorkKind) -> Performer:
         return {
@@ -208,11 +217,14 @@ class Deliveries:
         return Outcome({"file_id": file_id, "pages": len(letters)}, remember)
 
     def _post_message(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:  # noqa: ARG002 - every performer takes the work
+        message = {"text": payload["text"], "blocks": payload.get("blocks")}
+        if notice := payload.get("notice"):
+            message = self.render_post(notice) or message
         ts = self._slack().post_message(
             channel=payload["channel_id"],
             thread_ts=payload.get("thread_ts"),
-            text=payload["text"],
-            blocks=payload.get("blocks"),
+            text=message["text"],
+            blocks=message.get("blocks"),
         )
         run_id = payload.get("reminder_run_id")
         if run_id is None:

@@ -46,6 +46,7 @@ FAMILY_COLUMNS = (
     "guardian_phone",
     "guardian_has_portal_account",
 )
+_GUARDIAN_COLUMNS = tuple(c for c in FAMILY_COLUMNS if c.startswith("guardian_"))
 _EARLIEST_DOB = date(1900, 1, 1)
 _NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key", "last_key"})
 
@@ -54,7 +55,9 @@ _NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key"
 class _FamilyRow:
     account: str
     patient: dict[str, Any]  # Patient column values
-    guardian: dict[str, Any]  # Guardian column values, except has_portal_account
+    # Guardian column values, except has_portal_account; None for a patient-only row (an HL7
+    # ADT without NK1: a feed row, never a CSV line).
+    guardian: dict[str, Any] | None
     has_account: bool
 
 
@@ -94,7 +97,10 @@ class FamiliesImporter(Importer[_FamilyRow]):
         ("families", "patients", "guardians"), ENTITY_OUTCOMES
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, guardian_optional: bool = False) -> None:
+        # A row whose guardian columns are all empty updates the patient only (the live feed:
+        # an ADT that carries no NK1); a CSV line always names its guardian.
+        self._guardian_optional = guardian_optional
         # patient_id -> (account_number, hash of its fields, first line), for in-file conflicts.
         self._patients: dict[str, tuple[str, int, int]] = {}
 
@@ -113,10 +119,13 @@ class FamiliesImporter(Importer[_FamilyRow]):
             "sex": fields.text("patient_sex", 20),
             "name_type": fields.text("name_type", 10, required=False).upper() or None,
         }
+        no_guardian = self._guardian_optional and not any(
+            fields.values.get(column, "").strip() for column in _GUARDIAN_COLUMNS
+        )
         return _FamilyRow(
             fields.text("account_number", 64),
             patient,
-            _guardian_values(fields),
+            None if no_guardian else _guardian_values(fields),
             fields.flag("guardian_has_portal_account"),
         )
 
@@ -253,6 +262,8 @@ class _FamilyChunk:
 
     def guardian(self, family: Family, row: _FamilyRow) -> bool:
         assert family.id is not None
+        if row.guardian is None:
+            return False
         key = (family.id, row.guardian["match_key"])
         if (pending := self.new_guardians.get(key)) is not None:
             pending.update(row.guardian)  # the last row wins, as for an existing guardian
@@ -294,7 +305,7 @@ class _FamilyChunk:
 def _guardian_values(fields: Fields) -> dict[str, Any]:
     first, last = fields.text("guardian_first_name"), fields.text("guardian_last_name")
     email, phone = fields.email("guardian_email"), fields.phone("guardian_phone")
-    return {
+    values = {
         "first_name": first,
         "last_name": last,
         "first_key": fold(first),
@@ -305,3 +316,7 @@ def _guardian_values(fields: Fields) -> dict[str, Any]:
         "phone_digits": phone_digits(phone),
         "match_key": email_key(email) or f"name:{fold(first)} {fold(last)}",
     }
+    # Optional column (HL7 NK1-20 too): an empty value keeps the language on file.
+    if language := fields.language("guardian_language"):
+        values["language"] = language
+    return values

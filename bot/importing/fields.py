@@ -22,6 +22,17 @@ _TRUE, _FALSE = {"yes", "true", "1", "y"}, {"no", "false", "0", "n", ""}
 # A day of slack on "not in the future": the server's clock may run in another time zone
 # than the practice, and a baby born this morning must still import.
 CLOCK_SLACK = timedelta(days=1)
+# ISO 639-2 codes and English names (HL7 NK1-20 sends either) of the languages US practices
+# meet most, to ISO 639-1; a two-letter code is taken as it is.
+_LANGUAGES = {
+    "eng": "en", "english": "en", "spa": "es", "spanish": "es", "español": "es",
+    "vie": "vi", "vietnamese": "vi", "chi": "zh", "zho": "zh", "chinese": "zh",
+    "kor": "ko", "korean": "ko", "tgl": "tl", "tagalog": "tl", "ara": "ar", "arabic": "ar",
+    "rus": "ru", "russian": "ru", "fre": "fr", "fra": "fr", "french": "fr",
+    "hat": "ht", "haitian creole": "ht", "por": "pt", "portuguese": "pt", "pol": "pl",
+    "som": "so", "somali": "so", "hin": "hi", "urd": "ur", "ben": "bn", "per": "fa",
+    "fas": "fa", "ger": "de", "deu": "de", "ita": "it", "jpn": "ja", "amh": "am", "nep": "ne",
+}  # fmt: skip
 
 
 class Fields:
@@ -104,6 +115,19 @@ class Fields:
         if value and phone_digits(value) is None:
             self.problems.append(f"{column} is not a phone number")
         return value or None
+
+    def language(self, column: str) -> str | None:
+        """An optional language as ISO 639-1 ("es", "spa", "es-MX" → "es"); None when the
+        column is absent or empty."""
+        raw = self.values.get(column, "").strip()
+        if not raw:
+            return None
+        word = raw.lower().replace("_", "-").split("-")[0]
+        code = word if len(word) == 2 and word.isalpha() else _LANGUAGES.get(word, "")
+        if not code:
+            self.problems.append(f"{column} is not a language code (like es or spa)")
+            return None
+        return code
 
     def _check_range(self, column: str, value: date, earliest: date | None) -> None:
         if value > self.today + CLOCK_SLACK:
