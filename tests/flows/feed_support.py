@@ -84,7 +84,7 @@ def synthetic_a04(number: int, *, prefix: str = "B") -> bytes:
         "MSH|^~\\&|EPIC|SUNNYPEDS|PINBOT|SUNNYPEDS|20250314093012||ADT^A04^ADT_A01|"
         f"{prefix}-{number:06d}|P|2.5.1\r"
         "EVN|A04|20250314093012\r"
-        f"PID|1||MRN-{prefix}{number:06d}^^^SUNNYPEDS^MR||{name}^ROWAN||20200101|F|||||||||||"
+        f"PID|1||MRN-{prefix}{number:06d}^^^SUNNYPEDS^MR||{name}^ROWAN||20200101|F||||||||||"
         f"ACCT-{prefix}{number:06d}\r"
         f"NK1|1|{name}^DANA|MTH||^PRN^PH^^1^555^0100000~^NET^Internet^dana.{number}@example.com\r"
     ).encode()
