@@ -98,11 +98,12 @@ def check_slack(settings: Settings) -> CheckResult:
     )
 
 
-def check_feed(settings: Settings) -> CheckResult:
-    """The HL7 listener's settings (SPEC §8) and whether its port can be bound now."""
+def check_feed(settings: Settings) -> list[CheckResult]:
+    """The HL7 listener's settings (SPEC §8) and whether its port can be bound now; nothing
+    when HL7_PORT is not set (no feed is a valid setup)."""
     feed = settings.feed
     if not feed.configured:
-        return CheckResult("hl7", True, "HL7_PORT is not set: no EHR feed listener")
+        return []
     sources = ", ".join(str(network) for network in feed.allowed_sources)
     where = f"{feed.bind}:{feed.port}"
     family = socket.AF_INET6 if ":" in feed.bind else socket.AF_INET
@@ -111,14 +112,16 @@ def check_feed(settings: Settings) -> CheckResult:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((feed.bind, feed.port or 0))
     except OSError as error:
-        return CheckResult(
-            "hl7",
-            False,
-            f"can't listen on {where} ({error.strerror}): another program (or a running "
-            f"pinbot) has the port, or HL7_BIND is not an address of this machine; "
-            f"allowed sources {sources}",
-        )
-    return CheckResult("hl7", True, f"listener {where} is free; allowed sources {sources}")
+        return [
+            CheckResult(
+                "hl7",
+                False,
+                f"can't listen on {where} ({error.strerror}): another program (or a running "
+                f"pinbot) has the port, or HL7_BIND is not an address of this machine; "
+                f"allowed sources {sources}",
+            )
+        ]
+    return [CheckResult("hl7", True, f"listener {where} is free; allowed sources {sources}")]
 
 
 def run_checks(settings: Settings) -> list[CheckResult]:
@@ -127,5 +130,5 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         check_database(settings),
         check_smtp(settings),
         check_slack(settings),
-        check_feed(settings),
+        *check_feed(settings),
     ]
