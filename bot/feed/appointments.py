@@ -14,6 +14,8 @@ from bot.feed.errors import ErrorCode, FeedFieldError
 from bot.feed.records import Header, SiuAppointment
 from models import Appointment, AppointmentStatus, Patient
 
+APPOINTMENT_ID_LIMIT = 64  # Appointment.ehr_appointment_id
+
 
 def apply_appointment(
     session: Session, event: SiuAppointment, *, header: Header, zone: tzinfo
@@ -24,6 +26,10 @@ def apply_appointment(
             "PID-3",
             "PID-3 names a patient pinbot does not know: send the patient's ADT first",
             code=ErrorCode.UNKNOWN_KEY,
+        )
+    if len(event.appointment_id) > APPOINTMENT_ID_LIMIT:
+        raise FeedFieldError(
+            "SCH-2", f"SCH-2 appointment id is longer than {APPOINTMENT_ID_LIMIT} characters"
         )
     starts_at = _local(event.starts_at, zone)
     appointment = session.exec(
