@@ -71,7 +71,10 @@ def apply_patient(
         )
     except RowsRejected as rejected:
         raise _field_error(rejected.problems[0], account_field) from None
-    stored = session.exec(select(Patient).where(Patient.chart_id == patient.chart_id)).one()
+    # An existing patient is the very object the importer updated (one identity map).
+    stored = (
+        before or session.exec(select(Patient).where(Patient.chart_id == patient.chart_id)).one()
+    )
     changes = Changes(queued_work=bool(applied.closed_name_fix_ids))
     changes.name_keys = [(stored.first_key, stored.last_key)] + [
         (fold(g.first_name), fold(g.last_name)) for g in patient.guardians

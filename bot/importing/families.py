@@ -97,10 +97,12 @@ class FamiliesImporter(Importer[_FamilyRow]):
         ("families", "patients", "guardians"), ENTITY_OUTCOMES
     )
 
-    def __init__(self, *, guardian_optional: bool = False) -> None:
-        # A row whose guardian columns are all empty updates the patient only (the live feed:
-        # an ADT that carries no NK1); a CSV line always names its guardian.
-        self._guardian_optional = guardian_optional
+    def __init__(self, *, feed_rows: bool = False) -> None:
+        # Rows from the live feed (bot/importing/rows.py) may leave things out, where a CSV
+        # line is the whole record: a row whose guardian columns are all empty updates the
+        # patient only (an ADT without NK1), and an empty email or phone keeps the one on
+        # file (in HL7 an empty field is "not sent", not "delete").
+        self._guardian_optional = self._keep_absent = feed_rows
         # patient_id -> (account_number, hash of its fields, first line), for in-file conflicts.
         self._patients: dict[str, tuple[str, int, int]] = {}
 
@@ -162,6 +164,7 @@ class FamiliesImporter(Importer[_FamilyRow]):
     def write(self, session: Session, rows: list[_FamilyRow], tally: Tally) -> None:
         families = self._families(session, {row.account for row in rows}, tally)
         chunk = _FamilyChunk(session, families, rows, tally)
+        chunk.keep_absent = self._keep_absent
         for row in rows:
             family = families[row.account]
             changed = chunk.patient(family, row.patient)
@@ -213,6 +216,7 @@ class _FamilyChunk:
         self.guardians = _Guardians(
             fetch_by(session, Guardian, Guardian.family_id, (f.id for f in families.values()))
         )
+        self.keep_absent = False  # see FamiliesImporter(feed_rows=...)
         self.new_patients: dict[str, dict[str, Any]] = {}
         self.new_guardians: dict[tuple[int, str], dict[str, Any]] = {}
 
@@ -283,7 +287,7 @@ class _FamilyChunk:
             }
             self.tally.mark("guardians", key, CREATED)
             return True
-        changed = apply_values(guardian, row.guardian)
+        changed = apply_values(guardian, self._sent(row.guardian))
         # The EHR's flag can lag behind the portal: "no" never clears a known account.
         if row.has_account and not guardian.has_portal_account:
             guardian.has_portal_account = True
@@ -292,6 +296,13 @@ class _FamilyChunk:
             guardian.updated_at = self.now
         self.tally.mark("guardians", key, UPDATED if changed else UNCHANGED)
         return bool(changed)
+
+    def _sent(self, values: dict[str, Any]) -> dict[str, Any]:
+        if not self.keep_absent:
+            return values
+        absent = {"email", "match_key"} if values["email"] is None else set()
+        absent |= {"phone", "phone_digits"} if values["phone"] is None else set()
+        return {k: v for k, v in values.items() if k not in absent}
 
     def insert_new(self) -> None:
         for model, rows in ((Patient, self.new_patients), (Guardian, self.new_guardians)):

@@ -3,7 +3,9 @@ rows a families-CSV line would be (bot/feed/records.py) and upserts them here, i
 caller's transaction, through the very FamiliesImporter a CSV import runs: the same field
 checks, the same conflicts, the same writes (never deletes, an approved name is kept, "no"
 never clears a known portal account) and the same closing of name fixes a real name made
-unnecessary."""
+unnecessary. Two things differ because an HL7 message is not a whole record: a patient may
+come without guardians, and an empty email or phone is "not sent", so it keeps the stored
+one."""
 
 from __future__ import annotations
 
@@ -53,8 +55,8 @@ def upsert_family_rows(
 ) -> RowsApplied:
     """Validate every row, then write them all in `session` (the caller commits), or raise
     RowsRejected and write nothing. Rows whose guardian columns are all empty update the
-    patient only (an ADT without NK1)."""
-    importer = FamiliesImporter(guardian_optional=True)
+    patient only (an ADT without NK1); an empty email or phone keeps the one on file."""
+    importer = FamiliesImporter(feed_rows=True)
     parsed, problems = [], []
     for index, values in enumerate(rows):
         fields = Fields(values, today)

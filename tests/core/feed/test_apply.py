@@ -47,6 +47,16 @@ def test_a_known_portal_account_survives_an_a08(applier: FeedApplier, database: 
     assert ana.has_portal_account is True and baby.sex == "U"
 
 
+def test_an_a08_without_the_email_keeps_the_guardians_email(
+    applier: FeedApplier, database: Database
+) -> None:
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    assert applier.receive(RENAME).code == AckCode.AA  # NK1 RIVERA^ANA with a phone only
+    with database.read_session() as session:
+        guardians = session.exec(select(Guardian).where(Guardian.first_name == "ANA")).all()
+    assert [(g.email, g.phone) for g in guardians] == [("ana.rivera@example.com", "(217)555-0143")]
+
+
 @pytest.mark.parametrize(
     ("old", "new", "field", "sequence"),
     [
