@@ -129,6 +129,14 @@ def test_an_ehr_rename_closes_the_name_fix_and_offers_pins(feed: FeedStack) -> N
     buttons = [e for b in blocks_of(told) for e in b.get("elements") or []]
     assert [b["action_id"] for b in buttons] == [IssueIds.OPEN_DIALOG]
     assert json.loads(buttons[0]["value"]) == {"family_id": baby.family_id}
+    # The button opens the Issue PINs dialog, where the renamed child is now eligible.
+    views = len(feed.stack.fake_slack.calls_to("views.open"))
+    feed.stack.click(
+        IssueIds.OPEN_DIALOG, buttons[0]["value"], message_ts=told["ts"], thread_ts=card_ts
+    )
+    feed.stack.fake_slack.wait_for("views.open", views + 1)
+    dialog = json.dumps(feed.stack.opened_view())
+    assert "SOFIA" in dialog and "unofficial name" not in dialog.lower()
     # The rename is in /family at once: the close spelling finds the new name.
     assert card_for(feed, "sofai rivera")["message"]["text"]
 
