@@ -1,5 +1,6 @@
 """The composition root: builds the running process from its parts — settings, database,
-delivery worker, scheduler, the Slack app and its serving (HTTP or Socket Mode).
+delivery worker, scheduler, the HL7 listener (when HL7_PORT is set), the Slack app and its
+serving (HTTP or Socket Mode).
 
 The only place in `bot/` that knows about the Slack adapter (`handlers`): everything below it
 is built here and handed down, so the core never imports Slack."""
@@ -66,8 +67,8 @@ def start_feed(services: Services) -> MllpServer | None:
     """The HL7 listener when HL7_PORT is set (SPEC §8), on its own threads: each connection
     has one, which parses, commits and acknowledges its messages; Bolt's listeners and the
     delivery worker never wait for it. A commit that queued thread messages wakes the worker."""
-    feed = services.settings.feed
-    if not feed.configured:
+    config = services.settings.feed
+    if not config.configured:
         return None
     applier = FeedApplier(
         services.database,
@@ -77,21 +78,21 @@ def start_feed(services: Services) -> MllpServer | None:
         kick=lambda: services.kick(),  # read at call time: the worker is started later
     )
     server = MllpServer(
-        feed.bind, feed.port or 0, handle=applier.handle, allowed_sources=feed.allowed_sources
+        config.bind, config.port or 0, handle=applier.handle, allowed_sources=config.allowed_sources
     )
     server.start()
     return server
 
 
-def stop_on_sigterm(feed: MllpServer | None) -> None:
+def stop_on_sigterm(listener: MllpServer | None) -> None:
     """SIGTERM (systemd, Docker, Kubernetes) stops the HL7 listener first — a message being
     applied is committed and acknowledged, one not fully read gets no ACK and is resent —
     then unwinds the main thread (waitress or Socket Mode) through run()'s cleanup."""
 
     def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
         log.info("SIGTERM: stopping")
-        if feed is not None:
-            feed.stop()
+        if listener is not None:
+            listener.stop()
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -110,8 +111,8 @@ def run(settings: Settings, database: Database) -> None:
     app = create_app(services, client)
     warm_search_cache(database)
     worker, scheduler = start_background(services)
-    feed = start_feed(services)
-    stop_on_sigterm(feed)
+    listener = start_feed(services)
+    stop_on_sigterm(listener)
     try:
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -130,7 +131,7 @@ def run(settings: Settings, database: Database) -> None:
                 ident="pinbot",
             )
     finally:
-        if feed is not None:
-            feed.stop()
+        if listener is not None:
+            listener.stop()
         scheduler.shutdown(wait=False)
         worker.stop()
