@@ -5,6 +5,7 @@ this process and of another replica after a rename."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from sqlmodel import select
@@ -15,7 +16,7 @@ from bot.feed.ack import AckCode
 from bot.feed.apply import FeedApplier
 from bot.lookup import name_keys as keys_module
 from bot.lookup.name_keys import forget_name_keys, name_keys
-from models import AuditEvent, FeedMessage, Guardian, Patient
+from models import Appointment, AuditEvent, FeedMessage, Guardian, Patient
 from tests.core.feed.conftest import fixture_bytes
 
 NEWBORN = fixture_bytes("adt_a04_newborn_v251.hl7")
@@ -120,3 +121,26 @@ def test_renames_reach_this_process_at_once_and_other_replicas_soon(
             assert "quintanilla" in name_keys(session).last.counts  # the marker moved
     finally:
         replica.dispose()
+
+
+def test_an_s13_moves_the_appointment_and_an_s26_marks_it_no_show(
+    applier: FeedApplier, database: Database
+) -> None:
+    booked = fixture_bytes("siu_s12_v26.hl7")
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    assert applier.receive(booked).code == AckCode.AA
+    moved = (
+        booked.replace(b"SIU^S12", b"SIU^S13")
+        .replace(b"EP001200", b"EP001300")
+        .replace(b"20250320093000-0400", b"20250321140000+0000")  # 10:00 in New York
+    )
+    assert applier.receive(moved).code == AckCode.AA
+    with database.read_session() as session:
+        (visit,) = session.exec(select(Appointment)).all()
+    assert visit.starts_at == datetime(2025, 3, 21, 10, 0) and visit.status == "booked"
+    no_show = booked.replace(b"SIU^S12", b"SIU^S26").replace(b"EP001200", b"EP002600")
+    assert applier.receive(no_show).code == AckCode.AA
+    with database.read_session() as session:
+        (visit,) = session.exec(select(Appointment)).all()
+    assert visit.status == "no-show"
+    assert visit.starts_at == datetime(2025, 3, 20, 9, 30)  # the S26 repeated the old time
