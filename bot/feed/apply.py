@@ -33,6 +33,7 @@ from bot.feed.message import AccountField, parse_message
 from bot.feed.records import AdtMerge, AdtPatient, FeedMessage, Header
 from bot.issuing.gateway import BuiltinGateway, PortalGateway
 from bot.lookup.name_keys import add_name_keys
+from bot.text import clean
 from models import FeedMessage as FeedMessageRow
 from models import utcnow
 
@@ -154,14 +155,16 @@ class FeedApplier:
 def _log_row(
     header: Header | None, code: AckCode, error_field: str | None, now: datetime
 ) -> FeedMessageRow:
+    """The log row: header values cleaned of control characters (PostgreSQL refuses NUL in
+    text, and a mangled MSH must still be logged) and cut to the columns' lengths."""
     if header is None:
         return FeedMessageRow(message_type="non-HL7", ack_code=code.value, received_at=now)
     kind = f"{header.type}^{header.trigger}" if header.trigger else header.type
     return FeedMessageRow(
-        sending_application=header.sending_app[:180],
-        sending_facility=header.sending_facility[:180],
-        control_id=header.control_id[:199],
-        message_type=kind[:20],
+        sending_application=clean(header.sending_app, 180),
+        sending_facility=clean(header.sending_facility, 180),
+        control_id=clean(header.control_id, 199),
+        message_type=clean(kind, 20),
         ack_code=code.value,
         error_field=(error_field or None) and error_field[:20],
         received_at=now,

@@ -9,10 +9,11 @@ from datetime import datetime, tzinfo
 from sqlmodel import Session, select
 
 from bot import audit
-from bot.feed.changes import Changes
+from bot.feed.changes import Changes, find_patient, has_controls
 from bot.feed.errors import ErrorCode, FeedFieldError
 from bot.feed.records import Header, SiuAppointment
-from models import Appointment, AppointmentStatus, Patient
+from bot.text import clean
+from models import Appointment, AppointmentStatus
 
 APPOINTMENT_ID_LIMIT = 64  # Appointment.ehr_appointment_id
 
@@ -20,13 +21,15 @@ APPOINTMENT_ID_LIMIT = 64  # Appointment.ehr_appointment_id
 def apply_appointment(
     session: Session, event: SiuAppointment, *, header: Header, zone: tzinfo
 ) -> Changes:
-    patient = session.exec(select(Patient).where(Patient.chart_id == event.chart_id)).first()
+    patient = find_patient(session, event.chart_id)
     if patient is None or patient.id is None:
         raise FeedFieldError(
             "PID-3",
             "PID-3 names a patient pinbot does not know: send the patient's ADT first",
             code=ErrorCode.UNKNOWN_KEY,
         )
+    if has_controls(event.appointment_id):
+        raise FeedFieldError("SCH-2", "SCH-2 appointment id has control characters")
     if len(event.appointment_id) > APPOINTMENT_ID_LIMIT:
         raise FeedFieldError(
             "SCH-2", f"SCH-2 appointment id is longer than {APPOINTMENT_ID_LIMIT} characters"
@@ -63,8 +66,8 @@ def apply_appointment(
     appointment.patient_id = patient.id
     if starts_at is not None:
         appointment.starts_at = starts_at
-    if event.provider:
-        appointment.provider = event.provider[:100]
+    if provider := clean(event.provider, 100):
+        appointment.provider = provider
     appointment.status = event.status
     session.flush()
     audit.record(

@@ -17,7 +17,7 @@ from bot.feed.errors import FeedFieldError
 from bot.feed.records import AdtMerge, AdtPatient, Header
 from bot.importing.rows import RowProblem, RowsRejected, upsert_family_rows
 from bot.issuing.gateway import PortalGateway
-from bot.text import fold
+from bot.text import clean, fold
 from models import Delivery, FamilyThread, NameFix, NameFixStatus, Patient, Pin, PinStatus
 
 # How recent a family card must be for the feed to post in its thread (SPEC §8).
@@ -62,7 +62,7 @@ def apply_patient(
     now: datetime,
     account_field: str,
 ) -> Changes:
-    before = session.exec(select(Patient).where(Patient.chart_id == patient.chart_id)).first()
+    before = find_patient(session, patient.chart_id)
     old_name = full_name(before) if before else ""
     was_flagged = before is not None and name_flag(before) is not None
     try:
@@ -72,9 +72,8 @@ def apply_patient(
     except RowsRejected as rejected:
         raise _field_error(rejected.problems[0], account_field) from None
     # An existing patient is the very object the importer updated (one identity map).
-    stored = (
-        before or session.exec(select(Patient).where(Patient.chart_id == patient.chart_id)).one()
-    )
+    stored = before or find_patient(session, patient.chart_id)
+    assert stored is not None  # the importer wrote it, under its cleaned chart id
     changes = Changes(queued_work=bool(applied.closed_name_fix_ids))
     changes.name_keys = [(stored.first_key, stored.last_key)] + [
         (fold(g.first_name), fold(g.last_name)) for g in patient.guardians
@@ -93,6 +92,16 @@ def apply_patient(
     if was_flagged and stored.id in applied.renamed_patient_ids and name_flag(stored) is None:
         changes.queued_work |= _tell_renamed(session, stored, old_name, header, now)
     return changes
+
+
+def has_controls(value: str) -> bool:
+    return any(ord(char) < 32 or ord(char) == 127 for char in value)
+
+
+def find_patient(session: Session, chart_id: str) -> Patient | None:
+    """The patient with this chart id, read as the families import stores it (control
+    characters dropped, whitespace collapsed: PostgreSQL would refuse a NUL to compare)."""
+    return session.exec(select(Patient).where(Patient.chart_id == clean(chart_id, 64))).first()
 
 
 def _field_error(problem: RowProblem, account_field: str) -> FeedFieldError:
@@ -176,12 +185,10 @@ def apply_merge(
     does not know changes nothing."""
     changes = Changes()
     for pair in merge.merges:
-        charts = {pair.merged_chart_id, pair.survivor_chart_id}
-        found = {
-            p.chart_id: p
-            for p in session.exec(select(Patient).where(col(Patient.chart_id).in_(charts)))
-        }
-        gone, kept = found.get(pair.merged_chart_id), found.get(pair.survivor_chart_id)
+        gone, kept = (
+            find_patient(session, pair.merged_chart_id),
+            find_patient(session, pair.survivor_chart_id),
+        )
         if gone is None or kept is None:
             continue
         reason = f"merged into {kept.chart_id}"
