@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 from sqlmodel import Session, select
 
 from bot import audit
-from bot.feed.changes import Changes, find_patient, has_controls
+from bot.feed.changes import Changes, find_patient
 from bot.feed.errors import ErrorCode, FeedFieldError
 from bot.feed.records import Header, SiuAppointment
 from bot.text import clean
@@ -28,7 +28,7 @@ def apply_appointment(
             "PID-3 names a patient pinbot does not know: send the patient's ADT first",
             code=ErrorCode.UNKNOWN_KEY,
         )
-    if has_controls(event.appointment_id):
+    if any(ord(char) < 32 or ord(char) == 127 for char in event.appointment_id):
         raise FeedFieldError("SCH-2", "SCH-2 appointment id has control characters")
     if len(event.appointment_id) > APPOINTMENT_ID_LIMIT:
         raise FeedFieldError(

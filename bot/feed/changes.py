@@ -88,14 +88,12 @@ def apply_patient(
             control_id=header.control_id,
             counts=applied.counts,
             closed_name_fixes=applied.closed_name_fix_ids,
+            # "EHR still has a temporary name for chart …; kept the approved name"
+            warnings=applied.warnings or None,
         )
     if was_flagged and stored.id in applied.renamed_patient_ids and name_flag(stored) is None:
         changes.queued_work |= _tell_renamed(session, stored, old_name, header, now)
     return changes
-
-
-def has_controls(value: str) -> bool:
-    return any(ord(char) < 32 or ord(char) == 127 for char in value)
 
 
 def find_patient(session: Session, chart_id: str) -> Patient | None:

@@ -21,6 +21,7 @@ from models import (
     Appointment,
     AppointmentStatus,
     AuditEvent,
+    FamilyThread,
     FeedMessage,
     Guardian,
     IssueBatch,
@@ -60,7 +61,14 @@ def blocks_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 def card_for(feed: FeedStack, query: str) -> dict[str, Any]:
     posts = len(feed.stack.fake_slack.calls_to("chat.postMessage"))
     assert feed.stack.command("/family", query).status == 200
-    return feed.stack.fake_slack.wait_for("chat.postMessage", posts + 1)[-1].response
+    card = feed.stack.fake_slack.wait_for("chat.postMessage", posts + 1)[-1].response
+    # The bot records the card as the family's thread once Slack gave it a ts.
+    eventually(lambda: _one_thread(feed, card["ts"]))
+    return card
+
+
+def _one_thread(feed: FeedStack, ts: str) -> None:
+    assert count(feed, FamilyThread, FamilyThread.thread_ts == ts) == 1
 
 
 def thread_replies(feed: FeedStack, thread_ts: str) -> list[dict[str, Any]]:

@@ -144,3 +144,19 @@ def test_an_s13_moves_the_appointment_and_an_s26_marks_it_no_show(
         (visit,) = session.exec(select(Appointment)).all()
     assert visit.status == "no-show"
     assert visit.starts_at == datetime(2025, 3, 20, 9, 30)  # the S26 repeated the old time
+
+
+def test_a_supervisor_approved_name_is_kept_when_the_ehr_still_has_the_placeholder(
+    applier: FeedApplier, database: Database
+) -> None:
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    with database.transaction() as session:
+        baby = session.exec(select(Patient)).one()
+        baby.first_name, baby.first_key, baby.name_verified = "Sofia", "sofia", True
+    again = NEWBORN.replace(b"EP000101", b"EP000103").replace(b"|F|||12 ELM", b"|U|||12 ELM")
+    assert applier.receive(again).code == AckCode.AA
+    with database.read_session() as session:
+        baby = session.exec(select(Patient)).one()
+        audit = session.exec(select(AuditEvent).where(AuditEvent.action == "feed.patient")).all()
+    assert (baby.first_name, baby.name_verified, baby.sex) == ("Sofia", True, "U")
+    assert "kept the approved name" in audit[-1].details
