@@ -27,11 +27,20 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from bench import batch_bench, family_bench, letters_bench, load_bench, search_bench, stores
+from bench import (
+    batch_bench,
+    family_bench,
+    hl7_bench,
+    letters_bench,
+    load_bench,
+    search_bench,
+    stores,
+)
 from bench.stats import Report, Result
 from bot.db import normalize_url
 
-BENCHES = ("search", "family", "batch", "letters", "load")
+BENCHES = ("search", "family", "batch", "letters", "load", "hl7")
+HL7_MESSAGES = {"full": hl7_bench.FULL, "quick": hl7_bench.QUICK, "tiny": 30}
 
 
 @dataclass(frozen=True)
@@ -220,6 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.say("pinbot benchmarks — " + ", ".join(f"{k}: {v}" for k, v in info.items()))
     if "letters" in only:
         _step(report, "letters", lambda: letters_bench.run(report, seconds=plan.letters_seconds))
+    if "hl7" in only:  # issue 10: the EHR feed on an empty database, against a bare listener
+        messages = HL7_MESSAGES["tiny" if args.tiny else "quick" if args.quick else "full"]
+        for store in chosen:
+            _step(report, f"hl7 {store}", lambda s=store: hl7_bench.run(s, messages, report))
     for families in args.families or plan.families:
         for store in chosen:
             _run_store(report, plan, store, families, only, args)

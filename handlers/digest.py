@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.reminders.digest import Digest, DigestEntry, DigestSection, Section
+from bot.reminders.feed_watch import FeedSilence
 from handlers.blocks import MAX_MESSAGE_BLOCKS, blocks_json, esc, plain
 from handlers.ids import FamilyIds
 from handlers.payloads import FamilyRef
@@ -43,6 +44,8 @@ _PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
 def render_digest(digest: Digest) -> list[dict[str, Any]]:
     """Messages of at most 50 blocks each: [{"text": fallback, "blocks": [...]}, ...]."""
     body = [block for section in digest.sections for block in _section_blocks(section)]
+    if digest.feed_silence is not None:
+        body.insert(0, _silence_block(digest.feed_silence))
     chunks = _chunks(body, BODY_BLOCKS)
     parts = len(chunks)
     return [
@@ -52,6 +55,24 @@ def render_digest(digest: Digest) -> list[dict[str, Any]]:
         }
         for part, chunk in enumerate(chunks, 1)
     ]
+
+
+def silence_text(silence: FeedSilence) -> str:
+    if silence.hours is None or silence.last_at is None:
+        what = "*The EHR feed has not sent a single message yet.*"
+    else:
+        what = (
+            f"*The EHR feed has been silent for {silence.hours} weekday hours* (last message "
+            f"{silence.last_at:%a %m/%d %H:%M})."
+        )
+    return (
+        f":warning: {what} New patients and name changes in the EHR are not reaching pinbot: "
+        "ask the interface team to check the channel (`pinbot hl7 status` shows what arrived)."
+    )
+
+
+def _silence_block(silence: FeedSilence) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=silence_text(silence)), block_id="feed_silent")
 
 
 def _section_blocks(section: DigestSection) -> list[Block]:
@@ -131,4 +152,5 @@ def _opening(digest: Digest, part: int, parts: int) -> Block:
 def _fallback(digest: Digest, part: int, parts: int) -> str:
     count = f"{digest.total} item{'s' if digest.total != 1 else ''}"
     suffix = f" (part {part} of {parts})" if parts > 1 else ""
-    return f"Front desk reminders for {digest.local_date:%a %m/%d}: {count}{suffix}"
+    silent = " · the EHR feed is silent" if digest.feed_silence and part == 1 else ""
+    return f"Front desk reminders for {digest.local_date:%a %m/%d}: {count}{suffix}{silent}"

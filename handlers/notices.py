@@ -8,7 +8,9 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
 
 from bot.delivery.notices import (
+    ChartsMerged,
     DeliveryFailed,
+    EhrRenamed,
     EmailDelivered,
     LettersRemoved,
     NameFixClosedByImport,
@@ -18,7 +20,7 @@ from bot.delivery.notices import (
 from bot.reminders.digest import clock_label, day_label
 from handlers.blocks import esc
 from handlers.ids import IssueIds
-from handlers.payloads import Id, Payload
+from handlers.payloads import FamilyRef, Id, Payload
 from models import WorkKind
 
 _FAILED_WHAT = {
@@ -61,7 +63,50 @@ def render_notice(notice: ThreadNotice) -> dict[str, Any]:
             f"for this child, so {mention(notice.requested_by)}'s name-fix request is closed: "
             "nothing to approve."
         }
+    if isinstance(notice, EhrRenamed):
+        return _renamed(notice)
+    if isinstance(notice, ChartsMerged):
+        return _merged(notice)
     return _failure(notice)
+
+
+def _renamed(notice: EhrRenamed) -> dict[str, Any]:
+    text = (
+        f":information_source: The EHR now has *{esc(notice.new_name)}* "
+        f"(was {esc(notice.old_name)}). The name is no longer a placeholder: PINs can be "
+        "issued."
+    )
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        ActionsBlock(
+            block_id="ehr_renamed_next",
+            elements=[
+                ButtonElement(
+                    text="Issue PINs…",
+                    action_id=IssueIds.OPEN_DIALOG,
+                    style="primary",
+                    value=FamilyRef(family_id=notice.family_id).dump(),
+                )
+            ],
+        ),
+    ]
+    return {"text": text, "blocks": [block.to_dict() for block in blocks]}
+
+
+def _merged(notice: ChartsMerged) -> dict[str, Any]:
+    revoked, moved = notice.revoked_pins, notice.moved_name_fixes
+    parts = [
+        f":twisted_rightwards_arrows: The EHR merged chart {esc(notice.merged_chart_id)} "
+        f"into {esc(notice.survivor_chart_id)}."
+    ]
+    if revoked:
+        parts.append(
+            f"{revoked} active PIN{'s' if revoked != 1 else ''} of the merged chart "
+            "revoked: issue PINs again from the surviving chart's family card."
+        )
+    if moved:
+        parts.append(f"{moved} pending name fix{'es' if moved != 1 else ''} moved to it.")
+    return {"text": " ".join(parts)}
 
 
 def _failure(notice: DeliveryFailed) -> dict[str, Any]:

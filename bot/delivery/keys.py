@@ -71,6 +71,11 @@ def name_fix_nudge_pattern(local_date: str | date) -> str:
     return f"nudge:%:{local_date}"
 
 
+def feed_notice(kind: str, patient_id: int, message: tuple[str, str, str]) -> str:
+    """A thread notice one feed message causes for one patient (message = MSH-3, -4, -10)."""
+    return f"{kind}:{patient_id}:{':'.join(message)}"[:200]
+
+
 def name_fix_closed(name_fix_id: int) -> str:
     return f"name_fix_closed:{name_fix_id}"
 

@@ -51,8 +51,32 @@ class NameFixClosedByImport(_Notice):
     requested_by: str
 
 
+class EhrRenamed(_Notice):
+    """The EHR gave a flagged child a real name: PINs can be issued now."""
+
+    kind: Literal["ehr_renamed"] = "ehr_renamed"
+    family_id: int
+    patient_id: int
+    new_name: str
+    old_name: str
+
+
+class ChartsMerged(_Notice):
+    kind: Literal["chart_merged"] = "chart_merged"
+    merged_chart_id: str
+    survivor_chart_id: str
+    revoked_pins: int
+    moved_name_fixes: int
+
+
 ThreadNotice = Annotated[
-    EmailDelivered | LettersRemoved | DeliveryFailed | NameFixWaiting | NameFixClosedByImport,
+    EmailDelivered
+    | LettersRemoved
+    | DeliveryFailed
+    | NameFixWaiting
+    | NameFixClosedByImport
+    | EhrRenamed
+    | ChartsMerged,
     Field(discriminator="kind"),
 ]
 NOTICES: TypeAdapter[ThreadNotice] = TypeAdapter(ThreadNotice)

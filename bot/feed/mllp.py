@@ -136,7 +136,9 @@ class MllpServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stops accepting, waits up to `timeout` seconds for messages being handled to be
-        answered, then closes every connection."""
+        answered, then closes every connection. Stopping a stopped server does nothing."""
+        if self._listener is None:
+            return
         deadline = time.monotonic() + timeout
         self._stopping.set()
         if self._acceptor is not None:

@@ -48,6 +48,7 @@ FAMILY_COLUMNS = (
 )
 # Optional: a file without it imports as before. The HL7 feed's rows always carry it (NK1-20).
 FAMILY_OPTIONAL_COLUMNS = ("guardian_language",)
+_GUARDIAN_COLUMNS = tuple(c for c in FAMILY_COLUMNS if c.startswith("guardian_"))
 _EARLIEST_DOB = date(1900, 1, 1)
 _NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key", "last_key"})
 
@@ -56,7 +57,9 @@ _NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key"
 class _FamilyRow:
     account: str
     patient: dict[str, Any]  # Patient column values
-    guardian: dict[str, Any]  # Guardian column values, except has_portal_account and language
+    # Guardian column values, except has_portal_account and language; None for a patient-only
+    # row (an HL7 ADT without NK1: a feed row, never a CSV line).
+    guardian: dict[str, Any] | None
     has_account: bool
     language: str | None  # None: not known, so a stored language is kept
 
@@ -97,7 +100,12 @@ class FamiliesImporter(Importer[_FamilyRow]):
         ("families", "patients", "guardians"), ENTITY_OUTCOMES
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, feed_rows: bool = False) -> None:
+        # Rows from the live feed (bot/importing/rows.py) may leave things out, where a CSV
+        # line is the whole record: a row whose guardian columns are all empty updates the
+        # patient only (an ADT without NK1), and an empty email or phone keeps the one on
+        # file (in HL7 an empty field is "not sent", not "delete").
+        self._guardian_optional = self._keep_absent = feed_rows
         # patient_id -> (account_number, hash of its fields, first line), for in-file conflicts.
         self._patients: dict[str, tuple[str, int, int]] = {}
 
@@ -116,10 +124,13 @@ class FamiliesImporter(Importer[_FamilyRow]):
             "sex": fields.text("patient_sex", 20),
             "name_type": fields.text("name_type", 10, required=False).upper() or None,
         }
+        no_guardian = self._guardian_optional and not any(
+            fields.values.get(column, "").strip() for column in _GUARDIAN_COLUMNS
+        )
         return _FamilyRow(
             fields.text("account_number", 64),
             patient,
-            _guardian_values(fields),
+            None if no_guardian else _guardian_values(fields),
             fields.flag("guardian_has_portal_account"),
             fields.language("guardian_language"),
         )
@@ -157,6 +168,7 @@ class FamiliesImporter(Importer[_FamilyRow]):
     def write(self, session: Session, rows: list[_FamilyRow], tally: Tally) -> None:
         families = self._families(session, {row.account for row in rows}, tally)
         chunk = _FamilyChunk(session, families, rows, tally)
+        chunk.keep_absent = self._keep_absent
         for row in rows:
             family = families[row.account]
             changed = chunk.patient(family, row.patient)
@@ -208,6 +220,7 @@ class _FamilyChunk:
         self.guardians = _Guardians(
             fetch_by(session, Guardian, Guardian.family_id, (f.id for f in families.values()))
         )
+        self.keep_absent = False  # see FamiliesImporter(feed_rows=...)
         self.new_patients: dict[str, dict[str, Any]] = {}
         self.new_guardians: dict[tuple[int, str], dict[str, Any]] = {}
 
@@ -257,6 +270,8 @@ class _FamilyChunk:
 
     def guardian(self, family: Family, row: _FamilyRow) -> bool:
         assert family.id is not None
+        if row.guardian is None:
+            return False
         key = (family.id, row.guardian["match_key"])
         if (pending := self.new_guardians.get(key)) is not None:
             pending.update(row.guardian)  # the last row wins, as for an existing guardian
@@ -278,7 +293,7 @@ class _FamilyChunk:
             }
             self.tally.mark("guardians", key, CREATED)
             return True
-        changed = apply_values(guardian, row.guardian)
+        changed = apply_values(guardian, self._sent(row.guardian))
         # The EHR's flag can lag behind the portal: "no" never clears a known account.
         if row.has_account and not guardian.has_portal_account:
             guardian.has_portal_account = True
@@ -292,6 +307,13 @@ class _FamilyChunk:
         self.tally.mark("guardians", key, UPDATED if changed else UNCHANGED)
         return bool(changed)
 
+    def _sent(self, values: dict[str, Any]) -> dict[str, Any]:
+        if not self.keep_absent:
+            return values
+        absent = {"email", "match_key"} if values["email"] is None else set()
+        absent |= {"phone", "phone_digits"} if values["phone"] is None else set()
+        return {k: v for k, v in values.items() if k not in absent}
+
     def insert_new(self) -> None:
         for model, rows in ((Patient, self.new_patients), (Guardian, self.new_guardians)):
             if rows:
@@ -304,7 +326,7 @@ class _FamilyChunk:
 def _guardian_values(fields: Fields) -> dict[str, Any]:
     first, last = fields.text("guardian_first_name"), fields.text("guardian_last_name")
     email, phone = fields.email("guardian_email"), fields.phone("guardian_phone")
-    return {
+    values = {
         "first_name": first,
         "last_name": last,
         "first_key": fold(first),
@@ -315,3 +337,4 @@ def _guardian_values(fields: Fields) -> dict[str, Any]:
         "phone_digits": phone_digits(phone),
         "match_key": normalized_email(email) or f"name:{fold(first)} {fold(last)}",
     }
+    return values

@@ -9,6 +9,14 @@ grew, so a name imported a moment ago is found by its close spellings at once; i
 everything (GROUP BY on the key indexes, ~0.3 s at 250,000 patients) on first use, every ten
 minutes (renamed patients) and when the ids went down (a restored database). Call it at
 start-up to warm the cache, and `forget_name_keys()` after renames.
+
+Renames do not change ids. The live EHR feed (SPEC §8: a change in `/family` within a
+second, on every replica within 10 s) therefore adds the names of each message it applied to
+this process's cache right after commit (`add_name_keys`), and every replica watches a
+change marker, max(feedmessage.id), read in the same statement: when it moved, the keys of
+patients and guardians updated since the last look are added (a scan of updated_at, at most
+once per RENAME_SCAN_SECONDS). Keys only ever get added between full reloads: a stale key
+just yields a candidate with no rows.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import time
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -28,9 +37,11 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from models import Guardian, Patient
+from models import FeedMessage, Guardian, Patient, utcnow
 
 RELOAD_SECONDS = 600
+RENAME_SCAN_SECONDS = 5.0
+_SCAN_SLACK = timedelta(seconds=2)  # commits land a little after their updated_at
 
 
 class KeySet:
@@ -78,6 +89,11 @@ class KeySet:
         unique = dict.fromkeys((key, int(distance)) for key, distance, _ in found)
         return list(unique)[:limit]
 
+    def with_keys(self, keys: Iterable[str]) -> KeySet:
+        """A copy that knows these keys too (one person each when new); self when none is new."""
+        new = {key for key in keys if key and key not in self.counts}
+        return KeySet({**self.counts, **dict.fromkeys(new, 1)}) if new else self
+
     def plus(self, keys: Iterable[str]) -> KeySet:
         """A copy that counts new rows' keys; re-sorted only when a new name appears."""
         counts, new_name = dict(self.counts), False
@@ -97,13 +113,18 @@ class NameKeys:
     last: KeySet
     marks: tuple[int, int]  # max(patient.id), max(guardian.id) when loaded
     loaded_at: float
+    feed_mark: int = 0  # max(feedmessage.id) when the updated rows were last looked at
+    scanned_at: float = 0.0  # time.monotonic() of that look
+    scanned_wall: datetime | None = None  # utcnow() of that look
 
 
 _CACHE: WeakKeyDictionary[Any, NameKeys] = WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 # Built once: constructing a statement costs more than running this one.
 _NEWEST = select(
-    select(func.max(Patient.id)).scalar_subquery(), select(func.max(Guardian.id)).scalar_subquery()
+    select(func.max(Patient.id)).scalar_subquery(),
+    select(func.max(Guardian.id)).scalar_subquery(),
+    select(func.max(FeedMessage.id)).scalar_subquery(),
 )
 
 
@@ -111,25 +132,65 @@ def name_keys(session: Session) -> NameKeys:
     """The distinct first and last keys of patients and guardians, kept fresh (see above)."""
     pool = session.get_bind().engine.pool  # one cache per database, whatever the session
     newest = session.connection().execute(_NEWEST).one()
-    marks = (newest[0] or 0, newest[1] or 0)
+    marks, feed_mark = (newest[0] or 0, newest[1] or 0), newest[2] or 0
     with _CACHE_LOCK:
         cached = _CACHE.get(pool)
+    clock = time.monotonic()
     if (
         cached is None
-        or time.monotonic() - cached.loaded_at > RELOAD_SECONDS
+        or clock - cached.loaded_at > RELOAD_SECONDS
         or any(now < then for now, then in zip(marks, cached.marks, strict=True))
     ):
-        keys = NameKeys(
-            _count(session, "first_key"), _count(session, "last_key"), marks, time.monotonic()
-        )
+        first, last = _count(session, "first_key"), _count(session, "last_key")
+        keys = NameKeys(first, last, marks, clock, feed_mark, clock, utcnow())
     elif marks != cached.marks:
         firsts, lasts = _keys_since(session, cached.marks)
-        keys = NameKeys(cached.first.plus(firsts), cached.last.plus(lasts), marks, cached.loaded_at)
+        keys = replace(
+            cached, first=cached.first.plus(firsts), last=cached.last.plus(lasts), marks=marks
+        )
+    elif feed_mark != cached.feed_mark and clock - cached.scanned_at >= RENAME_SCAN_SECONDS:
+        keys = _with_updated(session, cached, feed_mark, clock)
     else:
         return cached
     with _CACHE_LOCK:
         _CACHE[pool] = keys
     return keys
+
+
+def add_name_keys(database: Any, keys: Iterable[tuple[str, str]]) -> None:
+    """After a commit that wrote these (first_key, last_key) pairs: this process's cache for
+    `database` (a bot.db.Database) knows them at once, renames included."""
+    pairs = list(keys)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(database.engine.pool)
+        if cached is not None:
+            _CACHE[database.engine.pool] = replace(
+                cached,
+                first=cached.first.with_keys(first for first, _ in pairs),
+                last=cached.last.with_keys(last for _, last in pairs),
+            )
+
+
+def _with_updated(session: Session, cached: NameKeys, feed_mark: int, clock: float) -> NameKeys:
+    """Another replica applied feed messages: add the keys of rows updated since the last look."""
+    wall = utcnow()
+    since = (cached.scanned_wall or wall) - _SCAN_SLACK
+    rows = [
+        *session.exec(
+            select(Patient.first_key, Patient.last_key).where(col(Patient.updated_at) >= since)
+        ),
+        *session.exec(
+            select(Guardian.first_key, Guardian.last_key).where(col(Guardian.updated_at) >= since)
+        ),
+    ]
+    return replace(
+        cached,
+        first=cached.first.with_keys(first for first, _ in rows),
+        last=cached.last.with_keys(last for _, last in rows),
+        feed_mark=feed_mark,
+        scanned_at=clock,
+        scanned_wall=wall,
+    )
 
 
 def forget_name_keys() -> None:

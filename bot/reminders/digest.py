@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot.config import FeedSettings
 from bot.reminders import worklists as reports
+from bot.reminders.feed_watch import FeedSilence, feed_silence
 
 FIX_NUDGE_AFTER = timedelta(hours=24)
 PIN_DAYS = 7  # "issued 7 or more days ago", "expire within 7 days"
@@ -50,6 +52,11 @@ class DigestSection:
 class Digest:
     local_date: date
     sections: tuple[DigestSection, ...]  # Section order, empty sections left out
+    feed_silence: FeedSilence | None = None  # said at the top when the EHR feed went quiet
+
+    @property
+    def worth_posting(self) -> bool:
+        return bool(self.total or self.feed_silence)
 
     @property
     def total(self) -> int:
@@ -98,7 +105,9 @@ def as_local(value: datetime | None, tz: ZoneInfo) -> datetime:
     return (value or datetime.now(UTC)).astimezone(tz)
 
 
-def build_digest(session: Session, *, now: datetime, tz: ZoneInfo) -> Digest:
+def build_digest(
+    session: Session, *, now: datetime, tz: ZoneInfo, feed: FeedSettings | None = None
+) -> Digest:
     today = now.astimezone(tz).date()
     # Expiring PINs are listed once, in their own (more urgent) section, not also as old ones.
     expiring = reports.active_pins_expiring_between(
@@ -119,7 +128,9 @@ def build_digest(session: Session, *, now: datetime, tz: ZoneInfo) -> Digest:
         (Section.NO_PORTAL_TODAY, _no_portal_today(session, today)),
     )
     return Digest(
-        today, tuple(DigestSection(kind, tuple(entries)) for kind, entries in sections if entries)
+        today,
+        tuple(DigestSection(kind, tuple(entries)) for kind, entries in sections if entries),
+        feed_silence(session, feed=feed, now=now, tz=tz) if feed else None,
     )
 
 

@@ -248,7 +248,7 @@ def _queue_digest(
     render: Renderer,
     now: datetime,
 ) -> int:
-    if not digest.total or not channel:
+    if not digest.worth_posting or not channel:
         return 0
     token = uuid.uuid4().hex[:8]  # a new key per claim: a forced or taken-over run posts anew
     messages = render(digest)
@@ -298,7 +298,7 @@ def run_daily(
             ).one()
             return DailyResult(today, claimed=False, run=existing)
         expired = mark_expired_pins(session, now)
-        digest = build_digest(session, now=now, tz=settings.timezone)
+        digest = build_digest(session, now=now, tz=settings.timezone, feed=settings.feed)
         nudges = queue_nudges(session, now=now, settings=settings)
         messages = _queue_digest(
             session,

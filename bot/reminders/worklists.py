@@ -10,7 +10,16 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.families.record import full_name, name_flag
-from models import Appointment, Family, NameFix, NameFixStatus, Patient, Pin, PinStatus
+from models import (
+    Appointment,
+    AppointmentStatus,
+    Family,
+    NameFix,
+    NameFixStatus,
+    Patient,
+    Pin,
+    PinStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,12 @@ def appointments_between(
             select(Appointment, Patient, Family)
             .join(Patient, col(Appointment.patient_id) == col(Patient.id))
             .join(Family, col(Patient.family_id) == col(Family.id))
-            .where(Appointment.starts_at >= start, Appointment.starts_at < end)
+            .where(
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+                # Cancelled, deleted and no-show visits (SIU S15/S17/S26) are not coming.
+                Appointment.status == AppointmentStatus.BOOKED,
+            )
             .order_by(col(Appointment.starts_at))
         ).all()
     )

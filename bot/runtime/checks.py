@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -102,6 +103,32 @@ def check_locales(default_language: str = "en") -> list[CheckResult]:
     ]
 
 
+def check_feed(settings: Settings) -> list[CheckResult]:
+    """The HL7 listener's settings (SPEC §8) and whether its port can be bound now; nothing
+    when HL7_PORT is not set (no feed is a valid setup)."""
+    feed = settings.feed
+    if not feed.configured:
+        return []
+    sources = ", ".join(str(network) for network in feed.allowed_sources)
+    where = f"{feed.bind}:{feed.port}"
+    family = socket.AF_INET6 if ":" in feed.bind else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((feed.bind, feed.port or 0))
+    except OSError as error:
+        return [
+            CheckResult(
+                "hl7",
+                False,
+                f"can't listen on {where} ({error.strerror}): another program (or a running "
+                f"pinbot) has the port, or HL7_BIND is not an address of this machine; "
+                f"allowed sources {sources}",
+            )
+        ]
+    return [CheckResult("hl7", True, f"listener {where} is free; allowed sources {sources}")]
+
+
 def run_checks(settings: Settings) -> list[CheckResult]:
     return [
         *check_configuration(settings),
@@ -109,4 +136,5 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         check_smtp(settings),
         check_slack(settings),
         *check_locales(settings.default_language),
+        *check_feed(settings),
     ]

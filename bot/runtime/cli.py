@@ -174,6 +174,25 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
+def cmd_hl7(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runtime import hl7
+
+    database = _open_database(settings)
+    if args.hl7_verb == "status":
+        _say(*hl7.status_lines(settings, database))
+        return EXIT_OK
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"No such file: {path}")
+    codes = []
+    for receipt in hl7.replay(settings, database, path):
+        _say(hl7.receipt_line(receipt))
+        codes.append(receipt.code.value)
+    if not codes:
+        return _fail(f"No HL7 message in {path} (each message starts with an MSH segment).")
+    return EXIT_OK if set(codes) == {"AA"} else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinbot", description="Patient-portal PINs for whole families, from Slack."
@@ -213,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     adoption.add_argument("--png", metavar="FILE", help="also write the chart as a PNG")
     adoption.add_argument("--csv", metavar="FILE", help="also write the weeks as CSV")
     adoption.set_defaults(func=cmd_report)
+    hl7 = verbs.add_parser("hl7", help="the live EHR feed (HL7 v2)").add_subparsers(
+        dest="hl7_verb", required=True
+    )
+    replay = hl7.add_parser("replay", help="apply a file of HL7 messages as the listener would")
+    replay.add_argument("file")
+    replay.set_defaults(func=cmd_hl7)
+    hl7.add_parser("status", help="last message time and the last 24 h's counts").set_defaults(
+        func=cmd_hl7
+    )
     verbs.add_parser("check", help="check configuration, database, SMTP and Slack").set_defaults(
         func=cmd_check
     )

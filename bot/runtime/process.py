@@ -1,5 +1,6 @@
 """The composition root: builds the running process from its parts — settings, database,
-delivery worker, scheduler, the Slack app and its serving (HTTP or Socket Mode).
+delivery worker, scheduler, the HL7 listener (when HL7_PORT is set), the Slack app and its
+serving (HTTP or Socket Mode).
 
 The only place in `bot/` that knows about the Slack adapter (`handlers`): everything below it
 is built here and handed down, so the core never imports Slack."""
@@ -7,6 +8,8 @@ is built here and handed down, so the core never imports Slack."""
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -15,6 +18,8 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.db import Database
 from bot.delivery.outbox import Outbox, OutboxWorker
+from bot.feed.apply import FeedApplier
+from bot.feed.mllp import MllpServer
 from bot.lookup.name_keys import name_keys
 from bot.reminders import jobs
 from bot.services import Services
@@ -52,6 +57,41 @@ def start_background(services: Services) -> tuple[OutboxWorker, BackgroundSchedu
     return worker, scheduler
 
 
+def start_feed(services: Services) -> MllpServer | None:
+    """The HL7 listener when HL7_PORT is set (SPEC §8), on its own threads: each connection
+    has one, which parses, commits and acknowledges its messages; Bolt's listeners and the
+    delivery worker never wait for it. A commit that queued thread messages wakes the worker."""
+    config = services.settings.feed
+    if not config.configured:
+        return None
+    applier = FeedApplier(
+        services.database,
+        services.settings,
+        gateway=services.gateway,
+        clock=services.clock,
+        kick=lambda: services.kick(),  # read at call time: the worker is started later
+    )
+    server = MllpServer(
+        config.bind, config.port or 0, handle=applier.handle, allowed_sources=config.allowed_sources
+    )
+    server.start()
+    return server
+
+
+def stop_on_sigterm(listener: MllpServer | None) -> None:
+    """SIGTERM (systemd, Docker, Kubernetes) stops the HL7 listener first — a message being
+    applied is committed and acknowledged, one not fully read gets no ACK and is resent —
+    then unwinds the main thread (waitress or Socket Mode) through run()'s cleanup."""
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        log.info("SIGTERM: stopping")
+        if listener is not None:
+            listener.stop()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def warm_search_cache(database: Database) -> None:
     """Load the name keys now: the first /family after start would otherwise pay for it
     (0.3–0.6 s at 250,000 patients), close to Slack's 3-second budget on a busy machine."""
@@ -65,6 +105,8 @@ def run(settings: Settings, database: Database) -> None:
     app = create_app(services, client)
     warm_search_cache(database)
     worker, scheduler = start_background(services)
+    listener = start_feed(services)
+    stop_on_sigterm(listener)
     try:
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -83,5 +125,7 @@ def run(settings: Settings, database: Database) -> None:
                 ident="pinbot",
             )
     finally:
+        if listener is not None:
+            listener.stop()
         scheduler.shutdown(wait=False)
         worker.stop()

@@ -1,0 +1,238 @@
+"""What an ADT message changes, inside the message's transaction (bot/feed/apply.py commits):
+A01/A04/A05/A08/A28/A31 upsert the patient and guardians through the families import's own
+rules (bot/importing/rows.py); A40 merges one chart into another (SPEC §8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from bot import audit
+from bot.delivery import keys, outbox
+from bot.delivery.notices import ChartsMerged, EhrRenamed
+from bot.families.record import full_name, name_flag
+from bot.feed.errors import FeedFieldError
+from bot.feed.records import AdtMerge, AdtPatient, Header
+from bot.importing.rows import RowProblem, RowsRejected, upsert_family_rows
+from bot.issuing.gateway import PortalGateway
+from bot.text import clean, fold
+from models import Delivery, FamilyThread, NameFix, NameFixStatus, Patient, Pin, PinStatus
+
+# How recent a family card must be for the feed to post in its thread (SPEC §8).
+THREAD_DAYS = 30
+
+# The families-CSV column a problem names → the HL7 field it came from (SPEC §8 mapping).
+_PATIENT_FIELDS = {
+    "patient_id": "PID-3",
+    "patient_first_name": "PID-5.2",
+    "patient_middle_name": "PID-5.3",
+    "patient_last_name": "PID-5.1",
+    "patient_dob": "PID-7",
+    "patient_sex": "PID-8",
+    "name_type": "PID-5.7",
+}
+_GUARDIAN_FIELDS = {
+    "guardian_first_name": "NK1-2.2",
+    "guardian_last_name": "NK1-2.1",
+    "guardian_relationship": "NK1-3",
+    "guardian_email": "NK1-5",
+    "guardian_phone": "NK1-5",
+    "guardian_language": "NK1-20",
+}
+
+
+@dataclass
+class Changes:
+    """What the caller does after commit: kick the delivery worker, add name keys."""
+
+    queued_work: bool = False
+    name_keys: list[tuple[str, str]] = field(default_factory=list)  # (first_key, last_key)
+
+
+def apply_patient(
+    session: Session,
+    patient: AdtPatient,
+    *,
+    header: Header,
+    today: date,
+    now: datetime,
+    account_field: str,
+) -> Changes:
+    before = find_patient(session, patient.chart_id)
+    old_name = full_name(before) if before else ""
+    was_flagged = before is not None and name_flag(before) is not None
+    try:
+        applied = upsert_family_rows(
+            session, patient.to_family_rows(), today=today, actor=header.actor
+        )
+    except RowsRejected as rejected:
+        raise _field_error(rejected.problems[0], account_field) from None
+    # An existing patient is the very object the importer updated (one identity map).
+    stored = before or find_patient(session, patient.chart_id)
+    assert stored is not None  # the importer wrote it, under its cleaned chart id
+    changes = Changes(queued_work=bool(applied.closed_name_fix_ids))
+    changes.name_keys = [(stored.first_key, stored.last_key)] + [
+        (fold(g.first_name), fold(g.last_name)) for g in patient.guardians
+    ]
+    if applied.changed:
+        audit.record(
+            session,
+            actor=header.actor,
+            action="feed.patient",
+            family_id=stored.family_id,
+            patient_id=stored.id,
+            control_id=header.control_id,
+            counts=applied.counts,
+            closed_name_fixes=applied.closed_name_fix_ids,
+            # "EHR still has a temporary name for chart …; kept the approved name"
+            warnings=applied.warnings or None,
+        )
+    if was_flagged and stored.id in applied.renamed_patient_ids and name_flag(stored) is None:
+        changes.queued_work |= _tell_renamed(session, stored, old_name, header, now)
+    return changes
+
+
+def find_patient(session: Session, chart_id: str) -> Patient | None:
+    """The patient with this chart id, read as the families import stores it (control
+    characters dropped, whitespace collapsed: PostgreSQL would refuse a NUL to compare)."""
+    return session.exec(select(Patient).where(Patient.chart_id == clean(chart_id, 64))).first()
+
+
+def _field_error(problem: RowProblem, account_field: str) -> FeedFieldError:
+    """The import's problem, worded for the EHR's interface team: the HL7 field, a plain
+    reason without the column's name (nor any value)."""
+    column = problem.column
+    if column == "account_number":
+        hl7_field, sequence = account_field, 1
+    elif column in _GUARDIAN_FIELDS:
+        hl7_field, sequence = _GUARDIAN_FIELDS[column], problem.index + 1
+    else:
+        hl7_field, sequence = _PATIENT_FIELDS.get(column, "PID-3"), 1
+    reason = problem.message.removeprefix(column).strip() or "is not valid"
+    reason = reason.replace("patient_id", "chart id").replace("account_number", "account number")
+    missing = reason == "is empty"
+    return FeedFieldError(hl7_field, f"{hl7_field} {reason}", missing=missing, sequence=sequence)
+
+
+def recent_thread(session: Session, family_id: int, now: datetime) -> FamilyThread | None:
+    """The family's latest card, in any channel, posted in the last THREAD_DAYS days."""
+    return session.exec(
+        select(FamilyThread)
+        .where(
+            FamilyThread.family_id == family_id,
+            FamilyThread.posted_at >= now - timedelta(days=THREAD_DAYS),
+        )
+        .order_by(col(FamilyThread.posted_at).desc())
+    ).first()
+
+
+def _tell_renamed(
+    session: Session, patient: Patient, old_name: str, header: Header, now: datetime
+) -> bool:
+    new_name = full_name(patient)
+    return _tell_family(
+        session,
+        patient,
+        header,
+        now,
+        EhrRenamed(
+            family_id=patient.family_id,
+            patient_id=patient.id or 0,
+            new_name=new_name,
+            old_name=old_name,
+        ),
+    )
+
+
+def _tell_family(
+    session: Session,
+    patient: Patient,
+    header: Header,
+    now: datetime,
+    notice: EhrRenamed | ChartsMerged,
+) -> bool:
+    """Queue `notice` for the family's recent card thread; False when there is none."""
+    thread = recent_thread(session, patient.family_id, now)
+    if thread is None:
+        return False
+    outbox.post_in_thread(
+        session,
+        dedupe_key=keys.feed_notice(notice.kind, patient.id or 0, header.dedupe_key),
+        channel_id=thread.channel_id,
+        thread_ts=thread.thread_ts,
+        family_id=patient.family_id,
+        notice=notice,
+    )
+    return True
+
+
+def apply_merge(
+    session: Session, merge: AdtMerge, *, header: Header, gateway: PortalGateway, now: datetime
+) -> Changes:
+    """Each pair: the merged-away chart's active PINs revoked ("merged into …"), its open name
+    fixes moved to the survivor, the family thread told, audited. A pair naming a chart pinbot
+    does not know changes nothing."""
+    changes = Changes()
+    for pair in merge.merges:
+        gone, kept = (
+            find_patient(session, pair.merged_chart_id),
+            find_patient(session, pair.survivor_chart_id),
+        )
+        if gone is None or kept is None:
+            continue
+        reason = f"merged into {kept.chart_id}"
+        revoked = _revoke_active(session, gone, gateway, reason, now)
+        moved = _move_name_fixes(session, gone, kept)
+        audit.record(
+            session,
+            actor=header.actor,
+            action="feed.merge",
+            family_id=kept.family_id,
+            patient_id=kept.id,
+            merged_patient_id=gone.id,
+            merged_chart_id=gone.chart_id,
+            control_id=header.control_id,
+            revoked_pin_ids=revoked,
+            moved_name_fix_ids=moved,
+            reason=reason,
+        )
+        changes.queued_work |= _tell_family(
+            session,
+            gone,
+            header,
+            now,
+            ChartsMerged(
+                merged_chart_id=gone.chart_id,
+                survivor_chart_id=kept.chart_id,
+                revoked_pins=len(revoked),
+                moved_name_fixes=len(moved),
+            ),
+        )
+    return changes
+
+
+def _revoke_active(
+    session: Session, patient: Patient, gateway: PortalGateway, reason: str, now: datetime
+) -> list[int]:
+    pins = session.exec(
+        select(Pin).where(Pin.patient_id == patient.id, Pin.status == PinStatus.ACTIVE)
+    ).all()
+    for pin in pins:
+        pin.status, pin.status_changed_at = PinStatus.REVOKED, now
+        gateway.revoke(pin)
+        if pin.delivery == Delivery.EMAILED:
+            outbox.cancel(session, dedupe_key=keys.welcome_email(pin.batch_id), reason=reason)
+    return [pin.id or 0 for pin in pins]
+
+
+def _move_name_fixes(session: Session, gone: Patient, kept: Patient) -> list[int]:
+    fixes = session.exec(
+        select(NameFix).where(
+            NameFix.patient_id == gone.id, NameFix.status == NameFixStatus.PENDING
+        )
+    ).all()
+    for fix in fixes:
+        fix.patient_id, fix.family_id = kept.id or 0, kept.family_id
+    return [fix.id or 0 for fix in fixes]

@@ -1,0 +1,162 @@
+"""FeedApplier against a real database (SQLite and PostgreSQL): the families import's rules
+through the feed, errors named by HL7 field, merges of unknown charts, and the name keys of
+this process and of another replica after a rename."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from sqlmodel import select
+
+from bot.config import Settings, load_settings
+from bot.db import Database
+from bot.feed.ack import AckCode
+from bot.feed.apply import FeedApplier
+from bot.lookup import name_keys as keys_module
+from bot.lookup.name_keys import forget_name_keys, name_keys
+from models import Appointment, AuditEvent, FeedMessage, Guardian, Patient
+from tests.core.feed.conftest import fixture_bytes
+
+NEWBORN = fixture_bytes("adt_a04_newborn_v251.hl7")
+RENAME = fixture_bytes("adt_a08_rename_v23.hl7")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings({"DATABASE_URL": database_url, "HL7_PORT": "2575"})
+
+
+@pytest.fixture
+def applier(database: Database, settings: Settings) -> Iterator[FeedApplier]:
+    forget_name_keys()
+    yield FeedApplier(database, settings)
+    forget_name_keys()
+
+
+def test_a_known_portal_account_survives_an_a08(applier: FeedApplier, database: Database) -> None:
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    with database.transaction() as session:
+        ana = session.exec(select(Guardian).where(Guardian.first_name == "ANA")).one()
+        ana.has_portal_account = True
+    update = NEWBORN.replace(b"EP000101", b"EP000102").replace(b"|F|||12 ELM", b"|U|||12 ELM")
+    assert applier.receive(update).code == AckCode.AA
+    with database.read_session() as session:
+        ana = session.exec(select(Guardian).where(Guardian.first_name == "ANA")).one()
+        baby = session.exec(select(Patient)).one()
+    assert ana.has_portal_account is True and baby.sex == "U"
+
+
+def test_an_a08_without_the_email_keeps_the_guardians_email(
+    applier: FeedApplier, database: Database
+) -> None:
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    assert applier.receive(RENAME).code == AckCode.AA  # NK1 RIVERA^ANA with a phone only
+    with database.read_session() as session:
+        guardians = session.exec(select(Guardian).where(Guardian.first_name == "ANA")).all()
+    assert [(g.email, g.phone) for g in guardians] == [("ana.rivera@example.com", "(217)555-0143")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "sequence"),
+    [
+        (b"ana.rivera@example.com", b"ana.rivera@@example", "NK1-5", 1),
+        (b"|20250314|F|", b"|20990314|F|", "PID-7", 1),
+        (b"FTH||(217)555-0199", b"FTH||(217)555-0199|||||||||||||||xqzzy", "NK1-20", 2),
+    ],
+)
+def test_an_import_rule_broken_is_an_ae_naming_the_hl7_field(
+    applier: FeedApplier, database: Database, old: bytes, new: bytes, field: str, sequence: int
+) -> None:
+    assert old in NEWBORN
+    receipt = applier.receive(NEWBORN.replace(old, new))
+    assert receipt.code == AckCode.AE and receipt.error is not None
+    assert (receipt.error.field, receipt.error.sequence) == (field, sequence)
+    assert "guardian_" not in receipt.error.reason and "patient_" not in receipt.error.reason
+    with database.read_session() as session:
+        assert session.exec(select(Patient)).all() == []
+        logged = session.exec(select(FeedMessage)).one()
+    assert (logged.ack_code, logged.error_field) == ("AE", field)
+
+
+def test_a_chart_moved_to_another_account_is_refused(applier: FeedApplier) -> None:
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    moved = NEWBORN.replace(b"EP000101", b"EP-MOVE").replace(b"ACCT7788", b"ACCT9999")
+    receipt = applier.receive(moved)
+    assert receipt.code == AckCode.AE and receipt.error is not None
+    assert receipt.error.field == "PID-3" and "another account" in receipt.error.reason
+
+
+def test_a_merge_of_unknown_charts_is_aa_and_changes_nothing(
+    applier: FeedApplier, database: Database
+) -> None:
+    assert applier.receive(fixture_bytes("adt_a40_merge_v25.hl7")).code == AckCode.AA
+    with database.read_session() as session:
+        assert session.exec(select(AuditEvent)).all() == []
+
+
+def test_renames_reach_this_process_at_once_and_other_replicas_soon(
+    applier: FeedApplier,
+    database: Database,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    replica = Database(database_url)  # another process on the same database: its own cache
+    try:
+        assert applier.receive(NEWBORN).code == AckCode.AA
+        for db in (database, replica):
+            with db.read_session() as session:
+                assert "quintanilla" not in name_keys(session).last.counts
+        renamed = RENAME.replace(b"RIVERA^SOFIA", b"QUINTANILLA^SOFIA")
+        assert applier.receive(renamed).code == AckCode.AA
+
+        monkeypatch.setattr(keys_module, "RENAME_SCAN_SECONDS", 3600.0)
+        with database.read_session() as session:
+            assert "quintanilla" in name_keys(session).last.counts  # no scan: added at commit
+        with replica.read_session() as session:
+            assert "quintanilla" not in name_keys(session).last.counts  # not scanned yet
+        monkeypatch.setattr(keys_module, "RENAME_SCAN_SECONDS", 0.0)
+        with replica.read_session() as session:
+            assert "quintanilla" in name_keys(session).last.counts  # the marker moved
+    finally:
+        replica.dispose()
+
+
+def test_an_s13_moves_the_appointment_and_an_s26_marks_it_no_show(
+    applier: FeedApplier, database: Database
+) -> None:
+    booked = fixture_bytes("siu_s12_v26.hl7")
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    assert applier.receive(booked).code == AckCode.AA
+    moved = (
+        booked.replace(b"SIU^S12", b"SIU^S13")
+        .replace(b"EP001200", b"EP001300")
+        .replace(b"20250320093000-0400", b"20250321140000+0000")  # 10:00 in New York
+    )
+    assert applier.receive(moved).code == AckCode.AA
+    with database.read_session() as session:
+        (visit,) = session.exec(select(Appointment)).all()
+    assert visit.starts_at == datetime(2025, 3, 21, 10, 0) and visit.status == "booked"
+    no_show = booked.replace(b"SIU^S12", b"SIU^S26").replace(b"EP001200", b"EP002600")
+    assert applier.receive(no_show).code == AckCode.AA
+    with database.read_session() as session:
+        (visit,) = session.exec(select(Appointment)).all()
+    assert visit.status == "no-show"
+    assert visit.starts_at == datetime(2025, 3, 20, 9, 30)  # the S26 repeated the old time
+
+
+def test_a_supervisor_approved_name_is_kept_when_the_ehr_still_has_the_placeholder(
+    applier: FeedApplier, database: Database
+) -> None:
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    with database.transaction() as session:
+        baby = session.exec(select(Patient)).one()
+        baby.first_name, baby.first_key, baby.name_verified = "Sofia", "sofia", True
+    again = NEWBORN.replace(b"EP000101", b"EP000103").replace(b"|F|||12 ELM", b"|U|||12 ELM")
+    assert applier.receive(again).code == AckCode.AA
+    with database.read_session() as session:
+        baby = session.exec(select(Patient)).one()
+        audit = session.exec(select(AuditEvent).where(AuditEvent.action == "feed.patient")).all()
+    assert (baby.first_name, baby.name_verified, baby.sex) == ("Sofia", True, "U")
+    assert "kept the approved name" in audit[-1].details
