@@ -9,9 +9,9 @@ from datetime import date, datetime
 
 from bot.config import Settings
 from bot.db import Database
-from bot.delivery.outbox import Outbox
+from bot.delivery.worker import Outbox
 from bot.issuing.gateway import BuiltinGateway, PortalGateway
-from bot.issuing.issuance import IssuePolicy
+from bot.issuing.requests import IssuePolicy
 from models import utcnow
 
 

@@ -22,7 +22,7 @@ from slack_sdk.models.views import View
 from bot.documents.locale import DEFAULT_LANGUAGE, letter_languages
 from bot.errors import ValidationFailed
 from bot.families.record import ChildRecord, FamilyRecord
-from bot.issuing.issuance import IssueField, IssueMode, IssueResult
+from bot.issuing.requests import IssueField, IssueMode, IssueResult
 from handlers.blocks import esc, plain, us_date
 from handlers.ids import NO_EMAIL, IssueIds
 from handlers.letter_language import choice_label, language_input

@@ -4,7 +4,7 @@ builds a view and the code that reads it can't drift apart."""
 from enum import StrEnum
 
 from bot.families.name_fix import NameFixField
-from bot.issuing.issuance import IssueField
+from bot.issuing.requests import IssueField
 
 
 class Commands(StrEnum):

@@ -13,7 +13,8 @@ from bot.delivery import keys, outbox
 from bot.errors import NotFound
 from bot.families import threads
 from bot.families.record import load_family
-from bot.issuing.issuance import IssueRequest, IssueResult, active_pin_ids, issue_pins
+from bot.issuing.issuance import issue_pins
+from bot.issuing.requests import IssueRequest, IssueResult, active_pin_ids
 from bot.lookup.search import is_single_match, search_patients
 from bot.services import Services
 from handlers.blocks import child_choices

@@ -19,8 +19,9 @@ from typing import Any
 
 from bot.config import load_settings
 from bot.db import Database
-from bot.delivery.outbox import Outbox
-from bot.issuing.issuance import IssueRequest, issue_pins
+from bot.delivery.worker import Outbox
+from bot.issuing.issuance import issue_pins
+from bot.issuing.requests import IssueRequest
 from bot.services import Services
 from handlers.notices import render_notice
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from bot.config import load_settings
 from bot.db import Database
-from bot.delivery.outbox import Outbox
+from bot.delivery.worker import Outbox
 from bot.reminders.sweep import run_daily
 from handlers.app import make_client
 from handlers.digest import render_digest

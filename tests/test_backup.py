@@ -22,7 +22,8 @@ from sqlmodel import col, select
 from bot.backup import BackupFailed, backup
 from bot.db import Database, normalize_url
 from bot.issuing.gateway import BuiltinGateway
-from bot.issuing.issuance import IssuePolicy, IssueRequest, issue_pins
+from bot.issuing.issuance import issue_pins
+from bot.issuing.requests import IssuePolicy, IssueRequest
 from models import IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.factories import make_family, make_guardian, make_patient

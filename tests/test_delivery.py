@@ -12,7 +12,8 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.issuing.issuance import IssueRequest, issue_pins
+from bot.issuing.issuance import issue_pins
+from bot.issuing.requests import IssueRequest
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow
 from tests.factories import make_family, make_guardian, make_patient
 from tests.fake_slack import FakeSlack

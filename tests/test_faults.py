@@ -46,15 +46,16 @@ from bot.delivery.outbox import (
     LEASE,
     LETTERS_ERASED,
     LETTERS_HELD,
-    Outcome,
     erase_held_letters,
     post_in_thread,
     retry_upload,
 )
+from bot.delivery.performers import Outcome
 from bot.delivery.smtp import PORT_HINT
 from bot.errors import NotAllowed
 from bot.issuing.gateway import verify_pin
-from bot.issuing.issuance import IssueRequest, issue_pins
+from bot.issuing.issuance import issue_pins
+from bot.issuing.requests import IssueRequest
 from handlers.ids import IssueIds
 from handlers.payloads import FamilyRef
 from models import AuditEvent, IssueBatch, OutgoingWork, Pin, WorkKind, WorkStatus, utcnow

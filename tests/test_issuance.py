@@ -12,7 +12,8 @@ from sqlmodel import select
 from bot.db import Database
 from bot.errors import ValidationFailed
 from bot.issuing.gateway import BuiltinGateway, verify_pin
-from bot.issuing.issuance import IssueMode, IssuePolicy, IssueRequest, issue_pins
+from bot.issuing.issuance import issue_pins
+from bot.issuing.requests import IssueMode, IssuePolicy, IssueRequest
 from models import AuditEvent, Delivery, IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind
 from tests.factories import make_family, make_guardian, make_patient
 

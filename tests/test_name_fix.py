@@ -351,7 +351,7 @@ def test_the_conditional_update_decides_even_after_a_stale_read(
             select(NameFix, Patient).join(Patient).where(NameFix.id == fix_id)
         ).one()
     decided(database, fix_id, by=OTHER_BOSS)
-    monkeypatch.setattr(name_fix, "_checked", lambda session, **_: stale)
+    monkeypatch.setattr(name_fix.decisions, "_checked", lambda session, **_: stale)
 
     with pytest.raises(AlreadyDecided, match="already approved") as raised:
         decided(database, fix_id, Decision.REJECT, reason="too late")

@@ -26,10 +26,11 @@ from sqlmodel import Session, select
 
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.delivery.outbox import Outbox
+from bot.delivery.worker import Outbox
 from bot.reminders.digest import Digest, DigestEntry, DigestSection, Section, next_business_days
 from bot.reminders.jobs import catch_up_job, daily_job, register_jobs
-from bot.reminders.sweep import CATCH_UP_JOB, DAILY_JOB, run_daily, sweep_letters
+from bot.reminders.letters import sweep_letters
+from bot.reminders.sweep import CATCH_UP_JOB, DAILY_JOB, run_daily
 from bot.runtime.remind import run_from_cli
 from bot.services import Services
 from handlers.app import make_client

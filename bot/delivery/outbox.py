@@ -1,5 +1,6 @@
 """Outgoing work: emails and Slack posts/uploads written in the same transaction as the records
-they announce, delivered after commit, retried with backoff, never lost nor doubled.
+they announce, delivered after commit (bot/delivery/worker.py), retried with backoff, never
+lost nor doubled. This module is the queue side: what callers enqueue, cancel and retry.
 
 A worker claims a row with a conditional UPDATE (only one replica wins it), performs it outside
 any transaction, then records success or failure. PIN plaintext lives only in a pending row's
@@ -9,40 +10,25 @@ after issue (24 h when that is 0), so staff can click "Retry upload" and post th
 without issuing new PINs; `erase_held_letters` (the letters sweep) erases them after that.
 A crash between sending and recording lets the claim lapse and the work is retried; an email
 retried that way carries the same Message-ID, so mail systems see one message. What each kind
-of work does is in bot/deliveries.py.
+of work does is in bot/delivery/performers.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.config import Settings
-from bot.db import Database, DatabaseUnavailable, rows_changed
-from bot.delivery import keys
-from bot.delivery.notices import DeliveryFailed, NoticeRenderer, ThreadNotice, as_payload
-from bot.delivery.performers import (
-    SMTP_TIMEOUT_SECONDS,
-    Deliveries,
-    DeliveryError,
-    Outcome,
-    SlackPort,
-    practice_of,
-)
-from bot.delivery.smtp import MailError
-from bot.documents.letters import Practice
+from bot.db import Database
+from bot.delivery.notices import ThreadNotice, as_payload
 from bot.errors import NotAllowed, NotFound
-from models import OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus, utcnow
+from models import OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +102,10 @@ def cancel(session: Session, *, dedupe_key: str, reason: str) -> None:
     if work is not None:
         work.status = WorkStatus.FAILED
         work.last_error = reason[:300]
-        work.payload = _erase_secrets(work.payload)
+        work.payload = erase_secrets(work.payload)
 
 
-def _erase_secrets(payload_json: str) -> str:
+def erase_secrets(payload_json: str) -> str:
     def scrub(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: (None if k in _SECRET_KEYS else scrub(v)) for k, v in value.items()}
@@ -133,197 +119,6 @@ def _erase_secrets(payload_json: str) -> str:
 def hold_hours(settings: Settings) -> int:
     """How long after issue a finally failed upload keeps its letters for a retry."""
     return settings.pin_letter_ttl_hours or HOLD_HOURS_WHEN_KEPT
-
-
-class Outbox:
-    def __init__(
-        self,
-        database: Database,
-        settings: Settings,
-        *,
-        slack: SlackPort | None,
-        clock: Callable[[], datetime] = utcnow,
-        backoff: tuple[int, ...] = BACKOFF_SECONDS,
-        render_notice: NoticeRenderer,
-    ) -> None:
-        self.database = database
-        self.settings = settings
-        self.slack = slack
-        self.clock = clock
-        self.backoff = backoff
-        self.render_notice = render_notice
-        self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
-
-    @property
-    def practice(self) -> Practice:
-        return practice_of(self.settings)
-
-    def deliveries(self) -> Deliveries:
-        """The performers (bot/deliveries.py), over this outbox's collaborators as they are now."""
-        return Deliveries(
-            database=self.database,
-            settings=self.settings,
-            slack=self.slack,
-            clock=self.clock,
-            post_in_thread=post_in_thread,
-            render_notice=self.render_notice,
-            smtp_timeout=self.smtp_timeout,
-        )
-
-    def due_ids(self, limit: int = 50) -> list[int]:
-        now = self.clock()
-        with self.database.read_session() as session:
-            rows = session.exec(
-                select(OutgoingWork.id)
-                .where(
-                    OutgoingWork.status == WorkStatus.PENDING, OutgoingWork.next_attempt_at <= now
-                )
-                .order_by(col(OutgoingWork.id))
-                .limit(limit)
-            ).all()
-        return [i for i in rows if i is not None]
-
-    def deliver_due(self, limit: int = 50) -> int:
-        """Deliver everything due now; returns how many deliveries this call attempted."""
-        return sum(1 for work_id in self.due_ids(limit) if self.deliver(work_id) is not None)
-
-    def deliver(self, work_id: int) -> bool | None:
-        """True delivered, False failed this time, None someone else owns it or it is done."""
-        work = self._claim(work_id)
-        if work is None:
-            return None
-        try:
-            perform = self.deliveries().performer(WorkKind(work.kind))
-            outcome = perform(json.loads(work.payload), work)
-        except (DeliveryError, MailError) as error:
-            self._record_failure(work, str(error), transient=error.transient)
-            return False
-        except Exception as error:
-            log.exception("delivery crashed", extra={"work_id": work.id, "kind": work.kind})
-            self._record_failure(work, type(error).__name__, transient=True)
-            return False
-        self._record_success(work, outcome)
-        return True
-
-    def _claim(self, work_id: int) -> OutgoingWork | None:
-        now = self.clock()
-        with self.database.transaction() as session:
-            claimed = rows_changed(
-                session.execute(
-                    update(OutgoingWork)
-                    .where(
-                        col(OutgoingWork.id) == work_id,
-                        col(OutgoingWork.status) == WorkStatus.PENDING,
-                        col(OutgoingWork.next_attempt_at) <= now,
-                        or_(
-                            col(OutgoingWork.claimed_until).is_(None),
-                            col(OutgoingWork.claimed_until) < now,
-                        ),
-                    )
-                    .values(claimed_until=now + LEASE, attempts=OutgoingWork.attempts + 1)
-                )
-            )
-            return session.get(OutgoingWork, work_id) if claimed == 1 else None
-
-    def _record_success(self, work: OutgoingWork, outcome: Outcome) -> None:
-        _persistently(lambda: self._write_success(work, outcome))
-        log.info(
-            "delivered", extra={"work_id": work.id, "kind": work.kind, "attempt": work.attempts}
-        )
-
-    def _write_success(self, work: OutgoingWork, outcome: Outcome) -> None:
-        with self.database.transaction() as session:
-            row = session.get(OutgoingWork, work.id)
-            assert row is not None
-            row.status = WorkStatus.DONE
-            row.done_at = self.clock()
-            row.claimed_until = None
-            row.payload = _erase_secrets(row.payload)
-            row.result = json.dumps(outcome.result)
-            if outcome.follow_up is not None:
-                outcome.follow_up(session)
-
-    def _record_failure(self, work: OutgoingWork, error: str, *, transient: bool) -> None:
-        give_up = not transient or work.attempts >= work.max_attempts
-        _persistently(lambda: self._write_failure(work, error, give_up))
-        log.warning(
-            "delivery failed",
-            extra={
-                "work_id": work.id,
-                "kind": work.kind,
-                "attempt": work.attempts,
-                "gave_up": give_up,
-            },
-        )
-
-    def _write_failure(self, work: OutgoingWork, error: str, give_up: bool) -> None:
-        with self.database.transaction() as session:
-            row = session.get(OutgoingWork, work.id)
-            assert row is not None
-            row.claimed_until = None
-            row.last_error = error[:300]
-            if give_up:
-                row.status = WorkStatus.FAILED
-                retry_until = self._hold_letters(row)
-                if retry_until is None:
-                    row.payload = _erase_secrets(row.payload)
-                self._announce_failure(session, row, retry_until)
-            else:
-                delay = self.backoff[min(work.attempts - 1, len(self.backoff) - 1)]
-                row.next_attempt_at = self.clock() + timedelta(seconds=delay)
-
-    def _hold_letters(self, work: OutgoingWork) -> datetime | None:
-        """Keep a failed upload's letters for "Retry upload" (the bounded exception to erasing
-        PINs on giving up); the time they are kept until, or None when they are not."""
-        if work.kind != WorkKind.LETTERS_UPLOAD:
-            return None
-        until = work.created_at + timedelta(hours=hold_hours(self.settings))
-        if until <= self.clock():
-            return None
-        work.result = LETTERS_HELD
-        return until
-
-    def _announce_failure(
-        self, session: Session, work: OutgoingWork, retry_until: datetime | None
-    ) -> None:
-        kind = WorkKind(work.kind)
-        if kind not in ANNOUNCED_FAILURES:
-            return
-        payload = json.loads(work.payload)
-        local_until = retry_until.astimezone(self.settings.timezone) if retry_until else None
-        # One notice per final failure: after "Retry upload" the same work may fail again.
-        post_in_thread(
-            session,
-            dedupe_key=keys.failure_notice(work.id or 0, work.attempts),
-            channel_id=payload.get("channel_id"),
-            thread_ts=payload.get("thread_ts"),
-            family_id=work.family_id,
-            notice=DeliveryFailed(
-                work_id=work.id or 0,
-                work_kind=kind,
-                attempts=work.attempts,
-                error=work.last_error or "",
-                retry_until=local_until,
-            ),
-        )
-
-
-RECORD_RETRY_PAUSES = (0.05, 0.5, 2.0)
-
-
-def _persistently(write: Callable[[], None]) -> None:
-    """Record what a delivery did, trying again on a database hiccup (a deadlock victim, a
-    dropped connection): the email or post is already out, and a record lost here would mean
-    doing it again once the claim lapses."""
-    for pause in (*RECORD_RETRY_PAUSES, None):
-        try:
-            write()
-            return
-        except DatabaseUnavailable:
-            if pause is None:
-                raise
-            log.warning("recording a delivery failed; trying again")
-            time.sleep(pause)
 
 
 @dataclass(frozen=True)
@@ -408,7 +203,7 @@ def _batch_has_replaced_pins(session: Session, batch_id: int | None) -> bool:
 
 def _erase_letters(work: OutgoingWork) -> None:
     if work.result == LETTERS_HELD:
-        work.payload = _erase_secrets(work.payload)
+        work.payload = erase_secrets(work.payload)
         work.result = LETTERS_ERASED
 
 
@@ -430,35 +225,3 @@ def erase_held_letters(database: Database, settings: Settings, *, now: datetime)
     if held:
         log.info("held letters erased", extra={"count": len(held)})
     return len(held)
-
-
-class OutboxWorker:
-    """A background thread that delivers as soon as it is kicked after a commit, and on a
-    timer for retries (the timer is APScheduler's job; see bot/app.py)."""
-
-    def __init__(self, outbox: Outbox) -> None:
-        self.outbox = outbox
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pinbot-outbox", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def kick(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            try:
-                while self.outbox.deliver_due() and not self._stop.is_set():
-                    pass
-            except Exception:
-                log.exception("outbox sweep failed")

@@ -8,20 +8,25 @@ id) makes a re-delivered or double-clicked submit return the first batch instead
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.delivery import keys, outbox
 from bot.documents.letters import LetterCase
-from bot.documents.locale import choice_value, default_choice, letter_choices
-from bot.errors import ValidationFailed
 from bot.families.record import ChildRecord, FamilyRecord, load_family
 from bot.issuing.gateway import PortalGateway
-from bot.text import mask_email, normalized_email
+from bot.issuing.requests import IssuedChild, IssueMode, IssuePolicy, IssueRequest, IssueResult
+from bot.issuing.validation import (
+    check_not_changed_meanwhile,
+    emailed_child,
+    mode_for,
+    validated_children,
+    validated_language,
+    validated_recipient,
+)
+from bot.text import mask_email
 from models import (
     Delivery,
     Family,
@@ -32,83 +37,6 @@ from models import (
     PinStatus,
     WorkKind,
 )
-
-
-class IssueMode(StrEnum):
-    WELCOME = "welcome"  # one welcome email, siblings printed
-    ADD_CHILD = "add_child"  # guardian has an account: everything printed, add-child steps
-    PRINT_ONLY = "print_only"  # no email chosen: everything printed
-
-
-class IssueField(StrEnum):
-    """Dialog fields a validation error can point at (block ids in the Issue PINs modal)."""
-
-    CHILDREN = "children"
-    RECIPIENT = "recipient"
-    EMAILED_CHILD = "emailed_child"
-    LANGUAGE = "language"
-
-
-@dataclass(frozen=True)
-class IssueRequest:
-    family_id: int
-    patient_ids: tuple[int, ...]
-    recipient_guardian_id: int | None  # None: no email, print every PIN
-    emailed_patient_id: int | None  # None: the oldest selected child
-    issued_by: str
-    idempotency_key: str
-    channel_id: str | None = None
-    thread_ts: str | None = None
-    # Active PIN ids the dialog showed; if they changed meanwhile someone else issued.
-    seen_active_pin_ids: tuple[int, ...] | None = None
-    # Letter language as the dialog offers it ("es", "es+en"); None: the receiving guardian's
-    # when a locale file has its words, else the policy's default (SPEC §9).
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class IssuePolicy:
-    """The rules of one issuance, at one moment: `now` (UTC) and `today` (the practice's date)
-    both come from the services' clock."""
-
-    now: datetime
-    today: date
-    pin_ttl_days: int
-    minor_age_limit: int
-    default_language: str = "en"  # DEFAULT_LANGUAGE
-
-
-@dataclass(frozen=True)
-class IssuedChild:
-    patient_id: int
-    full_name: str
-    delivery: str
-
-
-@dataclass(frozen=True)
-class IssueResult:
-    batch_id: int
-    family_id: int
-    created: bool  # False: this submit was already processed (same idempotency key)
-    mode: IssueMode
-    children: tuple[IssuedChild, ...]
-    recipient_name: str | None
-    masked_email: str | None
-    emailed_patient_id: int | None
-    account_note: str | None  # why no welcome email went out, when the guardian has one
-    language: str  # the letters' language choice: "es", or "es+en" for two pages per child
-    replaced: int  # active PINs this batch revoked
-    channel_id: str | None
-    thread_ts: str | None
-
-
-def active_pin_ids(session: Session, patient_ids: Sequence[int]) -> tuple[int, ...]:
-    if not patient_ids:
-        return ()
-    rows = session.exec(
-        select(Pin.id).where(col(Pin.patient_id).in_(patient_ids), Pin.status == PinStatus.ACTIVE)
-    ).all()
-    return tuple(sorted(i for i in rows if i is not None))
 
 
 def issue_pins(
@@ -132,12 +60,12 @@ def issue_pins(
     family = load_family(
         session, request.family_id, today=policy.today, minor_age_limit=policy.minor_age_limit
     )
-    children = _validated_children(family, request)
-    _check_not_changed_meanwhile(session, request, children)
-    recipient = _validated_recipient(session, family, request)
-    emailed = _emailed_child(children, request)
-    mode, note = _mode_for(session, recipient, [c.id for c in children])
-    language = _validated_language(family, request, policy)
+    children = validated_children(family, request)
+    check_not_changed_meanwhile(session, request, children)
+    recipient = validated_recipient(session, family, request)
+    emailed = emailed_child(children, request)
+    mode, note = mode_for(session, recipient, [c.id for c in children])
+    language = validated_language(family, request, policy)
 
     batch = IssueBatch(
         family_id=family.id,
@@ -171,122 +99,6 @@ def issue_pins(
 
 def _batch_by_key(session: Session, key: str) -> IssueBatch | None:
     return session.exec(select(IssueBatch).where(IssueBatch.idempotency_key == key)).first()
-
-
-def _validated_children(family: FamilyRecord, request: IssueRequest) -> list[ChildRecord]:
-    if not request.patient_ids:
-        raise ValidationFailed({IssueField.CHILDREN: "Choose at least one child."})
-    children = []
-    for patient_id in dict.fromkeys(request.patient_ids):
-        child = family.child(patient_id)
-        if child is None:
-            raise ValidationFailed({IssueField.CHILDREN: "A chosen child is not in this family."})
-        if not child.eligible:
-            raise ValidationFailed(
-                {IssueField.CHILDREN: f"{child.first_name}: {child.ineligible_reason}."}
-            )
-        children.append(child)
-    return sorted(children, key=lambda c: (c.dob, c.id))
-
-
-def _check_not_changed_meanwhile(
-    session: Session, request: IssueRequest, children: Sequence[ChildRecord]
-) -> None:
-    if request.seen_active_pin_ids is None:
-        return
-    current = active_pin_ids(session, [c.id for c in children])
-    if set(current) - set(request.seen_active_pin_ids):
-        raise ValidationFailed(
-            {
-                IssueField.CHILDREN: (
-                    "Someone issued PINs for this family while this dialog was open. Close it and "
-                    "click Issue PINs… again to see the current PINs."
-                )
-            }
-        )
-
-
-def _validated_recipient(
-    session: Session, family: FamilyRecord, request: IssueRequest
-) -> Guardian | None:
-    if request.recipient_guardian_id is None:
-        return None
-    guardian = session.get(Guardian, request.recipient_guardian_id)
-    if guardian is None or guardian.family_id != family.id:
-        raise ValidationFailed({IssueField.RECIPIENT: "Choose a guardian of this family."})
-    if not guardian.email:
-        raise ValidationFailed(
-            {
-                IssueField.RECIPIENT: "This guardian has no email address on file; "
-                "choose “No email — print every PIN”."
-            }
-        )
-    return guardian
-
-
-def _emailed_child(children: Sequence[ChildRecord], request: IssueRequest) -> ChildRecord:
-    if request.emailed_patient_id is None:
-        return children[0]  # the oldest selected
-    chosen = next((c for c in children if c.id == request.emailed_patient_id), None)
-    if chosen is None:
-        raise ValidationFailed(
-            {
-                IssueField.EMAILED_CHILD: "The emailed child must be one of the children "
-                "you selected."
-            }
-        )
-    return chosen
-
-
-def _validated_language(family: FamilyRecord, request: IssueRequest, policy: IssuePolicy) -> str:
-    if request.language is None:
-        guardian = family.language_of(request.recipient_guardian_id)
-        return default_choice(guardian, policy.default_language)
-    if request.language not in {choice_value(c) for c in letter_choices()}:
-        raise ValidationFailed({IssueField.LANGUAGE: "Choose one of the languages listed."})
-    return request.language
-
-
-def _mode_for(
-    session: Session, recipient: Guardian | None, patient_ids: Sequence[int]
-) -> tuple[IssueMode, str | None]:
-    if recipient is None:
-        return IssueMode.PRINT_ONLY, None
-    if recipient.has_portal_account:
-        return IssueMode.ADD_CHILD, "The guardian already has a portal account."
-    earlier = earlier_welcome(session, recipient.email or "", exclude_patient_ids=patient_ids)
-    if earlier is not None:
-        return IssueMode.ADD_CHILD, (
-            f"A welcome email already went to this address on {earlier:%m/%d/%Y} for another "
-            "child, so the guardian has (or is creating) a portal account: every PIN is "
-            "printed with the Add Child/Dependent steps instead of opening a second account."
-        )
-    return IssueMode.WELCOME, None
-
-
-def earlier_welcome(
-    session: Session, email: str, *, exclude_patient_ids: Sequence[int] = ()
-) -> datetime | None:
-    """When a welcome email last went to this address (any family) for a PIN that may have
-    opened an account: registered, or still active and not being replaced now."""
-    key = normalized_email(email)
-    if not key:
-        return None
-    query = (
-        select(Pin.issued_at)
-        .join(Guardian, col(Pin.recipient_guardian_id) == col(Guardian.id))
-        .where(
-            Guardian.match_key == key,
-            Pin.delivery == Delivery.EMAILED,
-            col(Pin.status).in_([PinStatus.ACTIVE, PinStatus.REGISTERED]),
-        )
-        .order_by(col(Pin.issued_at).desc())
-    )
-    if exclude_patient_ids:
-        query = query.where(
-            col(Pin.patient_id).not_in(exclude_patient_ids) | (Pin.status == PinStatus.REGISTERED)
-        )
-    return session.exec(query).first()
 
 
 def _issue_one(

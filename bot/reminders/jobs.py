@@ -16,6 +16,7 @@ from sqlmodel import select
 from bot.db import Database
 from bot.delivery.outbox import erase_held_letters
 from bot.reminders.digest import is_business_day
+from bot.reminders.letters import sweep_letters
 from bot.reminders.sweep import (
     CATCH_UP_JOB,
     CATCH_UP_MINUTES,
@@ -25,7 +26,6 @@ from bot.reminders.sweep import (
     LETTERS_JOB,
     Renderer,
     run_daily,
-    sweep_letters,
 )
 from bot.reminders.weekly import WEEKLY_JOB, report_due, run_weekly, week_claimed
 from bot.reports.adoption import week_start

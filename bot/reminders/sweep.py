@@ -18,19 +18,14 @@ Business days are Monday to Friday; practice holidays are not modelled.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import socket
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, exists, literal, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from bot import audit
@@ -39,6 +34,7 @@ from bot.db import Database, rows_changed
 from bot.delivery import keys
 from bot.delivery.notices import NameFixWaiting, as_payload
 from bot.reminders import worklists as reports
+from bot.reminders.claims import claim_run, enqueue_once, worker_id
 from bot.reminders.digest import (
     FIX_NUDGE_AFTER,
     Digest,
@@ -49,8 +45,6 @@ from bot.reminders.digest import (
 from bot.reminders.outcome import DAILY as DAILY  # re-exported: the digest run's kind
 from bot.reminders.outcome import DigestOutcome, DigestState, digest_line
 from models import (
-    IssueBatch,
-    LetterFile,
     NameFix,
     NameFixStatus,
     OutgoingWork,
@@ -67,7 +61,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAILY_JOB, CATCH_UP_JOB, LETTERS_JOB = "reminders-daily", "reminders-catch-up", "letters-sweep"
-CLAIM_LEASE = timedelta(minutes=15)
 CATCH_UP_MINUTES = 15
 DELIVERY_PASSES = 3  # `pinbot remind`: the work, the replies it queues, and one spare
 LETTER_SWEEP_MINUTES = 15  # the TTL is in hours: a letter outlives it by at most this much
@@ -89,88 +82,6 @@ class DailyResult:
 
 
 # -- the daily run ----------------------------------------------------------------------------
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
-
-
-def _insert(session: Session, table: Any) -> Any:
-    """INSERT with ON CONFLICT support for the session's database."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def enqueue_once(
-    session: Session,
-    *,
-    kind: WorkKind,
-    dedupe_key: str,
-    payload: dict[str, Any],
-    now: datetime,
-    family_id: int | None = None,
-) -> int | None:
-    """Queue outgoing work unless its dedupe key exists; racing replicas skip instead of
-    failing the transaction on the unique key. Returns the new work's id, or None."""
-    statement = (
-        _insert(session, OutgoingWork)
-        .values(
-            kind=kind,
-            dedupe_key=dedupe_key,
-            family_id=family_id,
-            payload=json.dumps(payload, default=str),
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(col(OutgoingWork.id))
-    )
-    return session.execute(statement).scalar_one_or_none()
-
-
-def claim_run(
-    session: Session,
-    *,
-    local_date: str,
-    worker: str,
-    now: datetime,
-    force: bool,
-    kind: str = DAILY,
-    work_prefix: str = keys.DIGEST,
-) -> ReminderRun | None:
-    """Claim the (kind, local_date) run, or take over one that failed for good; None when
-    another claim holds it. `work_prefix` starts the dedupe keys of the run's outgoing work
-    ("<prefix>:<local_date>:…"): a run with work still queued is never taken over."""
-    claim = {"claimed_by": worker, "claimed_at": now, "claimed_until": now + CLAIM_LEASE}
-    inserted = session.execute(
-        _insert(session, ReminderRun)
-        .values(kind=kind, local_date=local_date, entries=0, **claim)
-        .on_conflict_do_nothing(index_elements=["kind", "local_date"])
-        .returning(col(ReminderRun.id))
-    ).scalar_one_or_none()
-    if inserted is None:
-        takeover = update(ReminderRun).where(
-            col(ReminderRun.kind) == kind, col(ReminderRun.local_date) == local_date
-        )
-        if not force:
-            # Only a claim that posted nothing, whose lease lapsed and whose messages all
-            # failed for good: then posting again cannot double anything.
-            still_queued = exists().where(
-                col(OutgoingWork.dedupe_key).startswith(
-                    keys.run_work_prefix(work_prefix, local_date), autoescape=True
-                ),
-                col(OutgoingWork.status) == WorkStatus.PENDING,
-            )
-            takeover = takeover.where(
-                col(ReminderRun.posted_at).is_(None),
-                or_(col(ReminderRun.claimed_until).is_(None), col(ReminderRun.claimed_until) < now),
-                ~still_queued,
-            )
-        if rows_changed(session.execute(takeover.values(posted_at=None, entries=0, **claim))) != 1:
-            return None
-    return session.exec(
-        select(ReminderRun).where(ReminderRun.kind == kind, ReminderRun.local_date == local_date)
-    ).one()
 
 
 def mark_expired_pins(session: Session, now: datetime) -> int:
@@ -355,54 +266,6 @@ def pending_reminder_work(database: Database, local_date: date) -> list[int]:
 
 
 # -- letters ----------------------------------------------------------------------------------
-
-
-def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> int:
-    """Queue files.delete for every PIN-letter PDF older than PIN_LETTER_TTL_HOURS (0 = keep).
-    Each file is queued once ever (dedupe key delete:<file id>); delivery records the deletion
-    and tells the thread (bot/outbox.py)."""
-    hours = settings.pin_letter_ttl_hours
-    if hours == 0:
-        return 0
-    cutoff = now - timedelta(hours=hours)
-    queued_before = exists().where(
-        col(OutgoingWork.dedupe_key) == literal("delete:", String) + col(LetterFile.file_id)
-    )
-    with database.transaction() as session:
-        rows = session.exec(
-            select(LetterFile, IssueBatch.family_id)
-            .join(IssueBatch, col(LetterFile.batch_id) == col(IssueBatch.id), isouter=True)
-            .where(
-                col(LetterFile.deleted_at).is_(None),
-                col(LetterFile.uploaded_at) <= cutoff,
-                ~queued_before,
-            )
-        ).all()
-        queued = 0
-        for letter, family_id in rows:
-            work_id = enqueue_once(
-                session,
-                kind=WorkKind.LETTERS_DELETE,
-                dedupe_key=keys.letters_delete(letter.file_id),
-                now=now,
-                family_id=family_id,
-                payload={
-                    "file_id": letter.file_id,
-                    "channel_id": letter.channel_id,
-                    "thread_ts": letter.thread_ts,
-                    "ttl_hours": hours,
-                },
-            )
-            if work_id is not None:
-                audit.record(
-                    session,
-                    actor="system",
-                    action="letters.delete",
-                    family_id=family_id,
-                    batch_id=letter.batch_id,
-                )
-                queued += 1
-    return queued
 
 
 # -- scheduling -------------------------------------------------------------------------------

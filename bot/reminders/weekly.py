@@ -27,8 +27,8 @@ from bot import audit
 from bot.config import Settings
 from bot.db import Database
 from bot.delivery import keys
+from bot.reminders.claims import claim_run, enqueue_once, worker_id
 from bot.reminders.digest import as_local, clock_label, day_label
-from bot.reminders.sweep import claim_run, enqueue_once, worker_id
 from bot.reports.adoption import DEFAULT_WEEKS, build_report, week_start
 from bot.reports.post import report_to_json, summary_text
 from models import OutgoingWork, ReminderRun, WorkKind, WorkStatus

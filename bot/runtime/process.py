@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.db import Database
-from bot.delivery.outbox import Outbox, OutboxWorker
+from bot.delivery.worker import Outbox, OutboxWorker
 from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
 from bot.lookup.name_keys import name_keys

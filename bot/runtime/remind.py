@@ -14,13 +14,13 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.db import Database
 from bot.delivery.outbox import erase_held_letters
+from bot.reminders.letters import sweep_letters
 from bot.reminders.outcome import delivered_elsewhere, digest_outcome
 from bot.reminders.sweep import (
     DELIVERY_PASSES,
     describe,
     pending_reminder_work,
     run_daily,
-    sweep_letters,
 )
 from bot.reminders.weekly import describe_weekly, pending_report_work, run_weekly
 from bot.runtime.process import make_services

@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.delivery.outbox import Outbox
+from bot.delivery.worker import Outbox
 from bot.reminders.jobs import catch_up_job
 from bot.reminders.weekly import ADOPTION, run_weekly
 from bot.reports.adoption import build_report
