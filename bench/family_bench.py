@@ -3,18 +3,30 @@ its own process) until the family card reaches the fake Slack server. Floor: the
 of bench/floor_app.py on the same server setup, acking and posting a fixed message.
 
 Requests go one at a time, each in a channel of its own so its card is recognised on arrival.
-Queries are the mixed ones of the search benchmark that open one family (a card, not a list).
+Queries are the mixed ones of the search benchmark that open one family (a card, not a list);
+the card's time is also given per query kind.
+
+With PINBOT_BENCH_SPANS=1 the bot is started with bench/spans.py, which times each step of the
+request inside the bot process (the same monotonic clock as here), and the report adds where
+the time goes: each step's median over all requests and its mean over the slowest 5%.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import random
+import statistics
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from bench import stores
 from bench.procs import STAFF_IDS, BenchSlack, Served, serve, slack_and_smtp
-from bench.queries import mixed_queries
-from bench.stats import Report, Result, Summary, ratio
+from bench.queries import Query, mixed_queries
+from bench.stats import Report, Result, Summary, percentile, ratio
 from bot.db import Database
 from bot.lookup.search import is_single_match, search_families
 
@@ -22,7 +34,16 @@ WARMUP = 20
 _channels = itertools.count(1)
 
 
-def card_queries(database_url: str, count: int) -> list[str]:
+@dataclass(frozen=True)
+class Sample:
+    kind: str
+    channel: str
+    start: float  # perf_counter, when the request was sent
+    ack: float  # seconds to the HTTP answer
+    card: float  # seconds to the card at the fake Slack
+
+
+def card_queries(database_url: str, count: int) -> list[Query]:
     """Queries that open exactly one family (checked with the real search)."""
     database = Database(database_url)
     try:
@@ -30,48 +51,55 @@ def card_queries(database_url: str, count: int) -> list[str]:
             found = []
             for query in mixed_queries(session, 3 * count + WARMUP, seed=23):
                 if is_single_match(search_families(session, query.text)):
-                    found.append(query.text)
+                    found.append(query)
     finally:
         database.dispose()
     return found
 
 
-def _one(served: Served, slack: BenchSlack, text: str, user: str) -> tuple[float, float]:
-    """(ack seconds, card seconds) for one /family."""
+def _one(served: Served, slack: BenchSlack, query: Query, user: str) -> Sample:
     channel = f"CE2E{next(_channels):07d}"
     waiter = slack.arrivals.expect("message", channel)
     start = time.perf_counter()
     response = served.sender.command(
-        "/family", text, channel_id=channel, user_id=user, response_url=slack.response_url()
+        "/family", query.text, channel_id=channel, user_id=user, response_url=slack.response_url()
     )
     acked = time.perf_counter()
     if response.status != 200:
         raise RuntimeError(f"/family answered {response.status}: {response.text[:200]}")
-    return acked - start, waiter.wait() - start
+    return Sample(query.kind, channel, start, acked - start, waiter.wait() - start)
 
 
-def measure(served: Served, slack: BenchSlack, texts: list[str]) -> tuple[list[float], list[float]]:
+def measure(served: Served, slack: BenchSlack, queries: list[Query]) -> list[Sample]:
     rng = random.Random(3)
     users = STAFF_IDS[:10]
-    for text in texts[:WARMUP]:
-        _one(served, slack, text, rng.choice(users))
-    acks, cards = [], []
-    for text in texts[WARMUP:]:
-        ack, card = _one(served, slack, text, rng.choice(users))
-        acks.append(ack)
-        cards.append(card)
-    return acks, cards
+    for query in queries[:WARMUP]:
+        _one(served, slack, query, rng.choice(users))
+    return [_one(served, slack, query, rng.choice(users)) for query in queries[WARMUP:]]
+
+
+def by_kind(samples: list[Sample]) -> dict[str, Summary]:
+    kinds: dict[str, list[float]] = {}
+    for sample in samples:
+        kinds.setdefault(sample.kind, []).append(sample.card)
+    return {kind: Summary.of(cards) for kind, cards in sorted(kinds.items())}
 
 
 def run(report: Report, database_url: str, *, store: str, size: str, count: int = 300) -> Result:
-    texts = card_queries(database_url, count)[: count + WARMUP]
+    queries = card_queries(database_url, count)[: count + WARMUP]
+    spans_path = None
+    if os.environ.get("PINBOT_BENCH_SPANS"):
+        spans_path = stores.CACHE_DIR / "logs" / f"spans-{store}-{size}-{time.time():.0f}.jsonl"
     with slack_and_smtp() as (slack, smtp):
         with serve("floor", database_url, slack, smtp, f"{store}-{size}") as floor_app:
-            _, floor_cards = measure(floor_app, slack, texts)
-        with serve("bot", database_url, slack, smtp, f"{store}-{size}") as bot:
-            acks, cards = measure(bot, slack, texts)
-    card, floor = Summary.of(cards), Summary.of(floor_cards)
-    ack = Summary.of(acks)
+            floor_samples = measure(floor_app, slack, queries)
+        with serve("bot", database_url, slack, smtp, f"{store}-{size}", spans=spans_path) as bot:
+            samples = measure(bot, slack, queries)
+    card = Summary.of(s.card for s in samples)
+    floor = Summary.of(s.card for s in floor_samples)
+    ack = Summary.of(s.ack for s in samples)
+    kinds = by_kind(samples)
+    floor_kinds = by_kind(floor_samples)
     result = Result(
         "family_e2e",
         store,
@@ -82,15 +110,102 @@ def run(report: Report, database_url: str, *, store: str, size: str, count: int 
             "ack": ack,
             "ratio_median": ratio(card.median, floor.median),
             "ratio_p95": ratio(card.p95, floor.p95),
+            "p95_over_median": ratio(card.p95, card.median),
+            "kinds": kinds,
         },
     )
-    return report.add(
-        result,
-        [
-            f"card    {card.text()}  (signed /family -> card at fake Slack)",
-            f"floor   {floor.text()}  (bare Bolt app: ack + fixed message)",
-            f"ratio to floor: median {result.figures['ratio_median']:.1f}x  "
-            f"p95 {result.figures['ratio_p95']:.1f}x",
-            f"ack     {ack.text()}",
-        ],
-    )
+    lines = [
+        f"card    {card.text()}  (signed /family -> card at fake Slack)",
+        f"floor   {floor.text()}  (bare Bolt app: ack + fixed message)",
+        f"ratio to floor: median {result.figures['ratio_median']:.1f}x  "
+        f"p95 {result.figures['ratio_p95']:.1f}x;  card p95/median "
+        f"{result.figures['p95_over_median']:.1f}x",
+        f"ack     {ack.text()}",
+        "per query kind (card; floor p95 with the same queries):",
+    ]
+    for kind, summary in kinds.items():
+        lines.append(
+            f"  {kind:<13} median {summary.median:6.2f}  p95 {summary.p95:6.2f}  "
+            f"max {summary.max:6.2f} ms  (n={summary.count}; floor p95 "
+            f"{floor_kinds[kind].p95:.2f})"
+        )
+    if spans_path is not None:
+        lines += where_time_goes(samples, spans_path)
+    return report.add(result, lines)
+
+
+# --- spans ------------------------------------------------------------------------------------
+
+# (label, from, to): each a span name of bench/spans.py (first start, last end) or "sent" /
+# "arrived" for the benchmark's own clock readings.
+STEPS = (
+    ("send -> wsgi", "sent", "wsgi"),
+    ("bolt before mw", "wsgi", "admit_start"),
+    ("admit (guest)", "admit_start", "admit_end"),
+    ("mw -> listener", "admit_end", "listener_start"),
+    ("search", "search_start", "search_end"),
+    ("ack()", "ack_start", "ack_end"),
+    ("load_family", "load_start", "load_end"),
+    ("card blocks", "card_start", "card_end"),
+    ("fallback text", "fallback_start", "fallback_end"),
+    ("post -> arrival", "post_start", "arrived"),
+    ("listener -> arrival", "listener_start", "arrived"),
+    ("after post", "post_end", "listener_end"),
+)
+
+
+def where_time_goes(samples: list[Sample], path: Path) -> list[str]:
+    spans: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            spans[row["channel"]] = row
+    pauses = [pause for row in spans.values() for pause in row.get("gc", [])]
+    rows = []
+    for sample in samples:
+        row = spans.get(sample.channel)
+        if row is None:
+            continue
+        marks = {name: values for name, values in row.items() if name not in ("channel", "gc")}
+        marks["sent"] = [sample.start]
+        marks["arrived"] = [sample.start + sample.card]
+        steps = {}
+        for label, begin, end in STEPS:
+            if begin in marks and end in marks:
+                steps[label] = (max(marks[end]) - min(marks[begin])) * 1000
+        begin, end = sample.start, sample.start + sample.card
+        steps["gc pauses"] = 1000 * sum(
+            min(stop, end) - max(start, begin)
+            for _, start, stop in pauses
+            if stop > begin and start < end
+        )
+        rows.append((sample, steps))
+    if not rows:
+        return ["spans: none recorded"]
+    cards = sorted(s.card for s, _ in rows)
+    cut = percentile(cards, 95)
+    slow = [(s, steps) for s, steps in rows if s.card >= cut]
+    lines = [
+        f"where the time goes (ms; {len(rows)} requests with spans, slowest 5%: "
+        f"{len(slow)} at >= {cut * 1000:.2f} ms, kinds "
+        + ", ".join(f"{k} {n}" for k, n in _count(s.kind for s, _ in slow))
+        + "):",
+        f"  {'step':<20} {'median all':>10} {'mean slow':>10} {'max slow':>9}",
+    ]
+    for label in [label for label, _, _ in STEPS] + ["gc pauses"]:
+        every = [steps[label] for _, steps in rows if label in steps]
+        worst = [steps[label] for _, steps in slow if label in steps]
+        if every:
+            lines.append(
+                f"  {label:<20} {statistics.median(every):10.2f} "
+                f"{(statistics.mean(worst) if worst else float('nan')):10.2f} "
+                f"{(max(worst) if worst else float('nan')):9.2f}"
+            )
+    return lines
+
+
+def _count(kinds: Any) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+    return sorted(counts.items(), key=lambda item: -item[1])

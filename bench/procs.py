@@ -197,9 +197,16 @@ def wait_healthy(
 
 @contextmanager
 def serve(
-    kind: str, database_url: str, slack: BenchSlack, smtp: SmtpServer, label: str
+    kind: str,
+    database_url: str,
+    slack: BenchSlack,
+    smtp: SmtpServer,
+    label: str,
+    *,
+    spans: Path | None = None,
 ) -> Iterator[Served]:
-    """Run `pinbot run` ("bot") or the bare Bolt app ("floor") as a child process."""
+    """Run `pinbot run` ("bot") or the bare Bolt app ("floor") as a child process. With
+    `spans`, the bot writes each /family's timing spans there (bench/spans.py)."""
     port = free_port()
     env = {
         **os.environ,
@@ -216,6 +223,8 @@ def serve(
         if kind == "bot"
         else "from bench.floor_app import main; main()"
     )
+    if spans is not None and kind == "bot":
+        code = f"import bench.spans; bench.spans.install({str(spans)!r}); " + code
     repo = Path(__file__).resolve().parent.parent
     with log_path.open("wb") as log:
         # cwd: an empty folder, so no developer's .env is read

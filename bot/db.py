@@ -6,7 +6,8 @@ Writers in one process also queue on a lock of their own first: SQLite's busy ha
 with growing sleeps (up to 100 ms) and is not first-come-first-served, so under 20 busy staff
 an unlucky /family waited 3 s behind a stream of issuances (bench/SOAK.md); a thread lock hands
 over at once. Read-only work uses `read_session()`, a deferred BEGIN that never waits for
-writers.
+writers (on PostgreSQL: autocommit statements, each with its own READ COMMITTED snapshot, as
+inside a transaction).
 """
 
 from __future__ import annotations
@@ -95,7 +96,14 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.engine = make_engine(url, **engine_kwargs)
-        self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
+        # snapshot even inside a transaction, so BEGIN and ROLLBACK were two round trips that
+        # bought nothing (on a busy 2-core host each one waits for the server's turn on a
+        # core: bench/RESULTS.md, issue 13 §4). SQLite keeps its deferred BEGIN: one snapshot.
+        read_options: dict[str, Any] = {_READ_ONLY: True}
+        if not self.is_sqlite:
+            read_options["isolation_level"] = "AUTOCOMMIT"
+        self._read_engine = self.engine.execution_options(**read_options)
         self._writer: threading.RLock | None = None
         if self.is_sqlite:
             with _sqlite_writers_lock:  # one lock per file, shared by every Database on it

@@ -15,7 +15,13 @@ from bot import audit
 from bot.errors import PinbotError
 from bot.families import threads
 from bot.families.record import load_family
-from bot.lookup.search import FamilyHit, PatientHit, is_single_match, search_families
+from bot.lookup.search import (
+    FamilyMatch,
+    PatientHit,
+    find_families,
+    is_single_match,
+    label_families,
+)
 from bot.services import Services
 from handlers.blocks import card_fallback_text, family_card, family_choices, no_match
 from handlers.ids import Commands, FamilyIds
@@ -25,7 +31,7 @@ from handlers.replies import click_thread
 
 log = logging.getLogger(__name__)
 
-Hit = TypeVar("Hit", FamilyHit, PatientHit)
+Hit = TypeVar("Hit", FamilyMatch, PatientHit)
 
 NOT_IN_CHANNEL = "pinbot isn't in this channel yet. Type /invite @pinbot here, then try again."
 
@@ -100,23 +106,25 @@ def family_command(
     db: RequestDatabase,
     staff: Staff,
 ) -> None:
-    hits = search_or_answer(ack, db, command, search_families)
-    if hits is None:
+    # Ranked without labels: a single match opens the card, which loads the family itself.
+    found = search_or_answer(ack, db, command, find_families)
+    if found is None:
         return
-    if hits and is_single_match(hits):
+    if found and is_single_match(found):
         ack()
         try:
-            post_family_card(client, services, db, family_id=hits[0].family_id, staff=staff)
+            post_family_card(client, services, db, family_id=found[0].family_id, staff=staff)
         except Exception:
             with db.independent() as session:  # the lookup stays on the record
-                audit_lookup(session, command, hits)
+                audit_lookup(session, command, found)
             raise
-    elif hits:
+    elif found:
+        hits = label_families(db.reads, found)
         ack(
             text=f"{len(hits)} families match.",
             blocks=family_choices(command["text"].strip(), hits),
         )
-    audit_lookup(db.writes, command, hits)
+    audit_lookup(db.writes, command, found)
 
 
 def open_family(

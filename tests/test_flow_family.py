@@ -124,6 +124,45 @@ def test_several_matches_answer_with_a_list_and_open_buttons(
     assert len(stack.cards()) == 1 and "Hollowbrook" in _card_families(stack)[0]
 
 
+def _audit(stack: Stack, action: str) -> list[AuditEvent]:
+    with stack.database.read_session() as session:
+        return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)).all())
+
+
+def test_every_lookup_is_audited_after_the_card_the_list_and_a_failed_post(
+    stack: Stack, practice: dict[str, int]
+) -> None:
+    """The lookup's audit row is written after the answer (issue 13 §4), never instead of it:
+    with the card and its thread, with a list, and on its own when the post fails."""
+    stack.command("/family", "QF-2001")
+    stack.fake_slack.wait_for("chat.postMessage")
+    card = eventually(lambda: _single(_audit(stack, "family.search")))
+    assert json.loads(card.details)["results"] == 1 and card.family_id == practice["quill"]
+    assert eventually(lambda: _single(_audit(stack, "family.card"))).family_id == card.family_id
+
+    stack.command("/family", "hollowbrook")
+    searches = eventually(lambda: _exactly(_audit(stack, "family.search"), 2))
+    assert json.loads(searches[-1].details)["results"] == 2 and searches[-1].family_id is None
+
+    stack.fake_slack.fail_next("chat.postMessage", error="channel_not_found")
+    stack.command("/family", "ch-77001")
+    searches = eventually(lambda: _exactly(_audit(stack, "family.search"), 3))
+    assert searches[-1].family_id == practice["quill"]
+    assert len(_audit(stack, "family.card")) == 1  # no card, no thread: the post failed
+    with stack.database.read_session() as session:
+        assert len(session.exec(select(FamilyThread)).all()) == 1
+
+
+def _single(events: list[AuditEvent]) -> AuditEvent:
+    assert len(events) == 1
+    return events[0]
+
+
+def _exactly(events: list[AuditEvent], count: int) -> list[AuditEvent]:
+    assert len(events) == count
+    return sorted(events, key=lambda e: e.id or 0)
+
+
 def test_no_match_gives_a_hint_and_posts_nothing(stack: Stack, practice: dict[str, int]) -> None:
     assert "No family matches" in reply_text(stack.command("/family", "zzyzx"))
     assert stack.cards() == []

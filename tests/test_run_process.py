@@ -19,6 +19,7 @@ from tests.smtp_server import SmtpServer, free_port
 from tests.stack import SIGNING_SECRET, stack_env
 
 FIXTURES = (fake_socket_mode_fixture,)  # imported for its fixture
+REPO = str(Path(__file__).resolve().parents[1])
 
 
 @contextmanager
@@ -27,7 +28,8 @@ def pinbot_run(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]
         [sys.executable, "-m", "bot.runtime.cli", "run"],
         cwd=cwd,
         text=True,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), **env},
+        # PYTHONPATH: the checkout under test, also when another one is installed in the venv.
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), "PYTHONPATH": REPO, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -11,10 +11,13 @@ from sqlmodel import Session
 
 from bot.db import Database
 from bot.errors import InvalidQuery
+from bot.lookup.name_keys import KeySet
 from bot.lookup.search import (
     FamilyHit,
     QueryKind,
+    find_families,
     is_single_match,
+    label_families,
     parse_query,
     search_families,
     search_patients,
@@ -428,3 +431,27 @@ def test_is_single_match_rule() -> None:
     assert not is_single_match([hit(100, True), hit(97, True)])  # two exact hits
     assert not is_single_match([hit(100, True), hit(90, False)])  # gap too small
     assert not is_single_match([hit(82, False), hit(60, False)])  # top is not exact
+
+
+def test_find_families_ranks_as_search_families_without_the_labels(practice: Database) -> None:
+    """/family decides card or list on the unlabelled ranking (issue 13 §4): same order,
+    scores and exactness as the labelled search."""
+    with practice.read_session() as session:
+        for text in ("smith", "ava smith", "smiht", "MRN1001", "(555) 010-1234", "2019-03-02"):
+            found = find_families(session, text)
+            hits = search_families(session, text)
+            assert [(f.family_id, f.score, f.exact, f.matched_on) for f in found] == [
+                (h.family_id, h.score, h.exact, h.matched_on) for h in hits
+            ]
+            assert label_families(session, found) == hits
+            assert is_single_match(found) == is_single_match(hits)
+
+
+def test_close_spellings_are_kept_per_name_set_and_a_new_name_is_seen() -> None:
+    keys = KeySet({"smith": 3, "smyth": 1})
+    first = keys.similar("smiht", 2, 25)
+    assert ("smith", 1) in first and keys.similar("smiht", 2, 25) == first
+    assert keys.plus(["smith"]).similar("smiht", 2, 25) == first  # same names, shared
+    grown = keys.plus(["smiht"])  # a name never seen: a new set, its own close spellings
+    assert ("smiht", 0) in grown.similar("smiht", 2, 25)
+    assert ("smiht", 0) not in keys.similar("smiht", 2, 25)

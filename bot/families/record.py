@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import NamedTuple, Protocol
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, exists
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col
 
 from bot.errors import NotFound
 from bot.families.names import check_name
@@ -91,11 +94,26 @@ def age_label(dob: date, today: date) -> str:
     return f"{max((today - dob).days, 0)} d"
 
 
-def full_name(patient: Patient) -> str:
+class PatientName(Protocol):
+    """What naming a child takes: a `Patient`, or a row of its columns."""
+
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def middle_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def name_type(self) -> str | None: ...
+    @property
+    def name_verified(self) -> bool: ...
+
+
+def full_name(patient: PatientName) -> str:
     return " ".join(p for p in (patient.first_name, patient.middle_name, patient.last_name) if p)
 
 
-def name_flag(patient: Patient) -> str | None:
+def name_flag(patient: PatientName) -> str | None:
     """Why the child's name looks unofficial; a supervisor-verified name is never flagged."""
     if patient.name_verified:
         return None
@@ -105,7 +123,25 @@ def name_flag(patient: Patient) -> str | None:
     return check.reason if check.flagged else None
 
 
-def _pin_state(pins: Sequence[Pin]) -> tuple[str, Pin | None]:
+class _ChildRow(NamedTuple):
+    id: int | None  # never None: a family without children has no child rows
+    chart_id: str
+    first_name: str
+    middle_name: str
+    last_name: str
+    dob: date
+    name_type: str | None
+    name_verified: bool
+
+
+class _PinRow(NamedTuple):
+    patient_id: int
+    status: str
+    issued_at: datetime
+    expires_at: datetime | None
+
+
+def _pin_state(pins: Sequence[_PinRow]) -> tuple[str, _PinRow | None]:
     now = utcnow()
     for status in (PinStatus.ACTIVE, PinStatus.REGISTERED, PinStatus.EXPIRED):
         current = [p for p in pins if p.status == status]
@@ -118,7 +154,7 @@ def _pin_state(pins: Sequence[Pin]) -> tuple[str, Pin | None]:
 
 
 def _child_view(
-    patient: Patient, pins: Sequence[Pin], pending: bool, *, today: date, minor_age_limit: int
+    patient: _ChildRow, pins: Sequence[_PinRow], pending: bool, *, today: date, minor_age_limit: int
 ) -> ChildRecord:
     state, pin = _pin_state(pins)
     flag = name_flag(patient)
@@ -145,46 +181,107 @@ def _child_view(
     )
 
 
-def _guardian_view(guardian: Guardian) -> GuardianRecord:
+def _guardian_view(
+    id: int | None,
+    first_name: str,
+    last_name: str,
+    relationship: str,
+    email: str | None,
+    phone: str | None,
+    has_portal_account: bool,
+    language: str | None,
+) -> GuardianRecord:
     return GuardianRecord(
-        id=guardian.id or 0,
-        name=f"{guardian.first_name} {guardian.last_name}".strip(),
-        relationship=guardian.relationship,
-        masked_email=mask_email(guardian.email),
-        masked_phone=mask_phone(guardian.phone),
-        has_email=bool(guardian.email),
-        has_portal_account=guardian.has_portal_account,
-        language=guardian.language,
+        id=id or 0,
+        name=f"{first_name} {last_name}".strip(),
+        relationship=relationship,
+        masked_email=mask_email(email),
+        masked_phone=mask_phone(phone),
+        has_email=bool(email),
+        has_portal_account=has_portal_account,
+        language=language,
     )
+
+
+# The family card's two statements, built once (building a statement costs more than running
+# it: see bot/lookup/search.py) and run on the session's connection without the ORM layer:
+# the family with its children, each child once per PIN (or once, without), and whether a
+# name fix is pending for it; then the guardians. Two round trips (there were five).
+_PENDING_FIX = (
+    exists()
+    .where(
+        col(NameFix.patient_id) == col(Patient.id),
+        col(NameFix.status) == NameFixStatus.PENDING,
+    )
+    .label("pending_fix")
+)
+_FAMILY_CHILDREN_PINS = (
+    core_select(
+        col(Family.account_number),
+        col(Patient.id),
+        col(Patient.chart_id),
+        col(Patient.first_name),
+        col(Patient.middle_name),
+        col(Patient.last_name),
+        col(Patient.dob),
+        col(Patient.name_type),
+        col(Patient.name_verified),
+        col(Pin.status),
+        col(Pin.issued_at),
+        col(Pin.expires_at),
+        _PENDING_FIX,
+    )
+    .select_from(Family)
+    .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
+    .outerjoin(Pin, col(Pin.patient_id) == col(Patient.id))
+    .where(col(Family.id) == bindparam("family_id"))
+    .order_by(col(Patient.dob), col(Patient.id), col(Pin.id))
+)
+_GUARDIANS = (
+    core_select(
+        col(Guardian.id),
+        col(Guardian.first_name),
+        col(Guardian.last_name),
+        col(Guardian.relationship),
+        col(Guardian.email),
+        col(Guardian.phone),
+        col(Guardian.has_portal_account),
+        col(Guardian.language),
+    )
+    .where(col(Guardian.family_id) == bindparam("family_id"))
+    .order_by(col(Guardian.id))
+)
 
 
 def load_family(
     session: Session, family_id: int, *, today: date, minor_age_limit: int
 ) -> FamilyRecord:
-    family = session.get(Family, family_id)
-    if family is None:
+    session.flush()  # what this transaction wrote so far is part of the family (no-op if none)
+    connection = session.connection()
+    rows = connection.execute(_FAMILY_CHILDREN_PINS, {"family_id": family_id}).all()
+    if not rows:
         raise NotFound("That family is no longer in pinbot. Search again with /family.")
-    patients = session.exec(
-        select(Patient)
-        .where(Patient.family_id == family_id)
-        .order_by(col(Patient.dob), col(Patient.id))
-    ).all()
-    guardians = session.exec(
-        select(Guardian).where(Guardian.family_id == family_id).order_by(col(Guardian.id))
-    ).all()
-    ids = [p.id for p in patients]
-    pins = session.exec(select(Pin).where(col(Pin.patient_id).in_(ids))).all() if ids else []
-    pending = set(
-        session.exec(
-            select(NameFix.patient_id).where(
-                col(NameFix.patient_id).in_(ids), NameFix.status == NameFixStatus.PENDING
-            )
-        ).all()
-    )
+    account_number = rows[0][0]
+    by_id: dict[int, _ChildRow] = {}  # in the statement's order: by date of birth
+    pins: dict[int, list[_PinRow]] = {}
+    pending: set[int] = set()
+    for row in rows:
+        patient_id = row[1]
+        if patient_id is None:  # a family with no children: one row of NULLs
+            continue
+        if patient_id not in by_id:
+            by_id[patient_id] = _ChildRow(*row[1:9])
+        if row[9] is not None:
+            pin = _PinRow(patient_id, row[9], row[10], row[11])
+            pins.setdefault(patient_id, []).append(pin)
+        if row[12]:
+            pending.add(patient_id)
+    patients = list(by_id.values())
+    guardians = connection.execute(_GUARDIANS, {"family_id": family_id}).all()
     children = tuple(
         _child_view(
             p,
-            [pin for pin in pins if pin.patient_id == p.id],
+            pins.get(p.id or 0, []),
             p.id in pending,
             today=today,
             minor_age_limit=minor_age_limit,
@@ -196,8 +293,8 @@ def load_family(
     )
     return FamilyRecord(
         id=family_id,
-        account_number=family.account_number,
-        surname=" / ".join(surnames) or family.account_number,
-        guardians=tuple(_guardian_view(g) for g in guardians),
+        account_number=account_number,
+        surname=" / ".join(surnames) or account_number,
+        guardians=tuple(_guardian_view(*g) for g in guardians),
         children=children,
     )

@@ -10,7 +10,16 @@ from functools import cache
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import BindParameter, Select, bindparam, literal_column, or_, union_all
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    bindparam,
+    literal_column,
+    null,
+    or_,
+    union_all,
+)
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -121,8 +130,11 @@ _BY_DOB = (
     .where(Patient.dob == bindparam("dob"))
     .limit(ROW_CAP)
 )
-_FAMILY_BY_ACCOUNT = select(Family.id).where(_ids_in(Family.account_number))
-_PATIENT_BY_CHART = select(Patient.id, Patient.family_id).where(_ids_in(Patient.chart_id))
+# Chart ids, then account numbers (patient id NULL): one round trip for both.
+_BY_IDENTIFIER: CompoundSelect[Any] = union_all(
+    core_select(col(Patient.id), col(Patient.family_id)).where(_ids_in(Patient.chart_id)),
+    core_select(null(), col(Family.id)).where(_ids_in(Family.account_number)),
+)
 _GUARDIAN_BY_EMAIL = (
     select(Guardian.family_id).where(Guardian.match_key == bindparam("value")).limit(ROW_CAP)
 )
@@ -183,11 +195,14 @@ def _identifier_found(session: Session, identifier: str) -> list[Found]:
     ids stored in mixed case must be typed as stored)."""
     bare = identifier.lstrip("#")
     variants = sorted({identifier, bare, bare.upper(), bare.lower()})
-    families = run_statement(session, _FAMILY_BY_ACCOUNT, ids=variants)
-    charts = run_statement(session, _PATIENT_BY_CHART, ids=variants)
+    rows = run_statement(session, _BY_IDENTIFIER, ids=variants)
     return [
-        *(Found(family_id, None, 1.0, True, "account number") for (family_id,) in families),
-        *(Found(family_id, patient_id, 1.0, True, "chart id") for patient_id, family_id in charts),
+        *(
+            Found(family_id, None, 1.0, True, "account number")
+            for p, family_id in rows
+            if p is None
+        ),
+        *(Found(family_id, p, 1.0, True, "chart id") for p, family_id in rows if p is not None),
     ]
 
 

@@ -42,6 +42,7 @@ from models import FeedMessage, Guardian, Patient, utcnow
 RELOAD_SECONDS = 600
 RENAME_SCAN_SECONDS = 5.0
 _SCAN_SLACK = timedelta(seconds=2)  # commits land a little after their updated_at
+SIMILAR_CACHE_SIZE = 20_000  # words whose close spellings are kept, per key set
 
 
 class KeySet:
@@ -59,6 +60,10 @@ class KeySet:
         self.by_letter = {
             group: (keys, [len(k) for k in keys]) for group, keys in by_letter.items()
         }
+        # A word's close spellings depend only on the set of names, which never changes for a
+        # KeySet (`plus` shares this with its copy only when no name was added), and staff look
+        # the same names up over and over: the scan is the CPU-heaviest step of a name search.
+        self._similar: dict[tuple[str, int, int], list[tuple[str, int]]] = {}
 
     def __len__(self) -> int:
         return len(self.sorted)
@@ -78,6 +83,9 @@ class KeySet:
         among those whose first or second letter is the word's first or second letter: that
         keeps every single slip at the start ("msith", "dmith", "mith") and compares about a
         fifth of the keys."""
+        cached = self._similar.get((word, max_edits, limit))
+        if cached is not None:
+            return list(cached)
         choices: list[str] = []
         for group in {(0, word[0]), (1, word[0]), (0, word[1]), (1, word[1])}:
             keys, lengths = self.by_letter.get(group, ([], []))
@@ -86,8 +94,11 @@ class KeySet:
         found = process.extract(
             word, choices, scorer=OSA.distance, score_cutoff=max_edits, limit=4 * limit
         )  # a key can sit in two groups
-        unique = dict.fromkeys((key, int(distance)) for key, distance, _ in found)
-        return list(unique)[:limit]
+        unique = list(dict.fromkeys((key, int(distance)) for key, distance, _ in found))[:limit]
+        if len(self._similar) >= SIMILAR_CACHE_SIZE:
+            self._similar.clear()  # rare: a bound, not an eviction policy
+        self._similar[word, max_edits, limit] = unique
+        return list(unique)
 
     def with_keys(self, keys: Iterable[str]) -> KeySet:
         """A copy that knows these keys too (one person each when new); self when none is new."""

@@ -52,12 +52,15 @@ from bot.text import clean
 
 __all__ = [
     "FamilyHit",
+    "FamilyMatch",
     "PatientHit",
     "Query",
     "QueryKind",
     "family_label",
+    "find_families",
     "forget_name_keys",
     "is_single_match",
+    "label_families",
     "name_keys",
     "parse_query",
     "search_families",
@@ -84,6 +87,17 @@ class FamilyHit:
     score: int
     matched_on: str
     label: str
+    exact: bool = False
+
+
+@dataclass(frozen=True)
+class FamilyMatch:
+    """A family found and ranked, before its label: all `is_single_match` needs, so a search
+    that opens one family's card never builds the labels of a list it doesn't show."""
+
+    family_id: int
+    score: int
+    matched_on: str
     exact: bool = False
 
 
@@ -124,24 +138,36 @@ def is_single_match(hits: Sequence[_Hit]) -> bool:
 def search_families(session: Session, text: str, *, limit: int = 10) -> list[FamilyHit]:
     """Families matching `text`, best first (raises InvalidQuery for unreadable text). Among
     equal scores, families where more people match come first."""
+    return label_families(session, find_families(session, text, limit=limit))
+
+
+def find_families(session: Session, text: str, *, limit: int = 10) -> list[FamilyMatch]:
+    """`search_families` without the labels (two more queries): label them with
+    `label_families` only when they are shown as a list."""
     found = find_matches(session, parse_query(text), limit=limit)
     members = Counter(f.family_id for f in found)
     ranked = sorted(
         best_by(found, lambda f: f.family_id).values(),
         key=lambda f: (-f.score, not f.exact, -members[f.family_id], f.family_id),
     )
-    labels = _family_labels(session, [f.family_id for f in ranked[:limit]])
+    return [
+        FamilyMatch(f.family_id, _percent(f.score), f.matched_on, f.exact) for f in ranked[:limit]
+    ]
+
+
+def label_families(session: Session, matches: Sequence[FamilyMatch]) -> list[FamilyHit]:
+    labels = _family_labels(session, [m.family_id for m in matches])
     return [
         FamilyHit(
-            f.family_id,
-            labels[f.family_id][0],
-            _percent(f.score),
-            f.matched_on,
-            labels[f.family_id][1],
-            f.exact,
+            m.family_id,
+            labels[m.family_id][0],
+            m.score,
+            m.matched_on,
+            labels[m.family_id][1],
+            m.exact,
         )
-        for f in ranked[:limit]
-        if f.family_id in labels
+        for m in matches
+        if m.family_id in labels
     ]
 
 
