@@ -31,7 +31,7 @@ from bot.families.names import check_name
 from bot.issuing.gateway import SCRYPT_N, SCRYPT_P, SCRYPT_R, generate_pin, hash_pin
 from handlers.ids import IssueIds
 from models import Family, Guardian, Patient
-from tests.slack_requests import (
+from tests.support.slack_requests import (
     block_actions_payload,
     checkboxes_value,
     static_select_value,

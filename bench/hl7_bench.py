@@ -34,8 +34,8 @@ from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
 from tests.core.feed.support import msa, send
 from tests.flows.feed_support import synthetic_a04, word
-from tests.pg import scratch_database
-from tests.smtp_server import free_port
+from tests.support.pg import scratch_database
+from tests.support.smtp_server import free_port
 
 FULL, QUICK = 2000, 300
 TARGET_RATE, TARGET_P99_MS = 500.0, 50.0

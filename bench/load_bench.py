@@ -26,7 +26,7 @@ from bench.stats import Report, Result, Summary
 from bot.db import Database
 from handlers.ids import FamilyIds, IssueIds
 from handlers.payloads import FamilyRef
-from tests.slack_requests import block_actions_payload
+from tests.support.slack_requests import block_actions_payload
 
 STAFF = 20
 SLACK_LIMIT = 3.0

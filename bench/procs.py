@@ -23,10 +23,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from bench import stores
-from tests.fake_slack import FakeSlack, Reply
-from tests.slack_requests import SlackSender
-from tests.smtp_server import SmtpServer, free_port
-from tests.stack import SIGNING_SECRET, SUPERVISOR_ID, stack_env
+from tests.support.fake_slack import FakeSlack, Reply
+from tests.support.slack_requests import SlackSender
+from tests.support.smtp_server import SmtpServer, free_port
+from tests.support.stack import SIGNING_SECRET, SUPERVISOR_ID, stack_env
 
 STAFF_IDS = tuple(f"U0BENCH{n:02d}" for n in range(40))
 UPLOAD_DONE = "files.completeUploadExternal"

@@ -36,8 +36,8 @@ from bot.db import Database
 from bot.reports.adoption import build_report
 from bot.reports.chart import render_chart
 from models import IssueBatch, Patient, Pin, PinStatus, utcnow
-from tests.slack_requests import app_home_opened_event
-from tests.stack import Stack, build_stack
+from tests.support.slack_requests import app_home_opened_event
+from tests.support.stack import Stack, build_stack
 
 TARGETS_MS = {"query_p95": 200.0, "chart_p95": 500.0, "home_cold_p95": 300.0,
               "home_cached_p95": 50.0}  # fmt: skip

@@ -57,9 +57,9 @@ from bot.db import Database, upgrade
 from bot.importing.importer import FAMILY_COLUMNS, import_families
 from handlers.ids import IssueIds
 from models import IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus
-from tests.fake_slack import FakeSlack, Reply
-from tests.pg import scratch_database
-from tests.slack_requests import (
+from tests.support.fake_slack import FakeSlack, Reply
+from tests.support.pg import scratch_database
+from tests.support.slack_requests import (
     SlackSender,
     block_actions_payload,
     checkboxes_value,
@@ -67,8 +67,8 @@ from tests.slack_requests import (
     static_select_value,
     view_submission_payload,
 )
-from tests.smtp_server import SmtpServer, free_port
-from tests.stack import SIGNING_SECRET, stack_env
+from tests.support.smtp_server import SmtpServer, free_port
+from tests.support.stack import SIGNING_SECRET, stack_env
 
 REPO = Path(__file__).resolve().parent.parent
 SLACK_LIMIT = 3.0

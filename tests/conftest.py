@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from bot.db import Database, upgrade
-from tests.pg import scratch_database
+from tests.support.pg import scratch_database
 
 PG_URL = os.environ.get("PINBOT_TEST_POSTGRES_URL")
 PG_SKIP_REASON = (
@@ -73,6 +73,6 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 # Shared servers: the local SMTP server (aiosmtpd) and the fake Slack Web API.
-from tests.fake_slack import fake_slack_fixture  # noqa: E402, F401
-from tests.smtp_server import smtp_server_fixture  # noqa: E402, F401
-from tests.stack import stack  # noqa: E402, F401
+from tests.support.fake_slack import fake_slack_fixture  # noqa: E402, F401
+from tests.support.smtp_server import smtp_server_fixture  # noqa: E402, F401
+from tests.support.stack import stack  # noqa: E402, F401

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.clock import Clock
 from bot.db import Database
 from bot.importing.importer import (
     APPOINTMENT_COLUMNS,
@@ -253,7 +254,7 @@ class _Builder:
 
 def build_practice(seed: int = DEFAULT_SEED, today: date | None = None) -> list[DemoFamily]:
     """The sample practice: one family per case worth trying, then ordinary filler families."""
-    b = _Builder(seed, today or date.today())
+    b = _Builder(seed, today or Clock().today())
     siblings = b.family("siblings")
     for age in (11, 8, 4):
         b.child(siblings, age)
@@ -322,7 +323,7 @@ def appointments(
 ) -> list[tuple[str, datetime, str]]:
     """(chart id, local start, provider): today and the next weekdays, with the newborn and the
     no-email family booked so `/pinbot today` and the reminders have something to say."""
-    rng, today = random.Random(seed + 1), today or date.today()
+    rng, today = random.Random(seed + 1), today or Clock().today()
     weekdays = [d for d in (today + timedelta(days=n) for n in range(1, 8)) if d.weekday() < 5]
     days = [today, *weekdays[: APPOINTMENT_DAYS - 1]]
     children = [child for family in families for child in family.children]
@@ -394,12 +395,18 @@ def load_demo(
     """Import the sample practice, its appointments and 12 weeks of PIN history
     (bot/importing/demo_history.py); one report with every set of counts. Loading it again
     is harmless (the importers are idempotent, the history is written once)."""
+    clock = Clock(tz)
+    today = today or clock.today()
     families = build_practice(seed, today)
-    report = import_families(database, families_csv(families), actor=actor)
+    report = import_families(database, families_csv(families), actor=actor, clock=clock)
     if not report.written:
         return report
     booked = import_appointments(
-        database, appointments_csv(appointments(families, seed, today)), actor=actor
+        database,
+        appointments_csv(appointments(families, seed, today)),
+        actor=actor,
+        timezone=tz,
+        clock=clock,
     )
     report.counts.update(booked.counts)
     report.problems += booked.problems
@@ -408,7 +415,7 @@ def load_demo(
     report.kind = "demo"
     from bot.importing.demo_history import load_pin_history  # it imports this module
 
-    now = datetime.combine(today, time(12), tzinfo=tz) if today else datetime.now(tz)
+    now = datetime.combine(today, time(12), tzinfo=tz)
     pins = load_pin_history(database, families, seed=seed, now=now, tz=tz, actor=actor)
     report.counts["PIN history (12 weeks)"] = {"PINs written": pins}
     return report

@@ -23,6 +23,7 @@ from typing import ClassVar, TypeVar
 from sqlmodel import Session, col, select
 
 from bot.audit import record
+from bot.clock import Clock
 from bot.db import Database
 from bot.families.name_fix import close_resolved
 from bot.importing.base import (
@@ -74,6 +75,7 @@ __all__ = [
     "import_registrations",
 ]
 
+UTC_CLOCK = Clock()  # the practice's clock comes from the caller (the CLI passes it)
 CHUNK_ROWS = 1000
 Progress = Callable[[int], None]
 
@@ -294,8 +296,9 @@ def _run(
     actor: str,
     progress: Progress | None,
     on_total: Progress | None,
+    clock: Clock,
 ) -> ImportReport:
-    report, today = ImportReport(kind=importer.kind), date.today()
+    report, today = ImportReport(kind=importer.kind), clock.today()
     tally = Tally(importer.outcomes)
     try:
         csv_file = CsvFile(source)
@@ -338,6 +341,7 @@ def import_families(
     actor: str = "cli",
     progress: Progress | None = None,
     on_total: Progress | None = None,
+    clock: Clock = UTC_CLOCK,
 ) -> ImportReport:
     """Families, patients and guardians; one row per patient-guardian pair (SPEC §4).
 
@@ -352,6 +356,7 @@ def import_families(
         actor=actor,
         progress=progress,
         on_total=on_total,
+        clock=clock,
     )
     if report.renamed_patient_ids:
         with database.transaction() as session:
@@ -369,6 +374,7 @@ def import_appointments(
     progress: Progress | None = None,
     on_total: Progress | None = None,
     timezone: tzinfo | None = None,
+    clock: Clock = UTC_CLOCK,
 ) -> ImportReport:
     """Appointments (patient_id, starts_at, provider), keyed by patient and start time.
     starts_at is stored as naive local time; one with an offset is converted to `timezone`."""
@@ -380,6 +386,7 @@ def import_appointments(
         actor=actor,
         progress=progress,
         on_total=on_total,
+        clock=clock,
     )
 
 
@@ -392,6 +399,7 @@ def import_registrations(
     progress: Progress | None = None,
     on_total: Progress | None = None,
     timezone: tzinfo | None = None,
+    clock: Clock = UTC_CLOCK,
 ) -> ImportReport:
     """Portal registrations (patient_id, registered_at): marks each active PIN registered, at
     registered_at (naive times are in `timezone`, the practice's)."""
@@ -403,4 +411,5 @@ def import_registrations(
         actor=actor,
         progress=progress,
         on_total=on_total,
+        clock=clock,
     )

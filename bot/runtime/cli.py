@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bot import logs
+from bot.clock import Clock
 from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
 from bot.db import Database, DatabaseUnavailable, safe_url, upgrade
 
@@ -108,6 +109,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             skip_invalid=args.skip_invalid,
             progress=progress,
             on_total=on_total,
+            clock=Clock(settings.timezone),
         )
     finally:
         close()
@@ -119,8 +121,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG0
     from bot.importing import demo
 
     database = _open_database(settings)
-    report = demo.load_demo(database, tz=settings.timezone)
-    _say(*report.summary_lines(), "", *demo.demo_hints())
+    today = Clock(settings.timezone).today()
+    report = demo.load_demo(database, tz=settings.timezone, today=today)
+    _say(*report.summary_lines(), "", *demo.demo_hints(today=today))
     return EXIT_OK
 
 

@@ -14,9 +14,9 @@ from bot.feed.mllp import MllpServer
 from bot.runtime.process import start_feed
 from tests.core.feed.conftest import fixture_bytes
 from tests.core.feed.support import msa, send
-from tests.fake_slack import FakeSlack
-from tests.smtp_server import SmtpServer, free_port
-from tests.stack import Stack, build_stack
+from tests.support.fake_slack import FakeSlack
+from tests.support.smtp_server import SmtpServer, free_port
+from tests.support.stack import Stack, build_stack
 
 
 @dataclass

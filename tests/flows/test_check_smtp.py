@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_slack import FakeSlack, fake_slack_fixture
-from tests.smtp_server import HOST, PASSWORD, SmtpServer, running_smtp_server
-from tests.test_cli import full_config, pinbot
-from tests.tls import Certificates, certificates_fixture
+from tests.core.runtime.test_cli import full_config, pinbot
+from tests.support.fake_slack import FakeSlack, fake_slack_fixture
+from tests.support.smtp_server import HOST, PASSWORD, SmtpServer, running_smtp_server
+from tests.support.tls import Certificates, certificates_fixture
 
 FIXTURES = (fake_slack_fixture, certificates_fixture)
 

@@ -23,8 +23,8 @@ from sqlalchemy import delete, update
 
 from bot.db import Database
 from models import NameFix, OutgoingWork, ReminderRun, utcnow
-from tests.factories import make_family, make_patient
-from tests.fake_slack import FakeSlack, fake_slack_fixture
+from tests.support.factories import make_family, make_patient
+from tests.support.fake_slack import FakeSlack, fake_slack_fixture
 
 FIXTURES = (fake_slack_fixture,)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ def workers(
     }
     started = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.remind_worker"],
+            [sys.executable, "-m", "tests.support.remind_worker"],
             cwd=tmp_path,  # no stray .env
             env=env,
             stdin=subprocess.PIPE,

@@ -33,12 +33,12 @@ from models import (
 )
 from tests.core.feed.conftest import fixture_bytes
 from tests.core.feed.support import SB, msa, read_frames, recording, send
-from tests.factories import make_family, make_guardian, make_patient
-from tests.fake_slack import FakeSlack
 from tests.flows.feed_support import FeedStack, build_feed_stack, with_values
-from tests.slack_requests import CHANNEL_ID
-from tests.smtp_server import SmtpServer
-from tests.stack import eventually
+from tests.support.factories import make_family, make_guardian, make_patient
+from tests.support.fake_slack import FakeSlack
+from tests.support.slack_requests import CHANNEL_ID
+from tests.support.smtp_server import SmtpServer
+from tests.support.stack import eventually
 
 NEWBORN = "adt_a04_newborn_v251.hl7"
 

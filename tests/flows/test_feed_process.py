@@ -17,11 +17,11 @@ from sqlmodel import col, select
 from bot.db import Database
 from models import FeedMessage, Guardian, Patient
 from tests.core.feed.support import msa, send
-from tests.fake_slack import FakeSlack
 from tests.flows.feed_support import synthetic_a04
-from tests.smtp_server import SmtpServer, free_port
-from tests.stack import stack_env
-from tests.test_run_process import _wait_until_healthy, pinbot_run
+from tests.flows.test_run_process import _wait_until_healthy, pinbot_run
+from tests.support.fake_slack import FakeSlack
+from tests.support.smtp_server import SmtpServer, free_port
+from tests.support.stack import stack_env
 
 BURST = 400
 ROOT = Path(__file__).resolve().parents[2]  # this checkout's code, whatever is installed

@@ -12,8 +12,8 @@ from sqlmodel import select
 from bot.db import Database
 from models import Patient
 from tests.core.feed.conftest import HL7_DIR, fixture_bytes
-from tests.smtp_server import free_port
-from tests.test_cli import REQUIRED, pinbot
+from tests.core.runtime.test_cli import REQUIRED, pinbot
+from tests.support.smtp_server import free_port
 
 PHI = ("okafor", "rivera", "ana.rivera", "20250314", "park", "june")
 

@@ -18,9 +18,9 @@ from sqlmodel import select
 from bot.documents import locale
 from handlers.ids import IssueIds
 from models import Guardian, IssueBatch, Pin
-from tests.factories import make_family, make_guardian, make_patient
-from tests.slack_requests import checkboxes_value, static_select_value
-from tests.stack import Stack
+from tests.support.factories import make_family, make_guardian, make_patient
+from tests.support.slack_requests import checkboxes_value, static_select_value
+from tests.support.stack import Stack
 
 SPANISH_NOTICE = (
     "ATENCIÓN: si habla español, tiene a su disposición servicios gratuitos de asistencia "

@@ -13,8 +13,8 @@ from PIL import Image
 
 from bot.db import Database
 from models import IssueBatch, Pin, PinStatus, utcnow
-from tests.factories import make_family, make_guardian, make_patient
-from tests.test_cli import REQUIRED, pinbot
+from tests.core.runtime.test_cli import REQUIRED, pinbot
+from tests.support.factories import make_family, make_guardian, make_patient
 
 WEEK_ROW = re.compile(r"^\d{4}-W\d\d +\d+ [A-Z][a-z]{2} ")  # "2026-W37 7 Sep   ..."
 PHI = ["Brindlemoor", "Oswin", "MRN4455", "2020-02-02", "02/02/2020", "oswin.b@example.org"]

@@ -30,7 +30,7 @@ from handlers.notices import render_notice
 from handlers.slack_port import WebClientPort
 from models import OutgoingWork, ReminderRun, WorkKind, WorkStatus
 from tests.core.reports.history import NOW, TZ, seed_history
-from tests.fake_slack import FakeSlack, UploadedFile
+from tests.support.fake_slack import FakeSlack, UploadedFile
 
 REMIND = "C0REMIND"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def test_three_concurrent_pinbot_remind_processes_post_one_chart(
     phi = seed_history(database)
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.weekly_remind_worker", NOW.isoformat()],
+            [sys.executable, "-m", "tests.support.weekly_remind_worker", NOW.isoformat()],
             cwd=REPO_ROOT,
             env={**env(database_url, fake_slack), "PATH": "/usr/bin:/bin"},
             stdin=subprocess.PIPE,

@@ -17,11 +17,11 @@ from handlers.home import GUEST_SENTENCE, NO_STAFF_CHANNEL
 from handlers.ids import HomeIds
 from models import Appointment, FeedMessage, IssueBatch, NameFix, Pin, PinStatus
 from tests.core.reports.history import NOW, local, seed_history
-from tests.factories import make_family, make_patient
-from tests.fake_slack import Call, FakeSlack, view_problems
-from tests.slack_requests import CHANNEL_ID, app_home_opened_event, block_actions_payload
-from tests.smtp_server import SmtpServer
-from tests.stack import Stack, build_stack, eventually
+from tests.support.factories import make_family, make_patient
+from tests.support.fake_slack import Call, FakeSlack, view_problems
+from tests.support.slack_requests import CHANNEL_ID, app_home_opened_event, block_actions_payload
+from tests.support.smtp_server import SmtpServer
+from tests.support.stack import Stack, build_stack, eventually
 
 GUEST_ID = "U0GUEST01"
 

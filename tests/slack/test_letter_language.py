@@ -15,10 +15,10 @@ from handlers.blocks import family_card
 from handlers.dialogs import issue_dialog
 from handlers.ids import IssueIds
 from handlers.payloads import IssueDialogMeta
-from tests.factories import make_family, make_guardian, make_patient
-from tests.fake_slack import FakeSlack
-from tests.smtp_server import SmtpServer
-from tests.stack import Stack, build_stack
+from tests.support.factories import make_family, make_guardian, make_patient
+from tests.support.fake_slack import FakeSlack
+from tests.support.smtp_server import SmtpServer
+from tests.support.stack import Stack, build_stack
 
 
 def _guardian(gid: int, language: str | None, *, email: bool = True) -> GuardianRecord:

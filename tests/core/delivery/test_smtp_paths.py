@@ -24,7 +24,7 @@ from bot.delivery.smtp import MailError
 from bot.runtime.checks import check_smtp
 from handlers.notices import render_notice
 from models import OutgoingWork, WorkKind
-from tests.smtp_server import (
+from tests.support.smtp_server import (
     HOST,
     PASSWORD,
     USERNAME,
@@ -33,7 +33,7 @@ from tests.smtp_server import (
     free_port,
     running_smtp_server,
 )
-from tests.tls import Certificates, certificates_fixture
+from tests.support.tls import Certificates, certificates_fixture
 
 FIXTURES = (certificates_fixture,)
 TO_ADDRESS = "jane.doe@example.com"

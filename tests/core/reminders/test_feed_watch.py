@@ -15,8 +15,8 @@ from bot.reminders.feed_watch import weekday_hours_between
 from bot.reminders.sweep import run_daily
 from handlers.digest import render_digest
 from models import FeedMessage
-from tests.fake_slack import FakeSlack
-from tests.test_reminders import REMIND, deliver_all, make_outbox, make_settings
+from tests.core.reminders.test_reminders import REMIND, deliver_all, make_outbox, make_settings
+from tests.support.fake_slack import FakeSlack
 
 TZ = ZoneInfo("America/New_York")
 

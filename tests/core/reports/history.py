@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.db import Database
 from models import Guardian, IssueBatch, Pin, PinStatus
-from tests.factories import make_family, make_guardian, make_patient
+from tests.support.factories import make_family, make_guardian, make_patient
 
 TZ = ZoneInfo("America/New_York")
 NOW = datetime(2026, 12, 2, 14, 0, tzinfo=TZ).astimezone(UTC)

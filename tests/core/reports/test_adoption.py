@@ -16,7 +16,7 @@ from bot.reports.adoption import build_report, rated_totals
 from bot.reports.figures import AdoptionReport, alt_text, to_csv, to_table
 from models import IssueBatch, Pin
 from tests.core.reports.history import EMPTY, EXPECTED, FIRST_MONDAY, NOW, TZ, local, seed_history
-from tests.factories import make_family, make_patient
+from tests.support.factories import make_family, make_patient
 
 PRACTICE = "Maple Grove Pediatrics (test)"
 
