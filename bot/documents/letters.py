@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from functools import cache, lru_cache
+from functools import cache
 from itertools import groupby
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -27,10 +26,9 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from bot.documents.locale import Texts, assistance_notices, letter_languages, texts
+from bot.documents.text_fit import fit_lines, printable, wrap
 from bot.text import CROCKFORD_ALPHABET, mask_email
 
-# Letters with no accent to strip that the standard fonts lack (Vietnamese, Polish, Turkish).
-_LOOKALIKES = {"Đ": "D", "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Ħ": "H", "ħ": "h"}
 _PIN = re.compile(f"^[{CROCKFORD_ALPHABET}]{{8}}$")
 
 PAGE_WIDTH, PAGE_HEIGHT = LETTER
@@ -111,41 +109,6 @@ def render_letters(practice: Practice, letters: Sequence[Letter], *, language: s
     return buffer.getvalue()
 
 
-def printable(text: str) -> str:
-    """Text the standard (WinAnsi) fonts can show: 'Nguyễn' -> 'Nguyên' instead of a box."""
-    if text.isascii():
-        return text
-    return "".join(_printable_char(char) for char in text)
-
-
-@cache
-def _printable_char(char: str) -> str:
-    if char == "•":
-        return "*"  # reportlab writes U+2022 as a code that text extraction cannot map back
-    if char in _LOOKALIKES:
-        return _LOOKALIKES[char]
-    if _encodable(char):
-        return char
-    decomposed = unicodedata.normalize("NFD", char)
-    base = decomposed[0]
-    for mark in decomposed[1:]:  # keep as many accents as the font has: ễ -> ê, not e
-        composed = unicodedata.normalize("NFC", base + mark)
-        if len(composed) == 1 and _encodable(composed):
-            base = composed
-    if _encodable(base):
-        return base
-    folded = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
-    return folded or "?"
-
-
-def _encodable(char: str) -> bool:
-    try:
-        char.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _define_qr_form(canvas: Canvas, url: str) -> None:
     size, runs = _qr_runs(url)
     module = QR_SIZE / (size + 2 * QR_QUIET_ZONE)
@@ -177,71 +140,6 @@ def _qr_runs(url: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
                 runs.append((row, column, length))
             column += length
     return len(code.modules), tuple(runs)
-
-
-def _fit_lines(
-    text: str, font: str, size: float, min_size: float, width: float
-) -> tuple[float, list[str]]:
-    """Shrink `text` to one line down to `min_size`; below that, wrap it at `min_size`."""
-    natural = stringWidth(text, font, size)
-    if natural <= width:
-        return size, [text]
-    shrunk = max(min_size, size * width / natural)
-    if natural * shrunk / size <= width + 1e-6:  # widths scale with the font size
-        return shrunk, [text]
-    return shrunk, _wrap(text, font, shrunk, width)
-
-
-def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
-    """`text` wrapped at spaces to `width`, words too long for a line broken inside."""
-    lines: list[str] = []
-    for line in _split(text, font, size, width):
-        # Only a single word can overrun: it is alone on its line.
-        if " " in line:
-            lines.append(line)
-        else:
-            lines.extend(_break_word(line, font, size, width))
-    return lines
-
-
-def _split(text: str, font: str, size: float, width: float) -> list[str]:
-    """reportlab's `simpleSplit` (greedy, at whitespace), with each word measured once.
-
-    Measuring was most of the wrapping time; the steps reuse the same words on every page.
-    """
-    space = _word_width(" ", font) * size
-    lines: list[str] = []
-    words: list[str] = []
-    used = -space
-    for word in text.split():
-        word_width = _word_width(word, font) * size
-        if words and used + space + word_width > width:
-            lines.append(" ".join(words))
-            words, used = [word], word_width
-        else:
-            words.append(word)
-            used += space + word_width
-    if words:
-        lines.append(" ".join(words))
-    return lines
-
-
-@lru_cache(maxsize=4096)
-def _word_width(word: str, font: str) -> float:
-    """Width of `word` at a font size of 1."""
-    return float(stringWidth(word, font, 1))
-
-
-def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
-    """Hard-break a line that has no space to wrap at (a long URL or a run-on name)."""
-    pieces: list[str] = []
-    while stringWidth(line, font, size) > width:
-        cut = max(1, int(len(line) * width / stringWidth(line, font, size)))
-        while cut > 1 and stringWidth(line[:cut], font, size) > width:
-            cut -= 1
-        pieces.append(line[:cut])
-        line = line[cut:]
-    return [*pieces, line] if line else pieces
 
 
 class _Page:
@@ -284,7 +182,7 @@ class _Page:
         width: float = CONTENT_WIDTH,
         color: Color | None = None,
     ) -> None:
-        size, lines = _fit_lines(printable(text), font, size, min_size or size, width)
+        size, lines = fit_lines(printable(text), font, size, min_size or size, width)
         self.c.setFont(font, size)
         self.c.setFillColor(color or Color(0, 0, 0))
         for line in lines:
@@ -354,7 +252,7 @@ class _Page:
         for size in BODY_SIZES:  # shrink rather than run into the footer
             leading, indent = size * 1.3, size * 1.6  # indent: steps, after their number
             laid_out = [
-                (font, bullet, _wrap(text, font, size, CONTENT_WIDTH - (indent if bullet else 0)))
+                (font, bullet, wrap(text, font, size, CONTENT_WIDTH - (indent if bullet else 0)))
                 for text, font, bullet in blocks
             ]
             height = sum(len(lines) * leading + size * 0.5 for _, _, lines in laid_out)
@@ -404,7 +302,7 @@ class _Page:
         parts = [("Helvetica", FOOTER_SIZE, footer)]
         parts += [("Helvetica-Bold", NOTICE_SIZE, notice) for notice in notices]
         return [
-            (font, size, _wrap(printable(text), font, size, CONTENT_WIDTH))
+            (font, size, wrap(printable(text), font, size, CONTENT_WIDTH))
             for font, size, text in parts
         ]
 

@@ -67,17 +67,7 @@ __all__ = [
     "search_patients",
 ]
 
-ROW_CAP = 500  # rows for a DOB, a phone, the children of matched families
-ROW_BUDGET = 300  # rows for all the rarer name keys of one word together
-COMMON_KEY_FAMILIES = 4  # a key shared by more than 4 x limit people gets its own capped branch
-MAX_COMMON_KEYS = 4
-PAIR_ROWS = 400  # rows for one "first last" reading
-PREFIX_KEYS = 12
-SIMILAR_KEYS = 25
-SINGLE_MATCH_GAP = 15
-LAST_WEIGHT, FIRST_WEIGHT = 0.55, 0.45
-FIRST_ONLY, REVERSED, MIDDLE_SKIPPED, GUARDIAN = 0.90, 0.95, 0.95, 0.97
-LAST_ONLY, BOTH_SIMILAR, COMMONER = 0.60, 0.90, 0.005
+SINGLE_MATCH_GAP = 15  # points between an exact top hit and the next for a card, not a list
 
 
 @dataclass(frozen=True)
