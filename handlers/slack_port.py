@@ -1,7 +1,7 @@
 """bot.delivery.outbox.SlackPort over slack_sdk's WebClient: errors sorted into "try again" and
 "trying again won't help" so the outbox knows whether to retry.
 
-The WebClient's retry handlers (bot/app.py) ride out 429 + Retry-After, 500/503 and dropped
+The WebClient's retry handlers (handlers/app.py) ride out 429 + Retry-After, 500/503 and dropped
 connections on Web API calls; what still fails becomes a DeliveryError and the outbox retries
 later with backoff. The file upload is done in its three steps here, not with
 files_upload_v2, so a failure names the step that failed (the family thread is told)."""

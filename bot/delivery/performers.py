@@ -1,4 +1,4 @@
-"""Performing one piece of outgoing work (bot/outbox.py claims it, records what happened and
+"""Performing one piece of outgoing work (the worker claims it, records what happened and
 retries): send the welcome email, upload the PIN letters, post a message, delete letters.
 
 Each performer takes the work's decoded payload and returns an `Outcome`: what to record, and

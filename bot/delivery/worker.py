@@ -67,7 +67,7 @@ class Outbox:
         return practice_of(self.settings)
 
     def deliveries(self) -> Deliveries:
-        """The performers (bot/deliveries.py), over this outbox's collaborators as they are now."""
+        """The performers (performers.py), over this outbox's collaborators as they are now."""
         return Deliveries(
             database=self.database,
             settings=self.settings,
@@ -236,7 +236,7 @@ def _persistently(write: Callable[[], None]) -> None:
 
 class OutboxWorker:
     """A background thread that delivers as soon as it is kicked after a commit, and on a
-    timer for retries (the timer is APScheduler's job; see bot/app.py)."""
+    timer for retries (the timer is APScheduler's job; see handlers/app.py)."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox

@@ -1,7 +1,7 @@
 """Issuing PINs for a family in one batch (SPEC §1, §5, §6).
 
 One transaction writes the batch, its PINs and the outgoing work (welcome email, letters
-upload); delivery happens after commit (bot/outbox.py). The idempotency key (the dialog's view
+upload); delivery happens after commit (bot/delivery). The idempotency key (the dialog's view
 id) makes a re-delivered or double-clicked submit return the first batch instead of a second.
 """
 

@@ -1,5 +1,5 @@
 """The in-process set of DISTINCT first and last name keys of patients and guardians, for the
-candidate step of name search (bot/search.py): there are far fewer distinct names than people,
+candidate step of name search (search.py): there are far fewer distinct names than people,
 so a word's close spellings and the keys it is the prefix of are found here, in memory, and
 only then looked up in the database on the btree indexes.
 

@@ -2,7 +2,7 @@
 
 `parse_query` reads the text as an account number or chart id, a phone number (any format),
 an email, a date of birth (optionally with name words: "ava 03/02/2019"), "last, first", or a
-free name of one or more words (child or guardian, first and/or last name). bot/search.py
+free name of one or more words (child or guardian, first and/or last name). bot/lookup/search.py
 finds the people it describes.
 """
 

@@ -1,5 +1,5 @@
 """The daily digest's content (SPEC §5 "Reminders"): what the front desk should look at today,
-as plain data. handlers/digest.py renders it as Block Kit; bot/reminders.py posts it once a day.
+as plain data. handlers/digest.py renders it as Block Kit; sweep.py posts it once a day.
 
 Times: Pin and NameFix timestamps are UTC instants; appointments are local wall-clock times
 (as the EHR exports them). Day boundaries are local midnights in PRACTICE_TIMEZONE, so a DST
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.config import FeedSettings
-from bot.reminders import worklists as reports
+from bot.reminders import worklists
 from bot.reminders.feed_watch import FeedSilence, feed_silence
 
 FIX_NUDGE_AFTER = timedelta(hours=24)
@@ -110,12 +110,12 @@ def build_digest(
 ) -> Digest:
     today = now.astimezone(tz).date()
     # Expiring PINs are listed once, in their own (more urgent) section, not also as old ones.
-    expiring = reports.active_pins_expiring_between(
+    expiring = worklists.active_pins_expiring_between(
         session, now, local_midnight(today + timedelta(days=PIN_DAYS + 1), tz)
     )
     old = [
         p
-        for p in reports.active_pins_issued_before(
+        for p in worklists.active_pins_issued_before(
             session, local_midnight(today - timedelta(days=PIN_DAYS - 1), tz)
         )
         if p.pin_id not in {e.pin_id for e in expiring}
@@ -140,9 +140,9 @@ def _unofficial_names(session: Session, today: date) -> list[DigestEntry]:
     last = next_business_days(today, UPCOMING_BUSINESS_DAYS)[-1]
     start = datetime.combine(today + timedelta(days=1), time.min)
     end = datetime.combine(last + timedelta(days=1), time.min)
-    waiting = reports.pending_fix_patients(session)
+    waiting = worklists.pending_fix_patients(session)
     entries = []
-    for item in reports.unofficial_names_between(session, start, end):
+    for item in worklists.unofficial_names_between(session, start, end):
         todo = (
             "a name fix is waiting for a supervisor"
             if item.patient_id in waiting
@@ -161,8 +161,8 @@ def _unofficial_names(session: Session, today: date) -> list[DigestEntry]:
 
 
 def _pending_fixes(session: Session, now: datetime, tz: ZoneInfo) -> list[DigestEntry]:
-    fixes = reports.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER)
-    accounts = reports.account_numbers(session, [f.family_id for f in fixes])
+    fixes = worklists.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER)
+    accounts = worklists.account_numbers(session, [f.family_id for f in fixes])
     entries = []
     for fix in fixes:
         since = as_local(fix.requested_at, tz)
@@ -178,7 +178,7 @@ def _pending_fixes(session: Session, now: datetime, tz: ZoneInfo) -> list[Digest
     return entries
 
 
-def _unregistered(item: reports.PinItem, tz: ZoneInfo) -> DigestEntry:
+def _unregistered(item: worklists.PinItem, tz: ZoneInfo) -> DigestEntry:
     issued = day_label(as_local(item.issued_at, tz))
     return DigestEntry(
         item.child_name,
@@ -189,7 +189,7 @@ def _unregistered(item: reports.PinItem, tz: ZoneInfo) -> DigestEntry:
     )
 
 
-def _expiring(item: reports.PinItem, tz: ZoneInfo) -> DigestEntry:
+def _expiring(item: worklists.PinItem, tz: ZoneInfo) -> DigestEntry:
     expires = day_label(as_local(item.expires_at, tz))
     return DigestEntry(
         item.child_name,
@@ -202,7 +202,7 @@ def _expiring(item: reports.PinItem, tz: ZoneInfo) -> DigestEntry:
 def _no_portal_today(session: Session, today: date) -> list[DigestEntry]:
     start = datetime.combine(today, time.min)
     entries = []
-    for item in reports.appointments_without_access(session, start, start + timedelta(days=1)):
+    for item in worklists.appointments_without_access(session, start, start + timedelta(days=1)):
         todo = (
             f"unofficial name ({item.needs}), fix the name before issuing PINs"
             if item.needs

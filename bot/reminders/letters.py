@@ -25,7 +25,7 @@ from models import (
 def sweep_letters(database: Database, settings: Settings, *, now: datetime) -> int:
     """Queue files.delete for every PIN-letter PDF older than PIN_LETTER_TTL_HOURS (0 = keep).
     Each file is queued once ever (dedupe key delete:<file id>); delivery records the deletion
-    and tells the thread (bot/outbox.py)."""
+    and tells the thread (bot/delivery/outbox.py)."""
     hours = settings.pin_letter_ttl_hours
     if hours == 0:
         return 0

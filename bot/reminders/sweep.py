@@ -2,7 +2,7 @@
 
 The daily run (weekdays at REMINDER_TIME in PRACTICE_TIMEZONE, or `pinbot remind`) marks PINs
 past expires_at expired, builds the digest, nudges name fixes waiting over 24 h in their own
-threads, and queues all of it as outgoing work (bot/outbox.py delivers it, with retries).
+threads, and queues all of it as outgoing work (bot/delivery/outbox.py delivers it, with retries).
 
 Exactly once per local day, across restarts, late starts and replicas: APScheduler's job store
 is per process (its FAQ: never share one), so the database decides. The run claims its
@@ -33,7 +33,7 @@ from bot.config import Settings
 from bot.db import Database, rows_changed
 from bot.delivery import keys
 from bot.delivery.notices import NameFixWaiting, as_payload
-from bot.reminders import worklists as reports
+from bot.reminders import worklists
 from bot.reminders.claims import claim_run, enqueue_once, worker_id
 from bot.reminders.digest import (
     FIX_NUDGE_AFTER,
@@ -106,7 +106,7 @@ def queue_nudges(session: Session, *, now: datetime, settings: Settings) -> int:
     tz = settings.timezone
     today = now.astimezone(tz).date().isoformat()
     nudged = 0
-    for fix in reports.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER):
+    for fix in worklists.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER):
         if not (fix.channel_id and fix.thread_ts):
             continue
         won = rows_changed(

@@ -128,7 +128,7 @@ def pending_name_fixes(session: Session, *, older_than: datetime | None = None) 
     ]
 
 
-# Queries behind the reminder digest (bot/reminders.py). Times in, rows out: the digest decides
+# Queries behind the reminder digest (sweep.py). Times in, rows out: the digest decides
 # what the windows are and how entries read.
 
 
