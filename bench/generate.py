@@ -23,27 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from bot.importing.families import (
+    FAMILY_COLUMNS,  # the CSV the bench writes is the one pinbot reads
+)
 from bot.text import fold
 
 BENCH_DIR = Path(__file__).resolve().parent
 SURNAMES_FILE = BENCH_DIR / "data" / "surnames.csv"
 GIVEN_NAMES_FILE = BENCH_DIR.parent / "tests" / "data" / "name_corpus" / "real_names.txt"
-FAMILY_COLUMNS = (
-    "account_number",
-    "patient_id",
-    "patient_first_name",
-    "patient_middle_name",
-    "patient_last_name",
-    "patient_dob",
-    "patient_sex",
-    "name_type",
-    "guardian_first_name",
-    "guardian_last_name",
-    "guardian_relationship",
-    "guardian_email",
-    "guardian_phone",
-    "guardian_has_portal_account",
-)
 DEFAULT_FAMILIES = 100_000
 PATIENTS_PER_FAMILY = 2.5
 APPOINTMENTS_PER_FAMILY = 0.5

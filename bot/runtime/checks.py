@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -74,25 +73,6 @@ def check_smtp(settings: Settings) -> CheckResult:
     )
 
 
-def check_slack(settings: Settings) -> CheckResult:
-    if not settings.slack_bot_token:
-        return CheckResult("slack", False, "SLACK_BOT_TOKEN is not set")
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
-    try:
-        identity = client.auth_test()
-    except SlackApiError as error:
-        return CheckResult(
-            "slack", False, f"auth.test said {error.response.get('error')}: check SLACK_BOT_TOKEN"
-        )
-    except (TimeoutError, SlackRequestError, OSError) as error:
-        return CheckResult(
-            "slack", False, f"can't reach {settings.slack_api_url} ({type(error).__name__})"
-        )
-    return CheckResult(
-        "slack", True, f"connected as @{identity.get('user')} in {identity.get('team')}"
-    )
-
-
 def check_locales(default_language: str = "en") -> list[CheckResult]:
     errors, notes = locale_problems()
     shipped = f"letters in {', '.join(available_languages())}"
@@ -129,7 +109,11 @@ def check_feed(settings: Settings) -> list[CheckResult]:
     return [CheckResult("hl7", True, f"listener {where} is free; allowed sources {sources}")]
 
 
-def run_checks(settings: Settings) -> list[CheckResult]:
+def run_checks(
+    settings: Settings, *, check_slack: Callable[[Settings], CheckResult]
+) -> list[CheckResult]:
+    """Every check; `check_slack` (auth.test) comes from the composition root, the one place
+    that talks to Slack's Web API."""
     return [
         *check_configuration(settings),
         check_database(settings),

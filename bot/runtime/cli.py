@@ -128,7 +128,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG0
 
 
 def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.runtime.remind import run_from_cli
+    from bot.runtime.process import run_from_cli
 
     database = _open_database(settings)
     settings.require_runnable()
@@ -170,8 +170,9 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
     from bot.runtime import checks
+    from bot.runtime.process import check_slack
 
-    results = checks.run_checks(settings)
+    results = checks.run_checks(settings, check_slack=check_slack)
     for result in results:
         _say(f"{'ok ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.config import Settings
 from bot.db import Database
@@ -22,12 +25,15 @@ from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
 from bot.lookup.name_keys import name_keys
 from bot.reminders import jobs
+from bot.runtime.checks import CheckResult
+from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
 from bot.services import Services
 from handlers.app import create_app, make_client
 from handlers.digest import render_digest
 from handlers.notices import render_notice
 from handlers.serving import make_wsgi_app
 from handlers.slack_port import WebClientPort
+from models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +135,39 @@ def run(settings: Settings, database: Database) -> None:
             listener.stop()
         scheduler.shutdown(wait=False)
         worker.stop()
+
+
+def run_from_cli(
+    settings: Settings,
+    database: Database,
+    *,
+    force: bool,
+    clock: Callable[[], datetime] = utcnow,
+    client: WebClient | None = None,
+    wait: float = OTHER_RUN_WAIT_SECONDS,
+) -> int:
+    """`pinbot remind`: the services with a Slack client, one clock for the run and its
+    delivery, and the digest's Block Kit renderer, handed to the reminder run."""
+    services = make_services(settings, database, client or make_client(settings))
+    services.clock = services.outbox.clock = clock
+    return remind_now(services, render=render_digest, force=force, wait=wait)
+
+
+def check_slack(settings: Settings) -> CheckResult:
+    """`pinbot check`'s Slack line: auth.test with the bot token."""
+    if not settings.slack_bot_token:
+        return CheckResult("slack", False, "SLACK_BOT_TOKEN is not set")
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+    try:
+        identity = client.auth_test()
+    except SlackApiError as error:
+        return CheckResult(
+            "slack", False, f"auth.test said {error.response.get('error')}: check SLACK_BOT_TOKEN"
+        )
+    except (TimeoutError, SlackRequestError, OSError) as error:
+        return CheckResult(
+            "slack", False, f"can't reach {settings.slack_api_url} ({type(error).__name__})"
+        )
+    return CheckResult(
+        "slack", True, f"connected as @{identity.get('user')} in {identity.get('team')}"
+    )

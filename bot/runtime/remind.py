@@ -6,48 +6,33 @@ started at the same time, or still being delivered by one (waited for, a few sec
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 
-from slack_sdk import WebClient
-
-from bot.config import Settings
 from bot.db import Database
 from bot.delivery.outbox import erase_held_letters
 from bot.reminders.letters import sweep_letters
 from bot.reminders.outcome import delivered_elsewhere, digest_outcome
 from bot.reminders.sweep import (
     DELIVERY_PASSES,
+    Renderer,
     describe,
     pending_reminder_work,
     run_daily,
 )
 from bot.reminders.weekly import describe_weekly, pending_report_work, run_weekly
-from bot.runtime.process import make_services
 from bot.services import Services
-from handlers.app import make_client
-from handlers.digest import render_digest
-from models import utcnow
 
 OTHER_RUN_WAIT_SECONDS = 10.0  # how long to wait for another run's delivery in flight
 POLL_SECONDS = 0.2
 
 
-def run_from_cli(
-    settings: Settings,
-    database: Database,
-    *,
-    force: bool,
-    clock: Callable[[], datetime] = utcnow,
-    client: WebClient | None = None,
-    wait: float = OTHER_RUN_WAIT_SECONDS,
-) -> int:
+def remind_now(services: Services, *, render: Renderer, force: bool, wait: float) -> int:
     """The daily run now, with the schedule's claim; delivers what it queued before exiting.
-    Exit 1 only when today's digest (or other reminder work) is truly not delivered."""
-    services = make_services(settings, database, client or make_client(settings))
-    services.clock = services.outbox.clock = clock  # one clock for the run and its delivery
-    now = clock()
-    result = run_daily(database, settings, now=now, render=render_digest, force=force, actor="cli")
+    Exit 1 only when today's digest (or other reminder work) is truly not delivered. The
+    services (with their Slack port) and the digest's renderer come from the composition root."""
+    settings, database = services.settings, services.database
+    now = services.clock()
+    result = run_daily(database, settings, now=now, render=render, force=force, actor="cli")
     # --force is the digest's: the week's report keeps its once-per-week claim.
     weekly = run_weekly(database, settings, now=now, actor="cli")
     erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does

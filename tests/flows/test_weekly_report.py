@@ -22,7 +22,7 @@ from bot.reminders.jobs import catch_up_job
 from bot.reminders.weekly import ADOPTION, run_weekly
 from bot.reports.adoption import build_report
 from bot.reports.figures import alt_text
-from bot.runtime.remind import run_from_cli
+from bot.runtime.process import run_from_cli
 from bot.services import Services
 from handlers.app import make_client
 from handlers.digest import render_digest

@@ -16,7 +16,7 @@ import io
 import json
 import sys
 
-import bot.runtime.remind  # noqa: F401 - imported by the verb; loaded before the start line
+import bot.runtime.process  # noqa: F401 - imported by the verb; loaded before the start line
 from bot.runtime import cli
 
 

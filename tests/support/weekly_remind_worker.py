@@ -14,7 +14,7 @@ from datetime import datetime
 
 from bot.config import load_settings
 from bot.db import Database
-from bot.runtime.remind import run_from_cli
+from bot.runtime.process import run_from_cli
 
 
 def main(argv: list[str]) -> int:

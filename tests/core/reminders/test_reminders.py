@@ -30,7 +30,7 @@ from bot.reminders.digest import Digest, DigestEntry, DigestSection, Section, ne
 from bot.reminders.jobs import catch_up_job, daily_job, register_jobs
 from bot.reminders.letters import sweep_letters
 from bot.reminders.sweep import CATCH_UP_JOB, DAILY_JOB, run_daily
-from bot.runtime.remind import run_from_cli
+from bot.runtime.process import run_from_cli
 from bot.services import Services
 from handlers.app import make_client
 from handlers.digest import SECTION_CAP, render_digest
