@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
-from models import AuditEvent
+from bot.db import table_of
+from models import AuditEvent, utcnow
 
 
 def record(
@@ -19,13 +21,17 @@ def record(
     family_id: int | None = None,
     patient_id: int | None = None,
     **details: Any,
-) -> AuditEvent:
-    event = AuditEvent(
-        actor=actor,
-        action=action,
-        family_id=family_id,
-        patient_id=patient_id,
-        details=json.dumps(details, default=str, sort_keys=True),
+) -> None:
+    """Insert the event now, in the session's transaction: a plain INSERT, not an object for
+    the unit of work to flush at commit (on the feed's and /family's hot paths)."""
+    session.execute(
+        insert(table_of(AuditEvent)),
+        {
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "family_id": family_id,
+            "patient_id": patient_id,
+            "details": json.dumps(details, default=str, sort_keys=True),
+        },
     )
-    session.add(event)
-    return event

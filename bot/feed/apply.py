@@ -19,12 +19,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.config import Settings
-from bot.db import Database
+from bot.db import Database, table_of
 from bot.feed.ack import AckCode, build_ack, code_for
 from bot.feed.appointments import apply_appointment
 from bot.feed.changes import Changes, apply_merge, apply_patient
@@ -110,9 +112,11 @@ class FeedApplier:
         for attempt in (1, 2):
             try:
                 with self.database.transaction() as session:
-                    session.add(_log_row(message.header, AckCode.AA, None, now))
                     try:
-                        session.flush()
+                        session.execute(
+                            insert(table_of(FeedMessageRow)),
+                            [_log_row(message.header, AckCode.AA, None, now)],
+                        )
                     except IntegrityError:
                         raise _Duplicate from None
                     return self._apply(session, message, now)
@@ -141,7 +145,9 @@ class FeedApplier:
     def _refused(self, header: Header | None, error: FeedError, now: datetime) -> Receipt:
         code = code_for(error)
         with self.database.transaction() as session:
-            session.add(_log_row(header, code, error.field, now))
+            session.execute(
+                insert(table_of(FeedMessageRow)), [_log_row(header, code, error.field, now)]
+            )
         log.info(
             "hl7 %s %s: %s %s",
             (header.control_id if header else "-")[:40],
@@ -154,18 +160,18 @@ class FeedApplier:
 
 def _log_row(
     header: Header | None, code: AckCode, error_field: str | None, now: datetime
-) -> FeedMessageRow:
+) -> dict[str, Any]:
     """The log row: header values cleaned of control characters (PostgreSQL refuses NUL in
     text, and a mangled MSH must still be logged) and cut to the columns' lengths."""
-    if header is None:
-        return FeedMessageRow(message_type="non-HL7", ack_code=code.value, received_at=now)
-    kind = f"{header.type}^{header.trigger}" if header.trigger else header.type
-    return FeedMessageRow(
-        sending_application=clean(header.sending_app, 180),
-        sending_facility=clean(header.sending_facility, 180),
-        control_id=clean(header.control_id, 199),
-        message_type=clean(kind, 20),
-        ack_code=code.value,
-        error_field=(error_field or None) and error_field[:20],
-        received_at=now,
-    )
+    kind = "non-HL7"
+    if header is not None:
+        kind = f"{header.type}^{header.trigger}" if header.trigger else header.type
+    return {
+        "sending_application": clean(header.sending_app, 180) if header else "",
+        "sending_facility": clean(header.sending_facility, 180) if header else "",
+        "control_id": clean(header.control_id, 199) if header else "",
+        "message_type": clean(kind, 20),
+        "ack_code": code.value,
+        "error_field": (error_field or None) and error_field[:20],
+        "received_at": now,
+    }

@@ -60,18 +60,14 @@ def apply_patient(
     now: datetime,
     account_field: str,
 ) -> Changes:
-    before = find_patient(session, patient.chart_id)
-    old_name = full_name(before) if before else ""
-    was_flagged = before is not None and name_flag(before) is not None
     try:
         applied = upsert_family_rows(
             session, patient.to_family_rows(), today=today, actor=header.actor
         )
     except RowsRejected as rejected:
         raise _field_error(rejected.problems[0], account_field) from None
-    # An existing patient is the very object the importer updated (one identity map).
-    stored = before or find_patient(session, patient.chart_id)
-    assert stored is not None  # the importer wrote it, under its cleaned chart id
+    # Every row of an ADT message is about its one patient.
+    (stored,) = set(applied.patients.values())
     changes = Changes(queued_work=bool(applied.closed_name_fix_ids))
     changes.name_keys = [(stored.first_key, stored.last_key)] + [
         (fold(g.first_name), fold(g.last_name)) for g in patient.guardians
@@ -89,8 +85,13 @@ def apply_patient(
             # "EHR still has a temporary name for chart …; kept the approved name"
             warnings=applied.warnings or None,
         )
-    if was_flagged and stored.id in applied.renamed_patient_ids and name_flag(stored) is None:
-        changes.queued_work |= _tell_renamed(session, stored, old_name, header, now)
+    before = applied.renamed.get(stored.id)
+    if before is not None and name_flag(before) is not None:
+        # The importer updated this very object: it is in the session's identity map.
+        renamed = session.get(Patient, stored.id)
+        assert renamed is not None
+        if name_flag(renamed) is None:
+            changes.queued_work |= _tell_renamed(session, renamed, full_name(before), header, now)
     return changes
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from sqlmodel import Session, SQLModel, col, select
 
@@ -74,13 +74,47 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
+class NameBefore(NamedTuple):
+    """A patient's name as it was before an import renamed them."""
+
+    first_name: str
+    middle_name: str
+    last_name: str
+    name_type: str | None
+    name_verified: bool
+
+    @classmethod
+    def of(cls, patient: Patient) -> NameBefore:
+        return cls(
+            patient.first_name,
+            patient.middle_name,
+            patient.last_name,
+            patient.name_type,
+            patient.name_verified,
+        )
+
+
+class StoredPatient(NamedTuple):
+    """A patient as the import left them: enough to audit and to learn their name keys."""
+
+    id: int
+    family_id: int
+    first_key: str
+    last_key: str
+
+    @classmethod
+    def of(cls, patient: Patient) -> StoredPatient:
+        assert patient.id is not None
+        return cls(patient.id, patient.family_id, patient.first_key, patient.last_key)
+
+
 class Tally:
     """Outcome per record for the whole run, so a record seen on several rows counts once."""
 
     def __init__(self, outcomes: dict[str, tuple[str, ...]]) -> None:
         self._outcomes = outcomes
         self._seen: dict[str, dict[Any, str]] = {entity: {} for entity in outcomes}
-        self.renamed: list[int] = []
+        self.renamed: dict[int, NameBefore] = {}  # patient id -> the name it had
         self.warnings: dict[str, str] = {}  # by chart id: a patient on several rows warns once
 
     def mark(self, entity: str, key: Any, outcome: str) -> None:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import insert
-from sqlmodel import Session
+from sqlalchemy import CompoundSelect, Insert, Result, insert, union_all
+from sqlmodel import Session, col, select
 
+from bot.db import table_of
 from bot.families.names import check_name
 from bot.importing.base import (
     CREATED,
@@ -20,7 +21,9 @@ from bot.importing.base import (
     UNCHANGED,
     UPDATED,
     Importer,
+    NameBefore,
     Problems,
+    StoredPatient,
     Tally,
     apply_values,
     chart_accounts,
@@ -62,6 +65,19 @@ class _FamilyRow:
     guardian: dict[str, Any] | None
     has_account: bool
     language: str | None  # None: not known, so a stored language is kept
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the database already holds for some rows: their patients (by chart id) with their
+    families, and the families of the rows' accounts (by account number)."""
+
+    patients: dict[str, Patient]
+    families: dict[str, Family]
+
+    def accounts(self) -> dict[str, str]:
+        by_id = {family.id: account for account, family in self.families.items()}
+        return {chart: by_id[p.family_id] for chart, p in self.patients.items()}
 
 
 class _Guardians:
@@ -136,6 +152,11 @@ class FamiliesImporter(Importer[_FamilyRow]):
         )
 
     def check(self, session: Session, rows: list[tuple[int, _FamilyRow]]) -> Problems:
+        stored = chart_accounts(session, (row.patient["chart_id"] for _, row in rows))
+        return self.conflicts(rows, stored)
+
+    def conflicts(self, rows: list[tuple[int, _FamilyRow]], stored: dict[str, str]) -> Problems:
+        """Rows that disagree with each other or with `stored` (chart id -> account number)."""
         problems = []
         for line, row in rows:
             chart_id, fingerprint = row.patient["chart_id"], hash(tuple(row.patient.values()))
@@ -157,7 +178,6 @@ class FamiliesImporter(Importer[_FamilyRow]):
                         "name, date of birth, sex or name_type",
                     )
                 )
-        stored = chart_accounts(session, (row.patient["chart_id"] for _, row in rows))
         problems += [
             (line, "patient_id is already in the database under another account_number")
             for line, row in rows
@@ -165,41 +185,67 @@ class FamiliesImporter(Importer[_FamilyRow]):
         ]
         return problems
 
+    def load(self, session: Session, rows: list[_FamilyRow]) -> _Stored:
+        """In one query: the families of the rows' accounts and of their stored patients
+        (under another account, a conflict), each with those of the rows' patients it has."""
+        charts = {row.patient["chart_id"] for row in rows}
+        has_chart = col(Patient.chart_id).in_(charts)
+        # A UNION of two index lookups: an OR of the two would scan every family.
+        wanted: CompoundSelect[tuple[int | None]] = union_all(
+            select(Family.id).where(col(Family.account_number).in_({row.account for row in rows})),
+            select(Patient.family_id).where(has_chart),
+        )
+        query = (
+            select(Family, Patient)
+            .outerjoin(Patient, (col(Patient.family_id) == Family.id) & has_chart)
+            .where(col(Family.id).in_(wanted))
+        )
+        patients, families = {}, {}
+        for family, patient in session.exec(query):
+            families[family.account_number] = family
+            if patient is not None:
+                patients[patient.chart_id] = patient
+        return _Stored(patients, families)
+
     def write(self, session: Session, rows: list[_FamilyRow], tally: Tally) -> None:
-        families = self._families(session, {row.account for row in rows}, tally)
-        chunk = _FamilyChunk(session, families, rows, tally)
+        self.write_loaded(session, rows, tally, self.load(session, rows))
+
+    def write_loaded(
+        self, session: Session, rows: list[_FamilyRow], tally: Tally, stored: _Stored
+    ) -> dict[str, StoredPatient]:
+        """Write `rows`, given what `load` read for them in this session: the rows' patients
+        as written, by chart id."""
+        accounts = {row.account for row in rows}
+        new = accounts - stored.families.keys()
+        family_ids = {account: stored.families[account].id or 0 for account in accounts - new}
+        # A family this chunk creates has no guardians yet: no need to look for them.
+        chunk = _FamilyChunk(session, stored.patients, list(family_ids.values()), tally)
+        family_ids |= self._insert_families(session, new)
+        for account in accounts:
+            tally.mark("families", account, CREATED if account in new else UNCHANGED)
         chunk.keep_absent = self._keep_absent
         for row in rows:
-            family = families[row.account]
-            changed = chunk.patient(family, row.patient)
-            changed |= chunk.guardian(family, row)
+            family_id = family_ids[row.account]
+            changed = chunk.patient(family_id, row.patient)
+            changed |= chunk.guardian(family_id, row)
             if changed and tally.outcome("families", row.account) != CREATED:
-                family.updated_at = utcnow()
+                stored.families[row.account].updated_at = utcnow()
                 tally.mark("families", row.account, UPDATED)
         chunk.insert_new()
+        return chunk.written
 
     @staticmethod
-    def _families(session: Session, accounts: set[str], tally: Tally) -> dict[str, Family]:
-        families = {
-            f.account_number: f for f in fetch_by(session, Family, Family.account_number, accounts)
-        }
-        for account in accounts:
-            tally.mark("families", account, UNCHANGED if account in families else CREATED)
-        if new := accounts - families.keys():
-            # In bulk, then read back for their ids (which their patients and guardians need):
-            # building ORM objects one by one costs more than the INSERT itself.
-            now = utcnow()
-            session.execute(
-                insert(Family),
-                [
-                    {"account_number": account, "created_at": now, "updated_at": now}
-                    for account in new
-                ],
-            )
-            families.update(
-                (f.account_number, f) for f in fetch_by(session, Family, Family.account_number, new)
-            )
-        return families
+    def _insert_families(session: Session, accounts: set[str]) -> dict[str, int]:
+        """In bulk, RETURNING the ids their patients and guardians need."""
+        if not accounts:
+            return {}
+        now = utcnow()
+        inserted = _insert(
+            session,
+            insert(table_of(Family)).returning(col(Family.account_number), col(Family.id)),
+            [{"account_number": a, "created_at": now, "updated_at": now} for a in accounts],
+        )
+        return {row.account_number: row.id for row in inserted}
 
 
 class _FamilyChunk:
@@ -208,35 +254,38 @@ class _FamilyChunk:
     the whole INSERT)."""
 
     def __init__(
-        self, session: Session, families: dict[str, Family], rows: list[_FamilyRow], tally: Tally
+        self,
+        session: Session,
+        patients: dict[str, Patient],
+        old_family_ids: list[int],
+        tally: Tally,
     ) -> None:
         self.session, self.tally, self.now = session, tally, utcnow()
-        self.patients = {
-            p.chart_id: p
-            for p in fetch_by(
-                session, Patient, Patient.chart_id, (row.patient["chart_id"] for row in rows)
-            )
-        }
+        self.patients = patients
         self.guardians = _Guardians(
-            fetch_by(session, Guardian, Guardian.family_id, (f.id for f in families.values()))
+            fetch_by(session, Guardian, Guardian.family_id, old_family_ids)
+            if old_family_ids
+            else ()
         )
         self.keep_absent = False  # see FamiliesImporter(feed_rows=...)
         self.new_patients: dict[str, dict[str, Any]] = {}
         self.new_guardians: dict[tuple[int, str], dict[str, Any]] = {}
+        self.written: dict[str, StoredPatient] = {}  # chart id -> the patient as written
 
-    def patient(self, family: Family, values: dict[str, Any]) -> bool:
+    def patient(self, family_id: int, values: dict[str, Any]) -> bool:
         chart_id = values["chart_id"]
         if chart_id in self.new_patients:
             return False  # validation made every row of one patient agree
         if (patient := self.patients.get(chart_id)) is None:
             self.new_patients[chart_id] = {
                 **values,
-                "family_id": family.id,
+                "family_id": family_id,
                 "name_verified": False,
                 **self._stamps(),
             }
             self.tally.mark("patients", chart_id, CREATED)
             return True
+        before = NameBefore.of(patient)
         changed = apply_values(patient, self._keep_approved_name(patient, values))
         if changed:
             patient.updated_at = self.now
@@ -244,8 +293,9 @@ class _FamilyChunk:
             # A new name has not been checked by a supervisor (SPEC §5, name fixes).
             patient.name_verified = False
             assert patient.id is not None  # an updated patient was loaded from the database
-            self.tally.renamed.append(patient.id)
+            self.tally.renamed[patient.id] = before
         self.tally.mark("patients", chart_id, UPDATED if changed else UNCHANGED)
+        self.written[chart_id] = StoredPatient.of(patient)
         return bool(changed)
 
     def _keep_approved_name(self, patient: Patient, values: dict[str, Any]) -> dict[str, Any]:
@@ -268,25 +318,24 @@ class _FamilyChunk:
         )
         return {k: v for k, v in values.items() if k not in _NAME_COLUMNS}
 
-    def guardian(self, family: Family, row: _FamilyRow) -> bool:
-        assert family.id is not None
+    def guardian(self, family_id: int, row: _FamilyRow) -> bool:
         if row.guardian is None:
             return False
-        key = (family.id, row.guardian["match_key"])
+        key = (family_id, row.guardian["match_key"])
         if (pending := self.new_guardians.get(key)) is not None:
             pending.update(row.guardian)  # the last row wins, as for an existing guardian
             pending["has_portal_account"] |= row.has_account
             pending["language"] = row.language or pending["language"]
             return False
         guardian = self.guardians.find(
-            family.id,
+            family_id,
             row.guardian,
             lambda g: self.tally.outcome("guardians", (g.family_id, g.match_key)) is not None,
         )
         if guardian is None:
             self.new_guardians[key] = {
                 **row.guardian,
-                "family_id": family.id,
+                "family_id": family_id,
                 "has_portal_account": row.has_account,
                 "language": row.language,
                 **self._stamps(),
@@ -315,12 +364,28 @@ class _FamilyChunk:
         return {k: v for k, v in values.items() if k not in absent}
 
     def insert_new(self) -> None:
-        for model, rows in ((Patient, self.new_patients), (Guardian, self.new_guardians)):
-            if rows:
-                self.session.execute(insert(model), list(rows.values()))
+        if self.new_patients:
+            inserted = _insert(
+                self.session,
+                insert(table_of(Patient)).returning(col(Patient.chart_id), col(Patient.id)),
+                list(self.new_patients.values()),
+            )
+            for row in inserted:
+                values = self.new_patients[row.chart_id]
+                self.written[row.chart_id] = StoredPatient(
+                    row.id, values["family_id"], values["first_key"], values["last_key"]
+                )
+        if self.new_guardians:
+            _insert(self.session, insert(table_of(Guardian)), list(self.new_guardians.values()))
 
     def _stamps(self) -> dict[str, datetime]:
         return {"created_at": self.now, "updated_at": self.now}
+
+
+def _insert(session: Session, statement: Insert, rows: list[dict[str, Any]]) -> Result[Any]:
+    """One row (the live feed's usual case) as a plain execute: a list, even of one, takes
+    the executemany path, which costs more than the statement."""
+    return session.execute(statement, rows[0] if len(rows) == 1 else rows)
 
 
 def _guardian_values(fields: Fields) -> dict[str, Any]:

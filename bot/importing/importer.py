@@ -188,7 +188,7 @@ def _run(
             on_total(report.rows_read - len(bad))
         report.rows_written = _write(database, csv_file, importer, bad, tally, today, progress)
         report.written = True
-    report.counts, report.renamed_patient_ids = tally.counts(), tally.renamed
+    report.counts, report.renamed_patient_ids = tally.counts(), list(tally.renamed)
     report.warnings = list(tally.warnings.values())
     with database.transaction() as session:
         record(

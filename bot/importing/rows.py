@@ -16,7 +16,7 @@ from datetime import date
 from sqlmodel import Session
 
 from bot.families.name_fix import close_resolved
-from bot.importing.base import Tally
+from bot.importing.base import NameBefore, StoredPatient, Tally
 from bot.importing.families import FamiliesImporter
 from bot.importing.fields import Fields
 
@@ -39,7 +39,8 @@ class RowsRejected(Exception):
 @dataclass
 class RowsApplied:
     counts: dict[str, dict[str, int]]
-    renamed_patient_ids: list[int]
+    patients: dict[str, StoredPatient]  # by chart id, as written
+    renamed: dict[int, NameBefore]  # patient id -> the name it had before
     closed_name_fix_ids: list[int]
     warnings: list[str] = field(default_factory=list)
 
@@ -62,16 +63,21 @@ def upsert_family_rows(
         fields = Fields(values, today)
         parsed.append((index, importer.parse(fields)))
         problems += [RowProblem(index, _column(p), p) for p in fields.problems]
-    if not problems:
-        problems = [
-            RowProblem(index, _column(p), p) for index, p in importer.check(session, parsed)
-        ]
     if problems:
         raise RowsRejected(problems)
+    # One read serves both the conflict check and the write (the feed's hot path).
+    stored = importer.load(session, [row for _, row in parsed])
+    if problems := [
+        RowProblem(index, _column(p), p)
+        for index, p in importer.conflicts(parsed, stored.accounts())
+    ]:
+        raise RowsRejected(problems)
     tally = Tally(importer.outcomes)
-    importer.write(session, [row for _, row in parsed], tally)
+    written = importer.write_loaded(session, [row for _, row in parsed], tally, stored)
     closed = close_resolved(session, tally.renamed, actor=actor) if tally.renamed else []
-    return RowsApplied(tally.counts(), tally.renamed, closed, list(tally.warnings.values()))
+    return RowsApplied(
+        tally.counts(), written, tally.renamed, closed, list(tally.warnings.values())
+    )
 
 
 def _column(problem: str) -> str:
