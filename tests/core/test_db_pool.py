@@ -1,0 +1,71 @@
+"""Pooled PostgreSQL connections (bot/db.py): pinged only after they sat idle, and a dead one
+replaced before the caller sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from bot import db
+from bot.db import Database
+
+
+@pytest.fixture
+def postgres(postgres_url: str) -> Iterator[Database]:
+    database = Database(postgres_url)
+    yield database
+    database.dispose()
+
+
+def _backend_pid(database: Database) -> int:
+    with database.transaction() as session:
+        return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_connection_back_from_use_a_moment_ago_is_not_pinged(
+    postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings: list[object] = []
+    monkeypatch.setattr(postgres.engine.dialect, "do_ping", lambda conn: pings.append(conn))
+    _backend_pid(postgres)  # a new connection: pinged once
+    first = len(pings)
+    for _ in range(5):
+        _backend_pid(postgres)
+    assert first == 1
+    assert len(pings) == first  # each checkout came within PING_AFTER_IDLE_S of its checkin
+
+
+def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(
+    postgres: Database, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # every pooled connection counts as idle
+    dead_pid = _backend_pid(postgres)
+    killer = Database(postgres_url)
+    try:
+        with killer.transaction() as session:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead_pid})
+    finally:
+        killer.dispose()
+    # The pooled connection's server is gone: the ping fails, the pool connects afresh, and
+    # the caller's transaction runs as if nothing happened.
+    assert _backend_pid(postgres) != dead_pid
+
+
+def test_without_the_ping_a_dead_connection_fails_its_first_statement(
+    postgres: Database, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other side of the trade: inside PING_AFTER_IDLE_S a connection killed under the
+    pool fails once (DatabaseUnavailable: "try again"), then the pool has been reset."""
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)
+    dead_pid = _backend_pid(postgres)
+    killer = Database(postgres_url)
+    try:
+        with killer.transaction() as session:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead_pid})
+    finally:
+        killer.dispose()
+    with pytest.raises(db.DatabaseUnavailable):
+        _backend_pid(postgres)
+    assert _backend_pid(postgres) != dead_pid
