@@ -32,6 +32,7 @@ from bot.config import load_settings
 from bot.db import Database, upgrade
 from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
+from bot.lookup.name_keys import name_keys
 from tests.core.feed.support import msa, send
 from tests.flows.feed_support import synthetic_a04, word
 from tests.support.pg import scratch_database
@@ -90,6 +91,8 @@ def run(store: str, count: int, report: Report) -> Result:
     with _store(store) as url:
         database = Database(url)
         settings = load_settings({"DATABASE_URL": url, "HL7_PORT": "0"})
+        with database.read_session() as session:
+            name_keys(session)  # warm, as `pinbot run` starts: each message then adds its names
         server = _serve(FeedApplier(database, settings).handle)
         try:
             seconds, latencies, codes = _drive(server.port, messages)

@@ -26,6 +26,7 @@ from slack_bolt import Ack, BoltResponse
 from sqlmodel import Session
 
 from bot.db import Database, connection_errors_as_unavailable
+from bot.delivery import outbox
 from bot.services import Services
 
 Listener = Callable[..., None]
@@ -87,11 +88,14 @@ class RequestDatabase:
             writes.__exit__(RolledBack, RolledBack(), None)
 
     def commit(self) -> None:
-        """Commit what the action wrote so far (the pipeline calls it: on ack, at the end)."""
-        if self._writes is not None:
+        """Commit what the action wrote so far (the pipeline calls it: on ack, at the end),
+        and wake the delivery worker if it queued work (a lookup's audit row does not)."""
+        if self._writes is not None and self._write_session is not None:
+            queued = outbox.queued_work(self._write_session)
             writes, self._writes, self._write_session = self._writes, None, None
             writes.__exit__(None, None, None)
-            self._on_commit()
+            if queued:
+                self._on_commit()
 
     def close(self, error: BaseException | None) -> None:
         """Roll back on error, else commit; release the read session either way."""

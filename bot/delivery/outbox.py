@@ -46,6 +46,14 @@ ANNOUNCED_FAILURES = frozenset({WorkKind.WELCOME_EMAIL, WorkKind.LETTERS_UPLOAD}
 HOLD_HOURS_WHEN_KEPT = 24  # PIN_LETTER_TTL_HOURS=0 keeps PDFs in Slack, not PINs in our DB
 
 
+_QUEUED = "pinbot_queued_work"  # Session.info key: this transaction queued delivery work
+
+
+def queued_work(session: Session) -> bool:
+    """Whether `session`'s transaction queued work, so its commit should wake the worker."""
+    return bool(session.info.get(_QUEUED))
+
+
 def enqueue(
     session: Session,
     *,
@@ -63,6 +71,7 @@ def enqueue(
         payload=json.dumps(payload, default=str),
     )
     session.add(work)
+    session.info[_QUEUED] = True
     return work
 
 
@@ -176,6 +185,7 @@ def retry_upload(
             "these letters are void. Re-issue from the family card.",
         )
     work.status, work.next_attempt_at, work.claimed_until = WorkStatus.PENDING, now, None
+    session.info[_QUEUED] = True
     work.max_attempts = work.attempts + DEFAULT_MAX_ATTEMPTS
     work.result = "{}"
     audit.record(

@@ -4,6 +4,7 @@ ADT or SIU mapping (SPEC §8). Also splits a replay file into messages (SPEC §4
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from bot.feed import adt, siu
@@ -111,16 +112,38 @@ def _body(parsed: Parsed, header: Header, chart_id_type: str, account_field: Acc
 
 
 def split_messages(data: bytes) -> list[bytes]:
-    """A replay file → each message's bytes, CR-separated: segments may end in CR, LF or
-    CRLF, each MSH starts a message, FHS/BHS/BTS/FTS envelope lines are dropped, and lines
-    before the first MSH are dropped (they belong to no message)."""
-    messages: list[list[bytes]] = []
-    for line in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r"):
-        line = line.strip(b" \t\x00\x0b\x1c").removeprefix(b"\xef\xbb\xbf")
+    """A replay file's bytes → each message's bytes (see `iter_messages`)."""
+    return list(iter_messages([data]))
+
+
+def iter_messages(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A replay file, read in chunks → each message's bytes, CR-separated: segments may end
+    in CR, LF or CRLF, each MSH starts a message, FHS/BHS/BTS/FTS envelope lines are dropped,
+    and lines before the first MSH are dropped (they belong to no message). Streamed, so a
+    backfill of a whole practice needs memory for one message, not the file."""
+    message: list[bytes] = []
+    for raw_line in _lines(chunks):
+        line = raw_line.strip(b" \t\x00\x0b\x1c").removeprefix(b"\xef\xbb\xbf")
         if not line or line[:3] in (b"FHS", b"BHS", b"BTS", b"FTS"):
             continue
         if line[:3] == b"MSH":
-            messages.append([])
-        if messages:
-            messages[-1].append(line)
-    return [b"\r".join(lines) + b"\r" for lines in messages]
+            if message:
+                yield b"\r".join(message) + b"\r"
+            message = [line]
+        elif message:
+            message.append(line)
+    if message:
+        yield b"\r".join(message) + b"\r"
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines ended by CR, LF or CRLF, across chunk boundaries (a CRLF cut in two yields an
+    empty line, which the caller skips)."""
+    pending = b""
+    for chunk in chunks:
+        data = pending + chunk
+        cut = max(data.rfind(b"\r"), data.rfind(b"\n")) + 1
+        pending = data[cut:]
+        yield from data[:cut].splitlines()
+    if pending:
+        yield pending

@@ -188,13 +188,13 @@ def cmd_hl7(settings: Settings, args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         return _fail(f"No such file: {path}")
-    codes = []
+    codes: set[str] = set()
     for receipt in hl7.replay(settings, database, path):
         _say(hl7.receipt_line(receipt))
-        codes.append(receipt.code.value)
+        codes.add(receipt.code.value)
     if not codes:
         return _fail(f"No HL7 message in {path} (each message starts with an MSH segment).")
-    return EXIT_OK if set(codes) == {"AA"} else EXIT_FAILED
+    return EXIT_OK if codes == {"AA"} else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,10 @@ from bot.config import Settings
 from bot.db import Database
 from bot.feed.ack import AckCode
 from bot.feed.apply import FeedApplier, Receipt
-from bot.feed.message import split_messages
+from bot.feed.message import iter_messages
 from models import FeedMessage, utcnow
+
+REPLAY_CHUNK = 1 << 20  # bytes read at a time: a whole practice's backfill is 70 MB or more
 
 
 def receipt_line(receipt: Receipt) -> str:
@@ -38,8 +40,9 @@ def replay(settings: Settings, database: Database, path: Path) -> Iterator[Recei
     """Each message of the file, applied in order as the listener applies it. Thread
     messages it queues are delivered by the running bot's worker."""
     applier = FeedApplier(database, settings)
-    for raw in split_messages(path.read_bytes()):
-        yield applier.receive(raw)
+    with path.open("rb") as stream:
+        for raw in iter_messages(iter(lambda: stream.read(REPLAY_CHUNK), b"")):
+            yield applier.receive(raw)
 
 
 def status_lines(

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from bot.feed.errors import ErrorCode, FeedFieldError, FeedRejected
-from bot.feed.message import parse_message, read_header, split_messages
+from bot.feed.message import iter_messages, parse_message, read_header, split_messages
 from bot.feed.records import FAMILY_ROW_COLUMNS, AdtMerge, AdtPatient, SiuAppointment
 from bot.feed.wire import parse_date, parse_moment, unescape
 from tests.core.feed.conftest import fixture_bytes
@@ -206,6 +206,18 @@ def test_batch_file_splits_into_its_messages() -> None:
     parsed = [parse_message(raw) for raw in messages]
     assert [m.header.control_id for m in parsed] == ["EPB-1", "EPB-2"]
     assert [m.header.trigger for m in parsed] == ["A28", "A08"]
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\n", b"\r\n"])
+def test_a_batch_read_in_chunks_splits_as_read_whole(ending: bytes) -> None:
+    """`pinbot hl7 replay` streams the file: every chunk size, including those that cut a
+    CRLF or a segment in two, gives the same messages as reading it whole."""
+    data = fixture_bytes("batch_fhs_bhs.hl7").replace(b"\r\n", b"\r").replace(b"\r", ending)
+    whole = split_messages(data)
+    assert len(whole) == 2
+    for size in range(1, 40):
+        chunks = [data[at : at + size] for at in range(0, len(data), size)]
+        assert list(iter_messages(chunks)) == whole, size
 
 
 def test_a_batch_in_one_frame_is_rejected() -> None:

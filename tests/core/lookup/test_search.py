@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event
 from sqlmodel import Session
 
@@ -455,3 +457,34 @@ def test_close_spellings_are_kept_per_name_set_and_a_new_name_is_seen() -> None:
     grown = keys.plus(["smiht"])  # a name never seen: a new set, its own close spellings
     assert ("smiht", 0) in grown.similar("smiht", 2, 25)
     assert ("smiht", 0) not in keys.similar("smiht", 2, 25)
+
+
+_NAME_KEY = st.text(alphabet="abcdeyz", min_size=1, max_size=6)
+
+
+@given(
+    start=st.dictionaries(_NAME_KEY, st.integers(1, 4), max_size=40),
+    added=st.lists(st.lists(_NAME_KEY, max_size=3), max_size=6),
+)
+def test_keys_added_one_message_at_a_time_equal_a_fresh_build(
+    start: dict[str, int], added: list[list[str]]
+) -> None:
+    """The feed adds each message's names in place (no re-sort): the result must be exactly
+    the set a full reload would build, for prefixes and close spellings alike."""
+    keys = KeySet(start)
+    before = (list(keys.sorted), {g: (list(k), list(n)) for g, (k, n) in keys.by_letter.items()})
+    grown = keys
+    for message in added:
+        grown = grown.with_keys(message)
+    new = {key: 1 for message in added for key in message if key not in start}
+    fresh = KeySet({**start, **new})
+    assert (grown.sorted, grown.by_letter, grown.counts) == (
+        fresh.sorted,
+        fresh.by_letter,
+        fresh.counts,
+    )
+    # Copy on write: a search holding the old set sees it unchanged.
+    assert (keys.sorted, keys.by_letter) == before
+    for word in ("ab", "zy", "bad"):
+        assert grown.similar(word, 1, 25) == fresh.similar(word, 1, 25)
+        assert grown.with_prefix(word[0], 10) == fresh.with_prefix(word[0], 10)
