@@ -20,20 +20,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlmodel import func, select
 
 from bench.stats import Report, Result, ratio
-from bench.stores import PG_ADMIN_URL, postgres_available
-from bot.db import Database, upgrade
+from bench.stores import empty_store, postgres_available
+from bot.db import Database
 from bot.feed.message import iter_messages, parse_message
 from bot.runtime.hl7 import REPLAY_CHUNK
 from models import Family, Patient
 from tests.flows.feed_support import word
-from tests.support.pg import scratch_database
 
 FULL = 250_000
 CHILDREN = (1, 2, 3, 2)  # children per family, in turn: 2 on average
@@ -67,20 +64,6 @@ def _a04(number: int, family: int) -> bytes:
     ).encode()
 
 
-@contextmanager
-def _store(store: str) -> Iterator[str]:
-    if store == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="pinbot-backfill-") as folder:
-            url = f"sqlite:///{Path(folder) / 'backfill.db'}"
-            database = Database(url)
-            upgrade(database)
-            database.dispose()
-            yield url
-        return
-    with scratch_database(PG_ADMIN_URL, "pinbot_bench_backfill", migrate=True) as url:
-        yield url
-
-
 def _parse_floor(path: Path) -> float:
     start = time.perf_counter()
     with path.open("rb") as stream:  # as the replay reads it
@@ -107,7 +90,7 @@ def _replay(url: str, path: Path) -> tuple[float, int, int, int]:
 
 def run(store: str, patients: int, path: Path, families: int, report: Report) -> Result:
     floor = _parse_floor(path)
-    with _store(store) as url:
+    with empty_store(store, "backfill") as url:
         seconds, code, aa, lines = _replay(url, path)
         database = Database(url)
         with database.read_session() as session:
@@ -146,12 +129,12 @@ def run(store: str, patients: int, path: Path, families: int, report: Report) ->
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, report: Report | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=FULL)
     parser.add_argument("--stores", default="sqlite,postgresql")
     args = parser.parse_args(argv)
-    report = Report()
+    report, failed = report or Report(), False
     with tempfile.TemporaryDirectory(prefix="pinbot-backfill-file-") as folder:
         path = Path(folder) / "backfill.hl7"
         families = write_batch(path, args.patients)
@@ -162,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             if store == "postgresql" and (why := postgres_available()):
                 report.say(f"hl7 backfill postgresql: skipped ({why})")
                 continue
-            run(store, args.patients, path, families, report)
-    return 0
+            result = run(store, args.patients, path, families, report)
+            failed = failed or not result.figures["all_aa"]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

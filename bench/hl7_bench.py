@@ -16,26 +16,22 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 from hl7.client import MLLPClient
 
 from bench.procs import STAFF_IDS, serve, slack_and_smtp
 from bench.stats import Report, Result, Summary, ratio
-from bench.stores import PG_ADMIN_URL, postgres_available
+from bench.stores import empty_store, postgres_available
 from bot.config import load_settings
-from bot.db import Database, upgrade
+from bot.db import Database
 from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
 from bot.lookup.name_keys import name_keys
 from tests.core.feed.support import msa, send
 from tests.flows.feed_support import synthetic_a04, word
-from tests.support.pg import scratch_database
 from tests.support.smtp_server import free_port
 
 FULL, QUICK = 2000, 300
@@ -67,20 +63,6 @@ def _serve(handle: Callable[[bytes, str], bytes]) -> MllpServer:
     return server
 
 
-@contextmanager
-def _store(store: str) -> Iterator[str]:
-    if store == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="pinbot-hl7-bench-") as folder:
-            url = f"sqlite:///{Path(folder) / 'bench.db'}"
-            database = Database(url)
-            upgrade(database)
-            database.dispose()
-            yield url
-        return
-    with scratch_database(PG_ADMIN_URL, "pinbot_bench_hl7", migrate=True) as url:
-        yield url
-
-
 def run(store: str, count: int, report: Report) -> Result:
     messages = [synthetic_a04(number) for number in range(count)]
     floor_server = _serve(lambda raw, peer: FLOOR_ACK)
@@ -88,7 +70,7 @@ def run(store: str, count: int, report: Report) -> Result:
         floor_seconds, floor_latencies, _ = _drive(floor_server.port, messages)
     finally:
         floor_server.stop()
-    with _store(store) as url:
+    with empty_store(store, "hl7") as url:
         database = Database(url)
         settings = load_settings({"DATABASE_URL": url, "HL7_PORT": "0"})
         with database.read_session() as session:
@@ -138,7 +120,7 @@ def run_with_staff(store: str, count: int, staff: int, report: Report) -> Result
     """The burst into `pinbot run` (its own process, HTTP mode, HL7_PORT set) while `staff`
     threads each send signed /family commands for families already there, one after another:
     the ack time of each (Slack's 3-second budget; target p99 <= 300 ms) during the burst."""
-    with _store(store) as url:
+    with empty_store(store, "hl7") as url:
         database = Database(url)
         applier = FeedApplier(database, load_settings({"DATABASE_URL": url, "HL7_PORT": "0"}))
         for number in range(PRELOADED):

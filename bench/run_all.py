@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, text
 from bench import (
     batch_bench,
     family_bench,
+    hl7_backfill,
     hl7_bench,
     letters_bench,
     load_bench,
@@ -39,8 +40,9 @@ from bench import (
 from bench.stats import Report, Result
 from bot.db import normalize_url
 
-BENCHES = ("search", "family", "batch", "letters", "load", "hl7")
+BENCHES = ("search", "family", "batch", "letters", "load", "hl7", "backfill")
 HL7_MESSAGES = {"full": hl7_bench.FULL, "quick": hl7_bench.QUICK, "tiny": 30}
+BACKFILL_PATIENTS = {"full": hl7_backfill.FULL, "quick": 20_000, "tiny": 50}
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,12 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+def _backfill(patients: int, chosen: list[str], report: Report) -> None:
+    argv = ["--patients", str(patients), "--stores", ",".join(chosen)]
+    if hl7_backfill.main(argv, report) != 0:
+        raise RuntimeError("the backfill did not apply every message")
+
+
 def _step(report: Report, name: str, action: Callable[[], Any]) -> None:
     try:
         action()
@@ -239,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         messages = HL7_MESSAGES["tiny" if args.tiny else "quick" if args.quick else "full"]
         for store in chosen:
             _step(report, f"hl7 {store}", lambda s=store: hl7_bench.run(s, messages, report))
+    if "backfill" in only:  # issue 10: a whole practice through `pinbot hl7 replay`
+        patients = BACKFILL_PATIENTS["tiny" if args.tiny else "quick" if args.quick else "full"]
+        _step(report, "hl7 backfill", lambda: _backfill(patients, chosen, report))
     for families in args.families or plan.families:
         for store in chosen:
             _run_store(report, plan, store, families, only, args)

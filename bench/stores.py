@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from bench.generate import Practice, Sizes, generate
 from bot.db import Database, normalize_url, upgrade
 from bot.importing.importer import import_appointments, import_families
 from models import Patient
+from tests.support.pg import scratch_database
 
 CACHE_DIR = Path(os.environ.get("PINBOT_BENCH_CACHE", Path(__file__).resolve().parent / ".cache"))
 PG_ADMIN_URL = os.environ.get(
@@ -224,3 +226,19 @@ def _analyze(url: str) -> None:
             connection.execute(text("ANALYZE"))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def empty_store(store: str, name: str) -> Iterator[str]:
+    """A migrated, empty database for one run (a temporary SQLite file, or a scratch
+    PostgreSQL database named after `name`), removed afterwards; yields its URL."""
+    if store == "sqlite":
+        with tempfile.TemporaryDirectory(prefix=f"pinbot-{name}-") as folder:
+            url = f"sqlite:///{Path(folder) / f'{name}.db'}"
+            database = Database(url)
+            upgrade(database)
+            database.dispose()
+            yield url
+        return
+    with scratch_database(PG_ADMIN_URL, f"pinbot_bench_{name}", migrate=True) as url:
+        yield url

@@ -11,9 +11,12 @@ from typing import Any
 
 from rapidfuzz import fuzz
 from sqlalchemy import (
+    ARRAY,
     BindParameter,
     CompoundSelect,
     Select,
+    String,
+    any_,
     bindparam,
     literal_column,
     null,
@@ -43,23 +46,36 @@ class Found:
 Table = type[Patient] | type[Guardian]
 
 
-def _condition(table: Table, shape: str, a: Any, b: Any) -> Any:
+def _condition(table: Table, shape: str, a: Any, b: Any, arrays: bool) -> Any:
     first, last = col(table.first_key), col(table.last_key)
+
+    def among(column: Any, keys: Any) -> Any:
+        return column == any_(keys) if arrays else column.in_(keys)
+
     if shape == "last|first":
-        return or_(last.in_(a), first.in_(b))
+        return or_(among(last, a), among(first, b))
     if shape == "first+last":  # the first name's index; the last name compared row by row
-        return first.in_(a) & last.concat("").in_(b)
+        return among(first, a) & among(last.concat(""), b)
     if shape == "last+first":
-        return last.in_(a) & first.concat("").in_(b)
-    return (last if shape == "last" else first).in_(a)
+        return among(last, a) & among(first.concat(""), b)
+    return among(last if shape == "last" else first, a)
+
+
+def _keys_param(name: str, arrays: bool) -> BindParameter[Any]:
+    """A list of keys: on PostgreSQL one array parameter, so the statement's text is the same
+    whatever the lists' lengths and psycopg prepares it (PostgreSQL then stops planning the
+    big UNION on every search: 0.5–0.9 ms); elsewhere an expanding IN list."""
+    if arrays:
+        return bindparam(name, type_=ARRAY(String))
+    return bindparam(name, expanding=True)
 
 
 @cache
-def _union(tables: tuple[Table, ...], shapes: tuple[str, ...]) -> Any:
+def _union(tables: tuple[Table, ...], shapes: tuple[str, ...], arrays: bool = False) -> Any:
     """The branches of every table in one statement (one round trip), rows tagged with the
     table's position in `tables`. Built and compiled once per shape, then only run."""
     params: list[tuple[BindParameter[Any], BindParameter[Any], BindParameter[Any]]] = [
-        (bindparam(f"a{i}", expanding=True), bindparam(f"b{i}", expanding=True), bindparam(f"n{i}"))
+        (_keys_param(f"a{i}", arrays), _keys_param(f"b{i}", arrays), bindparam(f"n{i}"))
         for i in range(len(shapes))
     ]
     parts: list[Select[Any]] = []
@@ -72,7 +88,7 @@ def _union(tables: tuple[Table, ...], shapes: tuple[str, ...]) -> Any:
             col(table.last_key),
         )
         parts += [
-            core_select(*columns).where(_condition(table, shape, a, b)).limit(n)
+            core_select(*columns).where(_condition(table, shape, a, b, arrays)).limit(n)
             for shape, (a, b, n) in zip(shapes, params, strict=True)
         ]
     if len(parts) == 1:
@@ -89,7 +105,9 @@ def _fetch(session: Session, tables: tuple[Table, ...], branches: list[Branch]) 
         params[f"n{i}"] = branch.cap
         for name, keys in zip("ab", branch.keys, strict=False):
             params[f"{name}{i}"] = list(keys)
-    return run_statement(session, _union(tables, tuple(b.shape for b in branches)), **params)
+    arrays = session.get_bind().dialect.name == "postgresql"
+    statement = _union(tables, tuple(b.shape for b in branches), arrays)
+    return run_statement(session, statement, **params)
 
 
 def run_statement(session: Session, statement: Any, **params: Any) -> list[Any]:

@@ -488,3 +488,29 @@ def test_keys_added_one_message_at_a_time_equal_a_fresh_build(
     for word in ("ab", "zy", "bad"):
         assert grown.similar(word, 1, 25) == fresh.similar(word, 1, 25)
         assert grown.with_prefix(word[0], 10) == fresh.with_prefix(word[0], 10)
+
+
+def test_on_postgresql_a_name_search_has_one_text_per_shape_so_it_is_prepared(
+    practice: Database,
+) -> None:
+    """Key lists are array parameters on PostgreSQL: "Ava Smith" and "Ava Smiht" (other
+    numbers of close spellings) send the same statement text, which psycopg prepares after
+    a few runs, so PostgreSQL stops planning it each time. SQLite keeps expanding IN lists."""
+    texts: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "UNION ALL" in statement:
+            texts.append(statement)
+
+    event.listen(practice.engine, "before_cursor_execute", seen)
+    try:
+        for text in ("Ava Smith", "Ava Smiht", "Avva Smyth", "Noah Smith"):
+            assert find(practice, text)
+    finally:
+        event.remove(practice.engine, "before_cursor_execute", seen)
+    assert len(texts) == 4
+    if practice.is_sqlite:
+        assert "IN (" in texts[0]
+    else:
+        assert "= ANY (" in texts[0] and " IN (" not in texts[0]
+        assert len(set(texts)) < len(texts), "the same shape sent different statement texts"
