@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, ClassVar
 
-from sqlalchemy import CompoundSelect, insert, union_all
+from sqlalchemy import bindparam, insert, union_all
 from sqlmodel import Session, col, select
 
 from bot.db import table_of
@@ -26,6 +26,24 @@ from bot.importing.family_chunk import FamilyChunk, FamilyRow, Stored, insert_ro
 from bot.importing.fields import Fields
 from bot.text import fold, normalized_email, phone_digits
 from models import Family, Patient, utcnow
+
+_HAS_CHART = col(Patient.chart_id).in_(bindparam("charts", expanding=True))
+# Built once (building it cost more than running it, on the feed's path): the families of the
+# accounts and of the charts, as a UNION of two index look-ups (an OR would scan every family).
+_STORED = (
+    select(Family, Patient)
+    .outerjoin(Patient, (col(Patient.family_id) == Family.id) & _HAS_CHART)
+    .where(
+        col(Family.id).in_(
+            union_all(
+                select(Family.id).where(
+                    col(Family.account_number).in_(bindparam("accounts", expanding=True))
+                ),
+                select(Patient.family_id).where(_HAS_CHART),
+            )
+        )
+    )
+)
 
 FAMILY_COLUMNS = (
     "account_number",
@@ -127,20 +145,12 @@ class FamiliesImporter(Importer[FamilyRow]):
     def load(self, session: Session, rows: list[FamilyRow]) -> Stored:
         """In one query: the families of the rows' accounts and of their stored patients
         (under another account, a conflict), each with those of the rows' patients it has."""
-        charts = {row.patient["chart_id"] for row in rows}
-        has_chart = col(Patient.chart_id).in_(charts)
-        # A UNION of two index lookups: an OR of the two would scan every family.
-        wanted: CompoundSelect[tuple[int | None]] = union_all(
-            select(Family.id).where(col(Family.account_number).in_({row.account for row in rows})),
-            select(Patient.family_id).where(has_chart),
-        )
-        query = (
-            select(Family, Patient)
-            .outerjoin(Patient, (col(Patient.family_id) == Family.id) & has_chart)
-            .where(col(Family.id).in_(wanted))
-        )
+        params = {
+            "charts": sorted({row.patient["chart_id"] for row in rows}),
+            "accounts": sorted({row.account for row in rows}),
+        }
         patients, families = {}, {}
-        for family, patient in session.exec(query):
+        for family, patient in session.execute(_STORED, params).tuples():
             families[family.account_number] = family
             if patient is not None:
                 patients[patient.chart_id] = patient
