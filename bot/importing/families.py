@@ -150,7 +150,7 @@ class FamiliesImporter(Importer[FamilyRow]):
             "accounts": sorted({row.account for row in rows}),
         }
         patients, families = {}, {}
-        for family, patient in session.execute(_STORED, params).tuples():
+        for family, patient in session.execute(_STORED, params):
             families[family.account_number] = family
             if patient is not None:
                 patients[patient.chart_id] = patient
