@@ -12,6 +12,8 @@ from sqlmodel import Session
 from bot.db import table_of
 from models import AuditEvent, utcnow
 
+_INSERT = insert(table_of(AuditEvent))  # built once: every lookup and feed message writes one
+
 
 def record(
     session: Session,
@@ -25,7 +27,7 @@ def record(
     """Insert the event now, in the session's transaction: a plain INSERT, not an object for
     the unit of work to flush at commit (on the feed's and /family's hot paths)."""
     session.execute(
-        insert(table_of(AuditEvent)),
+        _INSERT,
         {
             "at": utcnow(),
             "actor": actor,

@@ -40,6 +40,7 @@ from models import FeedMessage as FeedMessageRow
 from models import utcnow
 
 log = logging.getLogger(__name__)
+_LOG = insert(table_of(FeedMessageRow))  # built once: every message writes one
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,7 @@ class FeedApplier:
             try:
                 with self.database.transaction() as session:
                     try:
-                        session.execute(
-                            insert(table_of(FeedMessageRow)),
-                            [_log_row(message.header, AckCode.AA, None, now)],
-                        )
+                        session.execute(_LOG, _log_row(message.header, AckCode.AA, None, now))
                     except IntegrityError:
                         raise _Duplicate from None
                     return self._apply(session, message, now)
@@ -145,9 +143,7 @@ class FeedApplier:
     def _refused(self, header: Header | None, error: FeedError, now: datetime) -> Receipt:
         code = code_for(error)
         with self.database.transaction() as session:
-            session.execute(
-                insert(table_of(FeedMessageRow)), [_log_row(header, code, error.field, now)]
-            )
+            session.execute(_LOG, _log_row(header, code, error.field, now))
         log.info(
             "hl7 %s %s: %s %s",
             (header.control_id if header else "-")[:40],

@@ -45,6 +45,8 @@ _STORED = (
     )
 )
 
+_INSERT_FAMILIES = insert(table_of(Family)).returning(col(Family.account_number), col(Family.id))
+
 FAMILY_COLUMNS = (
     "account_number",
     "patient_id",
@@ -191,7 +193,7 @@ class FamiliesImporter(Importer[FamilyRow]):
         now = utcnow()
         inserted = insert_rows(
             session,
-            insert(table_of(Family)).returning(col(Family.account_number), col(Family.id)),
+            _INSERT_FAMILIES,
             [{"account_number": a, "created_at": now, "updated_at": now} for a in accounts],
         )
         return {row.account_number: row.id for row in inserted}

@@ -28,6 +28,9 @@ from bot.importing.base import (
 )
 from models import Family, Guardian, Patient, utcnow
 
+# Built once: the live feed inserts one patient and guardian per new-family message.
+_INSERT_PATIENTS = insert(table_of(Patient)).returning(col(Patient.chart_id), col(Patient.id))
+_INSERT_GUARDIANS = insert(table_of(Guardian))
 NAME_COLUMNS = frozenset({"first_name", "middle_name", "last_name", "first_key", "last_key"})
 
 
@@ -204,7 +207,7 @@ class FamilyChunk:
         if self.new_patients:
             inserted = insert_rows(
                 self.session,
-                insert(table_of(Patient)).returning(col(Patient.chart_id), col(Patient.id)),
+                _INSERT_PATIENTS,
                 list(self.new_patients.values()),
             )
             for row in inserted:
@@ -213,7 +216,7 @@ class FamilyChunk:
                     row.id, values["family_id"], values["first_key"], values["last_key"]
                 )
         if self.new_guardians:
-            insert_rows(self.session, insert(table_of(Guardian)), list(self.new_guardians.values()))
+            insert_rows(self.session, _INSERT_GUARDIANS, list(self.new_guardians.values()))
 
     def _stamps(self) -> dict[str, datetime]:
         return {"created_at": self.now, "updated_at": self.now}
