@@ -28,14 +28,18 @@ close spellings); a family whose last name matches but not the first name scores
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Protocol
 
-from sqlmodel import Session
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col
 
+from bot.errors import InvalidQuery
 from bot.lookup.finding import (
     CHILDREN_OF,
     FAMILIES_AND_CHILDREN,
@@ -49,6 +53,7 @@ from bot.lookup.finding import (
 from bot.lookup.name_keys import forget_name_keys, name_keys
 from bot.lookup.query import Query, QueryKind, parse_query
 from bot.text import clean
+from models import Patient
 
 __all__ = [
     "FamilyHit",
@@ -65,6 +70,7 @@ __all__ = [
     "parse_query",
     "search_families",
     "search_patients",
+    "warm_up",
 ]
 
 SINGLE_MATCH_GAP = 15  # points between an exact top hit and the next for a card, not a list
@@ -243,3 +249,52 @@ def _patient_labels(session: Session, patient_ids: list[int]) -> dict[int, str]:
         patient_id: f"{clean(first)} {clean(last)} ({dob.isoformat()}) \u2014 account {account}"
         for patient_id, first, last, dob, account in rows
     }
+
+
+# --- warming up -------------------------------------------------------------------------------
+
+WARM_UP_PATIENTS = 100
+_WARM_UP_PEOPLE = (
+    core_select(
+        col(Patient.first_name), col(Patient.last_name), col(Patient.chart_id), col(Patient.dob)
+    )
+    .order_by(col(Patient.id).desc())
+    .limit(bindparam("n"))
+)
+
+
+def warm_up(session: Session, *, seconds: float = 2.0) -> int:
+    """Run, before the first /family, the searches staff will run, on the practice's newest
+    patients: SQLAlchemy builds and compiles each new shape of the name statement on its first
+    use (5–40 ms; a practice's names make a few dozen shapes), which otherwise lands on the
+    first searches after every restart — they were the slowest 5% of /family (bench/
+    RESULTS.md). Nothing is shown, logged or audited. Stops after `seconds`; returns how many
+    searches ran."""
+    deadline = time.monotonic() + seconds
+    texts: list[str] = []
+    for first, last, chart_id, dob in run_statement(session, _WARM_UP_PEOPLE, n=WARM_UP_PATIENTS):
+        texts += [f"{first} {last}", f"{last}, {first}", last, *_slips(last), chart_id]
+        texts.append(f"{dob:%m/%d/%Y}")
+    ran = 0
+    for text in texts:
+        if time.monotonic() >= deadline:
+            break
+        try:
+            find_families(session, text)
+        except InvalidQuery:  # a name the query rules refuse: nothing to warm
+            continue
+        ran += 1
+    return ran
+
+
+def _slips(word: str) -> list[str]:
+    """Typos of the word (two letters swapped, one dropped, one doubled): each takes the
+    close-spelling search down a differently sized statement."""
+    if len(word) < 4:
+        return []
+    i = len(word) // 2
+    return [
+        word[:i] + word[i + 1] + word[i] + word[i + 2 :],
+        word[:i] + word[i + 1 :],
+        word[:i] + word[i] + word[i:],
+    ]

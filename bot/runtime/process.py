@@ -24,6 +24,7 @@ from bot.delivery.worker import Outbox, OutboxWorker
 from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
 from bot.lookup.name_keys import name_keys
+from bot.lookup.search import warm_up
 from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
 from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
@@ -100,9 +101,12 @@ def stop_on_sigterm(listener: MllpServer | None) -> None:
 
 def warm_search_cache(database: Database) -> None:
     """Load the name keys now: the first /family after start would otherwise pay for it
-    (0.3–0.6 s at 250,000 patients), close to Slack's 3-second budget on a busy machine."""
+    (0.3–0.6 s at 250,000 patients), close to Slack's 3-second budget on a busy machine; then
+    run a few hundred searches on the practice's own names, so the statements they need are
+    compiled before staff search (bot/lookup/search.py `warm_up`; at most 2 s)."""
     with database.read_session() as session:
         name_keys(session)
+        warm_up(session)
 
 
 def run(settings: Settings, database: Database) -> None:

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from bot.db import Database
 from bot.errors import InvalidQuery
+from bot.lookup import finding
 from bot.lookup.name_keys import KeySet
 from bot.lookup.search import (
     FamilyHit,
@@ -23,9 +24,10 @@ from bot.lookup.search import (
     parse_query,
     search_families,
     search_patients,
+    warm_up,
 )
 from bot.text import fold, normalized_email, phone_digits
-from models import Family, Guardian, Patient
+from models import AuditEvent, Family, Guardian, Patient
 
 Child = tuple[str, str, date, str]  # first, last, dob, chart id
 Adult = tuple[str, str, str | None, str | None]  # first, last, email, phone
@@ -514,3 +516,18 @@ def test_on_postgresql_a_name_search_has_one_text_per_shape_so_it_is_prepared(
     else:
         assert "= ANY (" in texts[0] and " IN (" not in texts[0]
         assert len(set(texts)) < len(texts), "the same shape sent different statement texts"
+
+
+def test_warm_up_compiles_the_name_statements_before_staff_search(practice: Database) -> None:
+    """`pinbot run` warms up on the practice's own names: afterwards a staff search of one of
+    those shapes builds nothing new, and the warm-up wrote nothing."""
+    finding._union.cache_clear()
+    with practice.read_session() as session:
+        assert warm_up(session, seconds=0) == 0  # the time limit holds
+        ran = warm_up(session)
+        built = finding._union.cache_info().misses
+        assert ran >= 5 * len(FAMILIES) and built > 0
+        assert find_families(session, "Ava Smith") and find_families(session, "Smith, Ava")
+        assert finding._union.cache_info().misses == built
+    with practice.read_session() as session:
+        assert session.exec(select(func.count()).select_from(AuditEvent)).one() == 0
