@@ -4,10 +4,12 @@ bot/lookup/search.py for the whole algorithm."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from rapidfuzz import fuzz
 from sqlalchemy import (
@@ -18,6 +20,7 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
+    func,
     literal_column,
     null,
     or_,
@@ -46,11 +49,26 @@ class Found:
 Table = type[Patient] | type[Guardian]
 
 
-def _condition(table: Table, shape: str, a: Any, b: Any, arrays: bool) -> Any:
+# How a list of keys is sent: one PostgreSQL array, one JSON text read by SQLite's json_each,
+# or (SQLite without JSON functions) an IN list expanded to one parameter per key.
+KeyLists = Literal["array", "json", "expanding"]
+
+
+def key_lists(dialect_name: str) -> KeyLists:
+    if dialect_name == "postgresql":
+        return "array"
+    return "json" if sqlite3.sqlite_version_info >= (3, 38) else "expanding"
+
+
+def _condition(table: Table, shape: str, a: Any, b: Any, lists: KeyLists) -> Any:
     first, last = col(table.first_key), col(table.last_key)
 
     def among(column: Any, keys: Any) -> Any:
-        return column == any_(keys) if arrays else column.in_(keys)
+        if lists == "array":
+            return column == any_(keys)
+        if lists == "json":
+            return column.in_(select_json_values(keys))
+        return column.in_(keys)
 
     if shape == "last|first":
         return or_(among(last, a), among(first, b))
@@ -61,21 +79,30 @@ def _condition(table: Table, shape: str, a: Any, b: Any, arrays: bool) -> Any:
     return among(last if shape == "last" else first, a)
 
 
-def _keys_param(name: str, arrays: bool) -> BindParameter[Any]:
-    """A list of keys: on PostgreSQL one array parameter, so the statement's text is the same
-    whatever the lists' lengths and psycopg prepares it (PostgreSQL then stops planning the
-    big UNION on every search: 0.5–0.9 ms); elsewhere an expanding IN list."""
-    if arrays:
+def select_json_values(keys: Any) -> Any:
+    return core_select(literal_column("value")).select_from(func.json_each(keys))
+
+
+def _keys_param(name: str, lists: KeyLists) -> BindParameter[Any]:
+    """A list of keys as one parameter (an array, a JSON text) where the database can take
+    it: the statement's text is then the same whatever the lists' lengths, so the database
+    parses and plans it once per connection — psycopg prepares it, pysqlite keeps it in its
+    statement cache — instead of on every search (0.3–0.9 ms)."""
+    if lists == "array":
         return bindparam(name, type_=ARRAY(String))
+    if lists == "json":
+        return bindparam(name, type_=String)
     return bindparam(name, expanding=True)
 
 
 @cache
-def _union(tables: tuple[Table, ...], shapes: tuple[str, ...], arrays: bool = False) -> Any:
+def _union(
+    tables: tuple[Table, ...], shapes: tuple[str, ...], lists: KeyLists = "expanding"
+) -> Any:
     """The branches of every table in one statement (one round trip), rows tagged with the
     table's position in `tables`. Built and compiled once per shape, then only run."""
     params: list[tuple[BindParameter[Any], BindParameter[Any], BindParameter[Any]]] = [
-        (_keys_param(f"a{i}", arrays), _keys_param(f"b{i}", arrays), bindparam(f"n{i}"))
+        (_keys_param(f"a{i}", lists), _keys_param(f"b{i}", lists), bindparam(f"n{i}"))
         for i in range(len(shapes))
     ]
     parts: list[Select[Any]] = []
@@ -88,7 +115,7 @@ def _union(tables: tuple[Table, ...], shapes: tuple[str, ...], arrays: bool = Fa
             col(table.last_key),
         )
         parts += [
-            core_select(*columns).where(_condition(table, shape, a, b, arrays)).limit(n)
+            core_select(*columns).where(_condition(table, shape, a, b, lists)).limit(n)
             for shape, (a, b, n) in zip(shapes, params, strict=True)
         ]
     if len(parts) == 1:
@@ -100,13 +127,13 @@ def _union(tables: tuple[Table, ...], shapes: tuple[str, ...], arrays: bool = Fa
 def _fetch(session: Session, tables: tuple[Table, ...], branches: list[Branch]) -> list[Any]:
     if not branches:
         return []
+    lists = key_lists(session.get_bind().dialect.name)
     params: dict[str, Any] = {}
     for i, branch in enumerate(branches):
         params[f"n{i}"] = branch.cap
         for name, keys in zip("ab", branch.keys, strict=False):
-            params[f"{name}{i}"] = list(keys)
-    arrays = session.get_bind().dialect.name == "postgresql"
-    statement = _union(tables, tuple(b.shape for b in branches), arrays)
+            params[f"{name}{i}"] = json.dumps(list(keys)) if lists == "json" else list(keys)
+    statement = _union(tables, tuple(b.shape for b in branches), lists)
     return run_statement(session, statement, **params)
 
 
