@@ -1,7 +1,6 @@
 """Finding candidates in the database for each kind of query: bounded, indexed statements built
 once per shape (each key list one parameter, see `_keys_param`) and run on the session's
-connection. See
-bot/lookup/search.py for the whole algorithm."""
+connection. See bot/lookup/search.py for the whole algorithm."""
 
 from __future__ import annotations
 
