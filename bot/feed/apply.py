@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.db import Database, table_of
+from bot.delivery import outbox
 from bot.feed.ack import AckCode, build_ack, code_for
 from bot.feed.appointments import apply_appointment
 from bot.feed.changes import Changes, apply_merge, apply_patient
@@ -117,7 +118,9 @@ class FeedApplier:
                         session.execute(_LOG, _log_row(message.header, AckCode.AA, None, now))
                     except IntegrityError:
                         raise _Duplicate from None
-                    return self._apply(session, message, now)
+                    changes = self._apply(session, message, now)
+                    changes.queued_work = outbox.queued_work(session)
+                    return changes
             except IntegrityError:
                 # Two messages creating the same new family (or guardian) at once on two
                 # connections: the loser's transaction rolled back; once more sees the row.

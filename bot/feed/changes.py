@@ -45,7 +45,9 @@ _GUARDIAN_FIELDS = {
 
 @dataclass
 class Changes:
-    """What the caller does after commit: kick the delivery worker, add name keys."""
+    """What the caller does after commit: add name keys, and kick the delivery worker when
+    the transaction queued thread messages (apply.py reads that from the session's mark,
+    bot/delivery/outbox.py, as the Slack pipeline does)."""
 
     queued_work: bool = False
     name_keys: list[tuple[str, str]] = field(default_factory=list)  # (first_key, last_key)
@@ -68,7 +70,7 @@ def apply_patient(
         raise _field_error(rejected.problems[0], account_field) from None
     # Every row of an ADT message is about its one patient.
     (stored,) = set(applied.patients.values())
-    changes = Changes(queued_work=bool(applied.closed_name_fix_ids))
+    changes = Changes()
     changes.name_keys = [(stored.first_key, stored.last_key)] + [
         (fold(g.first_name), fold(g.last_name)) for g in patient.guardians
     ]
@@ -91,7 +93,7 @@ def apply_patient(
         renamed = session.get(Patient, stored.id)
         assert renamed is not None
         if name_flag(renamed) is None:
-            changes.queued_work |= _tell_renamed(session, renamed, full_name(before), header, now)
+            _tell_renamed(session, renamed, full_name(before), header, now)
     return changes
 
 
@@ -131,9 +133,9 @@ def recent_thread(session: Session, family_id: int, now: datetime) -> FamilyThre
 
 def _tell_renamed(
     session: Session, patient: Patient, old_name: str, header: Header, now: datetime
-) -> bool:
+) -> None:
     new_name = full_name(patient)
-    return _tell_family(
+    _tell_family(
         session,
         patient,
         header,
@@ -153,11 +155,11 @@ def _tell_family(
     header: Header,
     now: datetime,
     notice: EhrRenamed | ChartsMerged,
-) -> bool:
-    """Queue `notice` for the family's recent card thread; False when there is none."""
+) -> None:
+    """Queue `notice` for the family's recent card thread, if it has one."""
     thread = recent_thread(session, patient.family_id, now)
     if thread is None:
-        return False
+        return
     outbox.post_in_thread(
         session,
         dedupe_key=keys.feed_notice(notice.kind, patient.id or 0, header.dedupe_key),
@@ -166,7 +168,6 @@ def _tell_family(
         family_id=patient.family_id,
         notice=notice,
     )
-    return True
 
 
 def apply_merge(
@@ -199,7 +200,7 @@ def apply_merge(
             moved_name_fix_ids=moved,
             reason=reason,
         )
-        changes.queued_work |= _tell_family(
+        _tell_family(
             session,
             gone,
             header,
