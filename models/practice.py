@@ -3,9 +3,20 @@
 from datetime import date, datetime
 
 from pydantic import NaiveDatetime
-from sqlmodel import Field, SQLModel, UniqueConstraint
+from sqlmodel import Field, Index, SQLModel, UniqueConstraint
 
 from models._base import AppointmentStatus, utcnow
+
+
+def name_key_indexes(table: str) -> tuple[Index, Index]:
+    """Each name key leads one index and is the other's second column: a surname or a first
+    name alone is a look-up on the leading column, and "first last" one seek per pair of
+    candidate keys (`last IN (...) AND first IN (...)`) instead of a walk through everyone who
+    shares the commoner half — every "Matthew" to find the few "Matthew Smith"s."""
+    return (
+        Index(f"ix_{table}_last_first", "last_key", "first_key"),
+        Index(f"ix_{table}_first_last", "first_key", "last_key"),
+    )
 
 
 class Family(SQLModel, table=True):
@@ -16,7 +27,10 @@ class Family(SQLModel, table=True):
 
 
 class Guardian(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("family_id", "match_key", name="uq_guardian_family_key"),)
+    __table_args__ = (
+        UniqueConstraint("family_id", "match_key", name="uq_guardian_family_key"),
+        *name_key_indexes("guardian"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     family_id: int = Field(foreign_key="family.id", index=True)
@@ -33,14 +47,16 @@ class Guardian(SQLModel, table=True):
     # ISO 639-1 code of the guardian's preferred language (CSV guardian_language, HL7 NK1-20);
     # None = not known.
     language: str | None = Field(default=None, max_length=8)
-    # Lower-cased search keys, indexed for the candidate step of /family.
-    first_key: str = Field(default="", max_length=100, index=True)
-    last_key: str = Field(default="", max_length=100, index=True)
+    # Lower-cased search keys for the candidate step of /family (indexed: name_key_indexes).
+    first_key: str = Field(default="", max_length=100)
+    last_key: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Patient(SQLModel, table=True):
+    __table_args__ = name_key_indexes("patient")
+
     id: int | None = Field(default=None, primary_key=True)
     family_id: int = Field(foreign_key="family.id", index=True)
     chart_id: str = Field(max_length=64, unique=True)
@@ -52,8 +68,8 @@ class Patient(SQLModel, table=True):
     # HL7 table 0200 name type code from the EHR (NB / TEMP mean a temporary name).
     name_type: str | None = Field(default=None, max_length=10)
     name_verified: bool = False
-    first_key: str = Field(default="", max_length=100, index=True)
-    last_key: str = Field(default="", max_length=100, index=True)
+    first_key: str = Field(default="", max_length=100)
+    last_key: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

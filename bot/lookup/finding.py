@@ -72,10 +72,8 @@ def _condition(table: Table, shape: str, a: Any, b: Any, lists: KeyLists) -> Any
 
     if shape == "last|first":
         return or_(among(last, a), among(first, b))
-    if shape == "first+last":  # the first name's index; the last name compared row by row
-        return among(first, a) & among(last.concat(""), b)
-    if shape == "last+first":
-        return among(last, a) & among(first.concat(""), b)
+    if shape == "last+first":  # one seek per pair of keys (models.practice.name_key_indexes)
+        return among(last, a) & among(first, b)
     return among(last if shape == "last" else first, a)
 
 

@@ -34,7 +34,7 @@ class Branch:
 
 
 # Look-ups of one shape are padded to one of these counts with empty ones (LIMIT 0).
-_PAD_TO = {"last": (2, 5), "first": (2, 4), "first+last": (1, 2, 4, 8), "last+first": (1, 2, 4, 8)}
+_PAD_TO = {"last": (2, 5), "first": (2, 4), "last+first": (1, 2, 4, 8)}
 
 
 def padded(branches: list[Branch]) -> list[Branch]:
@@ -193,16 +193,9 @@ class NameMatcher:
         return padded([Branch("last|first", (lasts, firsts), 2 * ROW_BUDGET), *branches])
 
     def _pair(self, first: str, last: str) -> Branch:
-        """Rows for "first last", found through the index of the side with fewer people (the
-        key counts say which). The other side's column is compared as `column || ''`, an
-        expression no index serves, so neither SQLite's nor PostgreSQL's planner can walk all
-        14,000 "Smith" entries to find one "Ava Smith"."""
-        firsts, lasts = tuple(self.first[first]), tuple(self.last[last])
-        first_rows = sum(self.keys.first.counts.get(k, 0) for k in firsts)
-        last_rows = sum(self.keys.last.counts.get(k, 0) for k in lasts)
-        if first_rows < last_rows:
-            return Branch("first+last", (firsts, lasts), PAIR_ROWS)
-        return Branch("last+first", (lasts, firsts), PAIR_ROWS)
+        """Rows for "first last": every pair of the two words' candidate keys, each one seek
+        on a two-column index."""
+        return Branch("last+first", (tuple(self.last[last]), tuple(self.first[first])), PAIR_ROWS)
 
     def score(self, first_key: str, last_key: str) -> tuple[float, bool, str] | None:
         """(score 0-1, exact, how) of the best reading for one person, or None."""

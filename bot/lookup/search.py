@@ -13,7 +13,8 @@ Candidates are always bounded, so a search is a handful of indexed queries at an
   rapidfuzz. Rows are then fetched by `last_key IN (...)` / `first_key IN (...)` on the btree
   indexes, every branch with a LIMIT, all branches of one table in one UNION ALL query. A
   key many people share ("smith") gets its own branch capped at a few families' worth; a
-  "first last" pair is looked up through the rarer side's index (see `NameMatcher._pair`).
+  "first last" reading is `last_key IN (...) AND first_key IN (...)` on the two-column
+  (last_key, first_key) / (first_key, last_key) indexes: one seek per pair of keys.
 
 Speed: a search spends more time building SQLAlchemy statements than the database spends
 answering them, so every statement is built once — per shape, each key list one parameter
