@@ -134,9 +134,17 @@ def install(path: str) -> None:
     pipeline.RequestDatabase.commit = _timed(pipeline.RequestDatabase.commit, "commit")  # type: ignore[method-assign]
     WebClient.chat_postMessage = _timed(WebClient.chat_postMessage, "post")  # type: ignore[method-assign]
     _patch_record_card()
+    _patch_search_steps()
 
 
 def _patch_record_card() -> None:
     from bot.families import threads
 
     threads.record_card = _timed(threads.record_card, "record")  # type: ignore[assignment]
+
+
+def _patch_search_steps() -> None:
+    from bot.lookup import finding
+
+    finding.name_keys = _timed(finding.name_keys, "keys")
+    finding._fetch = _timed(finding._fetch, "rows")
