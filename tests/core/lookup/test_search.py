@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
+from unittest.mock import patch
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event
 from sqlmodel import Session, func, select
@@ -17,7 +21,7 @@ from bot.db import Database
 from bot.errors import InvalidQuery
 from bot.lookup import finding
 from bot.lookup import name_keys as name_keys_module
-from bot.lookup.name_keys import KeySet
+from bot.lookup.name_keys import KeySet, letters
 from bot.lookup.search import (
     FamilyHit,
     QueryKind,
@@ -484,6 +488,37 @@ def test_close_spellings_are_kept_per_name_set_and_a_new_name_is_seen() -> None:
 _NAME_KEY = st.text(alphabet="abcdeyz", min_size=1, max_size=6)
 
 
+def groups(keys: KeySet) -> dict[tuple[int, str], tuple[list[str], list[int], list[int]]]:
+    return {g: (list(k), list(n), m.tolist()) for g, (k, n, m) in keys.by_letter.items()}
+
+
+def test_a_key_within_reach_has_almost_the_same_letters() -> None:
+    """What the close-spelling scan's filter relies on, for each kind of edit."""
+    word = letters("smith")
+    for key, edits in [("smiht", 1), ("smyth", 1), ("smit", 1), ("smitha", 1), ("smythe", 2)]:
+        lacks, extra = (word & ~letters(key)).bit_count(), (letters(key) & ~word).bit_count()
+        assert lacks <= edits and extra <= edits, key
+    assert (word & ~letters("jones")).bit_count() == 4  # out of reach of 2 edits: skipped
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(st.text(alphabet="aeimnorsty", min_size=2, max_size=9), max_size=400),
+    word=st.text(alphabet="aeimnorstyz", min_size=2, max_size=9),
+    edits=st.integers(1, 3),
+)
+def test_the_letters_filter_finds_exactly_what_a_full_scan_finds(
+    names: list[str], word: str, edits: int
+) -> None:
+    keys = KeySet(dict.fromkeys(names, 1))
+    with patch.object(name_keys_module, "FILTER_FROM", 10**9):
+        scanned = keys.similar(word, edits, 1000)
+    keys = KeySet(dict.fromkeys(names, 1))  # no cached answer
+    with patch.object(name_keys_module, "FILTER_FROM", 0):
+        filtered = keys.similar(word, edits, 1000)
+    assert sorted(filtered) == sorted(scanned)
+
+
 @given(
     start=st.dictionaries(_NAME_KEY, st.integers(1, 4), max_size=40),
     added=st.lists(st.lists(_NAME_KEY, max_size=3), max_size=6),
@@ -494,19 +529,19 @@ def test_keys_added_one_message_at_a_time_equal_a_fresh_build(
     """The feed adds each message's names in place (no re-sort): the result must be exactly
     the set a full reload would build, for prefixes and close spellings alike."""
     keys = KeySet(start)
-    before = (list(keys.sorted), {g: (list(k), list(n)) for g, (k, n) in keys.by_letter.items()})
+    before = (list(keys.sorted), groups(keys))
     grown = keys
     for message in added:
         grown = grown.with_keys(message)
     new = {key: 1 for message in added for key in message if key not in start}
     fresh = KeySet({**start, **new})
-    assert (grown.sorted, grown.by_letter, grown.counts) == (
+    assert (grown.sorted, groups(grown), grown.counts) == (
         fresh.sorted,
-        fresh.by_letter,
+        groups(fresh),
         fresh.counts,
     )
     # Copy on write: a search holding the old set sees it unchanged.
-    assert (keys.sorted, keys.by_letter) == before
+    assert (keys.sorted, groups(keys)) == before
     for word in ("ab", "zy", "bad"):
         assert grown.similar(word, 1, 25) == fresh.similar(word, 1, 25)
         assert grown.with_prefix(word[0], 10) == fresh.with_prefix(word[0], 10)
@@ -597,3 +632,24 @@ def test_a_first_last_reading_is_one_seek_on_both_keys(
         assert re.search(both, plan), plan
         found = {(row.first_key, row.last_key) for row in connection.execute(statement, params)}
     assert found == {(first, "smith") for first in firsts}
+
+
+def test_close_spellings_tied_at_the_cut_off_are_the_same_after_a_restart() -> None:
+    """More keys one edit away than are kept: which are kept must not depend on the process's
+    string hashing (PYTHONHASHSEED differs on every start)."""
+    script = (
+        "from bot.lookup.name_keys import KeySet;"
+        "names = [a + b + 'ith' for a in 'sm' for b in 'abcdefghijklmnopqrstuvwxyz'];"
+        "print(KeySet(dict.fromkeys(names, 1)).similar('smith', 1, 5))"
+    )
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(1, 7)
+    }
+    assert len(answers) == 1, answers
