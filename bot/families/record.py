@@ -8,9 +8,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import bindparam, exists
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Select,
+    bindparam,
+    cast,
+    exists,
+    literal_column,
+    null,
+    union_all,
+)
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col
 
@@ -134,6 +145,17 @@ class _ChildRow(NamedTuple):
     name_verified: bool
 
 
+class _GuardianRow(NamedTuple):
+    id: int | None
+    first_name: str
+    last_name: str
+    relationship: str
+    email: str | None
+    phone: str | None
+    has_portal_account: bool
+    language: str | None
+
+
 class _PinRow(NamedTuple):
     patient_id: int
     status: str
@@ -203,10 +225,11 @@ def _guardian_view(
     )
 
 
-# The family card's two statements, built once (building a statement costs more than running
-# it: see bot/lookup/search.py) and run on the session's connection without the ORM layer:
-# the family with its children, each child once per PIN (or once, without), and whether a
-# name fix is pending for it; then the guardians. Two round trips (there were five).
+# The family card's one statement, built once (building a statement costs more than running
+# it: see bot/lookup/search.py) and run on the session's connection without the ORM layer: the
+# family with its children, each child once per PIN (or once, without), and whether a name
+# fix is pending for it; then, in the same columns, its guardians. One round trip (there were
+# five, then two).
 _PENDING_FIX = (
     exists()
     .where(
@@ -215,41 +238,49 @@ _PENDING_FIX = (
     )
     .label("pending_fix")
 )
-_FAMILY_CHILDREN_PINS = (
+_CHILDREN_PART, _GUARDIANS_PART = 0, 1
+_FAMILY_CHILDREN_PINS: Select[*tuple[Any, ...]] = (
     core_select(
-        col(Family.account_number),
-        col(Patient.id),
-        col(Patient.chart_id),
-        col(Patient.first_name),
-        col(Patient.middle_name),
-        col(Patient.last_name),
-        col(Patient.dob),
-        col(Patient.name_type),
-        col(Patient.name_verified),
-        col(Pin.status),
-        col(Pin.issued_at),
-        col(Pin.expires_at),
+        literal_column(str(_CHILDREN_PART)).label("part"),
+        col(Family.account_number).label("account_number"),
+        col(Patient.id).label("id"),
+        col(Patient.chart_id).label("c1"),
+        col(Patient.first_name).label("c2"),
+        col(Patient.middle_name).label("c3"),
+        col(Patient.last_name).label("c4"),
+        col(Patient.dob).label("dob"),
+        col(Patient.name_type).label("c5"),
+        col(Patient.name_verified).label("c6"),
+        col(Pin.status).label("c7"),
+        col(Pin.issued_at).label("issued_at"),
+        col(Pin.expires_at).label("expires_at"),
         _PENDING_FIX,
+        col(Pin.id).label("pin_id"),
     )
     .select_from(Family)
     .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
     .outerjoin(Pin, col(Pin.patient_id) == col(Patient.id))
     .where(col(Family.id) == bindparam("family_id"))
-    .order_by(col(Patient.dob), col(Patient.id), col(Pin.id))
 )
-_GUARDIANS = (
-    core_select(
-        col(Guardian.id),
-        col(Guardian.first_name),
-        col(Guardian.last_name),
-        col(Guardian.relationship),
-        col(Guardian.email),
-        col(Guardian.phone),
-        col(Guardian.has_portal_account),
-        col(Guardian.language),
-    )
-    .where(col(Guardian.family_id) == bindparam("family_id"))
-    .order_by(col(Guardian.id))
+_GUARDIANS: Select[*tuple[Any, ...]] = core_select(
+    literal_column(str(_GUARDIANS_PART)),
+    null(),
+    col(Guardian.id),
+    col(Guardian.first_name),
+    col(Guardian.last_name),
+    col(Guardian.relationship),
+    col(Guardian.email),
+    cast(null(), Date),
+    col(Guardian.phone),
+    col(Guardian.has_portal_account),
+    col(Guardian.language),
+    cast(null(), DateTime),
+    cast(null(), DateTime),
+    cast(null(), Boolean),
+    null(),
+).where(col(Guardian.family_id) == bindparam("family_id"))
+_FAMILY = union_all(_FAMILY_CHILDREN_PINS, _GUARDIANS).order_by(
+    literal_column("part"), literal_column("dob"), literal_column("id"), literal_column("pin_id")
 )
 
 
@@ -257,27 +288,33 @@ def load_family(
     session: Session, family_id: int, *, today: date, minor_age_limit: int
 ) -> FamilyRecord:
     session.flush()  # what this transaction wrote so far is part of the family (no-op if none)
-    connection = session.connection()
-    rows = connection.execute(_FAMILY_CHILDREN_PINS, {"family_id": family_id}).all()
-    if not rows:
+    rows = session.connection().execute(_FAMILY, {"family_id": family_id}).all()
+    family_rows = [row for row in rows if row[0] == _CHILDREN_PART]
+    if not family_rows:
         raise NotFound("That family is no longer in pinbot. Search again with /family.")
-    account_number = rows[0][0]
+    account_number = family_rows[0][1]
     by_id: dict[int, _ChildRow] = {}  # in the statement's order: by date of birth
     pins: dict[int, list[_PinRow]] = {}
     pending: set[int] = set()
-    for row in rows:
-        patient_id = row[1]
+    for row in family_rows:
+        patient_id = row[2]
         if patient_id is None:  # a family with no children: one row of NULLs
             continue
         if patient_id not in by_id:
-            by_id[patient_id] = _ChildRow(*row[1:9])
-        if row[9] is not None:
-            pin = _PinRow(patient_id, row[9], row[10], row[11])
+            by_id[patient_id] = _ChildRow(*row[2:10])
+        if row[10] is not None:
+            pin = _PinRow(patient_id, row[10], row[11], row[12])
             pins.setdefault(patient_id, []).append(pin)
-        if row[12]:
+        if row[13]:
             pending.add(patient_id)
     patients = list(by_id.values())
-    guardians = connection.execute(_GUARDIANS, {"family_id": family_id}).all()
+    # A guardian's row: id, first and last name, relationship, email, -, phone, portal account,
+    # language (the columns the children's rows use for theirs).
+    guardians = [
+        _GuardianRow(row[2], row[3], row[4], row[5], row[6], row[8], bool(row[9]), row[10])
+        for row in rows
+        if row[0] == _GUARDIANS_PART
+    ]
     children = tuple(
         _child_view(
             p,

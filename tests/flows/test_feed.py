@@ -24,7 +24,6 @@ from models import (
     FamilyThread,
     FeedMessage,
     Guardian,
-    IssueBatch,
     NameFix,
     NameFixStatus,
     Patient,
@@ -34,7 +33,7 @@ from models import (
 from tests.core.feed.conftest import fixture_bytes
 from tests.core.feed.support import SB, msa, read_frames, recording, send
 from tests.flows.feed_support import FeedStack, build_feed_stack, with_values
-from tests.support.factories import make_family, make_guardian, make_patient
+from tests.support.factories import make_family, make_guardian, make_patient, make_pin
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import CHANNEL_ID
 from tests.support.smtp_server import SmtpServer
@@ -271,18 +270,7 @@ def test_a_merge_revokes_the_merged_charts_pin_and_tells_the_thread(feed: FeedSt
         make_guardian(session, family, "Hana", "Kim", email="hana.kim@example.com")
         gone = make_patient(session, family, "Noah", date(2019, 1, 2), last="Kim", chart="MRN00499")
         make_patient(session, family, "Noah", date(2019, 1, 2), last="Kim", chart="MRN00500")
-        batch = IssueBatch(family_id=family.id or 0, idempotency_key="k1", issued_by="U1", mode="x")
-        session.add(batch)
-        session.flush()
-        session.add(
-            Pin(
-                patient_id=gone.id or 0,
-                batch_id=batch.id or 0,
-                pin_hash="not-a-real-hash",
-                delivery="printed",
-                issued_by="U1",
-            )
-        )
+        make_pin(session, gone)
     card_ts = card_for(feed, "kim")["ts"]
 
     assert feed.send_file("adt_a40_merge_v25.hl7") == ("AA", "EP000900")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlmodel import Session
 
 from bot.text import fold, normalized_email, phone_digits
-from models import Family, Guardian, Patient
+from models import Family, Guardian, IssueBatch, Patient, Pin, PinStatus, utcnow
 
 
 def make_family(session: Session, account: str = "A1001") -> Family:
@@ -71,3 +71,35 @@ def make_patient(
     session.add(patient)
     session.flush()
     return patient
+
+
+def make_pin(
+    session: Session,
+    patient: Patient,
+    issued_at: datetime | None = None,
+    *,
+    expires_at: datetime | None = None,
+    status: str = PinStatus.ACTIVE,
+) -> Pin:
+    """A printed PIN for the patient, in a batch of its own."""
+    issued_at = issued_at or utcnow()
+    batch = IssueBatch(
+        family_id=patient.family_id,
+        issued_by="U0STAFF",
+        mode="print_only",
+        idempotency_key=f"test:{patient.id}:{issued_at.isoformat()}",
+    )
+    session.add(batch)
+    session.flush()
+    row = Pin(
+        patient_id=patient.id or 0,
+        batch_id=batch.id or 0,
+        pin_hash="scrypt$test",
+        delivery="printed",
+        issued_by="U0STAFF",
+        issued_at=issued_at,
+        expires_at=expires_at,
+        status=status,
+    )
+    session.add(row)
+    return row

@@ -54,6 +54,7 @@ from models import (
     utcnow,
 )
 from tests.support.factories import make_family, make_patient
+from tests.support.factories import make_pin as pin
 from tests.support.fake_slack import Call, FakeSlack, fake_slack_fixture, message_block_problems
 from tests.support.paths import REPO_ROOT
 
@@ -180,36 +181,6 @@ def the_run(database: Database, day: str = "2026-03-09") -> ReminderRun:
 def visit(session: Session, patient: Patient, when: datetime) -> None:
     """An appointment at a local wall-clock time (naive, as the EHR exports it)."""
     session.add(Appointment(patient_id=patient.id or 0, starts_at=when, provider="Dr. Test"))
-
-
-def pin(
-    session: Session,
-    patient: Patient,
-    issued_at: datetime,
-    *,
-    expires_at: datetime | None = None,
-    status: str = PinStatus.ACTIVE,
-) -> Pin:
-    batch = IssueBatch(
-        family_id=patient.family_id,
-        issued_by="U0STAFF",
-        mode="print_only",
-        idempotency_key=f"test:{patient.id}:{issued_at.isoformat()}",
-    )
-    session.add(batch)
-    session.flush()
-    row = Pin(
-        patient_id=patient.id or 0,
-        batch_id=batch.id or 0,
-        pin_hash="scrypt$test",
-        delivery="printed",
-        issued_by="U0STAFF",
-        issued_at=issued_at,
-        expires_at=expires_at,
-        status=status,
-    )
-    session.add(row)
-    return row
 
 
 def name_fix(
