@@ -4,26 +4,38 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from bot import audit
+from bot.db import table_of
 from bot.errors import NotAllowed
 from models import FamilyThread, utcnow
 
 REUSE_THREAD_FOR = timedelta(days=7)
 
 
+_INSERT_THREAD = insert(table_of(FamilyThread))  # built once: every card posted writes one
+
+
 def record_card(
     session: Session, *, family_id: int, channel_id: str, thread_ts: str, posted_by: str
-) -> FamilyThread:
-    thread = FamilyThread(
-        family_id=family_id, channel_id=channel_id, thread_ts=thread_ts, posted_by=posted_by
+) -> None:
+    """The card's message is the family's thread in that channel (a plain INSERT: it runs
+    after every /family card, and the unit of work would add a flush and a RETURNING)."""
+    session.execute(
+        _INSERT_THREAD,
+        {
+            "family_id": family_id,
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "posted_by": posted_by,
+            "posted_at": utcnow(),
+        },
     )
-    session.add(thread)
     audit.record(
         session, actor=posted_by, action="family.card", family_id=family_id, channel=channel_id
     )
-    return thread
 
 
 def recent_thread(
