@@ -4,9 +4,10 @@ so a word's close spellings and the keys it is the prefix of are found here, in 
 only then looked up in the database on the btree indexes.
 
 `NameKeys` lives per database (engine pool). `name_keys(session)` reads max(id) of patient and
-guardian (one statement, two primary-key look-ups; at most once per FRESH_FOR_SECONDS, so a busy
-front desk's searches mostly skip that round trip) and loads only the new rows' keys when they
-grew, so a name imported a moment ago is found by its close spellings within a second; it reloads
+guardian (one statement, two primary-key look-ups; in the running bot once a second in the
+background, `refresh_name_keys`, so no search waits on it) and loads only the new rows' keys
+when they grew, so a name imported a moment ago is found by its close spellings within a
+second; it reloads
 everything (GROUP BY on the key indexes, ~0.3 s at 250,000 patients) on first use, every ten
 minutes (renamed patients) and when the ids went down (a restored database). Call it at
 start-up to warm the cache, and `forget_name_keys()` after renames.
@@ -42,10 +43,14 @@ from sqlmodel import Session, col, select
 from models import FeedMessage, Guardian, Patient, utcnow
 
 RELOAD_SECONDS = 600
-# How long a look at the newest ids holds: searches within it take the keys as they are. This
-# process adds what it writes itself at once (the feed, name fixes); others' writes (a CSV
-# import, another replica) are seen within it. SPEC §8 allows a replica 10 s.
-FRESH_FOR_SECONDS = 1.0
+# The running bot looks at the newest ids every REFRESH_SECONDS in the background
+# (`refresh_name_keys`, scheduled by bot/runtime/process.py), so no search waits on that
+# round trip; a search looks itself only when the last look is older than STALE_SECONDS (no
+# scheduler: the CLI, tests). This process adds what it writes itself at once (the feed, name
+# fixes); others' writes (a CSV import, another replica) are seen at the next look. SPEC §8
+# allows a replica 10 s.
+REFRESH_SECONDS = 1.0
+STALE_SECONDS = 10.0
 RENAME_SCAN_SECONDS = 5.0
 _SCAN_SLACK = timedelta(seconds=2)  # commits land a little after their updated_at
 SIMILAR_CACHE_SIZE = 20_000  # words whose close spellings are kept, per key set
@@ -206,13 +211,15 @@ _NEWEST = select(
 )
 
 
-def name_keys(session: Session) -> NameKeys:
-    """The distinct first and last keys of patients and guardians, kept fresh (see above)."""
+def name_keys(session: Session, *, max_age: float | None = None) -> NameKeys:
+    """The distinct first and last keys of patients and guardians, as of a look at the newest
+    ids at most `max_age` seconds ago (default STALE_SECONDS; see above)."""
     pool = session.get_bind().engine.pool  # one cache per database, whatever the session
     with _CACHE_LOCK:
         cached = _CACHE.get(pool)
     clock = time.monotonic()
-    if cached is not None and clock - cached.checked_at < FRESH_FOR_SECONDS:
+    oldest = STALE_SECONDS if max_age is None else max_age
+    if cached is not None and clock - cached.checked_at < oldest:
         return cached
     newest = session.connection().execute(_NEWEST).one()
     marks, feed_mark = (newest[0] or 0, newest[1] or 0), newest[2] or 0
@@ -239,6 +246,13 @@ def name_keys(session: Session) -> NameKeys:
     with _CACHE_LOCK:
         _CACHE[pool] = keys
     return keys
+
+
+def refresh_name_keys(database: Any) -> None:
+    """Look at the newest ids now and learn what they brought (`database`: a bot.db.Database;
+    the running bot calls this every REFRESH_SECONDS)."""
+    with database.read_session() as session:
+        name_keys(session, max_age=0.0)
 
 
 def add_name_keys(database: Any, keys: Iterable[tuple[str, str]]) -> None:

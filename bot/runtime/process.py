@@ -23,7 +23,7 @@ from bot.db import Database
 from bot.delivery.worker import Outbox, OutboxWorker
 from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
-from bot.lookup.name_keys import name_keys
+from bot.lookup.name_keys import REFRESH_SECONDS, name_keys, refresh_name_keys
 from bot.lookup.search import warm_up
 from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
@@ -56,6 +56,14 @@ def start_background(services: Services) -> tuple[OutboxWorker, BackgroundSchedu
         worker.kick,
         IntervalTrigger(seconds=RETRY_EVERY_SECONDS),
         id="outbox-retry",
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        refresh_name_keys,
+        IntervalTrigger(seconds=REFRESH_SECONDS),
+        args=[services.database],
+        id="name-keys",
         coalesce=True,
         max_instances=1,
     )
