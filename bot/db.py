@@ -96,6 +96,11 @@ def make_engine(raw_url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    # Every request sends the same few statement texts (the search's shapes, the card's):
+    # psycopg prepares one on its second run on a connection (its default waits for the
+    # sixth), and the pool hands out the connection used last, which holds them, first.
+    kwargs.setdefault("pool_use_lifo", True)
+    kwargs.setdefault("connect_args", {"prepare_threshold": 1})
     engine = create_engine(url, **kwargs)
     _ping_idle_connections(engine)
     return engine

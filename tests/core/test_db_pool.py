@@ -69,3 +69,27 @@ def test_without_the_ping_a_dead_connection_fails_its_first_statement(
     with pytest.raises(db.DatabaseUnavailable):
         _backend_pid(postgres)
     assert _backend_pid(postgres) != dead_pid
+
+
+def test_a_statement_run_twice_on_a_connection_is_prepared_and_the_newest_connection_reused(
+    postgres: Database,
+) -> None:
+    """The search's and the card's statements are the same text on every request: the second
+    run on a connection prepares it (psycopg's default waits for the sixth), and the pool hands
+    out the connection used last (LIFO), which holds the prepared statements, before others."""
+    probe = text("SELECT count(*) FROM family WHERE id = :id")
+    pid = text("SELECT pg_backend_pid()")
+    with postgres.read_session() as first, postgres.read_session() as second:
+        pids = {int(session.execute(pid).scalar_one()) for session in (first, second)}
+        newest = int(first.execute(pid).scalar_one())  # `first` goes back last (outer block)
+    assert len(pids) == 2  # two connections now sit in the pool
+    with postgres.read_session() as session:
+        assert int(session.execute(pid).scalar_one()) == newest
+        for family_id in (1, 2):
+            session.execute(probe, {"id": family_id})
+        prepared = session.execute(
+            text(
+                "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%FROM family%'"
+            )
+        ).scalars()
+        assert [s for s in prepared if "count(*)" in s]
