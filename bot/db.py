@@ -108,6 +108,12 @@ def make_engine(raw_url: str, **kwargs: Any) -> Engine:
 
 # A connection back in the pool for less than this is trusted without a ping (see below).
 PING_AFTER_IDLE_S = 1.0
+# The name search's own small pool on PostgreSQL (`run_lookup`): plan_cache_mode applies to
+# its connections only; the bot's other statements (an outbox sweep by status, say, whose
+# parameter's selectivity matters) keep PostgreSQL's default.
+LOOKUP_POOL_SIZE = 4
+LOOKUP_ENGINE = "pinbot_lookup_engine"
+_GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
 def _ping_idle_connections(engine: Engine) -> None:
@@ -146,6 +152,14 @@ class Database:
         if not self.is_sqlite:
             read_options["isolation_level"] = "AUTOCOMMIT"
         self._read_engine = self.engine.execution_options(**read_options)
+        # PostgreSQL: the name search's candidate statements' own pool (`run_lookup`).
+        self.lookup_engine: Engine | None = None
+        if not self.is_sqlite:
+            self.lookup_engine = make_engine(
+                url,
+                pool_size=LOOKUP_POOL_SIZE,
+                connect_args={"prepare_threshold": 1, "options": _GENERIC_PLANS},
+            ).execution_options(isolation_level="AUTOCOMMIT")
         self._writer: threading.RLock | None = None
         if self.is_sqlite:
             with _sqlite_writers_lock:  # one lock per file, shared by every Database on it
@@ -176,10 +190,28 @@ class Database:
             connection_errors_as_unavailable(),
             Session(self._read_engine, expire_on_commit=False) as session,
         ):
+            if self.lookup_engine is not None:
+                session.info[LOOKUP_ENGINE] = self.lookup_engine
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.lookup_engine is not None:
+            self.lookup_engine.dispose()
+
+
+def run_lookup(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """Run one of the name search's candidate statements. In a PostgreSQL read session it runs
+    on the lookup pool, whose connections use generic plans: the statement is prepared on its
+    second run there and never planned again, where PostgreSQL's default re-plans it on every
+    run for its key lists (0.6 ms median, 1 ms p95 at 250k patients: more than running it).
+    A read session's statements are autocommit, each with its own snapshot, so another
+    connection sees the same data. Elsewhere (SQLite, a write transaction) the session's own."""
+    lookups = session.info.get(LOOKUP_ENGINE)
+    if lookups is None:
+        return list(session.connection().execute(statement, params).fetchall())
+    with connection_errors_as_unavailable(), lookups.connect() as connection:
+        return list(connection.execute(statement, params).fetchall())
 
 
 def upgrade(database: Database, revision: str = "head") -> None:

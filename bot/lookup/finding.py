@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
+from bot.db import run_lookup
 from bot.lookup.name_keys import name_keys
 from bot.lookup.name_matching import GUARDIAN, HOW_TEXT, ROW_CAP, Branch, NameMatcher
 from bot.lookup.query import Query, QueryKind
@@ -132,7 +133,7 @@ def _fetch(session: Session, tables: tuple[Table, ...], branches: list[Branch]) 
         for name, keys in zip("ab", branch.keys, strict=False):
             params[f"{name}{i}"] = json.dumps(list(keys)) if lists == "json" else list(keys)
     statement = _union(tables, tuple(b.shape for b in branches), lists)
-    return run_statement(session, statement, **params)
+    return run_lookup(session, statement, params)
 
 
 def run_statement(session: Session, statement: Any, **params: Any) -> list[Any]:

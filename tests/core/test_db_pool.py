@@ -93,3 +93,25 @@ def test_a_statement_run_twice_on_a_connection_is_prepared_and_the_newest_connec
             )
         ).scalars()
         assert [s for s in prepared if "count(*)" in s]
+
+
+def test_the_name_search_runs_on_its_own_pool_with_generic_plans(postgres: Database) -> None:
+    """PostgreSQL re-plans a prepared statement on every run when its parameters are arrays of
+    keys (the planner costs each key): the search's candidate statements run on a pool whose
+    connections use generic plans, planned once; the bot's other statements keep the default."""
+    from bot.lookup.search import search_families
+
+    with postgres.read_session() as session:
+        for query in ("Ava Smith", "Ava Smiht", "Noah Smyth", "Mia Smith"):
+            search_families(session, query)
+        assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
+    assert postgres.lookup_engine is not None
+    with postgres.lookup_engine.connect() as connection:  # the one used last (LIFO)
+        assert connection.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_generic_plan"
+        plans = connection.execute(
+            text(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE '%UNION ALL%'"
+            )
+        ).all()
+    assert plans and all(generic >= 1 and custom == 0 for generic, custom in plans), plans

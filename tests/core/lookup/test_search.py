@@ -378,12 +378,15 @@ def statements_sent(database: Database, *texts: str) -> list[str]:
     def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         statements.append(statement)
 
-    event.listen(database.engine, "before_cursor_execute", seen)
+    engines = [database.engine, *([database.lookup_engine] if database.lookup_engine else [])]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
     try:
         for text in texts:
             find(database, text)
     finally:
-        event.remove(database.engine, "before_cursor_execute", seen)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
     return statements
 
 
