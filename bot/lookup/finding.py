@@ -1,6 +1,7 @@
 """Finding candidates in the database for each kind of query: bounded, indexed statements built
 once per shape (each key list one parameter, see `_keys_param`) and run on the session's
-connection. See bot/lookup/search.py for the whole algorithm."""
+connection — the name candidates, from a PostgreSQL read session, on the lookup pool with
+generic plans (`bot.db.run_lookup`). See bot/lookup/search.py for the whole algorithm."""
 
 from __future__ import annotations
 

@@ -19,8 +19,9 @@ Candidates are always bounded, so a search is a handful of indexed queries at an
 Speed: a search spends more time building SQLAlchemy statements than the database spends
 answering them, so every statement is built once — per shape, each key list one parameter
 (`_union` in finding.py: an array on PostgreSQL, JSON on SQLite, so the database keeps the
-statement prepared) — and run on the session's connection, skipping the ORM layer; `warm_up`
-builds the common shapes before the first search.
+statement prepared) — and run on the session's connection, skipping the ORM layer (on
+PostgreSQL the name candidates on a pool of their own that plans them once: `bot.db.run_lookup`);
+`warm_up` builds the common shapes before the first search.
 
 Scores (0-100): exact matches score 100 (a child's last name), 97 (a guardian's), 90 (a first
 name alone); a partial word ("smi") 80-89; a close spelling at most 85 x similarity (< 77);
