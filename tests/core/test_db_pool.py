@@ -24,6 +24,17 @@ def _backend_pid(database: Database) -> int:
         return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
+def _terminate(postgres_url: str, pid: int) -> None:
+    """Kill a server backend from another connection, as a server restart or an idle timeout
+    would."""
+    killer = Database(postgres_url)
+    try:
+        with killer.transaction() as session:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        killer.dispose()
+
+
 def test_a_connection_back_from_use_a_moment_ago_is_not_pinged(
     postgres: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -42,12 +53,7 @@ def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(
 ) -> None:
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # every pooled connection counts as idle
     dead_pid = _backend_pid(postgres)
-    killer = Database(postgres_url)
-    try:
-        with killer.transaction() as session:
-            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead_pid})
-    finally:
-        killer.dispose()
+    _terminate(postgres_url, dead_pid)
     # The pooled connection's server is gone: the ping fails, the pool connects afresh, and
     # the caller's transaction runs as if nothing happened.
     assert _backend_pid(postgres) != dead_pid
@@ -60,12 +66,7 @@ def test_without_the_ping_a_dead_connection_fails_its_first_statement(
     pool fails once (DatabaseUnavailable: "try again"), then the pool has been reset."""
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)
     dead_pid = _backend_pid(postgres)
-    killer = Database(postgres_url)
-    try:
-        with killer.transaction() as session:
-            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead_pid})
-    finally:
-        killer.dispose()
+    _terminate(postgres_url, dead_pid)
     with pytest.raises(db.DatabaseUnavailable):
         _backend_pid(postgres)
     assert _backend_pid(postgres) != dead_pid
