@@ -24,6 +24,7 @@ just yields a candidate with no rows.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from bisect import bisect_left, bisect_right, insort
@@ -40,7 +41,10 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bot.db import Database, DatabaseUnavailable
 from models import FeedMessage, Guardian, Patient, utcnow
+
+log = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 600
 # The running bot looks at the newest ids every REFRESH_SECONDS in the background
@@ -248,11 +252,15 @@ def name_keys(session: Session, *, max_age: float | None = None) -> NameKeys:
     return keys
 
 
-def refresh_name_keys(database: Any) -> None:
-    """Look at the newest ids now and learn what they brought (`database`: a bot.db.Database;
-    the running bot calls this every REFRESH_SECONDS)."""
-    with database.read_session() as session:
-        name_keys(session, max_age=0.0)
+def refresh_name_keys(database: Database) -> None:
+    """Look at the newest ids now and learn what they brought (the running bot calls this
+    every REFRESH_SECONDS). With the database unreachable it waits for the next time, quietly:
+    staff's requests already say "try again", and a traceback a second would bury the log."""
+    try:
+        with database.read_session() as session:
+            name_keys(session, max_age=0.0)
+    except DatabaseUnavailable as error:
+        log.debug("name keys not refreshed: %s", error)
 
 
 def add_name_keys(database: Any, keys: Iterable[tuple[str, str]]) -> None:

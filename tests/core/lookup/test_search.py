@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -662,3 +663,13 @@ def test_close_spellings_tied_at_the_cut_off_are_the_same_after_a_restart() -> N
         for seed in range(1, 7)
     }
     assert len(answers) == 1, answers
+
+
+def test_the_background_look_waits_quietly_while_the_database_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    unreachable = Database(f"sqlite:///{tmp_path / 'no-such-folder' / 'pinbot.db'}")
+    try:
+        name_keys_module.refresh_name_keys(unreachable)  # no exception: the next second tries
+    finally:
+        unreachable.dispose()
