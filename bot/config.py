@@ -75,10 +75,36 @@ class FeedSettings:
     chart_id_type: str
     account_field: str  # "PID-18" or "GT1-2"
     silent_hours: int  # 0 = never warn
+    # MLLP over TLS (HL7_TLS_CERT/KEY); with a client CA, mutual TLS.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @property
     def configured(self) -> bool:
         return self.port is not None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+@dataclass(frozen=True)
+class PortalApiSettings:
+    """The portal API (SPEC §11): its own listener when `port` is set."""
+
+    port: int | None
+    bind: str
+    tls_cert: Path | None
+    tls_key: Path | None
+
+    @property
+    def configured(self) -> bool:
+        return self.port is not None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,14 @@ class Settings:
     pin_letter_ttl_hours: int
     feed: FeedSettings
     default_language: str
+    portal_api: PortalApiSettings
+    # Where a parent who already has a portal account signs in (add-child letters).
+    portal_signin_url: str | None
+    # The one secret kept outside the database (SPEC §12): PINBOT_KEY overrides the file.
+    key_file: Path
+    key_override: str | None = field(repr=False)
+    # HTTP mode's bind address (Slack requests, /healthz).
+    http_bind: str
     problems: tuple[str, ...] = ()
 
     @property
@@ -258,6 +292,21 @@ def _email(raw: str) -> str:
     return raw
 
 
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def default_key_file(database_url: str) -> Path:
+    """pinbot.key beside a SQLite database file, else ./pinbot.key (SPEC §2)."""
+    try:
+        url = make_url(database_url)
+    except (ArgumentError, ValueError):
+        return Path("pinbot.key")
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database)).expanduser().parent / "pinbot.key"
+    return Path("pinbot.key")
+
+
 def read_environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
     """The process environment over the values of `.env` (the environment wins)."""
     values: dict[str, str] = {}
@@ -327,10 +376,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             silent_hours=read.parsed(
                 "HL7_SILENT_HOURS", 24, _non_negative_int, "a whole number of hours ≥ 0"
             ),
+            tls_cert=read.parsed("HL7_TLS_CERT", None, _path, "a file path"),
+            tls_key=read.parsed("HL7_TLS_KEY", None, _path, "a file path"),
+            tls_client_ca=read.parsed("HL7_TLS_CLIENT_CA", None, _path, "a file path"),
         ),
         default_language=read.parsed(
             "DEFAULT_LANGUAGE", "en", _language, "a two-letter ISO 639-1 code such as en or es"
         ),
+        portal_api=PortalApiSettings(
+            port=read.parsed("PORTAL_API_PORT", None, _port, "a port number"),
+            bind=read.text("PORTAL_API_BIND", "127.0.0.1") or "127.0.0.1",
+            tls_cert=read.parsed("PORTAL_API_TLS_CERT", None, _path, "a file path"),
+            tls_key=read.parsed("PORTAL_API_TLS_KEY", None, _path, "a file path"),
+        ),
+        portal_signin_url=None,
+        key_file=Path("pinbot.key"),
+        key_override=read.text("PINBOT_KEY"),
+        http_bind=read.text("HTTP_BIND", "0.0.0.0") or "0.0.0.0",
         problems=(),
+    )
+    settings = replace(
+        settings,
+        portal_signin_url=read.parsed(
+            "PORTAL_SIGNIN_URL", settings.portal_url, _url, "an http(s) URL"
+        ),
+        key_file=read.parsed(
+            "PINBOT_KEY_FILE", default_key_file(settings.database_url), _path, "a file path"
+        ),
     )
     return replace(settings, problems=tuple(read.problems))

@@ -12,6 +12,7 @@ from bot.db import Database
 from bot.delivery.worker import Outbox
 from bot.issuing.gateway import BuiltinGateway, PortalGateway
 from bot.issuing.requests import IssuePolicy
+from bot.secret import Secret
 from models import utcnow
 
 
@@ -21,6 +22,8 @@ class Services:
     database: Database
     outbox: Outbox
     gateway: PortalGateway = field(default_factory=BuiltinGateway)
+    # The one secret outside the database (SPEC §12); make_services loads the practice's own.
+    secret: Secret = field(default_factory=Secret.ephemeral)
     clock: Callable[[], datetime] = utcnow
     # Wakes the delivery worker after a commit; a no-op until the worker is started.
     kick: Callable[[], None] = lambda: None

@@ -19,6 +19,9 @@ from bot.db import Database, upgrade
 from tests.support.pg import scratch_database
 
 PG_URL = os.environ.get("PINBOT_TEST_POSTGRES_URL")
+# Processes the tests start (pinbot run, workers) read the secret from here rather than
+# creating pinbot.key in the working directory; tests of the key file pass their own path.
+os.environ.setdefault("PINBOT_KEY", "test-only-pinbot-key-0123456789abcdef")
 PG_SKIP_REASON = (
     "PostgreSQL tests skipped: set PINBOT_TEST_POSTGRES_URL "
     "(e.g. postgresql://postgres@127.0.0.1:5432/test) to run them"

@@ -28,6 +28,7 @@ from bot.lookup.search import warm_up
 from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
 from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
+from bot.secret import load_secret
 from bot.services import Services
 from handlers.app import create_app, make_client
 from handlers.digest import render_digest
@@ -43,7 +44,8 @@ RETRY_EVERY_SECONDS = 30
 
 def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
     outbox = Outbox(database, settings, slack=WebClientPort(client), render_notice=render_notice)
-    return Services(settings=settings, database=database, outbox=outbox)
+    secret = load_secret(settings.key_file, settings.key_override)
+    return Services(settings=settings, database=database, outbox=outbox, secret=secret)
 
 
 def start_background(services: Services) -> tuple[OutboxWorker, BackgroundScheduler]:

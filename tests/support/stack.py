@@ -38,6 +38,10 @@ SUPERVISOR_ID = "U0SUPER01"
 PORTAL_URL = "https://portal.example.org/register"
 
 
+# A synthetic secret for tests (SPEC §12): PINBOT_KEY overrides the key file.
+TEST_PINBOT_KEY = "test-only-pinbot-key-0123456789abcdef"
+
+
 def stack_env(
     database_url: str, fake_slack: FakeSlack, smtp: SmtpServer, **overrides: str
 ) -> dict[str, str]:
@@ -54,6 +58,7 @@ def stack_env(
         "SMTP_PORT": str(smtp.port),
         "SMTP_STARTTLS": "false",
         "MAIL_FROM": "Maple Grove <pinbot@clinic.example.org>",
+        "PINBOT_KEY": TEST_PINBOT_KEY,
         **overrides,
     }
 
