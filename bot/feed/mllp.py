@@ -44,66 +44,25 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from bot.feed.ack import internal_error_ack
+from bot.feed.framing import CR, EB, MAX_FRAME, SB, Framer, FrameTooLarge
 from bot.feed.message import read_header
-from bot.feed.sources import OncePerMinute, Slots, is_allowed, source_address
+from bot.feed.sources import (
+    OncePerMinute,
+    Slots,
+    is_allowed,
+    is_any_ipv6,
+    listening_socket,
+    source_address,
+)
 
 log = logging.getLogger(__name__)
 
-SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
-MAX_FRAME = 1 << 20
 LOOPBACK: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
 Handle = Callable[[bytes, str], bytes]
 _SAFE = re.compile(rb"[^A-Za-z0-9_^.-]")
-
-
-class FrameTooLarge(Exception):
-    pass
-
-
-class Framer:
-    """Splits a byte stream into MLLP frames' contents."""
-
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self._buffer = bytearray()
-        self._in_frame = False
-        self._max = max_frame
-
-    @property
-    def in_frame(self) -> bool:
-        """A frame has started and is not complete yet."""
-        return self._in_frame
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    def next_frame(self) -> bytes | None:
-        """The next complete frame's contents, or None until more bytes arrive. Raises
-        FrameTooLarge as soon as a frame is known to exceed the limit."""
-        buffer = self._buffer
-        if not self._in_frame:
-            start = buffer.find(SB)
-            if start < 0:
-                buffer.clear()
-                return None
-            del buffer[: start + 1]
-            self._in_frame = True
-        end = buffer.find(EB)
-        if end < 0:
-            if (restart := buffer.rfind(SB)) >= 0:
-                del buffer[: restart + 1]
-            if len(buffer) > self._max:
-                raise FrameTooLarge
-            return None
-        frame = bytes(buffer[:end])
-        del buffer[: end + 1]  # the CR after EB is outside any frame: discarded with the rest
-        self._in_frame = False
-        frame = frame[frame.rfind(SB) + 1 :]
-        if len(frame) > self._max:
-            raise FrameTooLarge
-        return frame
 
 
 class MllpServer:
@@ -304,7 +263,8 @@ class MllpServer:
                 continue
             now = time.monotonic()
             if framer.in_frame:
-                frame_began = frame_began or now
+                if frame_began is None:
+                    frame_began = now
                 if now - frame_began > self._frame_timeout:
                     log.warning(
                         "hl7 frame from %s not complete within %g s: connection closed, no ACK",
@@ -363,22 +323,6 @@ def _message_type(frame: bytes) -> str:
 
 class _HandshakeFailed(Exception):
     """The TLS handshake failed; the text is the reason (OpenSSL's, e.g. WRONG_VERSION_NUMBER)."""
-
-
-def is_any_ipv6(bind: str) -> bool:
-    """HL7_BIND is ::, the IPv6 'any' address (dual stack where the system allows it)."""
-    try:
-        return ip_address(bind) == IPv6Address("::")
-    except ValueError:
-        return False
-
-
-def listening_socket(bind: str, port: int) -> socket.socket:
-    """Bound and listening; `::` takes IPv4 too where the system has dual-stack sockets
-    (IPV6_V6ONLY off), since an engine configured with this host's IPv4 address must reach it."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    dual_stack = is_any_ipv6(bind) and socket.has_dualstack_ipv6()
-    return socket.create_server((bind, port), family=family, backlog=64, dualstack_ipv6=dual_stack)
 
 
 def _shutdown(conn: socket.socket) -> None:

@@ -1,6 +1,7 @@
-"""Who may connect to the MLLP listener, how many connections each source may hold, and how
+"""Who may reach the MLLP listener, how many connections each source may hold, and how
 often a refusal is logged (SPEC §8).
 
+- `listening_socket`: HL7_BIND=:: takes IPv4 engines too (dual stack) where the system can.
 - A peer is named by its address as the interface engine's IT person knows it: an IPv4 engine
   reaching a dual-stack listener arrives as ::ffff:10.0.4.12 and is 10.0.4.12.
 - `Slots`: the global cap keeps pinbot's threads bounded; the per-source cap keeps one source
@@ -13,6 +14,7 @@ often a refusal is logged (SPEC §8).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -32,6 +34,22 @@ def source_address(peer: str) -> str:
     if isinstance(address, IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return str(address)
+
+
+def is_any_ipv6(bind: str) -> bool:
+    """HL7_BIND is ::, the IPv6 'any' address (dual stack where the system allows it)."""
+    try:
+        return ip_address(bind) == IPv6Address("::")
+    except ValueError:
+        return False
+
+
+def listening_socket(bind: str, port: int) -> socket.socket:
+    """Bound and listening; `::` takes IPv4 too where the system has dual-stack sockets
+    (IPV6_V6ONLY off), since an engine configured with this host's IPv4 address must reach it."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    dual_stack = is_any_ipv6(bind) and socket.has_dualstack_ipv6()
+    return socket.create_server((bind, port), family=family, backlog=64, dualstack_ipv6=dual_stack)
 
 
 def is_allowed(source: str, networks: Iterable[Network]) -> bool:
