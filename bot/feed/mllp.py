@@ -63,6 +63,13 @@ log = logging.getLogger(__name__)
 LOOPBACK: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
 Handle = Callable[[bytes, str], bytes]
 _SAFE = re.compile(rb"[^A-Za-z0-9_^.-]")
+# OpenSSL's reasons for a failed handshake, in the words an interface analyst looks for.
+_HANDSHAKE_MEANINGS = {
+    "WRONG_VERSION_NUMBER": "not TLS: a plain MLLP sender?",
+    "HTTP_REQUEST": "not TLS: an HTTP request",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the sender has no client certificate",
+    "CERTIFICATE_VERIFY_FAILED": "the client certificate does not verify against HL7_TLS_CLIENT_CA",
+}
 
 
 class MllpServer:
@@ -322,7 +329,12 @@ def _message_type(frame: bytes) -> str:
 
 
 class _HandshakeFailed(Exception):
-    """The TLS handshake failed; the text is the reason (OpenSSL's, e.g. WRONG_VERSION_NUMBER)."""
+    """The TLS handshake failed; the text is the reason (OpenSSL's, e.g. WRONG_VERSION_NUMBER,
+    with what it usually means)."""
+
+    def __init__(self, reason: str) -> None:
+        meaning = _HANDSHAKE_MEANINGS.get(reason.split(":")[0])
+        super().__init__(f"{reason}; {meaning}" if meaning else reason)
 
 
 def _shutdown(conn: socket.socket) -> None:
