@@ -200,7 +200,8 @@ def _expiry(variable: str, path: Path, now: datetime) -> tuple[bool, str]:
     if left <= timedelta(0):
         return False, f"{variable} ({info.subject}) EXPIRED on {on}: renew it"
     if left < TLS_RENEW_WITHIN:
-        soon = f"expires on {on}, in {left.days} days: renew it before then"
+        days = "less than a day" if left.days < 1 else f"{left.days} day{'s' * (left.days > 1)}"
+        soon = f"expires on {on}, in {days}: renew it before then"
         return False, f"{variable} ({info.subject}) {soon}"
     return True, f"{variable} ({info.subject}) is valid until {on} ({left.days} days)"
 

@@ -28,13 +28,13 @@ class Issued:
 class TestAuthority:
     __test__ = False  # not a pytest test class
 
-    def __init__(self, folder: Path, name: str) -> None:
+    def __init__(self, folder: Path, name: str, lifetime: timedelta = timedelta(days=2)) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.name = folder, name
         self._key = ec.generate_private_key(ec.SECP256R1())
         subject = _name(f"pinbot test CA {name}")
         self._cert = (
-            _builder(subject, subject, self._key.public_key(), timedelta(days=2))
+            _builder(subject, subject, self._key.public_key(), lifetime)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(_key_usage(ca=True), critical=True)
             .sign(self._key, hashes.SHA256())
