@@ -23,6 +23,10 @@ from models import utcnow
 
 SMTP_CHECK_TIMEOUT = 10.0
 TLS_RENEW_WITHIN = timedelta(days=30)
+_ANYONE_ALLOWED = (
+    "any program that can connect from HL7_ALLOWED_SOURCES may send messages (with loopback, "
+    "any program on this machine)"
+)
 
 
 @dataclass(frozen=True)
@@ -168,8 +172,9 @@ def check_feed_tls(settings: Settings, now: datetime | None = None) -> list[Chec
         return []
     if feed.tls_cert is None or feed.tls_key is None:
         return [_hl7(True, (
-            "plain MLLP (HL7_TLS_CERT not set): keep the engine on the practice LAN or a VPN, "
-            "or set HL7_TLS_CERT and HL7_TLS_KEY"
+            f"plain MLLP (HL7_TLS_CERT not set): {_ANYONE_ALLOWED}; keep the engine on the "
+            "practice LAN or a VPN, or use mutual TLS (HL7_TLS_CERT, HL7_TLS_KEY, "
+            "HL7_TLS_CLIENT_CA)"
         ))]  # fmt: skip
     if any(problem.startswith("HL7_TLS_") for problem in settings.problems):
         return [_hl7(False, "TLS not checked: fix the HL7_TLS_ lines above first")]
@@ -182,8 +187,8 @@ def check_feed_tls(settings: Settings, now: datetime | None = None) -> list[Chec
     results = [_hl7(ok, f"TLS 1.2 or newer; HL7_TLS_CERT and HL7_TLS_KEY load as a pair; {expiry}")]
     if feed.tls_client_ca is None:
         results.append(_hl7(True, (
-            "no HL7_TLS_CLIENT_CA: any client in HL7_ALLOWED_SOURCES may connect; set it to "
-            "require the engine's client certificate (mutual TLS)"
+            f"no HL7_TLS_CLIENT_CA: {_ANYONE_ALLOWED}; set it to require the engine's client "
+            "certificate (mutual TLS)"
         )))  # fmt: skip
     else:
         ok, expiry = _expiry("HL7_TLS_CLIENT_CA", feed.tls_client_ca, now)

@@ -88,7 +88,9 @@ def test_a_certificate_expiring_within_30_days_is_a_fail_saying_when(
     cert_line, note = tls_lines(authority, "hl7-soon", timedelta(days=10), client_ca=False)
     assert cert_line.startswith("FAIL TLS 1.2 or newer; HL7_TLS_CERT and HL7_TLS_KEY load as a")
     assert "in 9 days: renew it before then" in cert_line
-    assert note.startswith("ok no HL7_TLS_CLIENT_CA: any client in HL7_ALLOWED_SOURCES may connect")
+    assert note.startswith(
+        "ok no HL7_TLS_CLIENT_CA: any program that can connect from HL7_ALLOWED_SOURCES may send"
+    )
 
 
 def test_an_expired_certificate_is_a_fail(authority: TestAuthority) -> None:
