@@ -157,7 +157,8 @@ class OncePerMinute:
         for message, args, left_out in lines:
             if left_out:
                 self._log.warning(
-                    message + " (%d more times since the last such line, not logged one by one)",
+                    message
+                    + " (and %d more like it since the last such line, not logged one by one)",
                     *args,
                     left_out,
                 )

@@ -150,7 +150,7 @@ def test_two_thousand_refused_tries_make_two_log_lines(
     ]
     # The rest counted, and said once the listener stopped (or the minute was over).
     assert lines[2:] == [
-        "hl7 connection from 127.0.0.1 refused: not in HL7_ALLOWED_SOURCES (1999 more times "
+        "hl7 connection from 127.0.0.1 refused: not in HL7_ALLOWED_SOURCES (and 1999 more like it "
         "since the last such line, not logged one by one)"
     ]
 

@@ -144,7 +144,7 @@ def test_plain_mllp_to_the_tls_port_is_closed_unanswered_and_logged_once_a_minut
     # counted in one line when the listener stops (or when the minute is over).
     first, summary = _handshake_lines(log, 2)
     assert "127.0.0.1" in first and "closed unanswered" in first
-    assert "(4 more times since the last such line" in summary
+    assert "(and 4 more like it since the last such line" in summary
 
 
 def _plain_send(feed: FeedStack) -> bytes:

@@ -55,7 +55,7 @@ def test_one_line_per_source_per_minute_and_the_rest_counted() -> None:
     assert log.text().splitlines() == [
         "hl7 connection from 10.9.9.9 refused: not in HL7_ALLOWED_SOURCES",
         "hl7 connection from 10.9.9.8 refused: not in HL7_ALLOWED_SOURCES",
-        "hl7 connection from 10.9.9.9 refused: not in HL7_ALLOWED_SOURCES (499 more times "
+        "hl7 connection from 10.9.9.9 refused: not in HL7_ALLOWED_SOURCES (and 499 more like it "
         "since the last such line, not logged one by one)",
         "hl7 connection from 10.9.9.9 refused: not in HL7_ALLOWED_SOURCES",
     ]
@@ -71,4 +71,6 @@ def test_a_scan_from_many_addresses_stays_a_bounded_number_of_lines() -> None:
         limited.flush(everything=True)
     lines = log.text().splitlines()
     assert len(lines) == 12  # ten sources followed, one for the rest, and its count
-    assert lines[-1].endswith("(4989 more times since the last such line, not logged one by one)")
+    assert lines[-1].endswith(
+        "(and 4989 more like it since the last such line, not logged one by one)"
+    )
