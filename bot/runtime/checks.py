@@ -139,8 +139,8 @@ def check_feed_reach(settings: Settings) -> list[CheckResult]:
     """Where the HL7 listener binds against who may connect: a contradiction is a FAIL;
     nothing when they agree or HL7_PORT is not set."""
     feed = settings.feed
-    if not feed.configured:
-        return []
+    if not feed.configured or any(p.startswith("HL7_ALLOWED_SOURCES ") for p in settings.problems):
+        return []  # no feed, or the sources are the default only because the value is bad
     try:
         bind = ip_address(feed.bind)
     except ValueError:

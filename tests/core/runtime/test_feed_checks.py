@@ -46,6 +46,8 @@ def test_agreeing_settings_say_nothing(env: dict[str, str]) -> None:
 
 def test_no_feed_no_lines() -> None:
     assert check_feed_reach(load_settings({"HL7_BIND": "0.0.0.0"})) == []
+    # A bad HL7_ALLOWED_SOURCES is its own configuration line, not a contradiction.
+    assert reach(HL7_BIND="0.0.0.0", HL7_ALLOWED_SOURCES="10.0.5.1/24") == []
     assert check_feed_tls(load_settings({})) == []
 
 
