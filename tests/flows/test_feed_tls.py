@@ -5,7 +5,9 @@ is the interface engine. Certificates come from throwaway CAs made in the test r
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,3 +161,54 @@ def _handshake_lines(log: Any, expected: int) -> list[str]:
     lines = [line for line in log.text().splitlines() if "TLS handshake with" in line]
     assert len(lines) == expected, lines
     return lines
+
+
+def test_a_slow_handshake_is_closed_at_its_deadline_while_others_are_served(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer, practice: Practice
+) -> None:
+    """A ClientHello trickled byte by byte (each byte resets no timer) and a connection that
+    never says anything hold no slot past the handshake deadline, and the engine connecting
+    meanwhile is served at once: the handshake happens on the connection's own thread."""
+    limits = {"handshake_timeout": 1.0}
+    with (
+        recording() as log,
+        contextlib.ExitStack() as held,
+    ):
+        feed = held.enter_context(
+            contextlib.contextmanager(build_feed_stack)(
+                database_url, fake_slack, smtp_server, limits, **practice.env()
+            )
+        )
+        silent = held.enter_context(socket.create_connection(("127.0.0.1", feed.server.port)))
+        trickled = held.enter_context(socket.create_connection(("127.0.0.1", feed.server.port)))
+        started = time.monotonic()
+        reply = tls_send(feed, engine_context(practice, practice.engine), NEWBORN)
+        assert msa(reply)[0] == "AA" and time.monotonic() - started < 1.0
+        hello = _client_hello(engine_context(practice, practice.engine))
+        closed_after = None
+        for byte in hello:
+            try:
+                trickled.sendall(bytes([byte]))
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            time.sleep(0.05)
+            if time.monotonic() - started > 6:
+                break
+        closed_after = closed_after or time.monotonic() - started
+        assert 0.9 < closed_after < 3, closed_after
+        silent.settimeout(5)
+        assert silent.recv(1024) == b""
+        eventually(lambda: _handshake_lines(log, 1))
+    first, summary = _handshake_lines(log, 2)  # the two slow ones: one line and its count
+    assert "failed (not done within 1 s): closed unanswered" in first
+    assert "(and 1 more like it since" in summary
+
+
+def _client_hello(context: ssl.SSLContext) -> bytes:
+    """The first bytes a TLS client sends, made without a socket."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = context.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.do_handshake()
+    return outgoing.read()
