@@ -70,6 +70,9 @@ class Patient(SQLModel, table=True):
     name_verified: bool = False
     first_key: str = Field(default="", max_length=100)
     last_key: str = Field(default="", max_length=100)
+    # Set by an HL7 A40 merge: the chart this one was merged into. A merged-away record is
+    # kept (its PINs, name fixes and audit stay readable) but staff no longer see it.
+    merged_into_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

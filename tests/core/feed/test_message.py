@@ -172,7 +172,8 @@ def test_siu_new_without_start_is_ae() -> None:
     raw = raw.replace(b"|20250320093000-0400", b"|")
     with pytest.raises(FeedFieldError) as caught:
         parse_message(raw)
-    assert (caught.value.field, caught.value.code) == ("SCH-11.4", ErrorCode.REQUIRED_FIELD_MISSING)
+    # v2.6: named where the version keeps the start (TQ1 since v2.5).
+    assert (caught.value.field, caught.value.code) == ("TQ1-7", ErrorCode.REQUIRED_FIELD_MISSING)
 
 
 def test_oru_is_rejected_with_its_header() -> None:
@@ -230,7 +231,7 @@ def test_supported_versions(version: str) -> None:
     assert patient(MINIMAL.format(version=version).encode()).chart_id == "X1"
 
 
-@pytest.mark.parametrize("version", ["2.2", "2.9", "3.0", "", "25"])
+@pytest.mark.parametrize("version", ["2.1", "2.9", "3.0", "", "25"])
 def test_unsupported_versions(version: str) -> None:
     with pytest.raises(FeedRejected) as caught:
         parse_message(MINIMAL.format(version=version).encode())
