@@ -20,6 +20,8 @@ from bot.importing.rows import RowProblem, RowsRejected, upsert_family_rows
 from bot.issuing.gateway import PortalGateway
 from bot.text import clean, fold
 from models import (
+    Appointment,
+    AppointmentStatus,
     Delivery,
     FamilyThread,
     NameFix,
@@ -242,6 +244,7 @@ def apply_merge(
         reason = f"merged into {kept.chart_id}"
         revoked = _revoke_active(session, gone, gateway, reason, now)
         moved = _move_name_fixes(session, gone, kept)
+        visits = _move_appointments(session, gone, kept)
         audit.record(
             session,
             actor=header.actor,
@@ -253,6 +256,7 @@ def apply_merge(
             control_id=header.control_id,
             revoked_pin_ids=revoked,
             moved_name_fix_ids=moved,
+            moved_appointment_ids=visits,
             reason=reason,
         )
         _tell_family(
@@ -304,3 +308,18 @@ def _move_name_fixes(session: Session, gone: Patient, kept: Patient) -> list[int
     for fix in fixes:
         fix.patient_id, fix.family_id = kept.id or 0, kept.family_id
     return [fix.id or 0 for fix in fixes]
+
+
+def _move_appointments(session: Session, gone: Patient, kept: Patient) -> list[int]:
+    """The merged chart's booked visits become the survivor's (the same child is coming), but
+    for a slot the survivor already holds: that is the same visit, booked twice."""
+    held = set(session.exec(select(Appointment.starts_at).where(Appointment.patient_id == kept.id)))
+    visits = session.exec(
+        select(Appointment).where(
+            Appointment.patient_id == gone.id, Appointment.status == AppointmentStatus.BOOKED
+        )
+    ).all()
+    moved = [visit for visit in visits if visit.starts_at not in held]
+    for visit in moved:
+        visit.patient_id = kept.id or 0
+    return [visit.id or 0 for visit in moved]

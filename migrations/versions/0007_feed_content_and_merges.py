@@ -18,6 +18,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 APPLIED = sa.text("ack_code = 'AA'")
+# Only merged charts: a search's "merged_into_id IS NULL" never picks it over the name indexes.
+MERGED = sa.text("merged_into_id IS NOT NULL")
 KEY = ['sending_application', 'sending_facility', 'control_id']
 
 
@@ -31,14 +33,14 @@ def upgrade() -> None:
 
     with op.batch_alter_table('patient', schema=None) as batch_op:
         batch_op.add_column(sa.Column('merged_into_id', sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_patient_merged_into_id'), ['merged_into_id'], unique=False)
+        batch_op.create_index('ix_patient_merged_into_id', ['merged_into_id'], unique=False, sqlite_where=MERGED, postgresql_where=MERGED)
         batch_op.create_foreign_key('fk_patient_merged_into_id_patient', 'patient', ['merged_into_id'], ['id'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('patient', schema=None) as batch_op:
         batch_op.drop_constraint('fk_patient_merged_into_id_patient', type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_patient_merged_into_id'))
+        batch_op.drop_index('ix_patient_merged_into_id', sqlite_where=MERGED, postgresql_where=MERGED)
         batch_op.drop_column('merged_into_id')
 
     # Two applied messages may now share a control id, which the older key cannot hold: only
