@@ -167,8 +167,9 @@ def _left_out(problem: RowProblem, patient: AdtPatient) -> FeedWarning:
     hl7_field, sequence = _hl7_field(problem.column, problem.index, patient, "")
     what = problem.column.replace("_", " ")  # "guardian phone"
     reason = problem.message.removeprefix(problem.column).strip()
+    where = hl7_field if sequence == 1 else f"{hl7_field} (segment {hl7_field[:3]} #{sequence})"
     return FeedWarning(
-        hl7_field, f"{hl7_field} {what} {reason}; left out, the rest applied", sequence=sequence
+        hl7_field, f"{where} {what} {reason}; left out, the rest applied", sequence=sequence
     )
 
 
