@@ -49,7 +49,7 @@ class SignallingAck(Ack):
     def __deepcopy__(self, memo: dict[int, object]) -> Ack:
         # Bolt deep-copies the request for each lazy listener: its copy is a plain Ack, as
         # Bolt's own (nothing waits on a lazy listener's ack; an Event cannot be copied).
-        copied = Ack()
+        copied = Ack.__new__(Ack)  # Ack.__init__ (untyped) only sets the response
         copied.response = copy.deepcopy(self._response, memo)
         return copied
 
