@@ -149,6 +149,98 @@ def run(report: Report, database_url: str, *, store: str, size: str, count: int 
     return report.add(result, lines)
 
 
+# --- every kind of answer (issue 22) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str
+    seconds: float  # to what the user sees: the card at the fake Slack, or the ack's own body
+    listed: bool  # answered in the ack's body (a list of families or a "no match" hint)
+
+
+def kind_queries(database_url: str, count: int) -> list[tuple[Query, bool]]:
+    """Mixed queries of every kind, each with whether the bot answers it with one card (the
+    real search decides); the others are answered in the ack's body."""
+    database = Database(database_url)
+    try:
+        with database.read_session() as session:
+            return [
+                (query, is_single_match(search_families(session, query.text)))
+                for query in mixed_queries(session, count + WARMUP, seed=29)
+            ]
+    finally:
+        database.dispose()
+
+
+def _answer(served: Served, slack: BenchSlack, query: Query, user: str, card: bool) -> Answer:
+    channel = f"CE2E{next(_channels):07d}"
+    waiter = slack.arrivals.expect("message", channel) if card else None
+    start = time.perf_counter()
+    response = served.sender.command(
+        "/family", query.text, channel_id=channel, user_id=user, response_url=slack.response_url()
+    )
+    answered = time.perf_counter()
+    if response.status != 200:
+        raise RuntimeError(f"/family answered {response.status}: {response.text[:200]}")
+    if waiter is None:
+        return Answer(query.kind, answered - start, listed=True)
+    return Answer(query.kind, waiter.wait() - start, listed=False)
+
+
+def run_kinds(
+    report: Report, database_url: str, *, store: str, size: str, count: int = 700
+) -> Result:
+    """Per query kind, the time to the answer the user sees, whether a card or the list in the
+    ack's body; the floor (which always acks and posts) on the same queries, alternating."""
+    queries = kind_queries(database_url, count)
+    rng = random.Random(5)
+    floor_answers: list[Answer] = []
+    answers: list[Answer] = []
+    label = f"{store}-{size}"
+    with (
+        slack_and_smtp() as (slack, smtp),
+        serve("floor", database_url, slack, smtp, label) as floor_app,
+        serve("bot", database_url, slack, smtp, label) as bot,
+    ):
+        for i, (query, card) in enumerate(queries):
+            user = rng.choice(STAFF_IDS[:10])
+            floor_first = i % 2 == 0
+            for served in (floor_app, bot) if floor_first else (bot, floor_app):
+                is_floor = served is floor_app
+                answer = _answer(served, slack, query, user, card or is_floor)
+                if i >= WARMUP:
+                    (floor_answers if is_floor else answers).append(answer)
+    floor = Summary.of(a.seconds for a in floor_answers)
+    kinds: dict[str, dict[str, Any]] = {}
+    for kind in sorted({a.kind for a in answers}):
+        mine = [a for a in answers if a.kind == kind]
+        summary = Summary.of(a.seconds for a in mine)
+        kinds[kind] = {
+            "answer": summary,
+            "listed": sum(a.listed for a in mine) / len(mine),
+            "ratio_p95": ratio(summary.p95, floor.p95),
+        }
+    listed = Summary.of(a.seconds for a in answers if a.listed)
+    carded = Summary.of(a.seconds for a in answers if not a.listed)
+    figures = {"floor": floor, "kinds": kinds, "listed": listed, "card": carded}
+    lines = [
+        f"floor   {floor.text()}  (bare Bolt app: ack + fixed message)",
+        f"card    {carded.text()}",
+        f"list    {listed.text()}  (answer in the ack's body)",
+        f"list p50 - card p50: {listed.median - carded.median:+.2f} ms (target <= 1.5)",
+        "per query kind (time to the answer; share answered by a list in the ack):",
+    ]
+    for kind, row in kinds.items():
+        summary = row["answer"]
+        lines.append(
+            f"  {kind:<13} p50 {summary.median:6.2f}  p95 {summary.p95:6.2f}  "
+            f"max {summary.max:6.2f} ms  p95/floor p95 {row['ratio_p95']:.1f}x  "
+            f"lists {row['listed']:4.0%}  (n={summary.count})"
+        )
+    return report.add(Result("family_kinds", store, size, figures), lines)
+
+
 # --- spans ------------------------------------------------------------------------------------
 
 # (label, from, to): each a span name of bench/spans.py (first start, last end) or "sent" /
