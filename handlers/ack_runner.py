@@ -65,6 +65,8 @@ class SignallingAck(Ack):
 
 
 class SignalledListenerRunner(ThreadListenerRunner):
+    """Bolt's ThreadListenerRunner whose request thread waits for a signal, not a poll."""
+
     @classmethod
     def replacing(cls, runner: ThreadListenerRunner) -> SignalledListenerRunner:
         return cls(
