@@ -58,16 +58,24 @@ def card_queries(database_url: str, count: int) -> list[Query]:
     return found
 
 
-def _one(served: Served, slack: BenchSlack, query: Query, user: str) -> Sample:
-    channel = f"CE2E{next(_channels):07d}"
-    waiter = slack.arrivals.expect("message", channel)
+def _send(
+    served: Served, slack: BenchSlack, query: Query, user: str, channel: str
+) -> tuple[float, float]:
+    """A signed /family; when it was sent and when its HTTP answer came (perf_counter)."""
     start = time.perf_counter()
     response = served.sender.command(
         "/family", query.text, channel_id=channel, user_id=user, response_url=slack.response_url()
     )
-    acked = time.perf_counter()
+    answered = time.perf_counter()
     if response.status != 200:
         raise RuntimeError(f"/family answered {response.status}: {response.text[:200]}")
+    return start, answered
+
+
+def _one(served: Served, slack: BenchSlack, query: Query, user: str) -> Sample:
+    channel = f"CE2E{next(_channels):07d}"
+    waiter = slack.arrivals.expect("message", channel)
+    start, acked = _send(served, slack, query, user, channel)
     return Sample(query.kind, channel, start, acked - start, waiter.wait() - start)
 
 
@@ -176,13 +184,7 @@ def kind_queries(database_url: str, count: int) -> list[tuple[Query, bool]]:
 def _answer(served: Served, slack: BenchSlack, query: Query, user: str, card: bool) -> Answer:
     channel = f"CE2E{next(_channels):07d}"
     waiter = slack.arrivals.expect("message", channel) if card else None
-    start = time.perf_counter()
-    response = served.sender.command(
-        "/family", query.text, channel_id=channel, user_id=user, response_url=slack.response_url()
-    )
-    answered = time.perf_counter()
-    if response.status != 200:
-        raise RuntimeError(f"/family answered {response.status}: {response.text[:200]}")
+    start, answered = _send(served, slack, query, user, channel)
     if waiter is None:
         return Answer(query.kind, answered - start, listed=True)
     return Answer(query.kind, waiter.wait() - start, listed=False)

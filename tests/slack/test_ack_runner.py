@@ -97,7 +97,9 @@ def command(app: App, function: Callable[..., None], ack_timeout: int | None = N
         app._listeners[-1].ack_timeout = ack_timeout
 
 
-def test_the_ack_body_is_the_answer(runner: str, probe: Probe, dispatch_sleeps: DispatchSleeps):
+def test_the_ack_body_is_the_answer(
+    runner: str, probe: Probe, dispatch_sleeps: DispatchSleeps
+) -> None:
     app = make_app(runner, probe)
 
     def listener(ack: Ack) -> None:
@@ -207,7 +209,9 @@ def test_lazy_listeners_run_and_the_ack_answers(
     assert probe.lazy_ran.wait(WAIT)
 
 
-def test_events_are_acked_at_once(runner: str, probe: Probe, dispatch_sleeps: DispatchSleeps):
+def test_events_are_acked_at_once(
+    runner: str, probe: Probe, dispatch_sleeps: DispatchSleeps
+) -> None:
     app = make_app(runner, probe)
 
     @app.event("app_mention")
