@@ -106,6 +106,7 @@ def practice_of(settings: Settings) -> Practice:
         name=settings.practice_name or "",
         phone=settings.practice_phone or "",
         portal_url=settings.portal_url or "",
+        signin_url=settings.portal_signin_url or "",
     )
 
 
