@@ -102,7 +102,8 @@ def render_letters(practice: Practice, letters: Sequence[Letter], *, language: s
         for words in editions
     }
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=LETTER, pageCompression=1)
+    # The initial font too, or reportlab lists an unembedded Helvetica on every page.
+    canvas = Canvas(buffer, pagesize=LETTER, pageCompression=1, initialFontName=REGULAR)
     canvas.setTitle(editions[0].text("letter.document_title"))
     canvas.setAuthor("pinbot")
     canvas.setCreator("pinbot")
