@@ -95,26 +95,44 @@ def render_letters(practice: Practice, letters: Sequence[Letter], *, language: s
     page per language of a bilingual choice ("es+en": Spanish, then English, per child)."""
     if not letters:
         raise ValueError("no letters to render")
-    register_fonts()
     editions = [texts(code) for code in letter_languages(language)]
+    pages = [PageSpec(letter, words.language) for letter in letters for words in editions]
+    return render_pages(practice, pages, title=editions[0].text("letter.document_title"))
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    letter: Letter
+    language: str
+    stamp: str | None = None  # a line above the page ("SAMPLE · …"); real letters have none
+
+
+def render_pages(practice: Practice, pages: Sequence[PageSpec], *, title: str) -> bytes:
+    """The PDF of `pages`, one US Letter page each, in order."""
+    register_fonts()
+    editions = {page.language: texts(page.language) for page in pages}
     notices = {
-        words.language: assistance_notices(words.language, phone=practice.phone)
-        for words in editions
+        code: assistance_notices(words.language, phone=practice.phone)
+        for code, words in editions.items()
     }
     buffer = io.BytesIO()
     # The initial font too, or reportlab lists an unembedded Helvetica on every page.
     canvas = Canvas(buffer, pagesize=LETTER, pageCompression=1, initialFontName=REGULAR)
-    canvas.setTitle(editions[0].text("letter.document_title"))
+    canvas.setTitle(title)
     canvas.setAuthor("pinbot")
     canvas.setCreator("pinbot")
     canvas.setSubject("")
     # One QR form per address, drawn by reference on every page: each code is built once.
     _define_qr_form(canvas, _QR_SIGN_UP, practice.portal_url)
     _define_qr_form(canvas, _QR_SIGN_IN, practice.signin)
-    for letter in letters:
-        for words in editions:
-            _Page(canvas, words, practice, letter, notices[words.language]).draw()
-            canvas.showPage()
+    for page in pages:
+        if page.stamp:
+            canvas.setFont(BOLD, 9)
+            canvas.setFillColor(GREY)
+            canvas.drawString(MARGIN, PAGE_HEIGHT - MARGIN / 2, printable(page.stamp))
+        words = editions[page.language]
+        _Page(canvas, words, practice, page.letter, notices[page.language]).draw()
+        canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
