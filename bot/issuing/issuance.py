@@ -69,7 +69,7 @@ def issue_pins(
     check_not_changed_meanwhile(session, request, children)
     recipient = validated_recipient(session, family, request)
     emailed = emailed_child(children, request)
-    mode, note = mode_for(session, recipient, [c.id for c in children])
+    mode, note = mode_for(session, recipient, [c.id for c in children], zone=policy.timezone)
     language = validated_language(family, request, policy)
 
     batch = IssueBatch(

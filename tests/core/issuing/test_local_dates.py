@@ -142,3 +142,24 @@ def test_end_of_day_follows_daylight_saving_time() -> None:
     # 03/14/2027 is the day New York springs forward: the day still ends at local midnight.
     assert end_of_day(date(2027, 3, 14), NEW_YORK) == datetime(2027, 3, 15, 4, 0, tzinfo=UTC)
     assert end_of_day(date(2027, 3, 13), NEW_YORK) == datetime(2027, 3, 14, 5, 0, tzinfo=UTC)
+
+
+def test_the_earlier_welcome_emails_date_in_the_note_is_local(
+    database: Database, issued: dict[str, object]
+) -> None:
+    with database.transaction() as session:
+        other = make_family(session, "TZ-2")  # a second household, the same mother
+        mother = make_guardian(session, other, email="lan.nguyen@example.com")
+        child = make_patient(session, other, "Mai", date(2021, 2, 3), last="Trần")
+        request = IssueRequest(
+            family_id=other.id or 0,
+            patient_ids=(child.id or 0,),
+            recipient_guardian_id=mother.id,
+            emailed_patient_id=None,
+            issued_by="U0STAFF",
+            idempotency_key="view:TZ2",
+        )
+        later = _policy(EVENING + timedelta(minutes=5))
+        result = issue_pins(session, request, policy=later, gateway=BuiltinGateway())
+    assert result.account_note is not None
+    assert "already went to this address on 12/06/2026" in result.account_note
