@@ -10,17 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.clock import Clock, end_of_day, last_valid_day
 from bot.db import Database
 from bot.families.record import load_family
 from bot.issuing.gateway import BuiltinGateway, verify_patient_pin
 from bot.issuing.issuance import issue_pins
-from bot.issuing.requests import IssuePolicy, IssueRequest
+from bot.issuing.requests import IssuePolicy, IssueRequest, IssueResult
 from bot.reminders.digest import Section, build_digest
 from bot.reminders.sweep import mark_expired_pins
-from models import OutgoingWork, Pin, PinStatus, WorkKind
+from models import Family, Guardian, OutgoingWork, Patient, Pin, PinStatus, WorkKind
 from tests.support.factories import make_family, make_guardian, make_patient
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -36,23 +36,30 @@ def _policy(now: datetime) -> IssuePolicy:
     )
 
 
+def _issue(
+    session: Session, family: Family, guardian: Guardian, child: Patient, *, at: datetime
+) -> IssueResult:
+    """One child's PIN, emailed to `guardian`, issued at the local moment `at`."""
+    request = IssueRequest(
+        family_id=family.id or 0,
+        patient_ids=(child.id or 0,),
+        recipient_guardian_id=guardian.id,
+        emailed_patient_id=None,
+        issued_by="U0STAFF",
+        idempotency_key=f"view:{family.account_number}",
+        channel_id="C0FRONT",
+        thread_ts="1700000000.000100",
+    )
+    return issue_pins(session, request, policy=_policy(at), gateway=BuiltinGateway())
+
+
 @pytest.fixture
 def issued(database: Database) -> dict[str, object]:
     with database.transaction() as session:
         family = make_family(session, "TZ-1")
         mother = make_guardian(session, family, email="lan.nguyen@example.com")
         child = make_patient(session, family, "Łukasz", date(2019, 5, 1), last="Nguyễn")
-        request = IssueRequest(
-            family_id=family.id or 0,
-            patient_ids=(child.id or 0,),
-            recipient_guardian_id=mother.id,
-            emailed_patient_id=None,
-            issued_by="U0STAFF",
-            idempotency_key="view:TZ",
-            channel_id="C0FRONT",
-            thread_ts="1700000000.000100",
-        )
-        issue_pins(session, request, policy=_policy(EVENING), gateway=BuiltinGateway())
+        _issue(session, family, mother, child, at=EVENING)
     return {"family": family.id, "child": child.id, "chart": child.chart_id, "dob": child.dob}
 
 
@@ -151,15 +158,6 @@ def test_the_earlier_welcome_emails_date_in_the_note_is_local(
         other = make_family(session, "TZ-2")  # a second household, the same mother
         mother = make_guardian(session, other, email="lan.nguyen@example.com")
         child = make_patient(session, other, "Mai", date(2021, 2, 3), last="Trần")
-        request = IssueRequest(
-            family_id=other.id or 0,
-            patient_ids=(child.id or 0,),
-            recipient_guardian_id=mother.id,
-            emailed_patient_id=None,
-            issued_by="U0STAFF",
-            idempotency_key="view:TZ2",
-        )
-        later = _policy(EVENING + timedelta(minutes=5))
-        result = issue_pins(session, request, policy=later, gateway=BuiltinGateway())
+        result = _issue(session, other, mother, child, at=EVENING + timedelta(minutes=5))
     assert result.account_note is not None
     assert "already went to this address on 12/06/2026" in result.account_note
