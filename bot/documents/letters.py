@@ -227,7 +227,7 @@ class _Page:
         signs_in = self.letter.case == LetterCase.HAS_ACCOUNT  # adds a child: no sign-up
         label = "letter.signin_label" if signs_in else "letter.portal_label"
         address = self.practice.signin if signs_in else self.practice.portal_url
-        self._text(self.w.text(label), REGULAR, 11, width=left, color=GREY)
+        self._text(self.w.text(label), REGULAR, 11, min_size=10, width=left, color=GREY)
         self._text(address, BOLD, 22, min_size=13, width=left, address=True)
         self.y -= 4
         self._text(self.practice.name, BOLD, 14, min_size=10, width=left)
