@@ -117,13 +117,24 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if report.written and (report.ok or args.skip_invalid) else EXIT_FAILED
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The sample practice goes into its own database unless --database-url says where, and
+    never into one that holds a practice's families."""
+    from dataclasses import replace
+
     from bot.importing import demo
 
-    database = _open_database(settings)
+    url = args.database_url or demo.DEMO_DATABASE_URL
+    database = _open_database(replace(settings, database_url=url))
+    if real := demo.practice_families(database):
+        return _fail(
+            f"{safe_url(url)} holds {real} famil{'y' if real == 1 else 'ies'} that are not the "
+            "demo's: the sample practice is not loaded there. Run `pinbot demo` without "
+            "--database-url to use its own database (pinbot-demo.db)."
+        )
     today = Clock(settings.timezone).today()
     report = demo.load_demo(database, tz=settings.timezone, today=today)
-    _say(*report.summary_lines(), "", *demo.demo_hints(today=today))
+    _say(*report.summary_lines(), "", *demo.demo_hints(today=today, database_url=url))
     return EXIT_OK
 
 
@@ -222,7 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-invalid", action="store_true", help="write the good rows and list the bad ones"
     )
     imports.set_defaults(func=cmd_import)
-    verbs.add_parser("demo", help="load a sample practice").set_defaults(func=cmd_demo)
+    demo = verbs.add_parser(
+        "demo",
+        help="load a synthetic sample practice into its own database (pinbot-demo.db)",
+        description="Load a synthetic sample practice (invented families, account numbers "
+        "DEMO-…) into its own SQLite database, pinbot-demo.db in this folder, and print what "
+        "to try. DATABASE_URL is not used: the demo never touches the practice's database.",
+    )
+    demo.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="load it here instead (refused if the database holds any non-demo family)",
+    )
+    demo.set_defaults(func=cmd_demo)
     remind = verbs.add_parser("remind", help="run the reminder sweep now")
     remind.add_argument("--force", action="store_true", help="post again today (audited)")
     remind.set_defaults(func=cmd_remind)

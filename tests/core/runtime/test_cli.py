@@ -246,14 +246,43 @@ def test_import_families_validates_whole_file_then_writes(
     assert "problem" not in good.stdout
 
 
-def test_demo_loads_a_practice_and_says_what_to_try(tmp_path: Path, database_url: str) -> None:
+def test_demo_loads_a_practice_into_its_own_database_and_says_what_to_try(
+    tmp_path: Path, database_url: str
+) -> None:
+    pinbot(tmp_path, "db", "upgrade", DATABASE_URL=database_url)
     run = pinbot(tmp_path, "demo", DATABASE_URL=database_url)
 
     assert run.code == 0, run
     tries = [line for line in run.stdout.splitlines() if line.strip().startswith("/family ")]
     assert len(tries) >= 5, run
     assert "/pin " in run.stdout
-    assert row_counts(database_url)["family"] >= 20  # "a few dozen families"
+    assert "  DATABASE_URL=sqlite:///pinbot-demo.db .venv/bin/pinbot run" in run.said, run
+    assert row_counts(database_url)["family"] == 0  # the practice's database is untouched
+    demo_url = f"sqlite:///{tmp_path / 'pinbot-demo.db'}"
+    assert row_counts(demo_url)["family"] >= 20  # "a few dozen families"
+
+
+def test_demo_refuses_a_database_that_holds_a_practice(tmp_path: Path, database_url: str) -> None:
+    assert pinbot(tmp_path, "demo", "--database-url", database_url).code == 0
+    assert pinbot(tmp_path, "demo", "--database-url", database_url).code == 0  # demo only: fine
+    demo_rows = row_counts(database_url)
+    practice = tmp_path / "families.csv"
+    practice.write_text(
+        (DATA / "families_good.csv").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    assert pinbot(tmp_path, "import", "families", str(practice), DATABASE_URL=database_url).code == 0
+    with_practice = row_counts(database_url)
+
+    run = pinbot(tmp_path, "demo", "--database-url", database_url)
+
+    assert run.code == 1, run
+    assert re.fullmatch(
+        r".* holds \d+ families that are not the demo's: the sample practice is not loaded "
+        r"there\. Run `pinbot demo` without --database-url to use its own database "
+        r"\(pinbot-demo\.db\)\.",
+        run.said[-1],
+    ), run
+    assert row_counts(database_url) == with_practice != demo_rows
 
 
 # --------------------------------------------------------------------------- check
