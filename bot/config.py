@@ -38,6 +38,14 @@ NO_TOKENS_GUIDANCE = (
 )
 
 
+SOCKET_OR_HTTP_GUIDANCE = (
+    "SLACK_APP_TOKEN is required for Socket Mode (the manifest's default): Basic Information > "
+    "App-Level Tokens > Generate, with connections:write, gives the xapp-... token. For HTTP "
+    "mode instead, set SLACK_SIGNING_SECRET (Basic Information) and socket_mode_enabled: false "
+    "in the manifest."
+)
+
+
 class ConfigError(Exception):
     """Configuration is missing or malformed; `problems` holds one line per variable."""
 
@@ -157,8 +165,8 @@ class Settings:
             "PRACTICE_PHONE": self.practice_phone,
             "SUPERVISOR_IDS": self.supervisor_ids,
         }
-        if not self.socket_mode:
-            required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
+        if not self.socket_mode and not self.slack_signing_secret:
+            problems.append(SOCKET_OR_HTTP_GUIDANCE)
         for name, value in required.items():
             if not value and not any(p.startswith(name + " ") for p in problems):
                 problems.append(

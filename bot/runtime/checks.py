@@ -110,15 +110,15 @@ def check_feed(settings: Settings) -> list[CheckResult]:
 
 
 def run_checks(
-    settings: Settings, *, check_slack: Callable[[Settings], CheckResult]
+    settings: Settings, *, check_slack: Callable[[Settings], list[CheckResult]]
 ) -> list[CheckResult]:
-    """Every check; `check_slack` (auth.test) comes from the composition root, the one place
-    that talks to Slack's Web API."""
+    """Every check; `check_slack` (tokens, Socket Mode, channel membership) comes from the
+    composition root, the one place that talks to Slack's Web API."""
     return [
         *check_configuration(settings),
         check_database(settings),
         check_smtp(settings),
-        check_slack(settings),
+        *check_slack(settings),
         *check_locales(settings.default_language),
         *check_feed(settings),
     ]

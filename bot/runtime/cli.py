@@ -15,6 +15,7 @@ from bot import logs
 from bot.clock import Clock
 from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
 from bot.db import Database, DatabaseUnavailable, safe_url, upgrade
+from bot.errors import CannotStart
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 MAX_REPORT_WEEKS = 104
@@ -284,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(settings, args))
     except ConfigError as error:
         return _fail(*error.problems, code=EXIT_CONFIG)
+    except CannotStart as error:
+        return _fail(str(error))
     except OperationalError as error:
         return _fail(
             f"Can't reach the database at {safe_url(settings.database_url)}: "

@@ -220,7 +220,7 @@ def test_require_runnable_lists_every_missing_variable_http_mode() -> None:
 
     assert _required(caught.value) == {
         "SLACK_BOT_TOKEN",
-        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",  # Socket Mode, the manifest's default, needs it (or HTTP mode's secret)
         "PORTAL_URL",
         "PRACTICE_NAME",
         "PRACTICE_PHONE",
@@ -234,9 +234,10 @@ def test_require_runnable_socket_mode_needs_no_signing_secret() -> None:
     env = {k: v for k, v in RUNNABLE.items() if k != "SLACK_SIGNING_SECRET"}
     load_settings({**env, "SLACK_APP_TOKEN": SECRETS["SLACK_APP_TOKEN"]}).require_runnable()
 
-    with pytest.raises(ConfigError) as caught:  # without the app token it is HTTP mode
+    with pytest.raises(ConfigError) as caught:  # neither: Socket Mode's token is asked for
         load_settings(env).require_runnable()
-    assert _required(caught.value) == {"SLACK_SIGNING_SECRET"}
+    assert _required(caught.value) == {"SLACK_APP_TOKEN"}
+    assert "SLACK_SIGNING_SECRET" in caught.value.problems[0]  # and HTTP mode's alternative
 
 
 def test_require_runnable_names_only_what_is_missing() -> None:

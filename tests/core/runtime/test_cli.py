@@ -174,9 +174,58 @@ def test_run_with_a_token_lists_every_missing_variable(tmp_path: Path) -> None:
 
     assert run.code == 2, run
     named = sorted(line.split(" ", 1)[0] for line in run.said)
-    assert named == sorted([*REQUIRED, "SLACK_SIGNING_SECRET"]), run
+    assert named == sorted([*REQUIRED, "SLACK_APP_TOKEN"]), run
     assert all("required" in line for line in run.said), run
     assert "SEKRIT" not in run.output
+
+
+def slack_run_env(tmp_path: Path, api_url: str, **overrides: str) -> dict[str, str]:
+    return {
+        **REQUIRED,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'pinbot.db'}",
+        "SLACK_API_URL": api_url,
+        "SLACK_BOT_TOKEN": "xoxb-111-222-SEKRITbottoken",
+        "SLACK_APP_TOKEN": "xapp-1-A0-SEKRITapptoken",
+        "PINBOT_KEY": "k" * 64,
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    ("refused", "variable"),
+    [("xoxb-111-222-SEKRITbottoken", "SLACK_BOT_TOKEN"), ("xapp-1-A0-SEKRITapptoken", "SLACK_APP_TOKEN")],
+)
+def test_run_with_a_refused_token_says_which_in_one_line(
+    tmp_path: Path, fake_slack: FakeSlack, refused: str, variable: str
+) -> None:
+    fake_slack.socket_mode_url = "ws://127.0.0.1:1/never-used"
+    fake_slack.revoked_tokens.add(refused)
+
+    run = pinbot(tmp_path, "run", **slack_run_env(tmp_path, fake_slack.url))
+
+    assert run.code == 1, run
+    assert run.said == [
+        f"{variable} was refused (Slack said invalid_auth: it is not valid): "
+        + (
+            "copy the Bot User OAuth Token (xoxb-…) again from the app's OAuth & Permissions "
+            "page."
+            if variable == "SLACK_BOT_TOKEN"
+            else "create an app-level token with the connections:write scope (Basic "
+            "Information > App-Level Tokens) and put it (xapp-…) in SLACK_APP_TOKEN, or leave "
+            "SLACK_APP_TOKEN empty for HTTP mode."
+        )
+    ], run
+    assert "Traceback" not in run.output and "SEKRIT" not in run.output
+
+
+def test_run_with_slack_unreachable_names_slack_api_url(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api/"  # nothing listens there
+    run = pinbot(tmp_path, "run", **slack_run_env(tmp_path, url))
+
+    assert run.code == 1, run
+    assert run.said == [
+        f"Can't reach Slack at {url} (URLError): check the network or proxy, or SLACK_API_URL."
+    ], run
 
 
 # --------------------------------------------------------------------------- database
@@ -339,3 +388,66 @@ def test_check_says_what_is_wrong_in_plain_words(tmp_path: Path, fake_slack: Fak
     assert "invalid_auth" in failed["slack"] and "SLACK_BOT_TOKEN" in failed["slack"]
     assert len(fake_slack.calls_to("auth.test")) == 1
     assert "SEKRIT" not in run.output and PASSWORD not in run.output
+
+
+def test_check_opens_socket_mode_and_finds_channels_pinbot_is_not_in(
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> None:
+    fake_slack.socket_mode_url = "ws://127.0.0.1:1/never-used"  # opened, never connected to
+    fake_slack.add_channel("C0NOTIN", is_member=False)
+    fake_slack.add_channel("G0SECRET", is_private=True, is_member=False)
+    env = {
+        **full_config(database_url, fake_slack, smtp_server.port),
+        "SLACK_APP_TOKEN": "xapp-1-A0-SEKRITapptoken",
+        "ALLOWED_CHANNEL_IDS": "C0FRONT,C0NOTIN",
+        "REMINDER_CHANNEL_ID": "G0SECRET",
+    }
+
+    run = pinbot(tmp_path, "check", **env)
+
+    assert run.code == 1, run
+    slack = [line for line in run.said if line.split()[1] in {"slack:", "socket", "channel:"}]
+    assert slack == [
+        "ok  slack: connected as @pinbot in Pinbot Test",
+        "ok  socket mode: SLACK_APP_TOKEN opens a connection",
+        "ok  channel: pinbot can post in C0FRONT (ALLOWED_CHANNEL_IDS)",
+        "FAIL channel: pinbot is not in C0NOTIN (ALLOWED_CHANNEL_IDS): /invite @pinbot in that "
+        "channel",
+        "FAIL channel: pinbot is not in G0SECRET (REMINDER_CHANNEL_ID): /invite @pinbot in that "
+        "channel",
+    ], run
+    assert len(fake_slack.calls_to("apps.connections.open")) == 1
+    probes = fake_slack.calls_to("chat.postEphemeral")
+    assert {call.args["user"] for call in probes} == {"U0PINBOT1"}  # seen by pinbot alone
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+
+def test_check_with_a_refused_app_token_says_so_without_slack_sdk_log_lines(
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> None:
+    fake_slack.revoked_tokens.add("xapp-1-A0-SEKRITapptoken")
+    env = {
+        **full_config(database_url, fake_slack, smtp_server.port),
+        "SLACK_APP_TOKEN": "xapp-1-A0-SEKRITapptoken",
+    }
+
+    run = pinbot(tmp_path, "check", **env)
+
+    assert run.code == 1, run
+    assert [line for line in run.said if line.startswith("FAIL")] == [
+        "FAIL socket mode: SLACK_APP_TOKEN was refused (Slack said invalid_auth: it is not "
+        "valid): create an app-level token with the connections:write scope (Basic Information "
+        "> App-Level Tokens) and put it (xapp-…) in SLACK_APP_TOKEN, or leave SLACK_APP_TOKEN "
+        "empty for HTTP mode."
+    ], run
+    assert "slack_sdk" not in run.output and not any(
+        LOG_LINE.match(line) for line in run.output.splitlines()
+    ), run
+
+
+def test_check_without_any_token_asks_for_the_app_token(tmp_path: Path) -> None:
+    run = pinbot(tmp_path, "check", **REQUIRED, DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}")
+
+    configuration = [line for line in run.said if line.startswith("FAIL configuration")]
+    assert any("SLACK_APP_TOKEN is required for Socket Mode" in line for line in configuration)
+    assert not any("SLACK_SIGNING_SECRET is required" in line for line in run.said), run
