@@ -272,8 +272,10 @@ def practice_families(database: Database) -> int:
     """How many families in the database are not the demo's (their account number does not
     start with DEMO-): `pinbot demo` refuses to mix its families in with a practice's."""
     with database.read_session() as session:
-        statement = select(func.count()).select_from(Family).where(
-            ~col(Family.account_number).startswith(DEMO_ACCOUNT_PREFIX, autoescape=True)
+        statement = (
+            select(func.count())
+            .select_from(Family)
+            .where(~col(Family.account_number).startswith(DEMO_ACCOUNT_PREFIX, autoescape=True))
         )
         return int(session.execute(statement).scalar_one())
 

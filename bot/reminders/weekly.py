@@ -193,8 +193,10 @@ def describe_weekly(
         return [f"{report} was already posted ({stamp}): nothing posted. Run "
                 "`pinbot remind --force` to post it again."]  # fmt: skip
     if not result.queued:
-        return [f"{report} was not posted: no PIN was issued in the 12 weeks before {week}. "
-                "The week stays open: a later run this week posts it once there are PINs."]  # fmt: skip
+        return [
+            f"{report} was not posted: no PIN was issued in the 12 weeks before {week}. "
+            "The week stays open: a later run this week posts it once there are PINs."
+        ]
     channel = settings.reminder_channel_id
     what = f"{result.issued} PINs in the last 12 weeks"
     if outcome is None or outcome.state in {DigestState.POSTED_BY_ME, DigestState.POSTED_BY_OTHER}:
@@ -203,7 +205,9 @@ def describe_weekly(
         return [f"{report}: {what}, chart queued; another run is posting it."]
     why = f": {why_not_posted(outcome.error, channel)}" if outcome.error else ""
     if outcome.state is DigestState.FAILED:
-        return [f"{report} ({what}) was not posted{why}. Fix that, then run `pinbot remind --force` "
-                "to post it."]  # fmt: skip
+        return [
+            f"{report} ({what}) was not posted{why}. Fix that, then run "
+            "`pinbot remind --force` to post it."
+        ]
     return [f"{report} ({what}) was not posted yet{why}. The running bot retries it "
             "(or run `pinbot remind` again)."]  # fmt: skip

@@ -98,14 +98,14 @@ def verify_tokens(settings: Settings, client: WebClient) -> None:
 
 def channels_to_check(settings: Settings) -> dict[str, str]:
     """channel ID -> the variable that names it (a channel in both is checked once)."""
-    channels = {channel: "ALLOWED_CHANNEL_IDS" for channel in settings.allowed_channel_ids}
+    channels = dict.fromkeys(settings.allowed_channel_ids, "ALLOWED_CHANNEL_IDS")
     if settings.reminder_channel_id:
         channels.setdefault(settings.reminder_channel_id, "REMINDER_CHANNEL_ID")
     return channels
 
 
 def membership_problem(client: WebClient, channel: str, variable: str, bot_user: str) -> str:
-    """"" when the bot can post in `channel`, else what to do about it."""
+    """ "" when the bot can post in `channel`, else what to do about it."""
     try:
         client.chat_postEphemeral(channel=channel, user=bot_user, text=PROBE_TEXT)
     except SlackApiError as error:

@@ -187,11 +187,18 @@ def test_home_and_pinbot_today_count_the_same_children(staff_stack: Stack) -> No
     `/pinbot today`'s heading, which also says how many more it lists and why."""
     with staff_stack.database.transaction() as session:
         family = make_family(session, "A7003")
+        names = [("Oriel", ""), ("Baby Boy", "NB"), ("Baby Girl", "NB")]
         kids = [
-            make_patient(session, family, first, date(2020, 3, 3), last="Brindlemoor",
-                         chart=f"MRN7810{n}", name_type=kind)  # fmt: skip
-            for n, (first, kind) in enumerate([("Oriel", ""), ("Baby Boy", "NB"),
-                                               ("Baby Girl", "NB")])  # fmt: skip
+            make_patient(
+                session,
+                family,
+                first,
+                date(2020, 3, 3),
+                last="Brindlemoor",
+                chart=f"MRN7810{n}",
+                name_type=kind,
+            )
+            for n, (first, kind) in enumerate(names)
         ]
         for kid in kids:
             session.add(Appointment(patient_id=kid.id or 0, starts_at=datetime(2026, 12, 2, 9)))

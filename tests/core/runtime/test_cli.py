@@ -193,7 +193,10 @@ def slack_run_env(tmp_path: Path, api_url: str, **overrides: str) -> dict[str, s
 
 @pytest.mark.parametrize(
     ("refused", "variable"),
-    [("xoxb-111-222-SEKRITbottoken", "SLACK_BOT_TOKEN"), ("xapp-1-A0-SEKRITapptoken", "SLACK_APP_TOKEN")],
+    [
+        ("xoxb-111-222-SEKRITbottoken", "SLACK_BOT_TOKEN"),
+        ("xapp-1-A0-SEKRITapptoken", "SLACK_APP_TOKEN"),
+    ],
 )
 def test_run_with_a_refused_token_says_which_in_one_line(
     tmp_path: Path, fake_slack: FakeSlack, refused: str, variable: str
@@ -207,8 +210,7 @@ def test_run_with_a_refused_token_says_which_in_one_line(
     assert run.said == [
         f"{variable} was refused (Slack said invalid_auth: it is not valid): "
         + (
-            "copy the Bot User OAuth Token (xoxb-…) again from the app's OAuth & Permissions "
-            "page."
+            "copy the Bot User OAuth Token (xoxb-…) again from the app's OAuth & Permissions page."
             if variable == "SLACK_BOT_TOKEN"
             else "create an app-level token with the connections:write scope (Basic "
             "Information > App-Level Tokens) and put it (xapp-…) in SLACK_APP_TOKEN, or leave "
@@ -316,10 +318,9 @@ def test_demo_refuses_a_database_that_holds_a_practice(tmp_path: Path, database_
     assert pinbot(tmp_path, "demo", "--database-url", database_url).code == 0  # demo only: fine
     demo_rows = row_counts(database_url)
     practice = tmp_path / "families.csv"
-    practice.write_text(
-        (DATA / "families_good.csv").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    assert pinbot(tmp_path, "import", "families", str(practice), DATABASE_URL=database_url).code == 0
+    practice.write_text((DATA / "families_good.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    imported = pinbot(tmp_path, "import", "families", str(practice), DATABASE_URL=database_url)
+    assert imported.code == 0, imported
     with_practice = row_counts(database_url)
 
     run = pinbot(tmp_path, "demo", "--database-url", database_url)
