@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings
-from bot.db import Database, safe_url
+from bot.db import Database, safe_url, why_unreachable
 from bot.delivery.smtp import MailError, check_sender, describe_security
 from bot.documents.locale import available_languages, locale_problems
 
@@ -46,8 +46,8 @@ def check_database(settings: Settings) -> CheckResult:
             connection.execute(text("SELECT 1"))
         database.dispose()
     except SQLAlchemyError as error:
-        first = str(getattr(error, "orig", error)).strip().splitlines()[0]
-        return CheckResult("database", False, f"can't reach {where}: {first}")
+        why = why_unreachable(settings.database_url, error)
+        return CheckResult("database", False, f"can't reach {where}: {why}")
     return CheckResult("database", True, f"reached {where}")
 
 

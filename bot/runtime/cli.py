@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from bot import logs
 from bot.clock import Clock
 from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
-from bot.db import Database, DatabaseUnavailable, safe_url, upgrade
+from bot.db import Database, DatabaseUnavailable, safe_url, upgrade, why_unreachable
 from bot.errors import CannotStart
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as error:
         return _fail(
             f"Can't reach the database at {safe_url(settings.database_url)}: "
-            f"{str(error.orig).strip().splitlines()[0]}"
+            f"{why_unreachable(settings.database_url, error)}"
         )
     except DatabaseUnavailable as error:
         return _fail(

@@ -100,6 +100,12 @@ def test_good_file_imports_with_counts_and_search_keys(database: Database) -> No
     assert "families: 3 created, 0 updated, 0 unchanged" in "\n".join(report.summary_lines())
 
 
+PHONE_PROBLEM = (
+    "guardian_phone is not a phone number: give all ten digits with the area code "
+    "(555-201-4455), or +country code and number"
+)
+
+
 def test_bad_file_lists_every_problem_and_writes_nothing(database: Database) -> None:
     report = import_families(database, DATA / "families_bad.csv")
 
@@ -111,7 +117,7 @@ def test_bad_file_lists_every_problem_and_writes_nothing(database: Database) -> 
         (3, "guardian_has_portal_account must be yes or no (got 'maybe')"),
         (5, "patient_id is also on line 2 under a different account_number"),
         (6, "patient_dob is in the future"),
-        (6, "guardian_phone is not a phone number"),
+        (6, PHONE_PROBLEM),
         (7, "patient_dob is before 1900"),
         (8, "has 6 fields but the header has 14"),
         # Line 9 starts a record whose quoted name spans two lines; the next record is line 11.

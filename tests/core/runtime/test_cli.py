@@ -452,3 +452,16 @@ def test_check_without_any_token_asks_for_the_app_token(tmp_path: Path) -> None:
     configuration = [line for line in run.said if line.startswith("FAIL configuration")]
     assert any("SLACK_APP_TOKEN is required for Socket Mode" in line for line in configuration)
     assert not any("SLACK_SIGNING_SECRET is required" in line for line in run.said), run
+
+
+def test_a_database_in_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'pinbot.db'}"
+
+    upgrade = pinbot(tmp_path, "db", "upgrade", DATABASE_URL=url)
+    check = pinbot(tmp_path, "check", DATABASE_URL=url)
+
+    assert upgrade.code == 1, upgrade
+    folder = tmp_path / "no-such-folder"
+    missing = f"the folder {folder} does not exist: create it, or fix DATABASE_URL"
+    assert upgrade.said == [f"Can't reach the database at {url}: {missing}"], upgrade
+    assert f"FAIL database: can't reach {url}: {missing}" in check.said, check
