@@ -209,6 +209,25 @@ def cmd_hl7(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if codes == {"AA"} else EXIT_FAILED
 
 
+IMPORT_EPILOG = """\
+columns, in a header row (names as here, in any order):
+  families       account_number, patient_id, patient_first_name, patient_middle_name,
+                 patient_last_name, patient_dob, patient_sex, name_type,
+                 guardian_first_name, guardian_last_name, guardian_relationship,
+                 guardian_email, guardian_phone, guardian_has_portal_account
+                 and optionally guardian_language (es, spa, Spanish…)
+                 one row per patient-guardian pair; name_type, patient_middle_name,
+                 guardian_phone and guardian_email may be empty
+  appointments   patient_id, starts_at, provider
+                 starts_at in ISO 8601 local time (2026-03-09T14:30)
+  registrations  patient_id, registered_at
+                 marks the patient's active PIN registered (local time or a date)
+dates: YYYY-MM-DD or MM/DD/YYYY
+
+example:
+  .venv/bin/pinbot import families export.csv"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinbot", description="Patient-portal PINs for whole families, from Slack."
@@ -227,9 +246,23 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     backup.set_defaults(func=cmd_db_backup)
-    imports = verbs.add_parser("import", help="import an EHR export (CSV)")
-    imports.add_argument("kind", choices=["families", "appointments", "registrations"])
-    imports.add_argument("file")
+    imports = verbs.add_parser(
+        "import",
+        help="import an EHR export (CSV)",
+        description="Import a CSV export from the EHR. The whole file is checked first: any\n"
+        "bad row is listed with its line number and nothing is written (exit 1),\n"
+        "unless --skip-invalid. Re-importing updates records and never deletes.",
+        epilog=IMPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imports.add_argument(
+        "kind",
+        choices=["families", "appointments", "registrations"],
+        help="what FILE holds (its columns are listed below)",
+    )
+    imports.add_argument(
+        "file", metavar="FILE", help="the CSV file: UTF-8 or Windows-1252, comma or semicolon"
+    )
     imports.add_argument(
         "--skip-invalid", action="store_true", help="write the good rows and list the bad ones"
     )
@@ -263,8 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     hl7 = verbs.add_parser("hl7", help="the live EHR feed (HL7 v2)").add_subparsers(
         dest="hl7_verb", required=True
     )
-    replay = hl7.add_parser("replay", help="apply a file of HL7 messages as the listener would")
-    replay.add_argument("file")
+    replay = hl7.add_parser(
+        "replay",
+        help="apply a file of HL7 messages as the listener would",
+        description="Apply a file of HL7 v2 messages (ADT and SIU) with exactly the live "
+        "listener's rules, and print one line per message with its ACK code (AA applied, AE "
+        "the field and why, AR not supported). Exit 1 unless every message was AA.",
+    )
+    replay.add_argument(
+        "file",
+        metavar="FILE",
+        help="HL7 v2 messages as the interface engine exports them: each message starts at "
+        "its MSH segment; segments end with CR, LF or CRLF; batch files (FHS/BHS … BTS/FTS) "
+        "are fine",
+    )
     replay.set_defaults(func=cmd_hl7)
     hl7.add_parser("status", help="last message time and the last 24 h's counts").set_defaults(
         func=cmd_hl7

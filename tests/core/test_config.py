@@ -298,3 +298,23 @@ def test_settings_repr_hides_secrets() -> None:
     )
     assert isinstance(settings, Settings)
     assert "SEKRIT" not in repr(settings)
+
+
+@pytest.mark.parametrize("value", ["#frontdesk", "frontdesk", "C0STAFF01,#front-desk"])
+def test_a_channel_name_is_refused_with_where_to_find_its_id(value: str) -> None:
+    [problem] = load_settings({**RUNNABLE, "ALLOWED_CHANNEL_IDS": value}).problems
+
+    assert problem.startswith("ALLOWED_CHANNEL_IDS takes channel IDs, not names (")
+    assert "copy the Channel ID at the bottom of the About tab" in problem
+
+
+def test_reminder_channel_is_one_channel_id() -> None:
+    listed = load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0REMIND1,C0REMIND2"})
+    malformed = load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "X0REMIND1"})
+
+    assert listed.problems == ("REMINDER_CHANNEL_ID must be one channel ID, not a list (got 2).",)
+    assert malformed.problems == (
+        "REMINDER_CHANNEL_ID must be a channel ID (C…, or G… for an older private channel; "
+        "bad: X0REMIND1).",
+    )
+    assert "comma list" not in " ".join([*listed.problems, *malformed.problems])

@@ -465,3 +465,33 @@ def test_a_database_in_a_missing_folder_names_the_folder(tmp_path: Path) -> None
     missing = f"the folder {folder} does not exist: create it, or fix DATABASE_URL"
     assert upgrade.said == [f"Can't reach the database at {url}: {missing}"], upgrade
     assert f"FAIL database: can't reach {url}: {missing}" in check.said, check
+
+
+def test_import_help_describes_file_and_every_column(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.importing.importer import (
+        APPOINTMENT_COLUMNS,
+        FAMILY_COLUMNS,
+        FAMILY_OPTIONAL_COLUMNS,
+        REGISTRATION_COLUMNS,
+    )
+    from bot.runtime.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    said = capsys.readouterr().out
+    words = set(re.findall(r"[a-z_]+", said))
+
+    assert "FILE" in said and "Windows-1252" in said
+    columns = {*FAMILY_COLUMNS, *FAMILY_OPTIONAL_COLUMNS, *APPOINTMENT_COLUMNS}
+    assert columns | set(REGISTRATION_COLUMNS) <= words
+
+
+def test_hl7_replay_help_describes_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.runtime.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["hl7", "replay", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+
+    assert "FILE HL7 v2 messages" in said and "starts at its MSH segment" in said
+    assert "one line per message with its ACK code" in said
