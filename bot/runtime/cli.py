@@ -160,7 +160,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             session,
             now=utcnow(),
             tz=settings.timezone,
-            practice_name=settings.practice_name or "the practice",
+            practice_name=settings.practice_name or "pinbot",
             weeks=args.weeks,
         )
     print(to_table(report), end="")
