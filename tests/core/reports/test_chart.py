@@ -140,10 +140,8 @@ def test_week_totals_are_never_under_a_rate_marker() -> None:
     """Many reports whose rate points land on, above and below their bars' tops."""
     rng = random.Random(20261207)
     for _ in range(40):
-        weeks = [
-            (e, p, rng.randint(0, e), rng.randint(0, p))
-            for e, p in ((rng.randint(0, 30), rng.randint(0, 30)) for _ in range(rng.randint(1, 13)))
-        ]
+        issued = [(rng.randint(0, 30), rng.randint(0, 30)) for _ in range(rng.randint(1, 13))]
+        weeks = [(e, p, rng.randint(0, e), rng.randint(0, p)) for e, p in issued]
         figure = draw_chart(report_of(*weeks))
         renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
         totals = [t for t in figure.axes[0].texts if t.get_gid() == TOTAL_GID]
