@@ -62,14 +62,8 @@ _MEANINGS = {
 
 def bot_identity(settings: Settings, client: WebClient) -> dict[str, Any]:
     """auth.test with SLACK_BOT_TOKEN: the bot's identity, or CannotStart saying what to fix."""
-    try:
+    with _refusal_names(settings, "SLACK_BOT_TOKEN", BOT_TOKEN_FIX):
         return dict(client.auth_test().data)  # type: ignore[arg-type]
-    except SlackApiError as error:
-        raise CannotStart(
-            f"SLACK_BOT_TOKEN was refused ({_why(error)}): {BOT_TOKEN_FIX}."
-        ) from error
-    except (SlackRequestError, OSError) as error:
-        raise CannotStart(_unreachable(settings, error)) from error
 
 
 def open_socket_mode(settings: Settings) -> None:
@@ -78,12 +72,18 @@ def open_socket_mode(settings: Settings) -> None:
     client = WebClient(
         token=settings.slack_app_token, base_url=settings.slack_api_url, timeout=TIMEOUT_SECONDS
     )
-    try:
+    with _refusal_names(settings, "SLACK_APP_TOKEN", APP_TOKEN_FIX):
         client.apps_connections_open(app_token=settings.slack_app_token or "")
+
+
+@contextmanager
+def _refusal_names(settings: Settings, variable: str, fix: str) -> Iterator[None]:
+    """A Slack call with `variable`'s token: a refusal or an unreachable Slack becomes
+    CannotStart with one sentence."""
+    try:
+        yield
     except SlackApiError as error:
-        raise CannotStart(
-            f"SLACK_APP_TOKEN was refused ({_why(error)}): {APP_TOKEN_FIX}."
-        ) from error
+        raise CannotStart(f"{variable} was refused ({_why(error)}): {fix}.") from error
     except (SlackRequestError, OSError) as error:
         raise CannotStart(_unreachable(settings, error)) from error
 
