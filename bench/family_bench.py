@@ -58,16 +58,24 @@ def card_queries(database_url: str, count: int) -> list[Query]:
     return found
 
 
-def _one(served: Served, slack: BenchSlack, query: Query, user: str) -> Sample:
-    channel = f"CE2E{next(_channels):07d}"
-    waiter = slack.arrivals.expect("message", channel)
+def _send(
+    served: Served, slack: BenchSlack, query: Query, user: str, channel: str
+) -> tuple[float, float]:
+    """A signed /family; when it was sent and when its HTTP answer came (perf_counter)."""
     start = time.perf_counter()
     response = served.sender.command(
         "/family", query.text, channel_id=channel, user_id=user, response_url=slack.response_url()
     )
-    acked = time.perf_counter()
+    answered = time.perf_counter()
     if response.status != 200:
         raise RuntimeError(f"/family answered {response.status}: {response.text[:200]}")
+    return start, answered
+
+
+def _one(served: Served, slack: BenchSlack, query: Query, user: str) -> Sample:
+    channel = f"CE2E{next(_channels):07d}"
+    waiter = slack.arrivals.expect("message", channel)
+    start, acked = _send(served, slack, query, user, channel)
     return Sample(query.kind, channel, start, acked - start, waiter.wait() - start)
 
 
@@ -147,6 +155,109 @@ def run(report: Report, database_url: str, *, store: str, size: str, count: int 
     if spans_path is not None:
         lines += where_time_goes(samples, spans_path)
     return report.add(result, lines)
+
+
+# --- every kind of answer (issue 22) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str
+    seconds: float  # to what the user sees: the card at the fake Slack, or the ack's own body
+    listed: bool  # answered in the ack's body (a list of families or a "no match" hint)
+
+
+def kind_queries(database_url: str, count: int) -> list[tuple[Query, bool]]:
+    """Mixed queries of every kind, each with whether the bot answers it with one card (the
+    real search decides); the others are answered in the ack's body."""
+    database = Database(database_url)
+    try:
+        with database.read_session() as session:
+            return [
+                (query, is_single_match(search_families(session, query.text)))
+                for query in mixed_queries(session, count + WARMUP, seed=29)
+            ]
+    finally:
+        database.dispose()
+
+
+def _answer(served: Served, slack: BenchSlack, query: Query, user: str, card: bool) -> Answer:
+    channel = f"CE2E{next(_channels):07d}"
+    waiter = slack.arrivals.expect("message", channel) if card else None
+    start, answered = _send(served, slack, query, user, channel)
+    if waiter is None:
+        return Answer(query.kind, answered - start, listed=True)
+    return Answer(query.kind, waiter.wait() - start, listed=False)
+
+
+def run_kinds(
+    report: Report, database_url: str, *, store: str, size: str, count: int = 700
+) -> Result:
+    """Per query kind, the time to the answer the user sees, whether a card or the list in the
+    ack's body. Three apps side by side, each query to all three in a rotating order: the floor
+    (which always acks and posts), the bot, and the bot with Bolt's own listener runner, which
+    polls for the ack every 10 ms (before issue 22)."""
+    queries = kind_queries(database_url, count)
+    rng = random.Random(5)
+    label = f"{store}-{size}"
+    answers: dict[str, list[Answer]] = {"floor": [], "bot": [], "poll": []}
+    with (
+        slack_and_smtp() as (slack, smtp),
+        serve("floor", database_url, slack, smtp, label) as floor_app,
+        serve("bot", database_url, slack, smtp, label) as bot,
+        serve("bot", database_url, slack, smtp, label, bolt_poll=True) as polling,
+    ):
+        apps = [("floor", floor_app), ("bot", bot), ("poll", polling)]
+        for i, (query, card) in enumerate(queries):
+            user = rng.choice(STAFF_IDS[:10])
+            for name, served in apps[i % 3 :] + apps[: i % 3]:
+                answer = _answer(served, slack, query, user, card or name == "floor")
+                if i >= WARMUP:
+                    answers[name].append(answer)
+    floor = Summary.of(a.seconds for a in answers["floor"])
+    figures: dict[str, Any] = {"floor": floor}
+    lines = [f"floor   {floor.text()}  (bare Bolt app: ack + fixed message)"]
+    for name, title in (("bot", "bot"), ("poll", "bot with Bolt's ack poll")):
+        figures[name] = _kind_figures(answers[name], floor)
+        lines += _kind_lines(title, figures[name])
+    figures["kinds"] = figures["bot"]["kinds"]  # the targets are the bot's
+    figures["listed"], figures["card"] = figures["bot"]["listed"], figures["bot"]["card"]
+    return report.add(Result("family_kinds", store, size, figures), lines)
+
+
+def _kind_figures(answers: list[Answer], floor: Summary) -> dict[str, Any]:
+    kinds: dict[str, dict[str, Any]] = {}
+    for kind in sorted({a.kind for a in answers}):
+        mine = [a for a in answers if a.kind == kind]
+        summary = Summary.of(a.seconds for a in mine)
+        kinds[kind] = {
+            "answer": summary,
+            "listed": sum(a.listed for a in mine) / len(mine),
+            "ratio_p95": ratio(summary.p95, floor.p95),
+        }
+    return {
+        "kinds": kinds,
+        "listed": Summary.of(a.seconds for a in answers if a.listed),
+        "card": Summary.of(a.seconds for a in answers if not a.listed),
+    }
+
+
+def _kind_lines(title: str, figures: dict[str, Any]) -> list[str]:
+    listed, card = figures["listed"], figures["card"]
+    lines = [
+        f"{title}:",
+        f"  card  {card.text()}",
+        f"  list  {listed.text()}  (answer in the ack's body)",
+        f"  list p50 - card p50: {listed.median - card.median:+.2f} ms (target <= 1.5)",
+    ]
+    for kind, row in figures["kinds"].items():
+        summary = row["answer"]
+        lines.append(
+            f"  {kind:<13} p50 {summary.median:6.2f}  p95 {summary.p95:6.2f}  "
+            f"max {summary.max:6.2f} ms  p95/floor p95 {row['ratio_p95']:.1f}x  "
+            f"lists {row['listed']:4.0%}  (n={summary.count})"
+        )
+    return lines
 
 
 # --- spans ------------------------------------------------------------------------------------

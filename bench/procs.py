@@ -204,9 +204,12 @@ def serve(
     label: str,
     *,
     spans: Path | None = None,
+    bolt_poll: bool = False,
 ) -> Iterator[Served]:
     """Run `pinbot run` ("bot") or the bare Bolt app ("floor") as a child process. With
-    `spans`, the bot writes each /family's timing spans there (bench/spans.py)."""
+    `spans`, the bot writes each /family's timing spans there (bench/spans.py). With
+    `bolt_poll`, the bot keeps Bolt's own listener runner, which polls for the ack every 10 ms
+    (the code before issue 22), so both can be measured side by side."""
     port = free_port()
     env = {
         **os.environ,
@@ -217,7 +220,7 @@ def serve(
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
     log_dir = stores.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{kind}-{label}.log"
+    log_path = log_dir / f"{kind}{'-poll' if bolt_poll else ''}-{label}.log"
     code = (
         "from bot.runtime.cli import main; raise SystemExit(main(['run']))"
         if kind == "bot"
@@ -225,6 +228,8 @@ def serve(
     )
     if spans is not None and kind == "bot":
         code = f"import bench.spans; bench.spans.install({str(spans)!r}); " + code
+    if bolt_poll and kind == "bot":
+        code = "import handlers.ack_runner as r; r.install = lambda app: None; " + code
     repo = Path(__file__).resolve().parent.parent
     with log_path.open("wb") as log:
         # cwd: an empty folder, so no developer's .env is read

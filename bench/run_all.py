@@ -40,7 +40,7 @@ from bench import (
 from bench.stats import Report, Result
 from bot.db import normalize_url
 
-BENCHES = ("search", "family", "batch", "letters", "load", "hl7", "backfill")
+BENCHES = ("search", "family", "kinds", "batch", "letters", "load", "hl7", "backfill")
 HL7_MESSAGES = {"full": hl7_bench.FULL, "quick": hl7_bench.QUICK, "tiny": 30}
 BACKFILL_PATIENTS = {"full": hl7_backfill.FULL, "quick": 20_000, "tiny": 50}
 
@@ -134,6 +134,17 @@ def _targets(report: Report) -> list[str]:
                 f"{r.figures['ratio_p95']:.1f}x its floor (<= 3x) and {tail:.1f}x its median "
                 "(<= 2x; issue 13 §4)"
             )
+        if r := report.find("family_kinds", store, big):
+            worst = max(r.figures["kinds"].items(), key=lambda item: item[1]["ratio_p95"])
+            lines.append(
+                f"  {check(worst[1]['ratio_p95'] <= 2)} /family every kind's p95 <= 2x the "
+                f"floor's: worst {worst[0]} {worst[1]['ratio_p95']:.1f}x (issue 22)"
+            )
+            gap = r.figures["listed"].median - r.figures["card"].median
+            lines.append(
+                f"  {check(gap <= 1.5)} /family list p50 {gap:+.2f} ms from the card's "
+                "(<= 1.5 ms; issue 22)"
+            )
         if r := report.find("batch4", store, big):
             t = r.figures["total"]
             lines.append(
@@ -225,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stores", default=",".join(stores.STORES))
     parser.add_argument("--only", default=",".join(BENCHES), help=",".join(BENCHES))
     parser.add_argument("--load-seconds", type=float)
+    parser.add_argument("--kinds", type=int, help="/family requests of the kinds bench")
     parser.add_argument("--cache", type=Path, help="cache folder (default bench/.cache)")
     parser.add_argument("--markdown", type=Path, help="also write the results as Markdown")
     parser.add_argument("--reload", action="store_true", help="rebuild the cached databases")
@@ -316,6 +328,18 @@ def _run_store(
                 f"family {store} {label}",
                 lambda: family_bench.run(
                     report, work, store=store, size=label, count=plan.family_requests
+                ),
+            )
+        if "kinds" in only:  # issue 22: every kind of /family answer, card or list
+            _step(
+                report,
+                f"kinds {store} {label}",
+                lambda: family_bench.run_kinds(
+                    report,
+                    work,
+                    store=store,
+                    size=label,
+                    count=args.kinds or 7 * plan.family_requests,
                 ),
             )
         if "batch" in only:

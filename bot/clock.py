@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from models import utcnow
 
@@ -26,3 +26,20 @@ class Clock:
     def today(self) -> date:
         """The practice's date now."""
         return self.now_local().date()
+
+
+def local_date(moment: datetime, zone: tzinfo) -> date:
+    """The practice's date at a stored (UTC) instant: what a person reads as "issued on"."""
+    return moment.astimezone(zone).date()
+
+
+def end_of_day(day: date, zone: tzinfo) -> datetime:
+    """The UTC instant the local `day` ends (the next local midnight, DST included): a PIN
+    printed "Expires 03/07" works through the whole of 03/07 in the practice's zone."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+
+
+def last_valid_day(expires_at: datetime, zone: tzinfo) -> date:
+    """The expiry date to print for an instant set by `end_of_day`: the last local day the
+    PIN works (for a PIN from before that rule, the day it stops during)."""
+    return local_date(expires_at - timedelta(microseconds=1), zone)

@@ -41,4 +41,5 @@ class Services:
             pin_ttl_days=self.settings.pin_ttl_days,
             minor_age_limit=self.settings.minor_age_limit,
             default_language=self.settings.default_language,
+            timezone=self.settings.timezone,
         )

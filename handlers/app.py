@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.config import Settings
 from bot.services import Services
-from handlers import errors, family, home, issue_pins, middleware, name_fix, pinbot
+from handlers import ack_runner, errors, family, home, issue_pins, middleware, name_fix, pinbot
 from handlers.directory import Directory
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ def create_app(services: Services, client: WebClient, *, token_verification: boo
         # error handler, which answers 200 with a sentence instead of Bolt's bare 404.
         raise_error_for_unhandled_request=True,
     )
+    ack_runner.install(app)  # answers in an ack's body leave without Bolt's 10 ms poll
     directory = Directory(client, settings.supervisor_ids)
     middleware.install(app, services, directory)
     errors.register(app)

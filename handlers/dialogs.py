@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.documents.fonts import REPLACEMENT, undrawable
 from bot.documents.locale import DEFAULT_LANGUAGE, letter_languages
 from bot.errors import ValidationFailed
 from bot.families.record import ChildRecord, FamilyRecord
@@ -128,6 +129,23 @@ def _ineligible_note(children: Sequence[ChildRecord]) -> list[Block]:
     ]
 
 
+def _undrawable_note(children: Sequence[ChildRecord]) -> list[Block]:
+    """Names the letter's font cannot print exactly: staff should know before a parent holds
+    a letter whose name differs from the portal's record."""
+    lines = [
+        f"• {esc(c.full_name)}: cannot print {esc(' '.join(missing))}"
+        for c in children
+        if (missing := undrawable(c.full_name))
+    ]
+    if not lines:
+        return []
+    intro = (
+        f":warning: *Check these names before issuing.* The letter prints {REPLACEMENT} for "
+        "characters its font does not have, so the name on paper will differ from the record:"
+    )
+    return [ContextBlock(elements=[MarkdownTextObject(text="\n".join([intro, *lines])[:3000])])]
+
+
 def issue_dialog(
     family: FamilyRecord,
     meta: IssueDialogMeta,
@@ -157,7 +175,7 @@ def issue_dialog(
             ],
         )
     chosen = {preselected} if preselected else {c.id for c in eligible}
-    blocks: list[Block] = [header, *_children_inputs(eligible, chosen)]
+    blocks: list[Block] = [header, *_undrawable_note(eligible), *_children_inputs(eligible, chosen)]
     blocks += [_recipient_input(family), _emailed_child_input(eligible)]
     blocks.append(language_input(family, _preferred_recipient(family), default_language))
     blocks += _ineligible_note(family.children)

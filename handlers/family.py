@@ -45,6 +45,7 @@ def post_family_card(
         db.reads,
         family_id,
         today=services.today(),
+        zone=services.settings.timezone,
         minor_age_limit=services.settings.minor_age_limit,
     )
     channel_id = staff.channel_id or ""

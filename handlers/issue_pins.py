@@ -47,6 +47,7 @@ def open_dialog(
         db.reads,
         family_id,
         today=services.today(),
+        zone=services.settings.timezone,
         minor_age_limit=services.settings.minor_age_limit,
     )
     if preselected is not None and family.child(preselected) is None:

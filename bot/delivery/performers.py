@@ -101,11 +101,18 @@ def _title(letters: int, language: str) -> str:
     return f"PIN letters ({pages} page{'s' if pages != 1 else ''})"
 
 
+def _date_or_none(value: str | None) -> date | None:
+    """An ISO date from a payload; None when the PIN never expires (or, in an email queued
+    before emails stated the date, when the payload has none)."""
+    return date.fromisoformat(value) if value else None
+
+
 def practice_of(settings: Settings) -> Practice:
     return Practice(
         name=settings.practice_name or "",
         phone=settings.practice_phone or "",
         portal_url=settings.portal_url or "",
+        signin_url=settings.portal_signin_url or "",
     )
 
 
@@ -149,6 +156,7 @@ class Deliveries:
                     practice=self.practice,
                     sibling_first_names=tuple(payload["sibling_first_names"]),
                     message_id=f"<pinbot.pin-{payload['pin_id']}.batch-{work.batch_id}@{domain}>",
+                    expires_on=_date_or_none(payload.get("expires_on")),
                 ),
                 mail_from=smtp.mail_from,
                 language=payload.get("language") or self.settings.default_language,
@@ -200,7 +208,7 @@ class Deliveries:
                 child_dob=date.fromisoformat(item["dob"]),
                 pin=item["pin"],
                 issued_on=date.fromisoformat(item["issued_on"]),
-                expires_on=date.fromisoformat(item["expires_on"]) if item["expires_on"] else None,
+                expires_on=_date_or_none(item["expires_on"]),
                 case=LetterCase(item["case"]),
                 emailed_to=item["emailed_to"],
                 first_child_name=item["first_child_name"],

@@ -2,9 +2,8 @@
 two ("es+en": the guardian's language, then English, SPEC §9).
 
 Letters are credentials, so the PDF only ever exists as bytes; the metadata carries a generic
-title and never a name or PIN. Standard fonts keep the text extractable without embedding;
-their WinAnsi encoding covers Spanish (á é í ó ú ñ ü ¿ ¡) and the other Western European
-letters as they are.
+title and never a name or PIN. The fonts are embedded Unicode TrueType (bot/documents/fonts.py),
+so a child's name prints exactly as stored ("Nguyễn Łukasz") and extracts as real text.
 """
 
 from __future__ import annotations
@@ -25,8 +24,9 @@ from reportlab.lib.units import inch
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from bot.documents.fonts import Face, register_fonts
 from bot.documents.locale import Texts, assistance_notices, letter_languages, texts
-from bot.documents.text_fit import fit_lines, printable, wrap
+from bot.documents.text_fit import fit_address, fit_lines, printable, wrap
 from bot.text import CROCKFORD_ALPHABET, mask_email
 
 _PIN = re.compile(f"^[{CROCKFORD_ALPHABET}]{{8}}$")
@@ -41,6 +41,8 @@ FOOTER_GAP = 12.0  # between the last step and the footer
 FOOTER_SIZE, NOTICE_SIZE = 9.0, 7.5
 BODY_SIZES = (12.0, 10.5, 9.0, 7.5)  # step text shrinks through these until it fits
 GREY = Color(0.35, 0.35, 0.35)
+REGULAR, BOLD, OBLIQUE, MONO = Face.REGULAR, Face.BOLD, Face.OBLIQUE, Face.PIN
+_QR_SIGN_UP, _QR_SIGN_IN = "portal_qr", "signin_qr"
 
 
 class LetterCase(StrEnum):
@@ -53,7 +55,12 @@ class LetterCase(StrEnum):
 class Practice:
     name: str
     phone: str
-    portal_url: str
+    portal_url: str  # where a family signs up (PORTAL_URL)
+    signin_url: str = ""  # where a parent with an account signs in (PORTAL_SIGNIN_URL)
+
+    @property
+    def signin(self) -> str:
+        return self.signin_url or self.portal_url
 
 
 @dataclass(frozen=True)
@@ -89,30 +96,51 @@ def render_letters(practice: Practice, letters: Sequence[Letter], *, language: s
     if not letters:
         raise ValueError("no letters to render")
     editions = [texts(code) for code in letter_languages(language)]
+    pages = [PageSpec(letter, words.language) for letter in letters for words in editions]
+    return render_pages(practice, pages, title=editions[0].text("letter.document_title"))
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    letter: Letter
+    language: str
+    stamp: str | None = None  # a line above the page ("SAMPLE · …"); real letters have none
+
+
+def render_pages(practice: Practice, pages: Sequence[PageSpec], *, title: str) -> bytes:
+    """The PDF of `pages`, one US Letter page each, in order."""
+    register_fonts()
+    editions = {page.language: texts(page.language) for page in pages}
     notices = {
-        words.language: assistance_notices(words.language, phone=practice.phone)
-        for words in editions
+        code: assistance_notices(words.language, phone=practice.phone)
+        for code, words in editions.items()
     }
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=LETTER, pageCompression=1)
-    canvas.setTitle(editions[0].text("letter.document_title"))
+    # The initial font too, or reportlab lists an unembedded Helvetica on every page.
+    canvas = Canvas(buffer, pagesize=LETTER, pageCompression=1, initialFontName=REGULAR)
+    canvas.setTitle(title)
     canvas.setAuthor("pinbot")
     canvas.setCreator("pinbot")
     canvas.setSubject("")
-    # One QR form per document, drawn by reference on every page: the code is built once.
-    _define_qr_form(canvas, practice.portal_url)
-    for letter in letters:
-        for words in editions:
-            _Page(canvas, words, practice, letter, notices[words.language]).draw()
-            canvas.showPage()
+    # One QR form per address, drawn by reference on every page: each code is built once.
+    _define_qr_form(canvas, _QR_SIGN_UP, practice.portal_url)
+    _define_qr_form(canvas, _QR_SIGN_IN, practice.signin)
+    for page in pages:
+        if page.stamp:
+            canvas.setFont(BOLD, 9)
+            canvas.setFillColor(GREY)
+            canvas.drawString(MARGIN, PAGE_HEIGHT - MARGIN / 2, printable(page.stamp))
+        words = editions[page.language]
+        _Page(canvas, words, practice, page.letter, notices[page.language]).draw()
+        canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
 
-def _define_qr_form(canvas: Canvas, url: str) -> None:
+def _define_qr_form(canvas: Canvas, name: str, url: str) -> None:
     size, runs = _qr_runs(url)
     module = QR_SIZE / (size + 2 * QR_QUIET_ZONE)
-    canvas.beginForm("portal_qr", 0, 0, QR_SIZE, QR_SIZE)
+    canvas.beginForm(name, 0, 0, QR_SIZE, QR_SIZE)
     path = canvas.beginPath()
     for row, column, length in runs:
         x = (column + QR_QUIET_ZONE) * module
@@ -181,8 +209,10 @@ class _Page:
         min_size: float | None = None,
         width: float = CONTENT_WIDTH,
         color: Color | None = None,
+        address: bool = False,
     ) -> None:
-        size, lines = fit_lines(printable(text), font, size, min_size or size, width)
+        fit = fit_address if address else fit_lines  # an address never breaks inside a word
+        size, lines = fit(printable(text), font, size, min_size or size, width)
         self.c.setFont(font, size)
         self.c.setFillColor(color or Color(0, 0, 0))
         for line in lines:
@@ -194,22 +224,23 @@ class _Page:
     def _header(self) -> None:
         top = self.y
         left = CONTENT_WIDTH - QR_SIZE - GAP
-        self._text(self.w.text("letter.portal_label"), "Helvetica", 11, width=left, color=GREY)
-        self._text(self.practice.portal_url, "Helvetica-Bold", 22, min_size=13, width=left)
+        signs_in = self.letter.case == LetterCase.HAS_ACCOUNT  # adds a child: no sign-up
+        label = "letter.signin_label" if signs_in else "letter.portal_label"
+        address = self.practice.signin if signs_in else self.practice.portal_url
+        self._text(self.w.text(label), REGULAR, 11, min_size=10, width=left, color=GREY)
+        self._text(address, BOLD, 22, min_size=13, width=left, address=True)
         self.y -= 4
-        self._text(self.practice.name, "Helvetica-Bold", 14, min_size=10, width=left)
-        self._text(
-            self.w.text("letter.phone", phone=self.practice.phone), "Helvetica", 12, width=left
-        )
+        self._text(self.practice.name, BOLD, 14, min_size=10, width=left)
+        self._text(self.w.text("letter.phone", phone=self.practice.phone), REGULAR, 12, width=left)
         qr_x = PAGE_WIDTH - MARGIN - QR_SIZE
         self.c.saveState()
         self.c.translate(qr_x, top - QR_SIZE)
-        self.c.doForm("portal_qr")
+        self.c.doForm(_QR_SIGN_IN if signs_in else _QR_SIGN_UP)
         self.c.restoreState()
         caption = printable(self.w.text("letter.qr_caption"))
         # A longer translation shrinks to the code's width instead of running into the margin.
         self.c.setFont(
-            "Helvetica", min(8.0, 8.0 * QR_SIZE / max(stringWidth(caption, "Helvetica", 8), 1.0))
+            REGULAR, min(8.0, 8.0 * QR_SIZE / max(stringWidth(caption, REGULAR, 8), 1.0))
         )
         self.c.drawCentredString(qr_x + QR_SIZE / 2, top - QR_SIZE - 11, caption)
         self.y = min(self.y, top - QR_SIZE - 16) - GAP / 2
@@ -218,10 +249,10 @@ class _Page:
         self.y -= GAP
 
     def _child(self) -> None:
-        self._text(self.w.text("letter.pin_for"), "Helvetica", 12, color=GREY)
-        self._text(self.letter.child_full_name, "Helvetica-Bold", 24, min_size=13)
+        self._text(self.w.text("letter.pin_for"), REGULAR, 12, color=GREY)
+        self._text(self.letter.child_full_name, BOLD, 24, min_size=13)
         dob = self.w.date(self.letter.child_dob)
-        self._text(self.w.text("letter.date_of_birth", dob=dob), "Helvetica", 13)
+        self._text(self.w.text("letter.date_of_birth", dob=dob), REGULAR, 13)
 
     def _pin(self) -> None:
         self.y -= 6
@@ -229,9 +260,9 @@ class _Page:
         bottom = self.y - box_height
         self.c.setStrokeColor(Color(0, 0, 0))
         self.c.roundRect(MARGIN, bottom, CONTENT_WIDTH, box_height, 6)
-        self.c.setFont("Helvetica", 11)
+        self.c.setFont(REGULAR, 11)
         self.c.drawString(MARGIN + 14, bottom + 26, printable(self.w.text("letter.pin_label")))
-        self.c.setFont("Courier-Bold", 40)
+        self.c.setFont(MONO, 40)
         self.c.drawCentredString(PAGE_WIDTH / 2, bottom + 18, format_pin(self.letter.pin))
         self.y = bottom - GAP
 
@@ -242,7 +273,7 @@ class _Page:
             if self.letter.expires_on
             else self.w.text("letter.does_not_expire")
         )
-        self._text(f"{issued}  ·  {expiry}", "Helvetica", 12)
+        self._text(f"{issued}  ·  {expiry}", REGULAR, 12)
 
     def _body(self) -> None:
         # Plain lines, not platypus Paragraphs: the steps carry no markup, and Paragraph's
@@ -262,7 +293,7 @@ class _Page:
         for font, bullet, lines in laid_out:
             text = self.c.beginText(MARGIN, self.y - size)
             if bullet:  # the number, then the step indented on the same baseline
-                text.setFont("Helvetica-Bold", size, leading)
+                text.setFont(BOLD, size, leading)
                 text.textOut(bullet)
                 text.moveCursor(indent, 0)
             text.setFont(font, size, leading)
@@ -276,16 +307,17 @@ class _Page:
         result: list[tuple[str, str, str | None]] = []
         if self.letter.emailed_to:
             note = self.w.text("letter.emailed", email=mask_email(self.letter.emailed_to))
-            result.append((printable(note), "Helvetica-Oblique", None))
-        result.append((printable(self.w.text("letter.steps_heading")), "Helvetica-Bold", None))
+            result.append((printable(note), OBLIQUE, None))
+        result.append((printable(self.w.text("letter.steps_heading")), BOLD, None))
         steps = self.w.lines(_STEPS[self.letter.case], **self._values())
-        result.extend((printable(step), "Helvetica", f"{n}.") for n, step in enumerate(steps, 1))
+        result.extend((printable(step), REGULAR, f"{n}.") for n, step in enumerate(steps, 1))
         return result
 
     def _values(self) -> dict[str, str]:
         first = self.letter.first_child_name or self.w.text("letter.first_child_unknown")
         return {
             "portal_url": self.practice.portal_url,
+            "signin_url": self.practice.signin,
             "child": self.letter.child_full_name,
             "dob": self.w.date(self.letter.child_dob),
             "first_child": first,
@@ -299,8 +331,8 @@ class _Page:
         footer = self.w.text(
             "letter.footer", practice_name=self.practice.name, phone=self.practice.phone
         )
-        parts = [("Helvetica", FOOTER_SIZE, footer)]
-        parts += [("Helvetica-Bold", NOTICE_SIZE, notice) for notice in notices]
+        parts = [(REGULAR, FOOTER_SIZE, footer)]
+        parts += [(BOLD, NOTICE_SIZE, notice) for notice in notices]
         return [
             (font, size, wrap(printable(text), font, size, CONTENT_WIDTH))
             for font, size, text in parts

@@ -56,6 +56,11 @@ class Texts:
             raise LocaleError(f"locale {words.language!r}: {key!r} is text; use text()")
         return tuple(words._format(key, line, values) for line in entry)
 
+    def date_in_words(self, value: date) -> str:
+        """The date with its month in words in this language, whatever `format.date` says:
+        "March 6, 2027", "6 de marzo de 2027" (an email is read far from the front desk)."""
+        return str(format_date(value, "long", locale=_babel_locale(self.language)))
+
     def date(self, value: date) -> str:
         """In the file's `format.date`: a CLDR pattern ("MM/dd/yyyy") or a CLDR length
         ("long": "14 de marzo de 2018"), with Babel's month names for this language."""

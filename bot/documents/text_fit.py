@@ -1,51 +1,41 @@
-"""Fitting text on a letter: characters the standard fonts can draw (accents kept where the font
-has them, look-alikes for the few it lacks), and lines wrapped or shrunk to a width, long words
-broken, so nothing on a page overflows its box or is cut."""
+"""Fitting text on a letter: characters the embedded fonts can draw, and lines wrapped or shrunk
+to a width (a web address only at its slashes, never inside a word; other long words broken),
+so nothing on a page overflows its box or is cut."""
 
 from __future__ import annotations
 
 import unicodedata
 from functools import cache, lru_cache
+from itertools import pairwise
 
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-# Letters with no accent to strip that the standard fonts lack (Vietnamese, Polish, Turkish).
-_LOOKALIKES = {"Đ": "D", "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Ħ": "H", "ħ": "h"}
+from bot.documents.fonts import REPLACEMENT, Face, can_draw
+
+TEXT_FACES = (Face.REGULAR, Face.BOLD, Face.OBLIQUE)
+# Where a word with no space (a URL) may break: after a slash, before a query or a parameter.
+_BREAK_AFTER, _BREAK_BEFORE = "/", "?&#"
 
 
 def printable(text: str) -> str:
-    """Text the standard (WinAnsi) fonts can show: 'Nguyễn' -> 'Nguyên' instead of a box."""
-    if text.isascii():
-        return text
-    return "".join(_printable_char(char) for char in text)
+    """`text` as the letter's embedded fonts can draw it: composed (NFC, so "Nguyễn" uses the
+    font's own ễ, not a stacked accent), invisible controls dropped, and a character the fonts
+    lack replaced by its base letter ("ǅ" has none: "?"). Staff are warned about such names
+    before issuing (fonts.undrawable), so the letter never silently prints another name."""
+    composed = unicodedata.normalize("NFC", text)
+    if composed.isascii() and composed.isprintable():
+        return composed
+    return "".join(_printable_char(char) for char in composed)
 
 
 @cache
 def _printable_char(char: str) -> str:
-    if char == "•":
-        return "*"  # reportlab writes U+2022 as a code that text extraction cannot map back
-    if char in _LOOKALIKES:
-        return _LOOKALIKES[char]
-    if _encodable(char):
+    if not char.isprintable():
+        return " " if char.isspace() else ""
+    if can_draw(char, TEXT_FACES):
         return char
-    decomposed = unicodedata.normalize("NFD", char)
-    base = decomposed[0]
-    for mark in decomposed[1:]:  # keep as many accents as the font has: ễ -> ê, not e
-        composed = unicodedata.normalize("NFC", base + mark)
-        if len(composed) == 1 and _encodable(composed):
-            base = composed
-    if _encodable(base):
-        return base
-    folded = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
-    return folded or "?"
-
-
-def _encodable(char: str) -> bool:
-    try:
-        char.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
+    base = unicodedata.normalize("NFD", char)[0]
+    return base if can_draw(base, TEXT_FACES) else REPLACEMENT
 
 
 def fit_lines(
@@ -59,6 +49,38 @@ def fit_lines(
     if natural * shrunk / size <= width + 1e-6:  # widths scale with the font size
         return shrunk, [text]
     return shrunk, wrap(text, font, shrunk, width)
+
+
+def fit_address(
+    url: str, font: str, size: float, min_size: float, width: float
+) -> tuple[float, list[str]]:
+    """Like fit_lines, for a web address a parent will type: below `min_size` it wraps only
+    after a slash or before ?, & or #, and shrinks further rather than cut inside a word."""
+    size, lines = fit_lines(url, font, size, min_size, width)
+    if len(lines) == 1:
+        return size, lines
+    widest = max(stringWidth(piece, font, 1) for piece in _pieces(url))
+    size = min(size, width / widest)
+    return size, wrap(url, font, size, width)
+
+
+def _break_points(word: str) -> list[int]:
+    """Where `word` may break: after a "/" (not inside "//"), before "?", "&" or "#"."""
+    return [
+        k
+        for k in range(1, len(word))
+        if (word[k - 1] in _BREAK_AFTER and word[k] not in _BREAK_AFTER and word[k - 2 : k] != "//")
+        or word[k] in _BREAK_BEFORE
+    ]
+
+
+def _pieces(text: str) -> list[str]:
+    """`text` cut at every space and break point: the parts no line may split."""
+    pieces = []
+    for word in text.split():
+        ends = [0, *_break_points(word), len(word)]
+        pieces += [word[a:b] for a, b in pairwise(ends)]
+    return pieces
 
 
 def wrap(text: str, font: str, size: float, width: float) -> list[str]:
@@ -102,12 +124,16 @@ def _word_width(word: str, font: str) -> float:
 
 
 def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
-    """Hard-break a line that has no space to wrap at (a long URL or a run-on name)."""
+    """Break a line that has no space to wrap at (a long URL or a run-on name): at the last
+    break point that fits (see _break_points), inside a word only when there is none."""
     pieces: list[str] = []
     while stringWidth(line, font, size) > width:
         cut = max(1, int(len(line) * width / stringWidth(line, font, size)))
+        while stringWidth(line[: cut + 1], font, size) <= width:  # the estimate can be short
+            cut += 1
         while cut > 1 and stringWidth(line[:cut], font, size) > width:
             cut -= 1
+        cut = max((k for k in _break_points(line) if k <= cut), default=cut)
         pieces.append(line[:cut])
         line = line[cut:]
     return [*pieces, line] if line else pieces

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from html import escape
@@ -26,6 +26,7 @@ class WelcomeEmail:
     practice: Practice
     sibling_first_names: tuple[str, ...]
     message_id: str  # stable per PIN, e.g. "<pin-123.batch-45@pinbot.invalid>"; caller builds it
+    expires_on: date | None = None  # the PIN's last valid day (the practice's date); None: never
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class _Body:
     greeting: str
     intro: str
     pin_line: str
+    expiry: str | None  # "This PIN works through March 6, 2027", None when it never expires
     steps_heading: str
     steps: tuple[str, ...]
     closing: tuple[str, ...]
@@ -90,6 +92,11 @@ def _body(email: WelcomeEmail, words: Texts) -> _Body:
         greeting=words.text("email.greeting", **values),
         intro=words.text("email.intro", **values),
         pin_line=words.text("email.pin_line", **values),
+        expiry=(
+            words.text("email.expires", expires_on=words.date_in_words(email.expires_on))
+            if email.expires_on
+            else None
+        ),
         steps_heading=words.text("email.steps_heading", **values),
         steps=words.lines("email.steps", **values),
         closing=(
@@ -107,6 +114,7 @@ def _plain(body: _Body) -> str:
         body.greeting,
         body.intro,
         f"    {body.pin_line}",
+        *([body.expiry] if body.expiry else []),
         f"{body.steps_heading}\n{steps}",
         *body.closing,
     ]
@@ -132,6 +140,7 @@ def _html(body: _Body, portal_url: str, language: str) -> str:
         para(body.greeting),
         para(body.intro),
         pin,
+        *([para(body.expiry)] if body.expiry else []),
         para(body.steps_heading),
         f"<ol>{steps}</ol>",
         *map(para, body.closing),

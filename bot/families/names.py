@@ -15,17 +15,28 @@ flags, in any case, spacing and punctuation:
 - any digit in the first name, a single-letter first name, an empty one;
 - an HL7 table 0200 name type of NB (newborn), TEMP (temporary) or BAD (known to be wrong);
 - placeholder words in the middle name ("Ava Baby Girl") and in the last name ("Smith Twin A");
-  "John/Jane/Baby Doe".
+  "John/Jane/Baby Doe";
+- what a Spanish-speaking nursery writes: "Bebé Niña", "RN Varón" (recién nacido), "Recién
+  Nacida", "Hijo de María", "Bebé de María", "Gemelo A", "Masculino", "Sin Nombre", "S/N",
+  "Desconocido", "Producto"; "Niña" and "Niño" with their tilde (without it, Nina and Nino are
+  given names), "Bebé" with its accent (Bebe alone is a given name);
+- US registration abbreviations for a name not known: FNU (first name unknown), NFN (no first
+  name), LNU / NLN in the last name, UNK, TBD/TBA, "Unidentified", and a "?" (an uncertain
+  name). NMN and NMI ("no middle name / initial") in the middle name say nothing about the
+  first name and pass.
 
 Real names that merely contain those letters (Boyd, Boyce, Girlie, Babette, Bebe, Twinkle,
-Infinity, Unique, Noneh, Xavier, Uma, Malea…) pass: placeholder words count only as whole words,
-or as a prefix/suffix of a run-together word whose rest is itself a marker or a plausible
-mother's name. When in doubt the check flags: a false flag costs a supervisor one click
-("approve as-is"), a missed placeholder costs a wrong PIN.
+Infinity, Unique, Noneh, Xavier, Uma, Malea, Nina, Gema, Renata, María de los Ángeles…) pass:
+placeholder words count only as whole words, or as a prefix/suffix of a run-together word whose
+rest is itself a marker or a plausible mother's name. When in doubt the check flags: a false
+flag costs a supervisor one click ("approve as-is"), a missed placeholder costs a wrong PIN. So
+"Niño" alone is flagged, though it is also a Filipino given name (after the Santo Niño): the
+supervisor approves that child's name as it is.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -73,7 +84,31 @@ FIRST_MARKERS = frozenset(
         "u",
         "varon",
         "hembra",
+        # Spanish-language nurseries ("Recién Nacido", "Hijo de…", "Gemela 1", "Sin Nombre")
+        "recien",
+        "nacido",
+        "nacida",
+        "reciennacido",
+        "reciennacida",
+        "neonato",
+        "neonata",
+        "hijo",
+        "hija",
+        "masculino",
+        "femenino",
+        "producto",
+        "sinnombre",
+        "sn",
+        "desconocido",
+        "desconocida",
+        *("gemelo", "gemela", "gemelos", "mellizo", "melliza", "trillizo", "trilliza"),
+        # US registration abbreviations: first / last name unknown, no first / last name
+        *("fnu", "lnu", "nfn", "nln", "fnulnu", "nofirstname", "tba", "unidentified"),
+        "nmn",  # "no middle name" typed into the first name is no name either
     }
+)
+SPANISH_TWINS = frozenset(
+    {"gemelo", "gemela", "gemelos", "mellizo", "melliza", "trillizo", "trilliza"}
 )
 # In the middle or last name only unmistakable words count ("Ava B Smith", "NMN" are fine).
 MIDDLE_MARKERS = frozenset(
@@ -95,12 +130,25 @@ MIDDLE_MARKERS = frozenset(
         "unnamed",
         "male",
         "female",
+        *("recien", "nacido", "nacida", "neonato", "neonata", "varon", "hembra"),
+        *("masculino", "femenino", "desconocido", "desconocida", "fnu", "nfn"),
+        *SPANISH_TWINS,
     }
 )
-LAST_MARKERS = MIDDLE_MARKERS | {"unknown"}
+# LNU: last name unknown. Not NMN or NMI in the middle name: "no middle name" is a fact.
+LAST_MARKERS = MIDDLE_MARKERS | {"unknown", "unk", "lnu", "nln"}
+# Accent-sensitive: with the tilde or accent these are Spanish nouns ("girl", "boy", "baby"),
+# without it Nina, Nino and Bebe are given names.
+ACCENTED_MARKERS = frozenset({"niña", "niño", "bebé"})
+# "Bebé de María", "Nina de Garcia" typed without the tilde: a placeholder word, then "of".
+OF_WORDS = frozenset({"de", "del"})
+OF_CORES = frozenset({"bebe", "nina", "nino"})
 # Spanish "bebé" is also a real given name (Bebe): only "Bebé Niña" / "Bebé Varón" are flagged.
 SEX_WORDS = frozenset(
-    {"boy", "girl", "male", "female", "m", "f", "nina", "nino", "varon", "hembra"}
+    {
+        *("boy", "girl", "male", "female", "m", "f"),
+        *("nina", "nino", "varon", "hembra", "masculino", "femenino"),
+    }
 )
 TWIN_TAILS = frozenset({"a", "b", "c", "twin", "twina", "twinb", "twinc", "triplet"})
 # Birth order of multiples spelled out, as registries write it: run together after a
@@ -146,6 +194,10 @@ CODE_CORES = (
     "bb",
     "bg",
     "nb",
+    "rn",
+    # "NNA", "S/N B", "FNUA", "GemeloB", "HijoA"
+    *("nn", "sn", "fnu", "nfn", "lnu", "nln", "nmn", "tba"),
+    *("gemelo", "gemela", "mellizo", "melliza", "trillizo", "trilliza", "hijo", "hija"),
 )
 # Suffixes after a mother's name ("Judysgirl", "MariasBaby").
 SUFFIX_CORES = ("babygirl", "babyboy", "infant", "baby", "girl", "boy")
@@ -240,8 +292,33 @@ def words(value: str) -> list[str]:
     return [piece for token in joined for piece in split_word(token)]
 
 
+def accented_words(value: str) -> set[str]:
+    """Lower-case words with their accents kept (composed): "NIÑA" -> {"niña"}."""
+    return set(re.findall(r"[^\W\d_]+", unicodedata.normalize("NFC", clean(value)).casefold()))
+
+
+def _spanish_placeholder(first: str, pieces: list[str]) -> bool:
+    """ "Niña", "Bebé", "Bebe Gemelo A", "Bebe de Maria", "Nina de Garcia": the Spanish
+    words that are placeholders only with their accent, or next to another marker."""
+    for word in accented_words(first):
+        for marker in ACCENTED_MARKERS:  # "Niña", "NiñaB", "Bebéniña"
+            rest = "".join(tokens(word[len(marker) :]))
+            if word.startswith(marker) and (
+                not rest or _is_tail("bebe", rest) or rest in TWIN_TAILS
+            ):
+                return True
+    for word, following in itertools.pairwise(pieces):
+        if word in OF_CORES and following in OF_WORDS:
+            return True
+    return "bebe" in pieces and any(
+        p in SEX_WORDS or p in TWIN_TAILS or p in SPANISH_TWINS for p in pieces
+    )
+
+
 def _check_first(first: str) -> NameCheck:
     shown = clean(first)
+    if "?" in shown:  # registrars mark a name part they are not sure of with "?"
+        return NameCheck(True, f"uncertain first name '{shown}'")
     pieces = words(first)
     letters = [p for p in pieces if p.isalpha()]
     if not letters:
@@ -253,7 +330,7 @@ def _check_first(first: str) -> NameCheck:
     if (
         any(p in FIRST_MARKERS for p in (*pieces, *tokens(first)))  # "X A": x, not "xa"
         or (len(joined) > 2 and joined in FIRST_MARKERS)
-        or ("bebe" in pieces and any(p in SEX_WORDS for p in pieces))
+        or _spanish_placeholder(first, pieces)
         or any(len(p) > 1 and set(p) <= {"x", "z"} for p in letters)  # "XX", "Zzz"
     ):
         return NameCheck(True, f"placeholder '{shown}'")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col
 
+from bot.clock import last_valid_day, local_date
 from bot.errors import NotFound
 from bot.families.names import check_name
 from bot.text import mask_email, mask_phone
@@ -176,7 +177,13 @@ def _pin_state(pins: Sequence[_PinRow]) -> tuple[str, _PinRow | None]:
 
 
 def _child_view(
-    patient: _ChildRow, pins: Sequence[_PinRow], pending: bool, *, today: date, minor_age_limit: int
+    patient: _ChildRow,
+    pins: Sequence[_PinRow],
+    pending: bool,
+    *,
+    today: date,
+    zone: tzinfo,
+    minor_age_limit: int,
 ) -> ChildRecord:
     state, pin = _pin_state(pins)
     flag = name_flag(patient)
@@ -195,8 +202,8 @@ def _child_view(
         age_label=age_label(patient.dob, today),
         age_years=years,
         pin_status=state,
-        pin_since=pin.issued_at.date() if pin else None,
-        pin_expires=pin.expires_at.date() if pin and pin.expires_at else None,
+        pin_since=local_date(pin.issued_at, zone) if pin else None,
+        pin_expires=last_valid_day(pin.expires_at, zone) if pin and pin.expires_at else None,
         name_flag=flag,
         pending_name_fix=pending,
         ineligible_reason=reason,
@@ -258,7 +265,10 @@ _FAMILY_CHILDREN_PINS: Select[*tuple[Any, ...]] = (
         col(Pin.id).label("pin_id"),
     )
     .select_from(Family)
-    .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
+    # A chart merged into another (HL7 A40) is gone for staff: not on the card, not offered.
+    .outerjoin(
+        Patient, (col(Patient.family_id) == col(Family.id)) & col(Patient.merged_into_id).is_(None)
+    )
     .outerjoin(Pin, col(Pin.patient_id) == col(Patient.id))
     .where(col(Family.id) == bindparam("family_id"))
 )
@@ -285,8 +295,10 @@ _FAMILY = union_all(_FAMILY_CHILDREN_PINS, _GUARDIANS).order_by(
 
 
 def load_family(
-    session: Session, family_id: int, *, today: date, minor_age_limit: int
+    session: Session, family_id: int, *, today: date, zone: tzinfo, minor_age_limit: int
 ) -> FamilyRecord:
+    """The family as staff see it; `today` and `zone` are the practice's (PRACTICE_TIMEZONE):
+    every date on the card is a local date."""
     session.flush()  # what this transaction wrote so far is part of the family (no-op if none)
     rows = session.connection().execute(_FAMILY, {"family_id": family_id}).all()
     family_rows = [row for row in rows if row[0] == _CHILDREN_PART]
@@ -321,6 +333,7 @@ def load_family(
             pins.get(p.id or 0, []),
             p.id in pending,
             today=today,
+            zone=zone,
             minor_age_limit=minor_age_limit,
         )
         for p in patients

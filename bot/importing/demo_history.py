@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
+from bot.clock import end_of_day, local_date
 from bot.db import Database
 from bot.importing.demo import DemoFamily
 from bot.importing.importer import import_registrations
@@ -144,7 +145,8 @@ def load_pin_history(
                 patient_id=patients[plan.chart_id].id or 0, batch_id=rows[plan.batch].id or 0,
                 pin_hash=pin_hash, recipient_guardian_id=rows[plan.batch].recipient_guardian_id,
                 delivery=plan.delivery, issued_by="demo", issued_at=plan.issued_at,
-                expires_at=plan.issued_at + TTL, status=plan.status,
+                expires_at=end_of_day(local_date(plan.issued_at, tz) + TTL, tz),
+                status=plan.status,
                 status_changed_at=plan.changed_at,
             ))  # fmt: skip
     if registrations:

@@ -8,11 +8,12 @@ id) makes a re-delivered or double-clicked submit return the first batch instead
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from sqlmodel import Session, col, select
 
 from bot import audit
+from bot.clock import end_of_day, last_valid_day, local_date
 from bot.delivery import keys, outbox
 from bot.documents.letters import LetterCase
 from bot.families.record import ChildRecord, FamilyRecord, load_family
@@ -58,13 +59,17 @@ def issue_pins(
         return _result_of(session, existing, created=False)
 
     family = load_family(
-        session, request.family_id, today=policy.today, minor_age_limit=policy.minor_age_limit
+        session,
+        request.family_id,
+        today=policy.today,
+        zone=policy.timezone,
+        minor_age_limit=policy.minor_age_limit,
     )
     children = validated_children(family, request)
     check_not_changed_meanwhile(session, request, children)
     recipient = validated_recipient(session, family, request)
     emailed = emailed_child(children, request)
-    mode, note = mode_for(session, recipient, [c.id for c in children])
+    mode, note = mode_for(session, recipient, [c.id for c in children], zone=policy.timezone)
     language = validated_language(family, request, policy)
 
     batch = IssueBatch(
@@ -81,7 +86,7 @@ def issue_pins(
     session.add(batch)
     session.flush()
     issued = [_issue_one(session, batch, child, gateway, policy) for child in children]
-    _queue_deliveries(session, batch, family, children, issued, recipient)
+    _queue_deliveries(session, batch, family, children, issued, recipient, policy.timezone)
     audit.record(
         session,
         actor=request.issued_by,
@@ -109,7 +114,11 @@ def _issue_one(
     policy: IssuePolicy,
 ) -> tuple[tuple[Pin, str], bool]:
     replaced = _revoke_active(session, child.id, gateway, now=policy.now)
-    expires = policy.now + timedelta(days=policy.pin_ttl_days) if policy.pin_ttl_days else None
+    expires = (  # through the whole of the printed expiry day, in the practice's zone
+        end_of_day(policy.today + timedelta(days=policy.pin_ttl_days), policy.timezone)
+        if policy.pin_ttl_days
+        else None
+    )
     patient = session.get(Patient, child.id)
     assert patient is not None
     new = gateway.issue(patient, expires)
@@ -148,8 +157,9 @@ def _revoke_active(
     return True
 
 
-def _date_of(moment: datetime | None) -> str | None:
-    return moment.date().isoformat() if moment else None
+def _expiry_date(pin: Pin, zone: tzinfo) -> str | None:
+    """The printed expiry date (the last local day the PIN works), as ISO text."""
+    return last_valid_day(pin.expires_at, zone).isoformat() if pin.expires_at else None
 
 
 def _letter_case(batch: IssueBatch, child: ChildRecord, first: ChildRecord) -> LetterCase:
@@ -166,7 +176,9 @@ def _queue_deliveries(
     children: Sequence[ChildRecord],
     issued: Sequence[tuple[tuple[Pin, str], bool]],
     recipient: Guardian | None,
+    zone: tzinfo,
 ) -> None:
+    """Queue the letters upload and the welcome email; every date in them is the practice's."""
     pins = {pin.patient_id: (pin, plaintext) for (pin, plaintext), _ in issued}
     first = next((c for c in children if c.id == batch.emailed_patient_id), children[0])
     masked = mask_email(recipient.email) if recipient else None
@@ -177,8 +189,8 @@ def _queue_deliveries(
             "dob": c.dob.isoformat(),
             "pin": pins[c.id][1],
             "case": _letter_case(batch, c, first),
-            "issued_on": pins[c.id][0].issued_at.date().isoformat(),
-            "expires_on": _date_of(pins[c.id][0].expires_at),
+            "issued_on": local_date(pins[c.id][0].issued_at, zone).isoformat(),
+            "expires_on": _expiry_date(pins[c.id][0], zone),
             "emailed_to": masked if c.id == batch.emailed_patient_id else None,
             "first_child_name": first.first_name if c.id != first.id else None,
         }
@@ -213,6 +225,7 @@ def _queue_deliveries(
                 "child_first_name": first.first_name,
                 "pin": plaintext,
                 "pin_id": pin.id,
+                "expires_on": _expiry_date(pin, zone),
                 "sibling_first_names": [c.first_name for c in children if c.id != first.id],
                 "language": batch.language,
                 "channel_id": batch.channel_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 
 from sqlmodel import Session, col, select
@@ -52,13 +52,15 @@ class IssueRequest:
 @dataclass(frozen=True)
 class IssuePolicy:
     """The rules of one issuance, at one moment: `now` (UTC) and `today` (the practice's date)
-    both come from the services' clock."""
+    both come from the services' clock; `timezone` is the practice's (PRACTICE_TIMEZONE), in
+    which a PIN works through the whole of its printed expiry day."""
 
     now: datetime
     today: date
     pin_ttl_days: int
     minor_age_limit: int
     default_language: str = "en"  # DEFAULT_LANGUAGE
+    timezone: tzinfo = UTC
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ for a guardian who already has an account, print only)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlmodel import Session, col, select
 
+from bot.clock import local_date
 from bot.documents.locale import choice_value, default_choice, letter_choices
 from bot.errors import ValidationFailed
 from bot.families.record import ChildRecord, FamilyRecord
@@ -98,8 +99,10 @@ def validated_language(family: FamilyRecord, request: IssueRequest, policy: Issu
 
 
 def mode_for(
-    session: Session, recipient: Guardian | None, patient_ids: Sequence[int]
+    session: Session, recipient: Guardian | None, patient_ids: Sequence[int], *, zone: tzinfo
 ) -> tuple[IssueMode, str | None]:
+    """The batch's mode, and the note that says why when it is not a welcome email (with
+    the earlier email's date in the practice's zone, `zone`)."""
     if recipient is None:
         return IssueMode.PRINT_ONLY, None
     if recipient.has_portal_account:
@@ -107,7 +110,8 @@ def mode_for(
     earlier = earlier_welcome(session, recipient.email or "", exclude_patient_ids=patient_ids)
     if earlier is not None:
         return IssueMode.ADD_CHILD, (
-            f"A welcome email already went to this address on {earlier:%m/%d/%Y} for another "
+            f"A welcome email already went to this address on "
+            f"{local_date(earlier, zone):%m/%d/%Y} for another "
             "child, so the guardian has (or is creating) a portal account: every PIN is "
             "printed with the Add Child/Dependent steps instead of opening a second account."
         )

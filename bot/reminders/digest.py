@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot.clock import last_valid_day
 from bot.config import FeedSettings
 from bot.reminders import worklists
 from bot.reminders.feed_watch import FeedSilence, feed_silence
@@ -190,7 +191,8 @@ def _unregistered(item: worklists.PinItem, tz: ZoneInfo) -> DigestEntry:
 
 
 def _expiring(item: worklists.PinItem, tz: ZoneInfo) -> DigestEntry:
-    expires = day_label(as_local(item.expires_at, tz))
+    # The printed expiry date: the last local day the PIN works.
+    expires = day_label(last_valid_day(item.expires_at, tz)) if item.expires_at else "—"
     return DigestEntry(
         item.child_name,
         item.family_id,

@@ -190,6 +190,37 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
+def cmd_letters_sample(settings: Settings, args: argparse.Namespace) -> int:
+    """A sample page of every letter kind, in every shipped language, with this practice's
+    settings: synthetic data only, yet written owner-only since it looks like a credential."""
+    from bot.delivery.performers import practice_of
+    from bot.documents.sample import render_sample
+    from bot.secret import write_owner_only
+
+    needed = {
+        "PORTAL_URL": settings.portal_url,
+        "PRACTICE_NAME": settings.practice_name,
+        "PRACTICE_PHONE": settings.practice_phone,
+    }
+    if missing := [name for name, value in needed.items() if not value]:
+        return _fail(f"Set {', '.join(missing)} first: the sample prints this practice's own.")
+    path = Path(args.file)
+    if path.exists() and not args.force:
+        return _fail(f"{path} already exists; pass --force to replace it.")
+    pdf = render_sample(
+        practice_of(settings),
+        today=Clock(settings.timezone).today(),
+        pin_ttl_days=settings.pin_ttl_days,
+    )
+    try:
+        path.unlink(missing_ok=True)
+        write_owner_only(path, pdf)
+    except OSError as error:
+        return _fail(f"Can't write {path}: {error.strerror or error}.")
+    _say(f"Sample letters written to {path} (readable by you only). Every page is stamped SAMPLE.")
+    return EXIT_OK
+
+
 def cmd_hl7(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import hl7
 
@@ -314,6 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     hl7.add_parser("status", help="last message time and the last 24 h's counts").set_defaults(
         func=cmd_hl7
     )
+    letters = verbs.add_parser("letters", help="PIN letters").add_subparsers(
+        dest="letters_verb", required=True
+    )
+    sample = letters.add_parser(
+        "sample",
+        help="write a page of every letter kind in every language, for a made-up family, "
+        "with this practice's PORTAL_URL, PORTAL_SIGNIN_URL, name and phone",
+    )
+    sample.add_argument("file", metavar="FILE.pdf", help="where to write the PDF (mode 0600)")
+    sample.add_argument("--force", action="store_true", help="replace FILE.pdf if it exists")
+    sample.set_defaults(func=cmd_letters_sample)
     verbs.add_parser("check", help="check configuration, database, SMTP and Slack").set_defaults(
         func=cmd_check
     )

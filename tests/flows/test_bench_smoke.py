@@ -31,6 +31,7 @@ def test_every_benchmark_runs_at_a_tiny_size(
         "[import · sqlite",
         "[search · sqlite",
         "[family_e2e · sqlite",
+        "[family_kinds · sqlite",
         "[batch4 · sqlite",
         "[ack_load_paced · sqlite",
         "[memory · sqlite",

@@ -12,11 +12,14 @@ from sqlmodel import select
 
 from handlers.ids import FamilyIds
 from models import Appointment, AuditEvent, FamilyThread
+from tests.support.ack_poll import DispatchSleeps, dispatch_sleeps_fixture
 from tests.support.factories import make_family, make_guardian, make_patient
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import CHANNEL_ID, Response
 from tests.support.smtp_server import SmtpServer
 from tests.support.stack import Stack, build_stack, eventually
+
+FIXTURES = (dispatch_sleeps_fixture,)  # imported for its fixture
 
 
 @pytest.fixture
@@ -173,6 +176,21 @@ def test_unusable_queries_get_a_sentence(stack: Stack, practice: dict[str, int],
     response = stack.command("/family", text)
     assert response.status == 200 and reply_text(response)
     assert stack.cards() == []
+
+
+@pytest.mark.parametrize(
+    ("query", "answer"),
+    [("hollowbrook", "2 families match."), ("zzyzx", "No family matches"), ("!!!", "")],
+    ids=["list", "no-match", "unusable"],
+)
+def test_answers_in_the_ack_leave_without_a_poll(
+    stack: Stack, practice: dict[str, int], dispatch_sleeps: DispatchSleeps, query: str, answer: str
+) -> None:
+    """Issue 22: an answer carried by ack() leaves when ack() is called. Bolt's own runner
+    would poll for it with time.sleep(0.01) on the answering thread: no sleep there at all."""
+    response = stack.command("/family", query)
+    assert response.status == 200 and answer in reply_text(response) and reply_text(response)
+    assert dispatch_sleeps.callers == []
 
 
 def test_forged_and_stale_signatures_are_refused(stack: Stack, practice: dict[str, int]) -> None:

@@ -16,9 +16,12 @@ from sqlmodel import select
 from bot.issuing.gateway import verify_pin
 from handlers.ids import IssueIds
 from models import Guardian, IssueBatch, Pin, PinStatus
+from tests.support.ack_poll import DispatchSleeps, dispatch_sleeps_fixture
 from tests.support.factories import make_family, make_guardian, make_patient
 from tests.support.slack_requests import checkboxes_value, static_select_value
 from tests.support.stack import PORTAL_URL, Stack
+
+FIXTURES = (dispatch_sleeps_fixture,)  # imported for its fixture
 
 PIN_PATTERN = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})\b")
 
@@ -196,7 +199,7 @@ def test_reissue_from_a_new_dialog_revokes_the_old_pins(
 
 
 def test_validation_errors_come_back_inside_the_dialog(
-    stack: Stack, family: dict[str, int]
+    stack: Stack, family: dict[str, int], dispatch_sleeps: DispatchSleeps
 ) -> None:
     with stack.database.transaction() as session:
         from models import Family
@@ -224,6 +227,8 @@ def test_validation_errors_come_back_inside_the_dialog(
     assert IssueIds.RECIPIENT in wrong_guardian.json()["errors"]
     with stack.database.read_session() as session:
         assert session.exec(select(Pin)).all() == []
+    # The dialog's response_action left when ack() was called, not at Bolt's next poll.
+    assert dispatch_sleeps.callers == []
 
 
 def test_a_family_of_twelve_is_split_into_checkbox_groups(stack: Stack) -> None:

@@ -3,6 +3,8 @@ speaking Slack's protocol, is acked with its envelope id, and the card reaches S
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -11,6 +13,7 @@ from bot.config import load_settings
 from bot.db import Database
 from bot.runtime.process import make_services
 from handlers.app import create_app, make_client
+from tests.support.ack_poll import DispatchSleeps, dispatch_sleeps_fixture
 from tests.support.factories import make_family, make_guardian, make_patient
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_socket_mode import FakeSocketMode, fake_socket_mode_fixture
@@ -18,7 +21,38 @@ from tests.support.slack_requests import STAFF_USER_ID, command_payload
 from tests.support.smtp_server import SmtpServer
 from tests.support.stack import stack_env
 
-FIXTURES = (fake_socket_mode_fixture,)  # imported for its fixture
+FIXTURES = (fake_socket_mode_fixture, dispatch_sleeps_fixture)  # imported for their fixtures
+
+
+@contextmanager
+def socket_mode_bot(
+    database_url: str, fake_slack: FakeSlack, fake_socket_mode: FakeSocketMode, smtp: SmtpServer
+) -> Iterator[Database]:
+    """The real app connected to the local Socket Mode peer; yields its database."""
+    env = stack_env(database_url, fake_slack, smtp, SLACK_APP_TOKEN="xapp-1-test-token")
+    del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
+    settings = load_settings(env)
+    settings.require_runnable()
+    database = Database(settings.database_url)
+    fake_slack.add_user(STAFF_USER_ID)
+    client = make_client(settings)
+    app = create_app(make_services(settings, database, client), client)
+    handler = SocketModeHandler(app, settings.slack_app_token)
+    try:
+        handler.connect()
+        fake_socket_mode.wait_for_connection()
+        yield database
+    finally:
+        handler.close()
+        database.dispose()
+
+
+def add_socketwells(database: Database, count: int) -> None:
+    with database.transaction() as session:
+        for number in range(1, count + 1):
+            family = make_family(session, f"SM-{number}")
+            make_guardian(session, family, "Lark", "Socketwell", email=f"lark{number}@example.com")
+            make_patient(session, family, "Jay", date(2020, 1, number), last="Socketwell")
 
 
 def test_family_command_over_socket_mode(
@@ -27,22 +61,8 @@ def test_family_command_over_socket_mode(
     fake_socket_mode: FakeSocketMode,
     smtp_server: SmtpServer,
 ) -> None:
-    env = stack_env(database_url, fake_slack, smtp_server, SLACK_APP_TOKEN="xapp-1-test-token")
-    del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
-    settings = load_settings(env)
-    settings.require_runnable()
-    database = Database(settings.database_url)
-    with database.transaction() as session:
-        family = make_family(session, "SM-1")
-        make_guardian(session, family, "Lark", "Socketwell", email="lark@example.com")
-        make_patient(session, family, "Jay", date(2020, 1, 1), last="Socketwell")
-    fake_slack.add_user(STAFF_USER_ID)
-    client = make_client(settings)
-    app = create_app(make_services(settings, database, client), client)
-    handler = SocketModeHandler(app, settings.slack_app_token)
-    try:
-        handler.connect()
-        fake_socket_mode.wait_for_connection()
+    with socket_mode_bot(database_url, fake_slack, fake_socket_mode, smtp_server) as database:
+        add_socketwells(database, 1)
         envelope_id = fake_socket_mode.send_envelope(
             "slash_commands", command_payload("/family", "socketwell")
         )
@@ -50,6 +70,22 @@ def test_family_command_over_socket_mode(
         card = fake_slack.wait_for("chat.postMessage")[0]
         assert "Socketwell" in str(card.args["blocks"])
         assert fake_slack.last("apps.connections.open").token == "xapp-1-test-token"
-    finally:
-        handler.close()
-        database.dispose()
+
+
+def test_a_list_is_acked_over_socket_mode_without_a_poll(
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_socket_mode: FakeSocketMode,
+    smtp_server: SmtpServer,
+    dispatch_sleeps: DispatchSleeps,
+) -> None:
+    """Issue 22 in Socket Mode: the list travels in the envelope's ack, sent when the listener
+    calls ack(); Bolt's runner would poll for it with time.sleep(0.01) first."""
+    with socket_mode_bot(database_url, fake_slack, fake_socket_mode, smtp_server) as database:
+        add_socketwells(database, 2)
+        envelope_id = fake_socket_mode.send_envelope(
+            "slash_commands", command_payload("/family", "socketwell")
+        )
+        acked = fake_socket_mode.wait_for_ack(envelope_id)
+        assert acked["payload"]["text"] == "2 families match."
+        assert dispatch_sleeps.callers == []

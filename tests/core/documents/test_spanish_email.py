@@ -3,7 +3,8 @@ Content-Language header and the HTML's lang, and the other languages' assistance
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -78,3 +79,18 @@ def test_a_language_without_a_file_is_english_and_says_so() -> None:
     message = build("de")
     assert message["Content-Language"] == "en"
     assert '<html lang="en">' in parts(message)[1]
+
+
+def test_the_email_states_the_pins_last_day_in_words_in_its_language() -> None:
+    dated = replace(EMAIL, expires_on=date(2027, 3, 6))
+    for language, sentence in (
+        ("en", "This PIN works through March 6, 2027. Please create your account by then."),
+        ("es", "Este PIN es válido hasta el 6 de marzo de 2027, inclusive."),
+    ):
+        message = build_welcome_email(dated, mail_from="f@s.example", language=language)
+        plain, html = parts(message)
+        assert sentence in plain and sentence in html, language
+        # Right after the PIN, before the steps.
+        assert plain.index("ABCD-2345") < plain.index(sentence) < plain.index("1. ")
+    plain, html = parts(build("en"))  # a PIN that never expires: no date to state
+    assert "works through" not in plain and "works through" not in html

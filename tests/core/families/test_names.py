@@ -1,5 +1,6 @@
 """The unofficial-name check: every listed convention is flagged, real names are not, and the
-labeled corpus (tests/data/name_corpus) meets recall 100% / false flags < 0.5%.
+labeled corpus (tests/data/name_corpus) meets recall 100% with no false flag on the SSA list
+(real_names.txt) or on common Hispanic given names (hispanic_names.txt).
 
 `pytest -q -s tests/core/families/test_names.py` prints the corpus figures; they are also
 recorded as junit properties and quoted in any failure message.
@@ -7,6 +8,7 @@ recorded as junit properties and quoted in any failure message.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +17,6 @@ from bot.families.names import NameCheck, check_name
 from tests.support.paths import DATA_DIR
 
 CORPUS = DATA_DIR / "name_corpus"
-MAX_FALSE_FLAG_RATE = 0.005
 
 
 def _lines(name: str) -> list[str]:
@@ -145,6 +146,55 @@ PLACEHOLDERS = [
     "bgirlsecond",
 ]
 
+# Issue 21 §4: what a Spanish-speaking nursery writes, and US registration abbreviations.
+SPANISH_AND_REGISTRY = [
+    "Bebé Niña",
+    "Bebe Nino",
+    "Niña",
+    "Niño",
+    "NIÑA",
+    "Nin\u0303a",  # the tilde as a combining mark
+    "NiñaB",
+    "RN",
+    "RN Niña",
+    "R.N. Varón",
+    "RNHEMBRA",
+    "Recién Nacido",
+    "RECIEN NACIDA",
+    "Hijo de María",
+    "Hija de Ana",
+    "Bebé de María",
+    "Bebe de Maria",
+    "Nina de Garcia",
+    "Bebé",
+    "Bebe A",
+    "Gemelo A",
+    "Gemela 1",
+    "GemeloB",
+    "Mellizo B",
+    "Varón",
+    "Hembra",
+    "Masculino",
+    "Femenino",
+    "Sin Nombre",
+    "S/N",
+    "Desconocido",
+    "Producto",
+    "NN",
+    "FNU",
+    "F.N.U.",
+    "NFN",
+    "LNU",
+    "NMN",
+    "UNK",
+    "Unknown",
+    "Unidentified",
+    "No First Name",
+    "TBA",
+    "?",
+    "Maria?",
+]
+
 REAL = [
     "Boyd",
     "Boyce",
@@ -204,12 +254,37 @@ REAL = [
     "Secondo",
     "Primo",
     "Ivy",
+    # Spanish given names next to the Spanish placeholders
+    "Nina",
+    "NINA",
+    "Nino",
+    "Nena",
+    "Gema",
+    "Renata",
+    "María de los Ángeles",
+    "José de Jesús",
+    "Juan de Dios",
+    "J. Guadalupe",
+    "Jesús",
+    "Ángel",
+    "Rosario",
+    "Socorro",
+    "Reyes",
+    "Cruz",
+    "Luz",
 ]
 
 
 @pytest.mark.parametrize("first", PLACEHOLDERS)
 def test_placeholder_first_names_are_flagged(first: str) -> None:
     result = check_name(first, "", "Smith", None)
+    assert result.flagged, first
+    assert result.reason
+
+
+@pytest.mark.parametrize("first", SPANISH_AND_REGISTRY)
+def test_spanish_and_registry_placeholders_are_flagged(first: str) -> None:
+    result = check_name(first, "", "García", None)
     assert result.flagged, first
     assert result.reason
 
@@ -243,6 +318,11 @@ def test_other_name_types_pass(name_type: str | None) -> None:
         ("Ava", "", "Baby"),
         ("John", "", "Doe"),
         ("Jane", "", "DOE"),
+        ("Ava", "Recién Nacida", "García"),
+        ("Ava", "Gemela A", "García"),
+        ("Ava", "", "LNU"),
+        ("Ava", "NMN", "LNU"),
+        ("Ava", "", "Desconocido"),
     ],
 )
 def test_placeholders_outside_the_first_name(first: str, middle: str, last: str) -> None:
@@ -254,6 +334,11 @@ def test_placeholders_outside_the_first_name(first: str, middle: str, last: str)
     [
         ("Ava", "B", "Smith"),  # a middle initial
         ("Ava", "NMN", "Smith"),  # "no middle name"
+        ("Ava", "NMI", "Smith"),  # "no middle initial"
+        ("Ava", "Nina", "Smith"),
+        ("Ava", "Guadalupe", "Cruz"),
+        ("Ava", "", "Reyes"),
+        ("Ava", "", "de la Cruz"),
         ("Ava", "X", "Smith"),
         ("Ava", "Boyd", "Smith"),
         ("Ava", "", "McGirl"),
@@ -289,36 +374,43 @@ def test_reasons_are_readable(args: tuple[str, str, str, str | None], reason: st
 # --- the labeled corpus -------------------------------------------------------------------
 
 
-def test_corpus_recall_is_complete_and_false_flags_are_rare(
+def _as_stored(name: str) -> list[str]:
+    """A name as the family writes it, in upper case, and without its accents (a US EHR)."""
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return list(dict.fromkeys([name, name.upper(), ascii_only]))
+
+
+def test_corpus_catches_every_placeholder_and_flags_no_real_name(
     record_property: Callable[[str, object], None],
 ) -> None:
     placeholders = _lines("placeholders.txt")
     real_names = _lines("real_names.txt")
+    hispanic = [spelling for name in _lines("hispanic_names.txt") for spelling in _as_stored(name)]
     missed = [line for line in placeholders if not _check_line(line).flagged]
     false_flags = [name for name in real_names if check_name(name, "", "Smith", None).flagged]
+    hispanic_flags = [name for name in hispanic if check_name(name, "", "García", None).flagged]
 
     caught = len(placeholders) - len(missed)
     recall = caught / len(placeholders)
-    false_flag_rate = len(false_flags) / len(real_names)
-    precision = caught / (caught + len(false_flags))
     summary = (
-        f"name corpus: {len(placeholders)} placeholders, {len(real_names)} real names; "
-        f"recall {recall:.2%} ({len(missed)} missed), precision {precision:.2%}, "
-        f"false flags {false_flag_rate:.3%} ({len(false_flags)})"
+        f"name corpus: {len(placeholders)} placeholders, recall {recall:.2%} ({len(missed)} "
+        f"missed); false flags: {len(false_flags)} of {len(real_names)} SSA names, "
+        f"{len(hispanic_flags)} of {len(hispanic)} Hispanic names and spellings"
     )
     print(f"\n{summary}")
     for key, value in (
         ("placeholders", len(placeholders)),
         ("real_names", len(real_names)),
+        ("hispanic_names", len(hispanic)),
         ("recall", recall),
-        ("precision", precision),
-        ("false_flag_rate", false_flag_rate),
+        ("false_flags", len(false_flags) + len(hispanic_flags)),
     ):
         record_property(key, value)
 
-    assert len(placeholders) >= 300 and len(real_names) >= 3000, summary
+    assert len(placeholders) >= 300 and len(real_names) >= 3000 and len(hispanic) >= 500, summary
     assert not missed, f"{summary}; missed: {missed[:20]}"
-    assert false_flag_rate < MAX_FALSE_FLAG_RATE, f"{summary}; flagged: {false_flags[:20]}"
+    assert not false_flags, f"{summary}; flagged: {false_flags[:20]}"
+    assert not hispanic_flags, f"{summary}; flagged: {hispanic_flags[:20]}"
 
 
 def test_corpus_is_generated_from_its_script() -> None:

@@ -4,7 +4,7 @@ all in one statement. Records are synthetic."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -65,7 +65,7 @@ def test_the_family_in_one_statement(database: Database, family_id: int) -> None
     event.listen(database.engine, "before_cursor_execute", seen)
     try:
         with database.read_session() as session:
-            family = load_family(session, family_id, today=TODAY, minor_age_limit=18)
+            family = load_family(session, family_id, today=TODAY, zone=UTC, minor_age_limit=18)
     finally:
         event.remove(database.engine, "before_cursor_execute", seen)
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
@@ -103,7 +103,7 @@ def test_a_family_without_children_is_named_after_its_guardians(database: Databa
         family = make_family(session, "TW-3002")
         make_guardian(session, family, "Ira", "Marlowe")
     with database.read_session() as session:
-        record = load_family(session, family.id or 0, today=TODAY, minor_age_limit=18)
+        record = load_family(session, family.id or 0, today=TODAY, zone=UTC, minor_age_limit=18)
     assert (record.surname, record.children, [g.name for g in record.guardians]) == (
         "Marlowe",
         (),
@@ -113,4 +113,4 @@ def test_a_family_without_children_is_named_after_its_guardians(database: Databa
 
 def test_a_family_that_is_gone(database: Database) -> None:
     with database.read_session() as session, pytest.raises(NotFound):
-        load_family(session, 424242, today=TODAY, minor_age_limit=18)
+        load_family(session, 424242, today=TODAY, zone=UTC, minor_age_limit=18)

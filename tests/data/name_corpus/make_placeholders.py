@@ -84,6 +84,103 @@ BASES = [
     "RN Varon",
     "Neonate",
 ]
+# What a Spanish-speaking nursery writes ("RN" is recién nacido), with and without accents
+# where the unaccented form is no given name; "Niña", "Niño" and "Bebé" only with theirs (Nina,
+# Nino and Bebe are given names: tests/data/name_corpus/hispanic_names.txt, real_names.txt).
+SPANISH_BASES = [
+    "Bebé Niña",
+    "Bebé Niño",
+    "Bebe Nina",
+    "BEBE NINO",
+    "Bebé Varón",
+    "Bebe Varon",
+    "Bebé Hembra",
+    "Bebé Masculino",
+    "Bebé Femenino",
+    "Bebé",
+    "Niña",
+    "Niño",
+    "RN",
+    "R.N.",
+    "RN Niña",
+    "RN Niño",
+    "RN Nina",
+    "RN Varón",
+    "RN Hembra",
+    "RN Masculino",
+    "RN Femenino",
+    "RNVaron",
+    "RNHembra",
+    "RN Gemelo",
+    "Recién Nacido",
+    "Recién Nacida",
+    "Recien Nacido",
+    "Reciennacido",
+    "Recién Nacido Varón",
+    "Neonato",
+    "Neonata",
+    "Varón",
+    "Varon",
+    "Hembra",
+    "Masculino",
+    "Femenino",
+    "Producto",
+    "Producto Único",
+    "Gemelo",
+    "Gemela",
+    "Mellizo",
+    "Melliza",
+    "Trillizo",
+    "Trilliza",
+    "Bebé Gemelo",
+    "Niña Gemela",
+    "Sin Nombre",
+    "Sinnombre",
+    "S/N",
+    "Desconocido",
+    "Desconocida",
+    "Hijo",
+    "Hija",
+    "NN",
+    "N.N.",
+]
+# US registration abbreviations for a name not (yet) known.
+REGISTRATION_BASES = [
+    "FNU",
+    "F.N.U.",
+    "Fnu",
+    "NFN",
+    "LNU",
+    "FNU LNU",
+    "NMN",
+    "NLN",
+    "UNK",
+    "Unk Female",
+    "Unknown",
+    "Unknown Male",
+    "Unidentified",
+    "Unidentified Female",
+    "No First Name",
+    "Nofirstname",
+    "First Name Unknown",
+    "TBD",
+    "TBA",
+    "Name TBD",
+    "BB",
+    "BG",
+    "BBoy",
+    "BGirl",
+    "Infant Boy",
+    "Female Infant",
+    "Male Infant",
+    "Baby A",
+    "Twin A",
+    "Newborn",
+    "NB Girl",
+    "?",
+    "?Maria",
+    "Maria?",
+]
 TWIN_MARKS = [
     "",
     " A",
@@ -164,6 +261,23 @@ MOTHER_FORMS = [
     "Boy-{m}",
     "Twin A {m}",
     "{m}sgirl Twin A",
+    # Spanish: "son / daughter / baby / newborn of …"
+    "Hijo de {m}",
+    "Hija de {m}",
+    "HIJO DE {m}",
+    "Hijo de la Sra. {m}",
+    "Bebé de {m}",
+    "Bebe de {m}",
+    "Bebe del {m}",
+    "RN de {m}",
+    "RN {m}",
+    "Niña de {m}",
+    "Niño de {m}",
+    "Nina de {m}",
+    "NINO DE {m}",
+    "Recién Nacido de {m}",
+    "Gemelo A de {m}",
+    "Gemela 2 de {m}",
 ]
 # Birth order of multiples, as registries and hospital systems write it: digits, number words,
 # ordinals, letters, roman numerals, after the shorthand ("BG2", "BBTWO", "BG-A", "BB#2") or
@@ -185,6 +299,7 @@ SHORTHANDS = [
     "Twin",
     "Triplet",
 ]
+SPANISH_SHORTHANDS = ["RN", "Gemelo", "Gemela", "Mellizo", "Trillizo", "Bebé"]
 ORDERS = [
     *("1", "2", "3", "10"),
     *("One", "Two", "Three", "Four", "Ten"),
@@ -217,6 +332,10 @@ def birth_orders() -> list[str]:
             for join in ("", " "):
                 lines.extend(_cases(f"{order}{join}{shorthand}"))
     lines += ["Twin B Girl", "Twin 2 Boy", "Triplet C Boy", "Baby Girl Two", "Baby Boy the Second"]
+    for shorthand in SPANISH_SHORTHANDS:
+        for order in ("A", "B", "1", "2", "#2", "Uno", "Dos", "II"):
+            lines.extend(_cases(f"{shorthand} {order}"))
+    lines += ["Gemelo A Varón", "Gemela B Niña", "RN Gemelo A", "Bebé Gemelo 2", "Bebe Gemelo A"]
     return lines
 
 
@@ -241,6 +360,19 @@ OTHER_FIELDS = [
     ("John", "", "Doe", ""),
     ("Jane", "", "Doe", ""),
     ("Baby", "", "Doe", ""),
+    # Spanish in the middle or last name; US "last name unknown"
+    ("Ava", "Recién Nacida", "García", ""),
+    ("Ava", "Gemela A", "García", ""),
+    ("Ava", "Varón", "García", ""),
+    ("Ava", "", "García Gemelo B", ""),
+    ("Ava", "", "Desconocido", ""),
+    ("Ava", "", "LNU", ""),
+    ("Ava", "", "Lnu", ""),
+    ("Ava", "", "NLN", ""),
+    ("Ava", "", "UNK", ""),
+    ("Ava", "NMN", "LNU", ""),
+    ("FNU", "", "García", ""),
+    ("FNU", "NMN", "Smith", ""),
 ]
 
 
@@ -252,7 +384,7 @@ def _spellings(name: str) -> list[str]:
 
 def placeholders() -> list[str]:
     lines: list[str] = []
-    for base in BASES:
+    for base in (*BASES, *SPANISH_BASES, *REGISTRATION_BASES):
         single_word = base.isalnum() and len(base) > 1
         lines.extend(base + mark for mark in TWIN_MARKS if single_word or mark[:1] == " ")
         lines.extend(_spellings(base))
