@@ -39,6 +39,14 @@ NO_TOKENS_GUIDANCE = (
 )
 
 
+SOCKET_OR_HTTP_GUIDANCE = (
+    "SLACK_APP_TOKEN is required for Socket Mode (the manifest's default): Basic Information > "
+    "App-Level Tokens > Generate, with connections:write, gives the xapp-... token. For HTTP "
+    "mode instead, set SLACK_SIGNING_SECRET (Basic Information) and socket_mode_enabled: false "
+    "in the manifest."
+)
+
+
 class ConfigError(Exception):
     """Configuration is missing or malformed; `problems` holds one line per variable."""
 
@@ -158,8 +166,8 @@ class Settings:
             "PRACTICE_PHONE": self.practice_phone,
             "SUPERVISOR_IDS": self.supervisor_ids,
         }
-        if not self.socket_mode:
-            required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
+        if not self.socket_mode and not self.slack_signing_secret:
+            problems.append(SOCKET_OR_HTTP_GUIDANCE)
         for name, value in required.items():
             if not value and not any(p.startswith(name + " ") for p in problems):
                 problems.append(
@@ -216,6 +224,27 @@ class _Reader:
             listed = ", ".join(bad)
             self.problems.append(f"{name} must be a comma list of {expect} (bad: {listed}).")
         return tuple(v for v in values if pattern.match(v))
+
+    def channel_ids(self, name: str, *, one: bool = False) -> tuple[str, ...]:
+        """Channel IDs (C…/G…/D…); a channel's name ("#frontdesk") is refused with where to
+        find its ID, which stays the same when the channel is renamed."""
+        values = _split_ids(self.text(name))
+        bad = [v for v in values if not _CHANNEL_ID.match(v)]
+        if one and len(values) > 1:
+            self.problems.append(f"{name} must be one channel ID, not a list (got {len(values)}).")
+        elif bad and all(v.startswith("#") or v != v.upper() for v in bad):
+            self.problems.append(
+                f"{name} takes channel IDs, not names ({', '.join(bad)}): in Slack, open the "
+                "channel, click its name, and copy the Channel ID at the bottom of the About "
+                "tab (it looks like C0123ABCD)."
+            )
+        elif bad:
+            expect = "a channel ID" if one else "a comma list of channel IDs"
+            self.problems.append(
+                f"{name} must be {expect} (C…, or G… for an older private channel; bad: "
+                f"{', '.join(bad)})."
+            )
+        return tuple(v for v in values if _CHANNEL_ID.match(v))
 
     def database_url(self, name: str, default: str) -> str:
         raw = self.text(name, default) or default
@@ -369,12 +398,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         supervisor_ids=read.ids(
             "SUPERVISOR_IDS", _SLACK_ID, "Slack user IDs (U…/W…) or user group IDs (S…)"
         ),
-        allowed_channel_ids=read.ids(
-            "ALLOWED_CHANNEL_IDS", _CHANNEL_ID, "Slack channel IDs (C…/G…/D…)"
-        ),
-        reminder_channel_id=(
-            read.ids("REMINDER_CHANNEL_ID", _CHANNEL_ID, "one channel ID") or (None,)
-        )[0],
+        allowed_channel_ids=read.channel_ids("ALLOWED_CHANNEL_IDS"),
+        reminder_channel_id=(read.channel_ids("REMINDER_CHANNEL_ID", one=True) or (None,))[0],
         reminder_time=read.parsed("REMINDER_TIME", time(8, 0), _clock, "a time as HH:MM"),
         smtp=smtp,
         pin_ttl_days=read.parsed("PIN_TTL_DAYS", 90, _non_negative_int, "a whole number ≥ 0"),

@@ -50,3 +50,8 @@ class AlreadyDecided(PinbotError):
     def __init__(self, user_message: str, *, decided_by: str | None = None) -> None:
         super().__init__(user_message)
         self.decided_by = decided_by
+
+
+class CannotStart(Exception):
+    """`pinbot run` cannot start (Slack refused a token, or cannot be reached). `str(error)` is
+    one sentence for the terminal that names the variable to fix; no traceback is shown."""

@@ -49,6 +49,22 @@ def phone_digits(value: str | None) -> str | None:
     return digits[-10:] if len(digits) >= 7 else None
 
 
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\s*$", re.IGNORECASE)
+
+
+def is_full_phone_number(value: str) -> bool:
+    """A number a parent can be called on: ten digits with the area code (a leading 1 allowed),
+    or an international +number of 8 to 15 digits; an extension ("x204") may follow. Shorter
+    runs of digits ("555-201-44") are a typo, not a number."""
+    number = _EXTENSION.sub("", value).strip()
+    digits = _NON_DIGITS.sub("", number)
+    if number.startswith("+1"):
+        return len(digits) == 11
+    if number.startswith("+"):
+        return 8 <= len(digits) <= 15
+    return len(digits) == 10 or (len(digits) == 11 and digits.startswith("1"))
+
+
 def clean(value: str | None, limit: int = 100) -> str:
     """Collapse whitespace and drop control and bidi-override characters."""
     without_controls = _CONTROL.sub("", value or "")

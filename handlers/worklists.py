@@ -6,7 +6,12 @@ from __future__ import annotations
 from slack_sdk import WebClient
 from sqlmodel import Session
 
-from bot.reminders.worklists import PendingFix, pending_name_fixes, todays_attention
+from bot.reminders.worklists import (
+    AttentionItem,
+    PendingFix,
+    pending_name_fixes,
+    todays_attention,
+)
 from bot.services import Services
 from handlers.blocks import esc
 
@@ -23,7 +28,17 @@ def today_text(session: Session, services: Services) -> str:
         for item in items[:MAX_LINES]
     ]
     more = f"\n…and {len(items) - MAX_LINES} more." if len(items) > MAX_LINES else ""
-    return f"*Today's appointments needing attention ({len(items)})*\n" + "\n".join(lines) + more
+    return f"{_today_heading(items)}\n" + "\n".join(lines) + more
+
+
+def _today_heading(items: list[AttentionItem]) -> str:
+    """The count, split the way the Home tab counts: "without portal access" there is the
+    first number here."""
+    no_access = sum(1 for item in items if item.no_access)
+    split = [f"{no_access} without portal access"]
+    if len(items) > no_access:
+        split.append(f"{len(items) - no_access} with access but an unofficial name")
+    return f"*Today's appointments needing attention ({len(items)}: {', '.join(split)})*"
 
 
 def _link(client: WebClient, channel: str | None, ts: str | None) -> str:

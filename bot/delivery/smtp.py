@@ -10,6 +10,7 @@ content.
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -163,6 +164,11 @@ def _explain(error: Exception, smtp: SmtpSettings) -> MailError:
         case TimeoutError():
             return MailError(
                 f"SMTP server at {where} did not answer in time: {PORT_HINT}", transient=True
+            )
+        case socket.gaierror():  # the name lookup failed: a typo, or no DNS from this host
+            return MailError(
+                f"the SMTP host name {smtp.host} could not be found (DNS): check SMTP_HOST",
+                transient=True,
             )
         case OSError():  # refused, unreachable, TLS handshake cut off
             return MailError(

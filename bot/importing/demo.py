@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
+from sqlmodel import col, select
+
 from bot.clock import Clock
 from bot.db import Database
 from bot.importing.demo_names import (
@@ -34,8 +37,12 @@ from bot.importing.importer import (
     import_families,
 )
 from bot.text import fold
+from models import Family
 
 DEFAULT_SEED = 20240914
+# The demo's own database, beside the default pinbot.db, so it never lands in a practice's.
+DEMO_DATABASE_URL = "sqlite:///pinbot-demo.db"
+DEMO_ACCOUNT_PREFIX = "DEMO-"  # every demo family's account number starts with this
 DEFAULT_TZ = ZoneInfo("America/New_York")  # PRACTICE_TIMEZONE's default
 FILLER_FAMILIES = 30
 APPOINTMENT_DAYS = 4  # today and the next three weekdays
@@ -85,7 +92,7 @@ class _Builder:
 
     def family(self, role: str, surname: str | None = None) -> DemoFamily:
         surname = surname or self.surnames.pop()
-        family = DemoFamily(f"DEMO-{1001 + len(self.families)}", surname, role)
+        family = DemoFamily(f"{DEMO_ACCOUNT_PREFIX}{1001 + len(self.families)}", surname, role)
         self.families.append(family)
         return family
 
@@ -261,6 +268,18 @@ def appointments_csv(rows: list[tuple[str, datetime, str]]) -> io.StringIO:
     return out
 
 
+def practice_families(database: Database) -> int:
+    """How many families in the database are not the demo's (their account number does not
+    start with DEMO-): `pinbot demo` refuses to mix its families in with a practice's."""
+    with database.read_session() as session:
+        statement = (
+            select(func.count())
+            .select_from(Family)
+            .where(~col(Family.account_number).startswith(DEMO_ACCOUNT_PREFIX, autoescape=True))
+        )
+        return int(session.execute(statement).scalar_one())
+
+
 def load_demo(
     database: Database,
     *,
@@ -298,14 +317,26 @@ def load_demo(
     return report
 
 
-def demo_hints(*, seed: int = DEFAULT_SEED, today: date | None = None) -> list[str]:
-    """What to try in Slack, naming the families `load_demo` wrote with the same arguments."""
+def demo_hints(
+    *, seed: int = DEFAULT_SEED, today: date | None = None, database_url: str = DEMO_DATABASE_URL
+) -> list[str]:
+    """What to try in Slack, naming the families `load_demo` wrote with the same arguments;
+    the commands point at the demo's database (`database_url`)."""
+    on_demo = (
+        f"DATABASE_URL={database_url}"
+        if database_url == DEMO_DATABASE_URL
+        else "DATABASE_URL=<the --database-url you gave>"
+    )
     by_role = {family.role: family for family in build_practice(seed, today)}
     siblings, adult = by_role["siblings"], by_role["adult patient"]
     phone = siblings.guardians[0].phone
     twin = by_role["twins"].children[1]
     return [
-        "Sample practice loaded. In your staff channel, try:",
+        f"Sample practice loaded into {database_url} (its own database; the practice's "
+        "DATABASE_URL is untouched). Start the bot on it:",
+        f"  {on_demo} .venv/bin/pinbot run",
+        "",
+        "Then, in your staff channel, try:",
         f"  /family {siblings.surname}  three siblings: one welcome email, the others printed",
         f"  /family {siblings.surname[:-2] + siblings.surname[-1]}  the same family, with a typo",
         f"  /family 217.555.{phone[-4:]}  by phone, in any format (the file says {phone})",
@@ -325,5 +356,9 @@ def demo_hints(*, seed: int = DEFAULT_SEED, today: date | None = None) -> list[s
         "  the Home tab (click pinbot in the sidebar)  today's workload as counts",
         "",
         "And on the command line, the last 12 weeks' PINs and registrations:",
-        "  pinbot report adoption --png adoption.png",
+        f"  {on_demo} .venv/bin/pinbot report adoption --png adoption.png",
+        "",
+        "When you are done, delete the demo: rm pinbot-demo.db*"
+        if database_url == DEMO_DATABASE_URL
+        else "Every demo family's account number starts with DEMO-.",
     ]

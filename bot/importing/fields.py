@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime, timedelta, tzinfo
 
 from bot.languages import UnknownLanguage, read_language
-from bot.text import EMAIL_ADDRESS, SHORT_YEAR_DATE, clean, phone_digits
+from bot.text import EMAIL_ADDRESS, SHORT_YEAR_DATE, clean, is_full_phone_number, phone_digits
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
@@ -102,7 +102,7 @@ class Fields:
 
     def phone(self, column: str) -> str | None:
         value = self.text(column, 40, required=False)
-        if value and phone_digits(value) is None:
+        if value and (phone_digits(value) is None or not is_full_phone_number(value)):
             self.problems.append(f"{column} is not a phone number")
         return value or None
 

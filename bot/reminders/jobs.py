@@ -74,9 +74,10 @@ def weekly_job(services: Services) -> None:
 
 def catch_up_job(services: Services, render: Renderer) -> None:
     """At start-up and every CATCH_UP_MINUTES: run the day if it is owed and unclaimed — the
-    bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), or
-    the database failed the 08:00 run — and the week's adoption report likewise, any day of
-    the week. Reads first, so an idle check takes no write lock."""
+    bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), the
+    database failed the 08:00 run, or nothing was posted yet (a day or week with nothing
+    posted keeps no claim) — and the week's adoption report likewise, any day of the week.
+    Reads first, so a check of a posted day takes no write lock."""
     now_local = services.now_local()
     at = services.settings.reminder_time
     if catch_up_due(now_local, at) and not day_claimed(services.database, now_local.date()):

@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.delivery import keys
 from models import OutgoingWork, ReminderRun, WorkStatus
 
 DAILY = "daily"  # ReminderRun.kind of the digest run
@@ -39,6 +40,7 @@ class DigestOutcome:
     state: DigestState
     work_ids: frozenset[int] = frozenset()  # the current claim's digest messages
     posted_at: datetime | None = None  # when its last message went out
+    error: str = ""  # the last delivery error of a message not posted ("Slack said …")
 
     @property
     def undelivered(self) -> bool:
@@ -46,20 +48,29 @@ class DigestOutcome:
 
 
 def digest_outcome(
-    database: Database, local_date: date, *, delivered_by_me: Collection[int], now: datetime
+    database: Database,
+    local_date: date,
+    *,
+    delivered_by_me: Collection[int],
+    now: datetime,
+    kind: str = DAILY,
+    work_prefix: str = keys.DIGEST,
 ) -> DigestOutcome:
-    """The state of the day's digest: `delivered_by_me` are the work ids this run's
-    `deliver()` calls delivered; `now` is on the outbox's clock (its claims' leases)."""
+    """The state of the day's digest (or, with the weekly report's `kind` and `work_prefix`,
+    of the week's chart): `delivered_by_me` are the work ids this run's `deliver()` calls
+    delivered; `now` is on the outbox's clock (its claims' leases)."""
     day = local_date.isoformat()
     with database.read_session() as session:
         run = session.exec(
-            select(ReminderRun).where(ReminderRun.kind == DAILY, ReminderRun.local_date == day)
+            select(ReminderRun).where(ReminderRun.kind == kind, ReminderRun.local_date == day)
         ).first()
         if run is None:
             return DigestOutcome(DigestState.NOTHING_QUEUED)
         rows = session.exec(
             select(OutgoingWork).where(
-                col(OutgoingWork.dedupe_key).startswith(f"digest:{day}:", autoescape=True),
+                col(OutgoingWork.dedupe_key).startswith(
+                    keys.run_work_prefix(work_prefix, day), autoescape=True
+                ),
                 col(OutgoingWork.created_at) >= run.claimed_at,
             )
         ).all()
@@ -72,12 +83,13 @@ def digest_outcome(
         mine = any(row.id in delivered_by_me for row in rows)
         state = DigestState.POSTED_BY_ME if mine else DigestState.POSTED_BY_OTHER
         return DigestOutcome(state, ids, posted_at)
+    error = next((row.last_error for row in rows if row.last_error), "")
     if WorkStatus.FAILED in statuses:
-        return DigestOutcome(DigestState.FAILED, ids)
+        return DigestOutcome(DigestState.FAILED, ids, error=error)
     pending = [row for row in rows if row.status == WorkStatus.PENDING]
     if any(_held(row, now) for row in pending):
         return DigestOutcome(DigestState.BEING_DELIVERED, ids)
-    return DigestOutcome(DigestState.RETRYING, ids)
+    return DigestOutcome(DigestState.RETRYING, ids, error=error)
 
 
 def delivered_elsewhere(database: Database, work_ids: Collection[int], *, now: datetime) -> int:
@@ -137,10 +149,38 @@ def digest_line(
             )
         case DigestState.FAILED, _:
             return (
-                f"Today's digest ({day}) could not be posted: delivery gave up. Run "
-                "`pinbot remind --force` to post it again."
+                f"Today's digest ({day}) was not posted: {why_not_posted(outcome.error, channel)}."
+                " Fix that, then run `pinbot remind --force` to post it."
             )
+    why = f": {why_not_posted(outcome.error, channel)}" if outcome.error else ""
     return (
-        f"Today's digest ({day}) could not be posted yet; the running bot retries it "
+        f"Today's digest ({day}) was not posted yet{why}. The running bot retries it "
         "(or run `pinbot remind` again)."
     )
+
+
+def why_not_posted(error: str, channel: str | None) -> str:
+    """A delivery error as stored ("Slack said not_in_channel", "files.completeUploadExternal:
+    Slack said channel_not_found") in words that say what to do about it."""
+    where = channel or "REMINDER_CHANNEL_ID"
+    for codes, advice in _ADVICE:
+        if any(code in error for code in codes):
+            return advice.format(channel=where)
+    return error or "no reason was recorded"
+
+
+_ADVICE = (
+    (("not_in_channel",), "pinbot is not in {channel}: /invite @pinbot there"),
+    (
+        ("channel_not_found",),
+        "Slack has no channel {channel} that pinbot can see: check REMINDER_CHANNEL_ID "
+        "(the channel's ID, not its name) and /invite @pinbot there",
+    ),
+    (("is_archived",), "{channel} is archived: unarchive it or set another REMINDER_CHANNEL_ID"),
+    (
+        ("invalid_auth", "token_revoked", "account_inactive", "not_authed"),
+        "Slack refused SLACK_BOT_TOKEN: copy the Bot User OAuth Token again",
+    ),
+    (("missing_scope",), "the Slack app lacks a permission: reinstall it from manifest.yml"),
+    (("unreachable",), "Slack could not be reached (network, proxy or SLACK_API_URL)"),
+)

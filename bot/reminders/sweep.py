@@ -221,17 +221,21 @@ def run_daily(
         )
         run.entries = digest.total
         if not messages:
-            run.posted_at = now  # nothing to post (or nowhere to post it): the day is done
-        audit.record(
-            session,
-            actor=actor,
-            action="reminders.force" if force else "reminders.daily",
-            local_date=today.isoformat(),
-            entries=digest.total,
-            messages=messages,
-            nudges=nudges,
-            expired=expired,
-        )
+            # Nothing posted (nothing to say, or nowhere to say it): release the claim, so the
+            # day stays open and a later run (the catch-up, `pinbot remind`) posts what is due.
+            session.delete(run)
+        if messages or nudges or expired or actor != "system":
+            # The catch-up re-checks an open day every 15 minutes: only news is audited.
+            audit.record(
+                session,
+                actor=actor,
+                action="reminders.force" if force else "reminders.daily",
+                local_date=today.isoformat(),
+                entries=digest.total,
+                messages=messages,
+                nudges=nudges,
+                expired=expired,
+            )
     log.info(
         "daily reminders queued",
         extra={
@@ -313,10 +317,17 @@ def describe(
             f"Digest for {day}: {result.entries} entr{'y' if result.entries == 1 else 'ies'}"
             f" in {result.messages} message(s) to {settings.reminder_channel_id}."
         ]
-    elif result.entries:
-        lines = [f"REMINDER_CHANNEL_ID is not set: {result.entries} digest entries not posted."]
+    elif not settings.reminder_channel_id:
+        lines = [
+            f"Digest for {day} ({result.entries} entr{'y' if result.entries == 1 else 'ies'}) "
+            "not posted: REMINDER_CHANNEL_ID is not set. Set it to the staff channel's ID "
+            "and run `pinbot remind` again."
+        ]
     else:
-        lines = [f"Nothing needs attention for {day}: no digest posted."]
+        lines = [
+            f"Nothing needs attention for {day}: no digest posted. The day stays open: "
+            "a later run today posts one if something comes up."
+        ]
     if result.nudges:
         lines.append(f"Nudged supervisors on {result.nudges} name fix(es) waiting over 24 h.")
     if result.expired:

@@ -29,6 +29,7 @@ from bot.db import Database
 from bot.delivery import keys
 from bot.reminders.claims import claim_run, enqueue_once, worker_id
 from bot.reminders.digest import as_local, clock_label, day_label
+from bot.reminders.outcome import DigestOutcome, DigestState, why_not_posted
 from bot.reports.adoption import DEFAULT_WEEKS, build_report, week_start
 from bot.reports.post import report_to_json, summary_text
 from models import OutgoingWork, ReminderRun, WorkKind, WorkStatus
@@ -67,6 +68,7 @@ class WeeklyResult:
     run: ReminderRun | None = None
     issued: int = 0  # PINs in the report's weeks
     queued: bool = False  # the chart is queued for REMINDER_CHANNEL_ID
+    forced: bool = False
 
 
 def run_weekly(
@@ -76,15 +78,19 @@ def run_weekly(
     now: datetime,
     actor: str = "system",
     worker: str | None = None,
+    force: bool = False,
 ) -> WeeklyResult:
-    """Claim this ISO week's report if it is due and, if this call won, queue the upload in
-    the same transaction. Nothing is posted when no PIN was issued in the 12 weeks or when
-    REMINDER_CHANNEL_ID is unset (the week is then done)."""
+    """Claim this ISO week's report if it is due (or `force`: now, even if already posted)
+    and, if this call won, queue the upload in the same transaction. When nothing is posted —
+    REMINDER_CHANNEL_ID unset, or no PIN issued in the 12 weeks — no claim is kept: the week
+    stays open and a later run that week posts the report once it can."""
     now = now.astimezone(UTC)
     local = now.astimezone(settings.timezone)
     monday = week_start(local.date())
-    if not report_due(local, settings.reminder_time):
+    if not (force or report_due(local, settings.reminder_time)):
         return WeeklyResult(monday, due=False)
+    if not settings.reminder_channel_id:
+        return WeeklyResult(monday, due=True, forced=force)
     with database.transaction() as session:
         run = claim_run(
             session,
@@ -93,7 +99,7 @@ def run_weekly(
             local_date=monday.isoformat(),
             worker=worker or worker_id(),
             now=now,
-            force=False,
+            force=force,
         )
         if run is None:
             existing = session.exec(
@@ -112,7 +118,7 @@ def run_weekly(
         )
         channel = settings.reminder_channel_id
         issued = report.totals.issued
-        queued = bool(channel and issued)
+        queued = bool(issued)
         if queued:
             token = uuid.uuid4().hex[:8]  # a taken-over run posts anew
             first, last = report.weeks[0].week_start, report.weeks[-1].week_end
@@ -130,22 +136,25 @@ def run_weekly(
                     "reminder_run_id": run.id,
                 },
             )
+            run.entries = issued
         else:
-            run.posted_at = now  # nothing to post, or nowhere to post it: the week is done
-        run.entries = issued
-        audit.record(
-            session,
-            actor=actor,
-            action="reports.adoption",
-            local_date=monday.isoformat(),
-            issued=issued,
-            queued=queued,
-        )
+            session.delete(run)  # nothing to post: the week stays open (a later run posts it)
+        if queued or actor != "system":  # the catch-up re-checks an open week: news only
+            audit.record(
+                session,
+                actor=actor,
+                action="reports.adoption.force" if force else "reports.adoption",
+                local_date=monday.isoformat(),
+                issued=issued,
+                queued=queued,
+            )
     log.info(
         "adoption report queued" if queued else "adoption report: nothing to post",
         extra={"local_date": monday.isoformat(), "issued": issued},
     )
-    return WeeklyResult(monday, due=True, claimed=True, run=run, issued=issued, queued=queued)
+    return WeeklyResult(
+        monday, due=True, claimed=True, run=run, issued=issued, queued=queued, forced=force
+    )
 
 
 def pending_report_work(database: Database, monday: date) -> list[int]:
@@ -162,26 +171,43 @@ def pending_report_work(database: Database, monday: date) -> list[int]:
     return [i for i in rows if i is not None]
 
 
-def describe_weekly(result: WeeklyResult, settings: Settings) -> list[str]:
-    """What `pinbot remind` says about the week's report."""
+def describe_weekly(
+    result: WeeklyResult, settings: Settings, outcome: DigestOutcome | None = None
+) -> list[str]:
+    """What `pinbot remind` says about the week's report; `outcome` (when given) is what
+    became of the chart this run queued."""
     week = result.monday.isoformat()
     if not result.due:
         due = datetime.combine(result.monday, settings.reminder_time)
         at = f"{day_label(result.monday)} {clock_label(due)}"
         return [f"This week's adoption report is due {at}: not posted yet."]
+    report = f"The adoption report for the week of {week}"
     run = result.run
+    if not settings.reminder_channel_id:
+        return [f"{report} was not posted: REMINDER_CHANNEL_ID is not set."]
     if not result.claimed and run is not None:
         when = as_local(run.posted_at or run.claimed_at, settings.timezone)
         stamp = f"{day_label(when)} {clock_label(when)}"
         if run.posted_at is None:
-            return [f"The adoption report for the week of {week} was queued at {stamp} and is "
-                    "being delivered: nothing posted."]  # fmt: skip
-        return [f"The adoption report for the week of {week} was already posted ({stamp}): "
-                "nothing posted."]  # fmt: skip
-    if result.queued:
-        return [f"Adoption report for the week of {week}: {result.issued} PINs in the last "
-                f"12 weeks, chart posted to {settings.reminder_channel_id}."]  # fmt: skip
-    if result.issued:
-        return [f"REMINDER_CHANNEL_ID is not set: the adoption report ({result.issued} PINs) "
-                "was not posted."]  # fmt: skip
-    return [f"No PINs were issued in the 12 weeks before {week}: no adoption report posted."]
+            return [f"{report} was queued at {stamp} and is being delivered: nothing posted."]
+        return [f"{report} was already posted ({stamp}): nothing posted. Run "
+                "`pinbot remind --force` to post it again."]  # fmt: skip
+    if not result.queued:
+        return [
+            f"{report} was not posted: no PIN was issued in the 12 weeks before {week}. "
+            "The week stays open: a later run this week posts it once there are PINs."
+        ]
+    channel = settings.reminder_channel_id
+    what = f"{result.issued} PINs in the last 12 weeks"
+    if outcome is None or outcome.state in {DigestState.POSTED_BY_ME, DigestState.POSTED_BY_OTHER}:
+        return [f"{report}: {what}, chart posted to {channel}."]
+    if outcome.state is DigestState.BEING_DELIVERED:
+        return [f"{report}: {what}, chart queued; another run is posting it."]
+    why = f": {why_not_posted(outcome.error, channel)}" if outcome.error else ""
+    if outcome.state is DigestState.FAILED:
+        return [
+            f"{report} ({what}) was not posted{why}. Fix that, then run "
+            "`pinbot remind --force` to post it."
+        ]
+    return [f"{report} ({what}) was not posted yet{why}. The running bot retries it "
+            "(or run `pinbot remind` again)."]  # fmt: skip

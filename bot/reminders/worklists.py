@@ -3,7 +3,7 @@ Shared by /pinbot and the reminder digest."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ class AttentionItem:
     account_number: str
     starts_at: datetime
     needs: str  # what the front desk should do
+    no_access: bool = False  # no active or registered PIN (set by todays_attention)
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,11 @@ def appointments_between(
 
 
 def todays_attention(session: Session, today: date) -> list[AttentionItem]:
-    """Today's appointments whose patient has no portal access or an unofficial name."""
+    """Today's patients (one line each, at their first visit) with no portal access or an
+    unofficial name. Those without access are exactly what the Home tab and the digest count
+    as "appointments today without portal access" (`appointments_without_access`)."""
     start = datetime.combine(today, time.min)
-    rows = appointments_between(session, start, start + timedelta(days=1))
+    rows = _first_visit_per_patient(appointments_between(session, start, start + timedelta(days=1)))
     with_access = patients_with_portal_access(session, [p.id for _, p, _ in rows if p.id])
     items = []
     for appointment, patient, family in rows:
@@ -90,16 +93,8 @@ def todays_attention(session: Session, today: date) -> list[AttentionItem]:
         if patient.id not in with_access:
             needs.append("no portal access: issue PINs")
         if needs:
-            items.append(
-                AttentionItem(
-                    patient_id=patient.id or 0,
-                    family_id=family.id or 0,
-                    child_name=full_name(patient),
-                    account_number=family.account_number,
-                    starts_at=appointment.starts_at,
-                    needs="; ".join(needs),
-                )
-            )
+            item = _attention_item(appointment, patient, family, "; ".join(needs))
+            items.append(replace(item, no_access=patient.id not in with_access))
     return items
 
 

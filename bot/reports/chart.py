@@ -18,7 +18,6 @@ import math
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -36,19 +35,29 @@ RATE_COLOUR = "#000000"  # black, clear against both bars
 GRID_COLOUR = "#DDDDDD"
 
 TITLE_PT, SUBTITLE_PT, LABEL_PT, TICK_PT = 26, 18, 18, 16
-LABEL_PAD_PT = 4  # a total's label above its bar
-INSIDE_PAD_PT = TICK_PT + 14  # ... or inside it, clear of a rate point on the bar's edge
+LABEL_PAD_PT = 4  # a total's label above its bar (or its marker), clear of its edge
 MARKER_PT = 11
+MARKER_EDGE_PT = 2.5
+AXES_LEFT, AXES_RIGHT = 0.07, 0.92  # of the figure's width
 AXES_TOP, AXES_BOTTOM = 0.83, 0.2  # of the figure's height
 RATE_TOP = 1.05  # the rate axis runs a little past 100 %, so a 100 % point is not clipped
-MIN_SLOTS = 6
+BAR_WIDTH = 0.66  # of a week's slot
+MIN_SLOTS = 6  # fewer weeks get thinner bars (as thick as MIN_SLOTS weeks'), not giant ones
+TOTAL_GID = "week-total"
 
 
 def render_chart(report: AdoptionReport) -> bytes:
     """The report's chart as a 1600 x 900 PNG."""
+    out = io.BytesIO()
+    draw_chart(report).savefig(out, format="png", dpi=DPI, metadata={"Software": None})
+    return out.getvalue()
+
+
+def draw_chart(report: AdoptionReport) -> Figure:
+    """The chart's figure (the week totals are the texts whose gid is TOTAL_GID)."""
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(figure)  # attaches itself to the figure
-    figure.subplots_adjust(left=0.07, right=0.92, top=AXES_TOP, bottom=AXES_BOTTOM)
+    figure.subplots_adjust(left=AXES_LEFT, right=AXES_RIGHT, top=AXES_TOP, bottom=AXES_BOTTOM)
     _titles(figure, report)
     bars = figure.add_subplot()
     rates = bars.twinx()
@@ -56,9 +65,7 @@ def render_chart(report: AdoptionReport) -> bytes:
     _draw_bars(bars, positions, report)
     _draw_rates(rates, positions, report)
     _legend(figure, report)
-    out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
-    return out.getvalue()
+    return figure
 
 
 def _titles(figure: Figure, report: AdoptionReport) -> None:
@@ -85,7 +92,7 @@ def _draw_bars(axes: Axes, positions: list[int], report: AdoptionReport) -> None
     emailed = [w.emailed for w in weeks]
     printed = [w.printed for w in weeks]
     totals = [w.issued for w in weeks]
-    width = 0.66
+    width = BAR_WIDTH * min(1.0, len(weeks) / MIN_SLOTS)
     lower = axes.bar(positions, emailed, width, color=EMAILED_COLOUR, zorder=2)
     upper = axes.bar(positions, printed, width, bottom=emailed, color=PRINTED_COLOUR, zorder=2)
     if not weeks[-1].complete:  # the week under way, faded: its counts are so far
@@ -93,10 +100,8 @@ def _draw_bars(axes: Axes, positions: list[int], report: AdoptionReport) -> None
         upper.patches[-1].set_alpha(0.45)
     top = max(totals)
     axes.set_ylim(0, max(top * 1.12, 5))
-    _label_totals(axes, upper, weeks)
-    # A few weeks are drawn at the width of MIN_SLOTS weeks, centred, not as giant bars.
-    margin = max(0, MIN_SLOTS - len(weeks)) / 2
-    axes.set_xlim(-0.6 - margin, len(weeks) - 0.4 + margin)
+    axes.set_xlim(-0.6, len(weeks) - 0.4)
+    _label_totals(axes, weeks)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
     axes.set_ylabel("PINs issued", fontsize=LABEL_PT)
     axes.set_xticks(positions, labels=_week_labels(weeks))
@@ -118,29 +123,86 @@ def _draw_bars(axes: Axes, positions: list[int], report: AdoptionReport) -> None
         )
 
 
-def _label_totals(axes: Axes, upper: BarContainer, weeks: tuple[WeekFigures, ...]) -> None:
-    """Each week's total above its bar, or inside the bar's top when the rate line's point
-    (centred on the week, like the label) would cover it there."""
+def _label_totals(axes: Axes, weeks: tuple[WeekFigures, ...]) -> None:
+    """Each week's total just above its bar, unless the rate line's marker or a segment of the
+    line would cover it there: then above the marker, between bar and marker, or inside the
+    bar's top, the first place that is clear (geometry in pixels from the axes' bottom)."""
     pt = DPI / 72  # px per point
-    axes_px = HEIGHT_PX * (AXES_TOP - AXES_BOTTOM)
-    px_per_pin = axes_px / axes.get_ylim()[1]
-    text_px = TICK_PT * pt
-    clear_px = text_px / 2 + MARKER_PT / 2 * pt + 4  # label centre to point centre, no overlap
-    above, inside = [], []
-    for week in weeks:
-        top_px = week.issued * px_per_pin
-        above_mid = top_px + LABEL_PAD_PT * pt + text_px / 2
-        inside_mid = top_px - INSIDE_PAD_PT * pt + text_px / 2
-        move = False
-        if week.rate is not None and inside_mid - text_px / 2 > 0:
-            point = week.rate / RATE_TOP * axes_px
-            move = abs(point - above_mid) < clear_px and abs(point - inside_mid) > abs(
-                point - above_mid
-            )
-        above.append("" if move else str(week.issued))
-        inside.append(str(week.issued) if move else "")
-    axes.bar_label(upper, labels=above, padding=LABEL_PAD_PT, fontsize=TICK_PT)
-    axes.bar_label(upper, labels=inside, padding=-INSIDE_PAD_PT, fontsize=TICK_PT)
+    height_px = HEIGHT_PX * (AXES_TOP - AXES_BOTTOM)
+    slot_px = WIDTH_PX * (AXES_RIGHT - AXES_LEFT) / len(weeks)
+    px_per_pin = height_px / axes.get_ylim()[1]
+    points = [None if w.rate is None else w.rate / RATE_TOP * height_px for w in weeks]
+    for i, week in enumerate(weeks):
+        label = str(week.issued)
+        box = _LabelBox(half_w=len(label) * TICK_PT * pt * 0.35 + 2, half_h=TICK_PT * pt / 2 + 1)
+        y = box.best_place(
+            top_px=week.issued * px_per_pin,
+            ceiling_px=height_px,
+            point=points[i],
+            neighbours=(_near(points, i - 1, -slot_px), _near(points, i + 1, slot_px)),
+        )
+        axes.text(i, y / px_per_pin, label, ha="center", va="center", fontsize=TICK_PT,
+                  zorder=4, gid=TOTAL_GID)  # fmt: skip
+
+
+def _near(points: list[float | None], index: int, dx: float) -> tuple[float, float] | None:
+    """A neighbouring week's rate point, as (x offset in px, height in px), if it has one."""
+    if not 0 <= index < len(points) or points[index] is None:
+        return None
+    return dx, points[index] or 0.0
+
+
+class _LabelBox:
+    """A total's label, centred on its week: where it can go without touching the rate line."""
+
+    PAD_PX = LABEL_PAD_PT * DPI / 72
+    MARKER_PX = (MARKER_PT / 2 + MARKER_EDGE_PT) * DPI / 72
+
+    def __init__(self, *, half_w: float, half_h: float) -> None:
+        self.half_w, self.half_h = half_w, half_h
+
+    def best_place(
+        self,
+        *,
+        top_px: float,
+        ceiling_px: float,
+        point: float | None,
+        neighbours: tuple[tuple[float, float] | None, ...],
+    ) -> float:
+        above_bar = top_px + self.PAD_PX + self.half_h
+        if point is None:
+            return above_bar
+        clear = self.MARKER_PX + self.PAD_PX + self.half_h
+        candidates = [
+            above_bar,
+            point + clear,  # above the marker
+            point - clear,  # between the bar and the marker
+            top_px - self.PAD_PX - self.half_h,  # inside the bar's top
+        ]
+        fits = [
+            y
+            for y in candidates
+            if self.half_h <= y <= ceiling_px - self.half_h
+            and (y >= above_bar or y <= top_px - self.PAD_PX - self.half_h)  # not on the edge
+            and abs(y - point) >= clear - 0.5
+        ]
+        clean = [y for y in fits if not self._crosses_line(y, point, neighbours)]
+        return (clean or fits or [above_bar])[0]
+
+    def _crosses_line(
+        self, y: float, point: float, neighbours: tuple[tuple[float, float] | None, ...]
+    ) -> bool:
+        """Does a segment from this week's point to a neighbour's pass through the label?"""
+        for neighbour in neighbours:
+            if neighbour is None:
+                continue
+            dx, other = neighbour
+            edge = self.half_w if dx > 0 else -self.half_w  # the label's side facing it
+            at_edge = point + (other - point) * (edge / dx)
+            low, high = sorted((point, at_edge))  # the segment's heights over the label
+            if high >= y - self.half_h and low <= y + self.half_h:
+                return True
+        return False
 
 
 def _draw_rates(axes: Axes, positions: list[int], report: AdoptionReport) -> None:
@@ -172,7 +234,7 @@ def _rate_line(axes: Axes | None, xs: list[int], ys: list[float], *, dashed: boo
     line.set_linestyle("--" if dashed else "-")
     line.set_marker("o")
     line.set_markersize(MARKER_PT)
-    line.set_markeredgewidth(2.5)
+    line.set_markeredgewidth(MARKER_EDGE_PT)
     line.set_markerfacecolor("white" if dashed else RATE_COLOUR)
     line.set_zorder(3)
     return line

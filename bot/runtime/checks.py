@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.certificates import certificate_info, server_context
 from bot.config import ConfigError, Settings
-from bot.db import Database, safe_url
+from bot.db import Database, safe_url, why_unreachable
 from bot.delivery.smtp import MailError, check_sender, describe_security
 from bot.documents.locale import available_languages, locale_problems
 from bot.feed.sources import is_any_ipv6, listening_socket
@@ -58,8 +58,8 @@ def check_database(settings: Settings) -> CheckResult:
             connection.execute(text("SELECT 1"))
         database.dispose()
     except SQLAlchemyError as error:
-        first = str(getattr(error, "orig", error)).strip().splitlines()[0]
-        return CheckResult("database", False, f"can't reach {where}: {first}")
+        why = why_unreachable(settings.database_url, error)
+        return CheckResult("database", False, f"can't reach {where}: {why}")
     return CheckResult("database", True, f"reached {where}")
 
 
@@ -119,15 +119,15 @@ def check_feed(settings: Settings) -> list[CheckResult]:
 
 
 def run_checks(
-    settings: Settings, *, check_slack: Callable[[Settings], CheckResult]
+    settings: Settings, *, check_slack: Callable[[Settings], list[CheckResult]]
 ) -> list[CheckResult]:
-    """Every check; `check_slack` (auth.test) comes from the composition root, the one place
-    that talks to Slack's Web API."""
+    """Every check; `check_slack` (tokens, Socket Mode, channel membership) comes from the
+    composition root, the one place that talks to Slack's Web API."""
     return [
         *check_configuration(settings),
         check_database(settings),
         check_smtp(settings),
-        check_slack(settings),
+        *check_slack(settings),
         *check_locales(settings.default_language),
         *check_feed(settings),
         *check_feed_reach(settings),

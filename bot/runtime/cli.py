@@ -14,7 +14,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from bot import logs
 from bot.clock import Clock
 from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
-from bot.db import Database, DatabaseUnavailable, safe_url, upgrade
+from bot.db import Database, DatabaseUnavailable, safe_url, upgrade, why_unreachable
+from bot.errors import CannotStart
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 MAX_REPORT_WEEKS = 104
@@ -117,13 +118,24 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if report.written and (report.ok or args.skip_invalid) else EXIT_FAILED
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001 - one verb signature
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The sample practice goes into its own database unless --database-url says where, and
+    never into one that holds a practice's families."""
+    from dataclasses import replace
+
     from bot.importing import demo
 
-    database = _open_database(settings)
+    url = args.database_url or demo.DEMO_DATABASE_URL
+    database = _open_database(replace(settings, database_url=url))
+    if real := demo.practice_families(database):
+        return _fail(
+            f"{safe_url(url)} holds {real} famil{'y' if real == 1 else 'ies'} that are not the "
+            "demo's: the sample practice is not loaded there. Run `pinbot demo` without "
+            "--database-url to use its own database (pinbot-demo.db)."
+        )
     today = Clock(settings.timezone).today()
     report = demo.load_demo(database, tz=settings.timezone, today=today)
-    _say(*report.summary_lines(), "", *demo.demo_hints(today=today))
+    _say(*report.summary_lines(), "", *demo.demo_hints(today=today, database_url=url))
     return EXIT_OK
 
 
@@ -148,7 +160,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             session,
             now=utcnow(),
             tz=settings.timezone,
-            practice_name=settings.practice_name or "the practice",
+            practice_name=settings.practice_name or "pinbot",
             weeks=args.weeks,
         )
     print(to_table(report), end="")
@@ -228,6 +240,25 @@ def cmd_hl7(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if codes == {"AA"} else EXIT_FAILED
 
 
+IMPORT_EPILOG = """\
+columns, in a header row (names as here, in any order):
+  families       account_number, patient_id, patient_first_name, patient_middle_name,
+                 patient_last_name, patient_dob, patient_sex, name_type,
+                 guardian_first_name, guardian_last_name, guardian_relationship,
+                 guardian_email, guardian_phone, guardian_has_portal_account
+                 and optionally guardian_language (es, spa, Spanish…)
+                 one row per patient-guardian pair; name_type, patient_middle_name,
+                 guardian_phone and guardian_email may be empty
+  appointments   patient_id, starts_at, provider
+                 starts_at in ISO 8601 local time (2026-03-09T14:30)
+  registrations  patient_id, registered_at
+                 marks the patient's active PIN registered (local time or a date)
+dates: YYYY-MM-DD or MM/DD/YYYY
+
+example:
+  .venv/bin/pinbot import families export.csv"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinbot", description="Patient-portal PINs for whole families, from Slack."
@@ -246,14 +277,40 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     backup.set_defaults(func=cmd_db_backup)
-    imports = verbs.add_parser("import", help="import an EHR export (CSV)")
-    imports.add_argument("kind", choices=["families", "appointments", "registrations"])
-    imports.add_argument("file")
+    imports = verbs.add_parser(
+        "import",
+        help="import an EHR export (CSV)",
+        description="Import a CSV export from the EHR. The whole file is checked first: any\n"
+        "bad row is listed with its line number and nothing is written (exit 1),\n"
+        "unless --skip-invalid. Re-importing updates records and never deletes.",
+        epilog=IMPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imports.add_argument(
+        "kind",
+        choices=["families", "appointments", "registrations"],
+        help="what FILE holds (its columns are listed below)",
+    )
+    imports.add_argument(
+        "file", metavar="FILE", help="the CSV file: UTF-8 or Windows-1252, comma or semicolon"
+    )
     imports.add_argument(
         "--skip-invalid", action="store_true", help="write the good rows and list the bad ones"
     )
     imports.set_defaults(func=cmd_import)
-    verbs.add_parser("demo", help="load a sample practice").set_defaults(func=cmd_demo)
+    demo = verbs.add_parser(
+        "demo",
+        help="load a synthetic sample practice into its own database (pinbot-demo.db)",
+        description="Load a synthetic sample practice (invented families, account numbers "
+        "DEMO-…) into its own SQLite database, pinbot-demo.db in this folder, and print what "
+        "to try. DATABASE_URL is not used: the demo never touches the practice's database.",
+    )
+    demo.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="load it here instead (refused if the database holds any non-demo family)",
+    )
+    demo.set_defaults(func=cmd_demo)
     remind = verbs.add_parser("remind", help="run the reminder sweep now")
     remind.add_argument("--force", action="store_true", help="post again today (audited)")
     remind.set_defaults(func=cmd_remind)
@@ -270,8 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     hl7 = verbs.add_parser("hl7", help="the live EHR feed (HL7 v2)").add_subparsers(
         dest="hl7_verb", required=True
     )
-    replay = hl7.add_parser("replay", help="apply a file of HL7 messages as the listener would")
-    replay.add_argument("file")
+    replay = hl7.add_parser(
+        "replay",
+        help="apply a file of HL7 messages as the listener would",
+        description="Apply a file of HL7 v2 messages (ADT and SIU) with exactly the live "
+        "listener's rules, and print one line per message with its ACK code (AA applied, AE "
+        "the field and why, AR not supported). Exit 1 unless every message was AA.",
+    )
+    replay.add_argument(
+        "file",
+        metavar="FILE",
+        help="HL7 v2 messages as the interface engine exports them: each message starts at "
+        "its MSH segment; segments end with CR, LF or CRLF; batch files (FHS/BHS … BTS/FTS) "
+        "are fine",
+    )
     replay.set_defaults(func=cmd_hl7)
     hl7.add_parser("status", help="last message time and the last 24 h's counts").set_defaults(
         func=cmd_hl7
@@ -303,10 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(settings, args))
     except ConfigError as error:
         return _fail(*error.problems, code=EXIT_CONFIG)
+    except CannotStart as error:
+        return _fail(str(error))
     except OperationalError as error:
         return _fail(
             f"Can't reach the database at {safe_url(settings.database_url)}: "
-            f"{str(error.orig).strip().splitlines()[0]}"
+            f"{why_unreachable(settings.database_url, error)}"
         )
     except DatabaseUnavailable as error:
         return _fail(

@@ -17,7 +17,6 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.certificates import server_context
 from bot.config import Settings
@@ -30,6 +29,7 @@ from bot.lookup.search import warm_up
 from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
 from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
+from bot.runtime.slack_setup import slack_checks, verify_tokens
 from bot.secret import load_secret
 from bot.services import Services
 from handlers.app import create_app, make_client
@@ -133,6 +133,7 @@ def warm_search_cache(database: Database) -> None:
 
 def run(settings: Settings, database: Database) -> None:
     client = make_client(settings)
+    verify_tokens(settings, client)  # a refused token is one sentence, not Bolt's traceback
     services = make_services(settings, database, client)
     app = create_app(services, client)
     warm_search_cache(database)
@@ -179,21 +180,6 @@ def run_from_cli(
     return remind_now(services, render=render_digest, force=force, wait=wait)
 
 
-def check_slack(settings: Settings) -> CheckResult:
-    """`pinbot check`'s Slack line: auth.test with the bot token."""
-    if not settings.slack_bot_token:
-        return CheckResult("slack", False, "SLACK_BOT_TOKEN is not set")
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
-    try:
-        identity = client.auth_test()
-    except SlackApiError as error:
-        return CheckResult(
-            "slack", False, f"auth.test said {error.response.get('error')}: check SLACK_BOT_TOKEN"
-        )
-    except (TimeoutError, SlackRequestError, OSError) as error:
-        return CheckResult(
-            "slack", False, f"can't reach {settings.slack_api_url} ({type(error).__name__})"
-        )
-    return CheckResult(
-        "slack", True, f"connected as @{identity.get('user')} in {identity.get('team')}"
-    )
+def check_slack(settings: Settings) -> list[CheckResult]:
+    """`pinbot check`'s Slack lines: the tokens and the channels (bot/runtime/slack_setup.py)."""
+    return slack_checks(settings)

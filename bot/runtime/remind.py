@@ -19,7 +19,13 @@ from bot.reminders.sweep import (
     pending_reminder_work,
     run_daily,
 )
-from bot.reminders.weekly import describe_weekly, pending_report_work, run_weekly
+from bot.reminders.weekly import (
+    ADOPTION,
+    WORK_PREFIX,
+    describe_weekly,
+    pending_report_work,
+    run_weekly,
+)
 from bot.services import Services
 
 OTHER_RUN_WAIT_SECONDS = 10.0  # how long to wait for another run's delivery in flight
@@ -33,13 +39,20 @@ def remind_now(services: Services, *, render: Renderer, force: bool, wait: float
     settings, database = services.settings, services.database
     now = services.clock()
     result = run_daily(database, settings, now=now, render=render, force=force, actor="cli")
-    # --force is the digest's: the week's report keeps its once-per-week claim.
-    weekly = run_weekly(database, settings, now=now, actor="cli")
+    weekly = run_weekly(database, settings, now=now, actor="cli", force=force)
     erase_held_letters(database, settings, now=now)  # as the scheduled letters sweep does
     letters = sweep_letters(database, settings, now=now)
     mine = _deliver(services, result.local_date, weekly.monday, wait=wait)
     digest = digest_outcome(
         database, result.local_date, delivered_by_me=mine, now=services.outbox.clock()
+    )
+    chart = digest_outcome(
+        database,
+        weekly.monday,
+        delivered_by_me=mine,
+        now=services.outbox.clock(),
+        kind=ADOPTION,
+        work_prefix=WORK_PREFIX,
     )
     pending = _pending(database, result.local_date, weekly.monday)
     left = len(set(pending) - digest.work_ids)
@@ -47,9 +60,10 @@ def remind_now(services: Services, *, render: Renderer, force: bool, wait: float
         result, settings, letters=letters, undelivered=left, digest=digest, waited=wait
     ):
         print(line)
-    for line in describe_weekly(weekly, settings):
+    for line in describe_weekly(weekly, settings, chart if weekly.queued else None):
         print(line)
-    return 1 if left or digest.undelivered else 0
+    chart_lost = weekly.queued and chart.undelivered
+    return 1 if left or digest.undelivered or chart_lost else 0
 
 
 def _pending(database: Database, local_date: date, monday: date) -> list[int]:

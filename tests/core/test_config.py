@@ -221,7 +221,7 @@ def test_require_runnable_lists_every_missing_variable_http_mode() -> None:
 
     assert _required(caught.value) == {
         "SLACK_BOT_TOKEN",
-        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",  # Socket Mode, the manifest's default, needs it (or HTTP mode's secret)
         "PORTAL_URL",
         "PRACTICE_NAME",
         "PRACTICE_PHONE",
@@ -235,9 +235,10 @@ def test_require_runnable_socket_mode_needs_no_signing_secret() -> None:
     env = {k: v for k, v in RUNNABLE.items() if k != "SLACK_SIGNING_SECRET"}
     load_settings({**env, "SLACK_APP_TOKEN": SECRETS["SLACK_APP_TOKEN"]}).require_runnable()
 
-    with pytest.raises(ConfigError) as caught:  # without the app token it is HTTP mode
+    with pytest.raises(ConfigError) as caught:  # neither: Socket Mode's token is asked for
         load_settings(env).require_runnable()
-    assert _required(caught.value) == {"SLACK_SIGNING_SECRET"}
+    assert _required(caught.value) == {"SLACK_APP_TOKEN"}
+    assert "SLACK_SIGNING_SECRET" in caught.value.problems[0]  # and HTTP mode's alternative
 
 
 def test_require_runnable_names_only_what_is_missing() -> None:
@@ -298,6 +299,26 @@ def test_settings_repr_hides_secrets() -> None:
     )
     assert isinstance(settings, Settings)
     assert "SEKRIT" not in repr(settings)
+
+
+@pytest.mark.parametrize("value", ["#frontdesk", "frontdesk", "C0STAFF01,#front-desk"])
+def test_a_channel_name_is_refused_with_where_to_find_its_id(value: str) -> None:
+    [problem] = load_settings({**RUNNABLE, "ALLOWED_CHANNEL_IDS": value}).problems
+
+    assert problem.startswith("ALLOWED_CHANNEL_IDS takes channel IDs, not names (")
+    assert "copy the Channel ID at the bottom of the About tab" in problem
+
+
+def test_reminder_channel_is_one_channel_id() -> None:
+    listed = load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0REMIND1,C0REMIND2"})
+    malformed = load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "X0REMIND1"})
+
+    assert listed.problems == ("REMINDER_CHANNEL_ID must be one channel ID, not a list (got 2).",)
+    assert malformed.problems == (
+        "REMINDER_CHANNEL_ID must be a channel ID (C…, or G… for an older private channel; "
+        "bad: X0REMIND1).",
+    )
+    assert "comma list" not in " ".join([*listed.problems, *malformed.problems])
 
 
 def test_a_range_with_host_bits_set_says_what_to_write_instead() -> None:

@@ -176,9 +176,13 @@ def test_remind_twice_posts_one_chart_and_says_so(
     assert run_from_cli(settings, database, force=True, clock=lambda: NOW) == 0
     second = capsys.readouterr().out
 
-    assert "Adoption report for the week of 2026-11-30: 9 PINs" in first
-    assert "was already posted" in second  # --force re-posts the digest, not the report
-    assert len(charts(fake_slack)) == 1
+    assert run_from_cli(settings, database, force=False, clock=lambda: NOW) == 0
+    third = capsys.readouterr().out
+
+    assert "The adoption report for the week of 2026-11-30: 9 PINs" in first
+    assert "chart posted to C0REMIND" in second  # --force posts the report again too
+    assert "was already posted" in third
+    assert len(charts(fake_slack)) == 2
 
 
 def test_an_upload_that_fails_is_retried_by_the_outbox_and_posted_once(
@@ -209,13 +213,59 @@ def test_an_upload_that_fails_is_retried_by_the_outbox_and_posted_once(
     assert json.loads(work.result)["file_id"] == charts(fake_slack)[0].file_id
 
 
-def test_no_pins_in_twelve_weeks_posts_nothing_and_closes_the_week(
+def week_runs(database: Database) -> list[ReminderRun]:
+    with database.read_session() as session:
+        return list(session.exec(select(ReminderRun).where(ReminderRun.kind == ADOPTION)))
+
+
+def test_no_pins_in_twelve_weeks_posts_nothing_and_leaves_the_week_open(
+    database: Database,
+    settings: Settings,
+    fake_slack: FakeSlack,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_from_cli(settings, database, force=False, clock=lambda: NOW) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "The adoption report for the week of 2026-11-30 was not posted: no PIN was issued in "
+        "the 12 weeks before 2026-11-30. The week stays open: a later run this week posts it "
+        "once there are PINs."
+    )
+    assert week_runs(database) == []
+    assert fake_slack.calls_to("files.getUploadURLExternal") == []
+
+    seed_history(database)  # PINs arrive later that week (an import of the practice's history)
+    assert run_from_cli(settings, database, force=False, clock=lambda: NOW) == 0
+    assert "chart posted to C0REMIND" in capsys.readouterr().out
+    assert len(charts(fake_slack)) == 1
+
+
+def test_a_bot_started_on_sunday_with_no_pins_leaves_the_week_open(
     database: Database, settings: Settings, fake_slack: FakeSlack
 ) -> None:
-    result = run_weekly(database, settings, now=NOW)
-    assert result.claimed and not result.queued and result.issued == 0
-    assert result.run is not None and result.run.posted_at is not None
-    assert fake_slack.calls_to("files.getUploadURLExternal") == []
+    sunday = datetime(2026, 12, 6, 10, 0, tzinfo=TZ)
+    catch_up_job(services_at(database, settings, sunday), render_digest)
+    assert week_runs(database) == []
+
+    seed_history(database)
+    catch_up_job(services_at(database, settings, sunday + timedelta(minutes=15)), render_digest)
+    assert len(charts(fake_slack)) == 1
+
+
+def test_remind_says_why_the_chart_was_not_posted(
+    database: Database,
+    settings: Settings,
+    fake_slack: FakeSlack,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed_history(database)
+    fake_slack.fail_next("files.completeUploadExternal", error="not_in_channel")
+
+    assert run_from_cli(settings, database, force=False, clock=lambda: NOW) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "The adoption report for the week of 2026-11-30 (9 PINs in the last 12 weeks) was not "
+        "posted: pinbot is not in C0REMIND: /invite @pinbot there. Fix that, then run "
+        "`pinbot remind --force` to post it."
+    )
 
 
 def test_the_weekly_job_fires_mondays_at_reminder_time_across_dst(settings: Settings) -> None:

@@ -17,7 +17,7 @@ from handlers.home import GUEST_SENTENCE, NO_STAFF_CHANNEL
 from handlers.ids import HomeIds
 from models import Appointment, FeedMessage, IssueBatch, NameFix, Pin, PinStatus
 from tests.core.reports.history import NOW, local, seed_history
-from tests.support.factories import make_family, make_patient
+from tests.support.factories import make_family, make_patient, make_pin
 from tests.support.fake_slack import Call, FakeSlack, view_problems
 from tests.support.slack_requests import CHANNEL_ID, app_home_opened_event, block_actions_payload
 from tests.support.smtp_server import SmtpServer
@@ -154,7 +154,7 @@ def test_the_buttons_post_the_lists_into_the_staff_channel(staff_stack: Stack) -
     view = open_home(staff_stack, "U0STAFF01").response["view"]
 
     lists = (
-        (HomeIds.POST_TODAY, "Today's appointments needing attention (1)"),
+        (HomeIds.POST_TODAY, "Today's appointments needing attention (1: 1 without portal access)"),
         (HomeIds.POST_PENDING, "Name fixes waiting for a supervisor (1)"),
     )
     for action, heading in lists:
@@ -180,3 +180,39 @@ def test_without_allowed_channels_the_tab_says_how_to_get_buttons(
         assert NO_STAFF_CHANNEL in texts(view)
         assert not [b for b in view["blocks"] if b["type"] == "actions"]
         assert "EHR feed" not in texts(view)  # HL7_PORT unset: no feed line
+
+
+def test_home_and_pinbot_today_count_the_same_children(staff_stack: Stack) -> None:
+    """The Home tab's "appointments today without portal access" is the first figure of
+    `/pinbot today`'s heading, which also says how many more it lists and why."""
+    with staff_stack.database.transaction() as session:
+        family = make_family(session, "A7003")
+        names = [("Oriel", ""), ("Baby Boy", "NB"), ("Baby Girl", "NB")]
+        kids = [
+            make_patient(
+                session,
+                family,
+                first,
+                date(2020, 3, 3),
+                last="Brindlemoor",
+                chart=f"MRN7810{n}",
+                name_type=kind,
+            )
+            for n, (first, kind) in enumerate(names)
+        ]
+        for kid in kids:
+            session.add(Appointment(patient_id=kid.id or 0, starts_at=datetime(2026, 12, 2, 9)))
+        # Oriel visits twice today: one child, counted once in both places.
+        session.add(Appointment(patient_id=kids[0].id or 0, starts_at=datetime(2026, 12, 2, 15)))
+        make_pin(session, kids[2], issued_at=NOW - timedelta(days=1))  # access, unofficial name
+    view = open_home(staff_stack, "U0STAFF01").response["view"]
+    assert "*2* appointments today without portal access" in texts(view)
+
+    payload = block_actions_payload(HomeIds.POST_TODAY, "today", view=view)
+    assert staff_stack.sender.block_action(payload).status == 200
+    heading = (
+        "Today's appointments needing attention (3: 2 without portal access, "
+        "1 with access but an unofficial name)"
+    )
+    post = eventually(lambda: _post_with(staff_stack, heading))
+    assert post["text"].count("Oriel Brindlemoor") == 1

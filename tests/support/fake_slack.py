@@ -491,6 +491,7 @@ class FakeSlack:
         self._changed = threading.Condition(self._lock)
         self._failures: dict[str, list[Failure]] = {}
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.revoked_tokens: set[str] = set()  # answered invalid_auth (a mistyped or old token)
         self._serial = 0
         self._ts = 100
         self.users: dict[str, dict[str, Any]] = {}
@@ -775,6 +776,8 @@ class FakeSlack:
         if handler is None:
             raise SlackError("unknown_method")
         _check_token(method, token)
+        if token in self.revoked_tokens:
+            raise SlackError("invalid_auth")
         decode_json_args(args)
         missing = self.reference.missing(method, args)
         if missing:

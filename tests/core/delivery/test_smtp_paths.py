@@ -105,6 +105,12 @@ CASES = [
         names=("refused the sender", "MAIL_FROM"),
     ),
     Case("nothing listens", None, names=("could not reach", "SMTP_HOST and SMTP_PORT")),
+    Case(
+        "a host name that does not resolve",  # .invalid never resolves (RFC 2606)
+        None,
+        {"SMTP_HOST": "smtp.maple.invalid"},
+        names=("SMTP host name smtp.maple.invalid could not be found", "check SMTP_HOST"),
+    ),
 ]
 
 

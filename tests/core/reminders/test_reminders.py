@@ -328,7 +328,12 @@ def test_friday_looks_ahead_to_monday_and_tuesday(database, settings) -> None:
     assert children(digest, Section.NO_PORTAL_TODAY) == ["Baby Today Testwood"]
 
 
-def test_nothing_to_report_posts_nothing_and_closes_the_day(
+def no_run(database: Database) -> bool:
+    with database.read_session() as session:
+        return session.exec(select(ReminderRun)).first() is None
+
+
+def test_nothing_to_report_posts_nothing_and_leaves_the_day_open(
     database, settings, fake_slack, outbox
 ) -> None:
     result = run(database, settings, DST_MONDAY)
@@ -336,8 +341,13 @@ def test_nothing_to_report_posts_nothing_and_closes_the_day(
 
     assert result.claimed and result.messages == 0
     assert fake_slack.calls_to("chat.postMessage") == []
-    assert the_run(database).posted_at is not None
-    assert not run(database, settings, DST_MONDAY + timedelta(hours=1)).claimed
+    assert no_run(database)  # nothing posted: the day is not marked done
+
+    seed_practice(database, threads=False)  # something comes up later that day
+    later = run(database, settings, DST_MONDAY + timedelta(hours=1))
+    deliver_all(outbox)
+    assert later.claimed and later.messages == 1
+    assert len(digest_posts(fake_slack)) == 1 and the_run(database).posted_at is not None
 
 
 # -- the schedule -----------------------------------------------------------------------------
@@ -738,7 +748,13 @@ def test_no_reminder_channel_still_nudges(database, database_url, fake_slack) ->
     assert result.entries == 3 and result.messages == 0  # the digest would list all three
     assert [len(thread_posts(fake_slack, t)) for t in threads] == [1, 1]
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
-    assert the_run(database).posted_at is not None
+    assert no_run(database)  # nothing posted: the day stays open for when the channel is set
+
+    settings = make_settings(database_url, fake_slack.url)
+    assert run(database, settings, DST_MONDAY + timedelta(hours=2)).messages == 1
+    deliver_all(make_outbox(database, settings))
+    assert len(digest_posts(fake_slack)) == 1  # and the nudges are not sent twice
+    assert [len(thread_posts(fake_slack, t)) for t in threads] == [1, 1]
 
 
 # -- letters ----------------------------------------------------------------------------------
@@ -887,8 +903,8 @@ def test_remind_reports_what_it_could_not_deliver(
     assert remind(database, settings, DST_MONDAY) == 1
 
     assert capsys.readouterr().out.splitlines()[0] == (
-        "Today's digest (2026-03-09) could not be posted yet; the running bot retries it "
-        "(or run `pinbot remind` again)."
+        "Today's digest (2026-03-09) was not posted yet: Slack said internal_error. The "
+        "running bot retries it (or run `pinbot remind` again)."
     )
     with database.read_session() as session:
         messages = select(OutgoingWork).where(OutgoingWork.kind == WorkKind.SLACK_MESSAGE)
@@ -954,3 +970,41 @@ def test_remind_gives_up_waiting_and_says_the_digest_is_not_posted(
         "within 0.6 s; run `pinbot remind` again in a few minutes to see whether it went out."
     )
     assert digest_posts(fake_slack) == []
+
+
+def test_remind_without_a_reminder_channel_says_so_and_posts_later_when_it_is_set(
+    database, database_url, fake_slack, capsys
+) -> None:
+    seed_practice(database, threads=False)
+    unset = make_settings(database_url, fake_slack.url, REMINDER_CHANNEL_ID="")
+
+    assert remind(database, unset, DST_MONDAY) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert first[0] == (
+        "Digest for 2026-03-09 (7 entries) not posted: REMINDER_CHANNEL_ID is not set. Set it "
+        "to the staff channel's ID and run `pinbot remind` again."
+    )
+    assert "not posted: REMINDER_CHANNEL_ID is not set." in first[-1]  # the week's report
+
+    settings = make_settings(database_url, fake_slack.url)
+    assert remind(database, settings, DST_MONDAY + timedelta(hours=1)) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Digest for 2026-03-09: 7 entries in 1 message(s), posted to C0REMIND by this run."
+    )
+    assert len(digest_posts(fake_slack)) == 1
+
+
+def test_remind_says_why_a_digest_could_not_be_posted(
+    database, settings, fake_slack, capsys
+) -> None:
+    seed_practice(database, threads=False)
+    fake_slack.fail_next("chat.postMessage", error="not_in_channel")
+
+    assert remind(database, settings, DST_MONDAY) == 1
+
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Today's digest (2026-03-09) was not posted: pinbot is not in C0REMIND: /invite "
+        "@pinbot there. Fix that, then run `pinbot remind --force` to post it."
+    )
+    assert remind(database, settings, DST_MONDAY + timedelta(minutes=5), force=True) == 0
+    assert len(digest_posts(fake_slack)) == 1

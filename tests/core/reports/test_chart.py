@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import random
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -11,9 +13,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 from PIL import Image  # a dependency of matplotlib's, so only the tests import it
 
-from bot.reports.chart import render_chart
+from bot.reports.chart import DPI, MARKER_EDGE_PT, MARKER_PT, TOTAL_GID, draw_chart, render_chart
 from bot.reports.figures import AdoptionReport, alt_text, to_csv, to_table
 from tests.core.reports.samples import PRACTICE, thirteen_weeks, week
 
@@ -115,3 +120,65 @@ def test_no_fixture_name_in_any_output() -> None:
         assert not any(name.lower() in text.lower() for text in texts), name
     # No text chunks at all: nothing but the picture leaves in the file.
     assert {kind for kind, _ in chunks(png)} <= {b"IHDR", b"pHYs", b"IDAT", b"IEND"}
+
+
+def _marker_boxes(figure: Figure) -> list[Bbox]:
+    """Every rate marker's square in display pixels (edge included)."""
+    radius = (MARKER_PT / 2 + MARKER_EDGE_PT) * DPI / 72
+    boxes = []
+    for axes in figure.axes:
+        for line in axes.get_lines():
+            for x, y in line.get_xydata():
+                if math.isnan(y):
+                    continue
+                cx, cy = axes.transData.transform((x, y))
+                boxes.append(Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius))
+    return boxes
+
+
+def test_week_totals_are_never_under_a_rate_marker() -> None:
+    """Many reports whose rate points land on, above and below their bars' tops."""
+    rng = random.Random(20261207)
+    for _ in range(40):
+        issued = [(rng.randint(0, 30), rng.randint(0, 30)) for _ in range(rng.randint(1, 13))]
+        weeks = [(e, p, rng.randint(0, e), rng.randint(0, p)) for e, p in issued]
+        figure = draw_chart(report_of(*weeks))
+        renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+        totals = [t for t in figure.axes[0].texts if t.get_gid() == TOTAL_GID]
+        assert [t.get_text() for t in totals] == [str(e + p) for e, p, _, _ in weeks]
+        markers = _marker_boxes(figure)
+        for total in totals:
+            label = total.get_window_extent(renderer)
+            assert not any(label.overlaps(marker) for marker in markers), (weeks, total)
+
+
+def test_a_few_weeks_fill_the_width() -> None:
+    figure = draw_chart(report_of((3, 2, 1, 1), (4, 1, 2, 0), (2, 2, 1, 1), (5, 0, 3, 0)))
+    bars = figure.axes[0]
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    drawn = Bbox.union([patch.get_window_extent(renderer) for patch in bars.patches])
+    area = bars.get_window_extent(renderer)
+    slot = area.width / 4
+    assert drawn.x0 - area.x0 < 0.5 * slot and area.x1 - drawn.x1 < 0.5 * slot
+
+
+def test_a_chart_without_a_practice_name_says_pinbot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.reports import chart
+    from bot.runtime.cli import main
+
+    titles: list[str] = []
+    real = chart.draw_chart
+
+    def spy(report: AdoptionReport) -> Figure:
+        figure = real(report)
+        titles.append(figure.texts[0].get_text())
+        return figure
+
+    monkeypatch.setattr(chart, "draw_chart", spy)
+    monkeypatch.chdir(tmp_path)
+    for name in ("PRACTICE_NAME", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["report", "adoption", "--weeks", "4", "--png", "chart.png"]) == 0
+    assert titles == ["pinbot"]

@@ -174,9 +174,60 @@ def test_run_with_a_token_lists_every_missing_variable(tmp_path: Path) -> None:
 
     assert run.code == 2, run
     named = sorted(line.split(" ", 1)[0] for line in run.said)
-    assert named == sorted([*REQUIRED, "SLACK_SIGNING_SECRET"]), run
+    assert named == sorted([*REQUIRED, "SLACK_APP_TOKEN"]), run
     assert all("required" in line for line in run.said), run
     assert "SEKRIT" not in run.output
+
+
+def slack_run_env(tmp_path: Path, api_url: str, **overrides: str) -> dict[str, str]:
+    return {
+        **REQUIRED,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'pinbot.db'}",
+        "SLACK_API_URL": api_url,
+        "SLACK_BOT_TOKEN": "xoxb-111-222-SEKRITbottoken",
+        "SLACK_APP_TOKEN": "xapp-1-A0-SEKRITapptoken",
+        "PINBOT_KEY": "k" * 64,
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    ("refused", "variable"),
+    [
+        ("xoxb-111-222-SEKRITbottoken", "SLACK_BOT_TOKEN"),
+        ("xapp-1-A0-SEKRITapptoken", "SLACK_APP_TOKEN"),
+    ],
+)
+def test_run_with_a_refused_token_says_which_in_one_line(
+    tmp_path: Path, fake_slack: FakeSlack, refused: str, variable: str
+) -> None:
+    fake_slack.socket_mode_url = "ws://127.0.0.1:1/never-used"
+    fake_slack.revoked_tokens.add(refused)
+
+    run = pinbot(tmp_path, "run", **slack_run_env(tmp_path, fake_slack.url))
+
+    assert run.code == 1, run
+    assert run.said == [
+        f"{variable} was refused (Slack said invalid_auth: it is not valid): "
+        + (
+            "copy the Bot User OAuth Token (xoxb-…) again from the app's OAuth & Permissions page."
+            if variable == "SLACK_BOT_TOKEN"
+            else "create an app-level token with the connections:write scope (Basic "
+            "Information > App-Level Tokens) and put it (xapp-…) in SLACK_APP_TOKEN, or leave "
+            "SLACK_APP_TOKEN empty for HTTP mode."
+        )
+    ], run
+    assert "Traceback" not in run.output and "SEKRIT" not in run.output
+
+
+def test_run_with_slack_unreachable_names_slack_api_url(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api/"  # nothing listens there
+    run = pinbot(tmp_path, "run", **slack_run_env(tmp_path, url))
+
+    assert run.code == 1, run
+    assert run.said == [
+        f"Can't reach Slack at {url} (URLError): check the network or proxy, or SLACK_API_URL."
+    ], run
 
 
 # --------------------------------------------------------------------------- database
@@ -246,14 +297,42 @@ def test_import_families_validates_whole_file_then_writes(
     assert "problem" not in good.stdout
 
 
-def test_demo_loads_a_practice_and_says_what_to_try(tmp_path: Path, database_url: str) -> None:
+def test_demo_loads_a_practice_into_its_own_database_and_says_what_to_try(
+    tmp_path: Path, database_url: str
+) -> None:
+    pinbot(tmp_path, "db", "upgrade", DATABASE_URL=database_url)
     run = pinbot(tmp_path, "demo", DATABASE_URL=database_url)
 
     assert run.code == 0, run
     tries = [line for line in run.stdout.splitlines() if line.strip().startswith("/family ")]
     assert len(tries) >= 5, run
     assert "/pin " in run.stdout
-    assert row_counts(database_url)["family"] >= 20  # "a few dozen families"
+    assert "  DATABASE_URL=sqlite:///pinbot-demo.db .venv/bin/pinbot run" in run.said, run
+    assert row_counts(database_url)["family"] == 0  # the practice's database is untouched
+    demo_url = f"sqlite:///{tmp_path / 'pinbot-demo.db'}"
+    assert row_counts(demo_url)["family"] >= 20  # "a few dozen families"
+
+
+def test_demo_refuses_a_database_that_holds_a_practice(tmp_path: Path, database_url: str) -> None:
+    assert pinbot(tmp_path, "demo", "--database-url", database_url).code == 0
+    assert pinbot(tmp_path, "demo", "--database-url", database_url).code == 0  # demo only: fine
+    demo_rows = row_counts(database_url)
+    practice = tmp_path / "families.csv"
+    practice.write_text((DATA / "families_good.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    imported = pinbot(tmp_path, "import", "families", str(practice), DATABASE_URL=database_url)
+    assert imported.code == 0, imported
+    with_practice = row_counts(database_url)
+
+    run = pinbot(tmp_path, "demo", "--database-url", database_url)
+
+    assert run.code == 1, run
+    assert re.fullmatch(
+        r".* holds \d+ families that are not the demo's: the sample practice is not loaded "
+        r"there\. Run `pinbot demo` without --database-url to use its own database "
+        r"\(pinbot-demo\.db\)\.",
+        run.said[-1],
+    ), run
+    assert row_counts(database_url) == with_practice != demo_rows
 
 
 # --------------------------------------------------------------------------- check
@@ -310,3 +389,109 @@ def test_check_says_what_is_wrong_in_plain_words(tmp_path: Path, fake_slack: Fak
     assert "invalid_auth" in failed["slack"] and "SLACK_BOT_TOKEN" in failed["slack"]
     assert len(fake_slack.calls_to("auth.test")) == 1
     assert "SEKRIT" not in run.output and PASSWORD not in run.output
+
+
+def test_check_opens_socket_mode_and_finds_channels_pinbot_is_not_in(
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> None:
+    fake_slack.socket_mode_url = "ws://127.0.0.1:1/never-used"  # opened, never connected to
+    fake_slack.add_channel("C0NOTIN", is_member=False)
+    fake_slack.add_channel("G0SECRET", is_private=True, is_member=False)
+    env = {
+        **full_config(database_url, fake_slack, smtp_server.port),
+        "SLACK_APP_TOKEN": "xapp-1-A0-SEKRITapptoken",
+        "ALLOWED_CHANNEL_IDS": "C0FRONT,C0NOTIN",
+        "REMINDER_CHANNEL_ID": "G0SECRET",
+    }
+
+    run = pinbot(tmp_path, "check", **env)
+
+    assert run.code == 1, run
+    slack = [line for line in run.said if line.split()[1] in {"slack:", "socket", "channel:"}]
+    assert slack == [
+        "ok  slack: connected as @pinbot in Pinbot Test",
+        "ok  socket mode: SLACK_APP_TOKEN opens a connection",
+        "ok  channel: pinbot can post in C0FRONT (ALLOWED_CHANNEL_IDS)",
+        "FAIL channel: pinbot is not in C0NOTIN (ALLOWED_CHANNEL_IDS): /invite @pinbot in that "
+        "channel",
+        "FAIL channel: pinbot is not in G0SECRET (REMINDER_CHANNEL_ID): /invite @pinbot in that "
+        "channel",
+    ], run
+    assert len(fake_slack.calls_to("apps.connections.open")) == 1
+    probes = fake_slack.calls_to("chat.postEphemeral")
+    assert {call.args["user"] for call in probes} == {"U0PINBOT1"}  # seen by pinbot alone
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+
+def test_check_with_a_refused_app_token_says_so_without_slack_sdk_log_lines(
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> None:
+    fake_slack.revoked_tokens.add("xapp-1-A0-SEKRITapptoken")
+    env = {
+        **full_config(database_url, fake_slack, smtp_server.port),
+        "SLACK_APP_TOKEN": "xapp-1-A0-SEKRITapptoken",
+    }
+
+    run = pinbot(tmp_path, "check", **env)
+
+    assert run.code == 1, run
+    assert [line for line in run.said if line.startswith("FAIL")] == [
+        "FAIL socket mode: SLACK_APP_TOKEN was refused (Slack said invalid_auth: it is not "
+        "valid): create an app-level token with the connections:write scope (Basic Information "
+        "> App-Level Tokens) and put it (xapp-…) in SLACK_APP_TOKEN, or leave SLACK_APP_TOKEN "
+        "empty for HTTP mode."
+    ], run
+    assert "slack_sdk" not in run.output and not any(
+        LOG_LINE.match(line) for line in run.output.splitlines()
+    ), run
+
+
+def test_check_without_any_token_asks_for_the_app_token(tmp_path: Path) -> None:
+    run = pinbot(tmp_path, "check", **REQUIRED, DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}")
+
+    configuration = [line for line in run.said if line.startswith("FAIL configuration")]
+    assert any("SLACK_APP_TOKEN is required for Socket Mode" in line for line in configuration)
+    assert not any("SLACK_SIGNING_SECRET is required" in line for line in run.said), run
+
+
+def test_a_database_in_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'pinbot.db'}"
+
+    upgrade = pinbot(tmp_path, "db", "upgrade", DATABASE_URL=url)
+    check = pinbot(tmp_path, "check", DATABASE_URL=url)
+
+    assert upgrade.code == 1, upgrade
+    folder = tmp_path / "no-such-folder"
+    missing = f"the folder {folder} does not exist: create it, or fix DATABASE_URL"
+    assert upgrade.said == [f"Can't reach the database at {url}: {missing}"], upgrade
+    assert f"FAIL database: can't reach {url}: {missing}" in check.said, check
+
+
+def test_import_help_describes_file_and_every_column(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.importing.importer import (
+        APPOINTMENT_COLUMNS,
+        FAMILY_COLUMNS,
+        FAMILY_OPTIONAL_COLUMNS,
+        REGISTRATION_COLUMNS,
+    )
+    from bot.runtime.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    said = capsys.readouterr().out
+    words = set(re.findall(r"[a-z_]+", said))
+
+    assert "FILE" in said and "Windows-1252" in said
+    columns = {*FAMILY_COLUMNS, *FAMILY_OPTIONAL_COLUMNS, *APPOINTMENT_COLUMNS}
+    assert columns | set(REGISTRATION_COLUMNS) <= words
+
+
+def test_hl7_replay_help_describes_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.runtime.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["hl7", "replay", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+
+    assert "FILE HL7 v2 messages" in said and "starts at its MSH segment" in said
+    assert "one line per message with its ACK code" in said
