@@ -1,0 +1,346 @@
+"""The portal API's front desk (SPEC §11): verify and redeem a PIN + date of birth for an
+authenticated client, with the guessing limits, the audit and what staff are told.
+
+Each attempt runs in two steps. First, in a read session: is the source or client blocked, find
+the PIN (bot/portal/pins.py), judge it, and run scrypt only on the way to a success — outside
+any write transaction, so the 40 ms hash never holds SQLite's write lock while staff work.
+Second, one short write transaction records the outcome: under the throttle rows' lock it may
+still refuse (429), then counts the failure (or clears the counters), counts a wrong date of
+birth (locking the PIN at 5), registers a redeemed PIN with its conditional UPDATE, queues the
+thread notices and writes the audit row. Every failure takes the same statements in the same
+order, whatever its kind, and ends in the one `NoMatch`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from bot import audit
+from bot.issuing.gateway import pin_lookup
+from bot.portal import clients, pins, telling, throttle
+from bot.portal.answers import (
+    AlreadyRegistered,
+    Attempt,
+    Client,
+    GuardianFacts,
+    NoMatch,
+    PatientFacts,
+    PortalRefusal,
+    Redeemed,
+    TooManyAttempts,
+    Unauthorized,
+    Verified,
+)
+from bot.portal.pins import FoundPin, Verdict
+from bot.secret import KeyPurpose
+from bot.services import Services
+from models import Family, Guardian, IssueBatch, Patient, Pin
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Judged:
+    found: FoundPin | None
+    verdict: Verdict
+    lookup: str
+
+
+class PortalDesk:
+    """Built once per process from the services; thread-safe (each call owns its sessions)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.pin_key = services.secret.derive(KeyPurpose.PIN_LOOKUP)
+        self.client_key = services.secret.derive(KeyPurpose.API_KEY_LOOKUP)
+
+    # -- clients -------------------------------------------------------------------------
+
+    def authenticate(self, presented: str | None) -> Client:
+        with self.services.database.read_session() as session:
+            client = clients.authenticate(session, lookup_key=self.client_key, presented=presented)
+        if client is None:
+            raise Unauthorized()
+        return client
+
+    def healthy(self) -> bool:
+        try:
+            with self.services.database.read_session() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # any failure to answer is "not healthy", never a 500
+            log.warning("portal health: database did not answer")
+            return False
+        return True
+
+    # -- the two calls -------------------------------------------------------------------
+
+    def verify(self, client: Client, attempt: Attempt) -> Verified:
+        now = self.services.clock()
+        judged = self._judge(client, attempt, now, "verify")
+        answer: Verified | None = None
+        with self.services.database.transaction() as session:
+            outcome: PortalRefusal | None = self._admit(
+                session, client, attempt, judged, now, "verify"
+            )
+            found = judged.found
+            if outcome is None and judged.verdict == Verdict.MATCH and found is not None:
+                state, _ = pins.current_state(session, found.id)
+                if state == found.status:  # not locked, replaced or redeemed meanwhile
+                    pins.backfill_lookup(session, found, judged.lookup)
+                    answer = _verified(session, found)
+                    self._succeeded(session, client, attempt, found, "verify", "ok")
+            if outcome is None and answer is None:
+                outcome = self._failed(session, client, attempt, judged, now, "verify")
+        self._after_commit(session)
+        if outcome is not None:
+            raise outcome
+        assert answer is not None
+        return answer
+
+    def redeem(self, client: Client, attempt: Attempt, portal_account_id: str) -> Redeemed:
+        now = self.services.clock()
+        judged = self._judge(client, attempt, now, "redeem")
+        with self.services.database.transaction() as session:
+            outcome: PortalRefusal | None = self._admit(
+                session, client, attempt, judged, now, "redeem"
+            )
+            found = judged.found
+            result: Redeemed | None = None
+            if outcome is None and found is not None:
+                result, outcome = self._register(session, judged, portal_account_id, now)
+            if result is not None and found is not None:
+                self._succeeded(
+                    session,
+                    client,
+                    attempt,
+                    found,
+                    "redeem",
+                    "registered" if result.first_use else "already_yours",
+                )
+            elif isinstance(outcome, AlreadyRegistered) and found is not None:
+                self._audit(session, client, attempt, "redeem", "already_registered", found)
+            elif outcome is None:
+                outcome = self._failed(session, client, attempt, judged, now, "redeem")
+        self._after_commit(session)
+        if outcome is not None:
+            raise outcome
+        assert result is not None
+        return result
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def _judge(self, client: Client, attempt: Attempt, now: datetime, call: str) -> _Judged:
+        subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
+        lookup = pin_lookup(self.pin_key, attempt.pin)
+        with self.services.database.read_session() as session:
+            wait = throttle.blocked_for(session, subjects.both, now)
+            found = (
+                None
+                if wait
+                else pins.find_pin(session, lookup=lookup, typed=attempt.pin, dob=attempt.dob)
+            )
+        if wait:
+            self._refuse(client, attempt, call, wait)
+        verdict = pins.judge(found, attempt.dob, now)
+        hopeful = verdict in (Verdict.MATCH, Verdict.REGISTERED)
+        if found is not None and hopeful and not pins.confirmed(found, attempt.pin):
+            verdict = Verdict.UNKNOWN  # the keyed lookup and scrypt disagree: trust neither
+        return _Judged(found=found, verdict=verdict, lookup=lookup)
+
+    def _refuse(self, client: Client, attempt: Attempt, call: str, wait: int) -> None:
+        with self.services.database.transaction() as session:
+            self._audit(session, client, attempt, call, "too_many_attempts")
+        raise TooManyAttempts(wait)
+
+    def _admit(
+        self,
+        session: Session,
+        client: Client,
+        attempt: Attempt,
+        judged: _Judged,
+        now: datetime,
+        call: str,
+    ) -> TooManyAttempts | None:
+        """The success path checks the blocks with a plain read; a failure decides under
+        the counters' lock in `_failed`."""
+        clients.mark_used(session, client, now)
+        if judged.verdict not in (Verdict.MATCH, Verdict.REGISTERED):
+            return None
+        subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
+        wait = throttle.blocked_for(session, subjects.both, now)
+        if wait is None:
+            return None
+        self._audit(session, client, attempt, call, "too_many_attempts")
+        return TooManyAttempts(wait)
+
+    def _register(
+        self, session: Session, judged: _Judged, portal_account_id: str, now: datetime
+    ) -> tuple[Redeemed | None, AlreadyRegistered | NoMatch | None]:
+        found = judged.found
+        assert found is not None
+        if judged.verdict == Verdict.MATCH and pins.register(
+            session, found.id, portal_account_id, now
+        ):
+            pins.backfill_lookup(session, found, judged.lookup)
+            pin = session.get(Pin, found.id)
+            assert pin is not None
+            self.services.gateway.mark_registered(pin)
+            telling.mark_has_account(session, pins.recipient_of(session, found.batch_id), now)
+            telling.tell_registered(session, found, now)
+            return _redeemed(session, found, first_use=True), None
+        if judged.verdict not in (Verdict.MATCH, Verdict.REGISTERED):
+            return None, None
+        # Registered already (before this attempt, or by a racing one just now).
+        state, account = pins.current_state(session, found.id)
+        if state != "registered" or account is None:
+            return None, None
+        if account == portal_account_id:
+            return _redeemed(session, found, first_use=False), None
+        return None, AlreadyRegistered()
+
+    def _succeeded(
+        self,
+        session: Session,
+        client: Client,
+        attempt: Attempt,
+        found: FoundPin,
+        call: str,
+        outcome: str,
+    ) -> None:
+        throttle.clear(
+            session, throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
+        )
+        self._audit(session, client, attempt, call, outcome, found)
+        log.info("portal %s", call, extra={"client": client.id, "outcome": outcome})
+
+    def _failed(
+        self,
+        session: Session,
+        client: Client,
+        attempt: Attempt,
+        judged: _Judged,
+        now: datetime,
+        call: str,
+    ) -> NoMatch | TooManyAttempts:
+        """Every failure kind runs exactly these statements."""
+        subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
+        rows = throttle.locked_rows(session, subjects, now)
+        wait = throttle.refused_for(rows, now)
+        if wait is not None:
+            self._audit(session, client, attempt, call, "too_many_attempts")
+            return TooManyAttempts(wait)
+        for row in rows:
+            blocked = throttle.count_failure(row, subjects.rule(row.subject), now)
+            if blocked and row.subject == subjects.client and throttle.should_tell_staff(row, now):
+                telling.tell_client_slowed(
+                    session,
+                    self.services.settings,
+                    client,
+                    failures=row.failures,
+                    retry_after_seconds=throttle.refused_for([row], now) or 0,
+                    now=now,
+                )
+        found = judged.found
+        wrong_dob = judged.verdict == Verdict.WRONG_DOB and found is not None
+        pin_id = found.id if wrong_dob and found is not None else pins.NO_PIN
+        if pins.count_wrong_dob(session, pin_id, now) and found is not None:
+            telling.tell_locked(session, found, now)
+            audit.record(
+                session,
+                actor=client.actor,
+                action="portal.pin_locked",
+                family_id=found.family_id,
+                patient_id=found.patient_id,
+                pin_id=found.id,
+            )
+        self._audit(session, client, attempt, call, "no_match", found, reason=judged.verdict)
+        log.info("portal %s", call, extra={"client": client.id, "outcome": "no_match"})
+        return NoMatch()
+
+    def _audit(
+        self,
+        session: Session,
+        client: Client,
+        attempt: Attempt,
+        call: str,
+        outcome: str,
+        found: FoundPin | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Who, what, the outcome and the source; never the PIN, a name or a date of birth.
+        The reason of a no_match is kept for staff; the portal only ever sees no_match."""
+        details: dict[str, object] = {
+            "outcome": outcome,
+            "source": attempt.client_ip or "key",
+        }
+        if reason is not None:
+            details["reason"] = str(reason)
+        if found is not None:
+            details["pin_id"] = found.id
+        audit.record(
+            session,
+            actor=client.actor,
+            action=f"portal.{call}",
+            family_id=found.family_id if found else None,
+            patient_id=found.patient_id if found else None,
+            **details,
+        )
+
+    def _after_commit(self, session: Session) -> None:
+        from bot.delivery.outbox import queued_work
+
+        if queued_work(session):
+            self.services.kick()
+
+
+def _patient(session: Session, found: FoundPin) -> PatientFacts:
+    patient = session.get(Patient, found.patient_id)
+    assert patient is not None
+    return PatientFacts(
+        chart_id=patient.chart_id,
+        first_name=patient.first_name,
+        middle_name=patient.middle_name,
+        last_name=patient.last_name,
+        dob=patient.dob,
+        sex=patient.sex,
+    )
+
+
+def _verified(session: Session, found: FoundPin) -> Verified:
+    pin = session.get(Pin, found.id)
+    assert pin is not None
+    account_number = session.exec(
+        select(Family.account_number).where(Family.id == found.family_id)
+    ).one()
+    batch = session.get(IssueBatch, found.batch_id)
+    recipient = (
+        session.get(Guardian, batch.recipient_guardian_id)
+        if batch and batch.recipient_guardian_id
+        else None
+    )
+    guardian = (
+        GuardianFacts(
+            first_name=recipient.first_name,
+            last_name=recipient.last_name,
+            email=recipient.email,
+            has_portal_account=recipient.has_portal_account,
+        )
+        if recipient
+        else None
+    )
+    return Verified(
+        pin_id=str(found.id),
+        expires_at=found.expires_at,
+        patient=_patient(session, found),
+        account_number=account_number,
+        guardian=guardian,
+        delivery=pin.delivery,
+    )
+
+
+def _redeemed(session: Session, found: FoundPin, *, first_use: bool) -> Redeemed:
+    return Redeemed(pin_id=str(found.id), patient=_patient(session, found), first_use=first_use)
