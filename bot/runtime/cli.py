@@ -197,6 +197,13 @@ def cmd_hl7(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if codes == {"AA"} else EXIT_FAILED
 
 
+def cmd_portal(settings: Settings, args: argparse.Namespace) -> int:
+    """`pinbot portal key create NAME | list | revoke NAME` (the portal API's clients)."""
+    from bot.runtime import portal_keys
+
+    return portal_keys.run(settings, _open_database(settings), args.key_verb, args.name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinbot", description="Patient-portal PINs for whole families, from Slack."
@@ -244,6 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_hl7)
     hl7.add_parser("status", help="last message time and the last 24 h's counts").set_defaults(
         func=cmd_hl7
+    )
+    portal = verbs.add_parser("portal", help="the portal API").add_subparsers(
+        dest="portal_verb", required=True
+    )
+    key = portal.add_parser("key", help="API keys the practice's portal calls pinbot with")
+    key_verbs = key.add_subparsers(dest="key_verb", required=True)
+    for verb, help_text in (
+        ("create", "make a key for NAME and print it once"),
+        ("revoke", "refuse NAME's key from the next request on"),
+    ):
+        one = key_verbs.add_parser(verb, help=help_text)
+        one.add_argument("name", metavar="NAME")
+        one.set_defaults(func=cmd_portal)
+    key_verbs.add_parser("list", help="names, created, last used (never the keys)").set_defaults(
+        func=cmd_portal, name=None
     )
     verbs.add_parser("check", help="check configuration, database, SMTP and Slack").set_defaults(
         func=cmd_check
