@@ -14,7 +14,7 @@ from sqlmodel import select
 from models import Guardian, IssueBatch, Pin, PinStatus
 from tests.support.factories import make_family, make_guardian, make_patient
 from tests.support.issuing_flow import PIN_PATTERN, issue, open_card
-from tests.support.portal import PortalClient
+from tests.support.portal import PortalClient, thread_texts
 from tests.support.stack import Stack, eventually
 
 EMAIL = "wren.quillfeather@example.com"
@@ -36,11 +36,7 @@ def family(stack: Stack) -> dict[str, int]:
 
 def _said(stack: Stack, card_ts: str, words: str, *, count: int) -> list[str]:
     """The thread's messages with `words`, once there are `count` of them."""
-    texts = [
-        m.get("text", "")
-        for m in stack.fake_slack.messages()
-        if m.get("thread_ts") == card_ts and words in m.get("text", "")
-    ]
+    texts = thread_texts(stack.fake_slack.messages(), card_ts, words)
     assert len(texts) == count, texts
     return texts
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlmodel import Session, select
@@ -66,6 +67,28 @@ def portal_client(base_url: str, key: str | None) -> Iterator[PortalClient]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
         yield PortalClient(http)
+
+
+class SettableClock:
+    """The services' clock, moved by hand to step past a throttle's block."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def thread_texts(messages: list[dict[str, Any]], thread_ts: str, words: str) -> list[str]:
+    """The texts of a thread's messages that contain `words`."""
+    return [
+        m.get("text", "")
+        for m in messages
+        if m.get("thread_ts") == thread_ts and words in m.get("text", "")
+    ]
 
 
 @dataclass(frozen=True)
