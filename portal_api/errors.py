@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from bot.portal.answers import (
     AlreadyRegistered,
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 
 # Built once: every failure of every kind sends these very bytes.
 _NO_MATCH = JSONResponse({"error": "no_match", "message": NO_MATCH_MESSAGE}, status_code=404).body
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while a streamed body is read (portal_api/limits.py). An HTTPException, because
+    FastAPI turns any other error raised while reading a body into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413)
+        self.limit = limit
 
 
 def error_response(status: int, body: dict[str, Any], **headers: str) -> JSONResponse:
@@ -81,8 +91,13 @@ def install(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return _bad_request(error)
 
+    async def on_too_large(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, BodyTooLarge)
+        return too_large_response(error.limit)
+
     app.add_exception_handler(PortalRefusal, on_refusal)
     app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(BodyTooLarge, on_too_large)
 
 
 # The documented answers of the two PIN calls (OpenAPI), beside the handlers that send them.

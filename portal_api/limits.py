@@ -7,13 +7,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal_api.errors import too_large_response
+from portal_api.errors import BodyTooLarge, too_large_response
 
 MAX_BODY_BYTES = 8 * 1024
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodyLimit:
@@ -38,7 +34,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge()
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -48,6 +44,6 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, watched_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await too_large_response(self.max_bytes)(scope, receive, send)
