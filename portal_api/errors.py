@@ -36,6 +36,14 @@ class BodyTooLarge(HTTPException):
         self.limit = limit
 
 
+_NOT_AN_OBJECT = {
+    "error": "bad_request",
+    "field": "body",
+    "message": "The body must be a JSON object.",
+}
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}
+
+
 def error_response(status: int, body: dict[str, Any], **headers: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers or None)
 
@@ -71,10 +79,7 @@ def _bad_request(error: RequestValidationError) -> JSONResponse:
     kind = first.get("type", "")
     location = [str(part) for part in first.get("loc", ()) if part != "body"]
     if kind in {"json_invalid", "model_attributes_type", "dict_type"} or not location:
-        return error_response(
-            400,
-            {"error": "bad_request", "field": "body", "message": "The body must be a JSON object."},
-        )
+        return error_response(400, _NOT_AN_OBJECT)
     field = ".".join(location)
     reason = "is required" if kind == "missing" else str(first.get("msg", "is not valid")).lower()
     return error_response(
@@ -91,13 +96,20 @@ def install(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return _bad_request(error)
 
-    async def on_too_large(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, BodyTooLarge)
-        return too_large_response(error.limit)
+    async def on_http(_request: Request, error: Exception) -> JSONResponse:
+        """The framework's own refusals (a body it could not read, no such path, a wrong
+        method) in pinbot's shape too."""
+        assert isinstance(error, HTTPException)
+        if isinstance(error, BodyTooLarge):
+            return too_large_response(error.limit)
+        if error.status_code == 400:
+            return error_response(400, _NOT_AN_OBJECT)
+        kind = _HTTP_ERRORS.get(error.status_code, f"http_{error.status_code}")
+        return error_response(error.status_code, {"error": kind}, **(error.headers or {}))
 
+    app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(PortalRefusal, on_refusal)
     app.add_exception_handler(RequestValidationError, on_invalid)
-    app.add_exception_handler(BodyTooLarge, on_too_large)
 
 
 # The documented answers of the two PIN calls (OpenAPI), beside the handlers that send them.
