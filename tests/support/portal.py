@@ -107,6 +107,7 @@ def add_pin(
     *,
     status: str = PinStatus.ACTIVE,
     expires_at: datetime | None = None,
+    issued_at: datetime | None = None,
     with_lookup: bool = True,
 ) -> IssuedPin:
     """A PIN as the built-in gateway makes it (scrypt hash and keyed lookup), printed."""
@@ -127,6 +128,7 @@ def add_pin(
         lookup=pin_lookup(key, plaintext) if with_lookup else None,
         delivery="printed",
         issued_by="U0STAFF",
+        issued_at=issued_at or utcnow(),
         expires_at=expires_at if expires_at is not None else utcnow() + timedelta(days=90),
         status=status,
     )
