@@ -3,4 +3,5 @@ a keyed hash only), the lookup of a typed PIN + date of birth, verify and redeem
 limits (per PIN, per source, per client) kept in the database, and what staff are told. The
 HTTP adapter (`portal_api/`) calls `PortalDesk` and maps its answers to HTTP. May import bot's
 top-level modules, `bot.issuing` (PIN normalization, lookup, scrypt), `bot.families` (threads),
-`bot.delivery` (to queue thread notices) and models."""
+`bot.delivery` (to queue thread notices), `bot.importing` (the demo's child, for `pinbot
+demo`) and models."""

@@ -123,6 +123,7 @@ class PortalDesk:
                 )
             elif isinstance(outcome, AlreadyRegistered) and found is not None:
                 self._audit(session, client, attempt, "redeem", "already_registered", found)
+                log.info("portal redeem", extra={"client": client.id, "outcome": "409"})
             elif outcome is None:
                 outcome = self._failed(session, client, attempt, judged, now, "redeem")
         self._after_commit(session)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from functools import partial
 from pathlib import Path
 
@@ -123,8 +124,23 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG0
     database = _open_database(settings)
     today = Clock(settings.timezone).today()
     report = demo.load_demo(database, tz=settings.timezone, today=today)
-    _say(*report.summary_lines(), "", *demo.demo_hints(today=today))
+    _say(*report.summary_lines(), "", *demo.demo_hints(today=today), "")
+    _say(*_demo_portal_lines(settings, database, today))
     return EXIT_OK
+
+
+def _demo_portal_lines(settings: Settings, database: Database, today: date) -> list[str]:
+    """A fresh PIN for one demo child and the curl calls that use it (bot/portal/demo.py)."""
+    from bot.issuing.gateway import BuiltinGateway
+    from bot.portal.demo import issue_demo_pin
+    from bot.secret import KeyPurpose, SecretError, load_secret
+
+    try:
+        secret = load_secret(settings.key_file, settings.key_override)
+    except SecretError as error:
+        return [f"(No portal API demo: {error})"]
+    gateway = BuiltinGateway(secret.derive(KeyPurpose.PIN_LOOKUP))
+    return issue_demo_pin(database, gateway, today=today)
 
 
 def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:

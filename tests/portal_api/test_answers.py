@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
+from bot.importing.demo import load_demo
+from bot.portal.demo import issue_demo_pin
 from models import PinStatus, utcnow
 from tests.support.portal import PortalClient, child_with_pin
 from tests.support.stack import Stack
 
 NO_MATCH = {"error": "no_match"}
+CURL_BODY = re.compile(r"-d '(.*?)'")
 
 
 def test_verify_then_redeem_a_pin(stack: Stack, portal: PortalClient) -> None:
@@ -52,3 +56,17 @@ def test_every_failure_is_the_same_answer(stack: Stack, portal: PortalClient) ->
     assert {a.status_code for a in answers} == {404}
     assert len({a.content for a in answers}) == 1
     assert answers[0].json()["error"] == "no_match" and answers[0].json()["message"]
+
+
+def test_pinbot_demo_prints_a_pin_the_api_redeems(stack: Stack, portal: PortalClient) -> None:
+    """The curl lines `pinbot demo` prints work as printed (demo data only)."""
+    today = stack.services.today()
+    load_demo(stack.database, tz=stack.settings.timezone, today=today)
+    lines = issue_demo_pin(stack.database, stack.services.gateway, today=today)  # type: ignore[arg-type]
+    bodies = [
+        json_module.loads(m.group(1)) for m in map(re.compile(r"-d '(.*?)'").search, lines) if m
+    ]
+    verify, redeem = bodies
+    assert portal.verify(verify["pin"], verify["dob"]).status_code == 200
+    answer = portal.redeem(redeem["pin"], redeem["dob"], redeem["portal_account_id"])
+    assert answer.status_code == 200 and answer.json()["first_use"] is True
