@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 
@@ -63,9 +64,7 @@ def test_pinbot_demo_prints_a_pin_the_api_redeems(stack: Stack, portal: PortalCl
     today = stack.services.today()
     load_demo(stack.database, tz=stack.settings.timezone, today=today)
     lines = issue_demo_pin(stack.database, stack.services.gateway, today=today)  # type: ignore[arg-type]
-    bodies = [
-        json_module.loads(m.group(1)) for m in map(re.compile(r"-d '(.*?)'").search, lines) if m
-    ]
+    bodies = [json.loads(m.group(1)) for m in map(CURL_BODY.search, lines) if m]
     verify, redeem = bodies
     assert portal.verify(verify["pin"], verify["dob"]).status_code == 200
     answer = portal.redeem(redeem["pin"], redeem["dob"], redeem["portal_account_id"])
