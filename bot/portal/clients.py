@@ -12,10 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot import audit
+from bot.db import table_of
 from bot.errors import PinbotError
 from bot.portal.answers import Client
 from models import PortalClient
@@ -76,27 +78,35 @@ def revoke_client(session: Session, *, name: str, now: datetime) -> None:
         audit.record(session, actor="cli", action="portal.key_revoked", client=name)
 
 
+# Built once: every request runs the first, every attempt the second.
+_CLIENTS = table_of(PortalClient)
+_BY_KEY = core_select(_CLIENTS.c.id, _CLIENTS.c.name).where(
+    col(PortalClient.key_hash) == bindparam("key_hash"), col(PortalClient.revoked_at).is_(None)
+)
+_MARK_USED = (
+    update(_CLIENTS)
+    .where(
+        col(PortalClient.id) == bindparam("client_id"),
+        or_(
+            col(PortalClient.last_used_at).is_(None),
+            col(PortalClient.last_used_at) < bindparam("stale_before"),
+        ),
+    )
+    .values(last_used_at=bindparam("now"))
+)
+
+
 def authenticate(session: Session, *, lookup_key: bytes, presented: str | None) -> Client | None:
     if not presented:
         return None
-    row = session.exec(
-        select(PortalClient.id, PortalClient.name).where(
-            PortalClient.key_hash == key_hash(lookup_key, presented),
-            col(PortalClient.revoked_at).is_(None),
-        )
-    ).first()
-    return Client(id=row[0] or 0, name=row[1]) if row else None
+    row = (
+        session.connection().execute(_BY_KEY, {"key_hash": key_hash(lookup_key, presented)}).first()
+    )
+    return Client(id=row[0], name=row[1]) if row else None
 
 
 def mark_used(session: Session, client: Client, now: datetime) -> None:
-    session.execute(
-        update(PortalClient)
-        .where(
-            col(PortalClient.id) == client.id,
-            or_(
-                col(PortalClient.last_used_at).is_(None),
-                col(PortalClient.last_used_at) < now - LAST_USED_PRECISION,
-            ),
-        )
-        .values(last_used_at=now)
+    session.connection().execute(
+        _MARK_USED,
+        {"client_id": client.id, "stale_before": now - LAST_USED_PRECISION, "now": now},
     )

@@ -138,7 +138,7 @@ class PortalDesk:
         subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
         lookup = pin_lookup(self.pin_key, attempt.pin)
         with self.services.database.read_session() as session:
-            wait = throttle.blocked_for(session, subjects.both, now)
+            wait = throttle.blocked_for(session, subjects, now)
             found = (
                 None
                 if wait
@@ -172,7 +172,7 @@ class PortalDesk:
         if judged.verdict not in (Verdict.MATCH, Verdict.REGISTERED):
             return None
         subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
-        wait = throttle.blocked_for(session, subjects.both, now)
+        wait = throttle.blocked_for(session, subjects, now)
         if wait is None:
             return None
         self._audit(session, client, attempt, call, "too_many_attempts")
@@ -229,22 +229,27 @@ class PortalDesk:
     ) -> NoMatch | TooManyAttempts:
         """Every failure kind runs exactly these statements."""
         subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
-        rows = throttle.locked_rows(session, subjects, now)
-        wait = throttle.refused_for(rows, now)
+        counters = throttle.locked_counters(session, subjects, now)
+        wait = throttle.refused_for(counters, now)
         if wait is not None:
             self._audit(session, client, attempt, call, "too_many_attempts")
             return TooManyAttempts(wait)
-        for row in rows:
-            blocked = throttle.count_failure(row, subjects.rule(row.subject), now)
-            if blocked and row.subject == subjects.client and throttle.should_tell_staff(row, now):
+        for counter in counters:
+            blocked = throttle.count_failure(counter, subjects.rule(counter.subject), now)
+            if (
+                blocked
+                and counter.subject == subjects.client
+                and throttle.should_tell_staff(counter, now)
+            ):
                 telling.tell_client_slowed(
                     session,
                     self.services.settings,
                     client,
-                    failures=row.failures,
-                    retry_after_seconds=throttle.refused_for([row], now) or 0,
+                    failures=counter.failures,
+                    retry_after_seconds=throttle.refused_for([counter], now) or 0,
                     now=now,
                 )
+            throttle.save(session, counter)
         found = judged.found
         wrong_dob = judged.verdict == Verdict.WRONG_DOB and found is not None
         pin_id = found.id if wrong_dob and found is not None else pins.NO_PIN

@@ -25,6 +25,7 @@ from sqlalchemy import Select, bindparam, case, literal, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col
 
+from bot.db import table_of
 from bot.issuing.gateway import verify_pin
 from models import IssueBatch, Patient, Pin, PinStatus
 
@@ -125,7 +126,7 @@ def backfill_lookup(session: Session, found: FoundPin, lookup: str) -> None:
 
 
 _COUNT_WRONG_DOB = (
-    update(Pin)
+    update(table_of(Pin))
     .where(col(Pin.id) == bindparam("pin_id"), col(Pin.status) == PinStatus.ACTIVE)
     .values(
         wrong_dob_count=col(Pin.wrong_dob_count) + 1,
@@ -146,7 +147,7 @@ def count_wrong_dob(session: Session, pin_id: int, now: datetime) -> bool:
     """Count a wrong date of birth against an active PIN; True when this one locked it. Every
     failed attempt runs this statement (with NO_PIN when there is nothing to count), so a
     wrong date of birth does the same work as any other failure."""
-    status = session.execute(_COUNT_WRONG_DOB, {"pin_id": pin_id, "now": now}).scalar()
+    status = session.connection().execute(_COUNT_WRONG_DOB, {"pin_id": pin_id, "now": now}).scalar()
     return status == PinStatus.LOCKED
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
+from bot.db import table_of
 from models import PortalThrottle
 
 
@@ -60,66 +60,120 @@ def _seconds(left: timedelta) -> int:
     return max(1, math.ceil(left.total_seconds()))
 
 
-def blocked_for(session: Session, subjects: Sequence[str], now: datetime) -> int | None:
-    """Seconds until every subject may try again; None when none is blocked."""
-    until = session.exec(
-        select(PortalThrottle.blocked_until).where(
-            col(PortalThrottle.subject).in_(subjects), col(PortalThrottle.blocked_until) > now
-        )
-    ).all()
-    latest = max((u for u in until if u is not None), default=None)
-    return _seconds(latest - now) if latest else None
+@dataclass
+class Counter:
+    """One subject's counter, as read under its lock; `count_failure` changes it and `save`
+    writes it back."""
+
+    subject: str
+    failures: int
+    window_started_at: datetime
+    blocked_until: datetime | None
+    strikes: int
+    told_at: datetime | None
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PortalThrottle)
+# Built once (the hot path of every attempt) and run on the session's connection without the
+# ORM layer, whose per-statement work cost more than the statements themselves.
+_TABLE = table_of(PortalThrottle)
+_BOTH = col(PortalThrottle.subject).in_([bindparam("source"), bindparam("client")])
+_LATEST_BLOCK = select(func.max(col(PortalThrottle.blocked_until))).where(
+    _BOTH, col(PortalThrottle.blocked_until) > bindparam("now")
+)
+_LOCKED = (
+    select(*(_TABLE.c[name] for name in Counter.__dataclass_fields__))
+    .where(_BOTH)
+    .order_by(col(PortalThrottle.subject))
+    .with_for_update()
+)
+_SAVE = (
+    update(_TABLE)
+    .where(_TABLE.c.subject == bindparam("key"))
+    .values(
+        failures=bindparam("failures"),
+        window_started_at=bindparam("window_started_at"),
+        blocked_until=bindparam("blocked_until"),
+        strikes=bindparam("strikes"),
+        told_at=bindparam("told_at"),
+    )
+)
+_FORGET_SOURCE = delete(_TABLE).where(_TABLE.c.subject == bindparam("source"))
+_CLEAR_CLIENT = (
+    update(_TABLE)
+    .where(_TABLE.c.subject == bindparam("client"), _TABLE.c.failures > 0)
+    .values(failures=0, strikes=0, blocked_until=None)
+)
+_CREATE = {
+    dialect.name: insert_of(_TABLE)
+    .values(
+        subject=bindparam("subject"),
+        failures=0,
+        window_started_at=bindparam("now"),
+        strikes=0,
+    )
+    .on_conflict_do_nothing(index_elements=["subject"])
+    for dialect, insert_of in (
+        (postgresql.dialect, postgresql.insert),
+        (sqlite.dialect, sqlite.insert),
+    )
+}
 
 
-def locked_rows(session: Session, subjects: Subjects, now: datetime) -> list[PortalThrottle]:
+def _params(subjects: Subjects) -> dict[str, str]:
+    return {"source": subjects.source, "client": subjects.client}
+
+
+def blocked_for(session: Session, subjects: Subjects, now: datetime) -> int | None:
+    """Seconds until both subjects may try again; None when neither is blocked (a plain read:
+    the answer of a success, or a cheap early 429)."""
+    latest = session.connection().execute(_LATEST_BLOCK, {**_params(subjects), "now": now})
+    until = latest.scalar()
+    if isinstance(until, str):  # SQLite's max() returns the stored text, not the column type
+        until = datetime.fromisoformat(until)
+    if until is None:
+        return None
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    return _seconds(until - now)
+
+
+def locked_counters(session: Session, subjects: Subjects, now: datetime) -> list[Counter]:
     """The attempt's counters, created if new, locked until the transaction ends (in subject
     order, so two attempts never wait on each other's second row)."""
-    for subject in subjects.both:
-        session.execute(
-            _insert(session)
-            .values(subject=subject, failures=0, window_started_at=now, strikes=0)
-            .on_conflict_do_nothing(index_elements=["subject"])
-        )
-    return list(
-        session.exec(
-            select(PortalThrottle)
-            .where(col(PortalThrottle.subject).in_(subjects.both))
-            .order_by(col(PortalThrottle.subject))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).all()
-    )
+    connection = session.connection()
+    create = _CREATE[connection.dialect.name]
+    connection.execute(create, [{"subject": s, "now": now} for s in subjects.both])
+    return [Counter(*row) for row in connection.execute(_LOCKED, _params(subjects))]
 
 
-def refused_for(rows: Sequence[PortalThrottle], now: datetime) -> int | None:
-    blocks = [row.blocked_until for row in rows if row.blocked_until and row.blocked_until > now]
+def save(session: Session, counter: Counter) -> None:
+    values = {k: v for k, v in vars(counter).items() if k != "subject"}
+    session.connection().execute(_SAVE, {"key": counter.subject, **values})
+
+
+def refused_for(counters: Sequence[Counter], now: datetime) -> int | None:
+    blocks = [c.blocked_until for c in counters if c.blocked_until and c.blocked_until > now]
     return _seconds(max(blocks) - now) if blocks else None
 
 
-def count_failure(row: PortalThrottle, rule: Rule, now: datetime) -> bool:
+def count_failure(counter: Counter, rule: Rule, now: datetime) -> bool:
     """One more failure; True when it starts a block."""
-    if rule.window is not None and now - row.window_started_at > rule.window:
-        row.failures, row.window_started_at = 0, now
-    row.failures += 1
-    if row.failures < rule.limit:
+    if rule.window is not None and now - counter.window_started_at > rule.window:
+        counter.failures, counter.window_started_at = 0, now
+    counter.failures += 1
+    if counter.failures < rule.limit:
         return False
-    if row.blocked_until is not None and now - row.blocked_until > LONGEST_BLOCK:
-        row.strikes = 0  # an hour's calm since the last block: start again from a minute
-    row.blocked_until = now + min(FIRST_BLOCK * 2**row.strikes, LONGEST_BLOCK)
-    row.strikes += 1
+    if counter.blocked_until is not None and now - counter.blocked_until > LONGEST_BLOCK:
+        counter.strikes = 0  # an hour's calm since the last block: start again from a minute
+    counter.blocked_until = now + min(FIRST_BLOCK * 2**counter.strikes, LONGEST_BLOCK)
+    counter.strikes += 1
     return True
 
 
-def should_tell_staff(row: PortalThrottle, now: datetime) -> bool:
-    """At most once an hour per client; marks the row told."""
-    if row.told_at is not None and now - row.told_at < TELL_STAFF_EVERY:
+def should_tell_staff(counter: Counter, now: datetime) -> bool:
+    """At most once an hour per client; marks the counter told."""
+    if counter.told_at is not None and now - counter.told_at < TELL_STAFF_EVERY:
         return False
-    row.told_at = now
+    counter.told_at = now
     return True
 
 
@@ -127,9 +181,6 @@ def clear(session: Session, subjects: Subjects) -> None:
     """A success: the source's counter goes (a source that succeeds leaves no row behind) and
     the client's run of failures ends. Both statements touch nothing when there is nothing to
     clear, so a stream of successes takes no row lock."""
-    session.execute(delete(PortalThrottle).where(col(PortalThrottle.subject) == subjects.source))
-    session.execute(
-        update(PortalThrottle)
-        .where(col(PortalThrottle.subject) == subjects.client, col(PortalThrottle.failures) > 0)
-        .values(failures=0, strikes=0, blocked_until=None)
-    )
+    connection = session.connection()
+    connection.execute(_FORGET_SOURCE, _params(subjects))
+    connection.execute(_CLEAR_CLIENT, _params(subjects))
