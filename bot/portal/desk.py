@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlmodel import Session, select
 
 from bot import audit
+from bot.delivery.outbox import queued_work
 from bot.issuing.gateway import pin_lookup
 from bot.portal import clients, pins, telling, throttle
 from bot.portal.answers import (
@@ -38,9 +40,24 @@ from bot.portal.answers import (
 from bot.portal.pins import FoundPin, Verdict
 from bot.secret import KeyPurpose
 from bot.services import Services
-from models import Family, Guardian, IssueBatch, Patient, Pin
+from models import Family, Guardian, IssueBatch, Patient, Pin, PinStatus
 
 log = logging.getLogger(__name__)
+AnswerT = TypeVar("AnswerT", Verified, Redeemed)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One verify or redeem: who asks, what they sent, when, and the counters it belongs to."""
+
+    name: str  # "verify" | "redeem"
+    client: Client
+    attempt: Attempt
+    now: datetime
+
+    @property
+    def subjects(self) -> throttle.Subjects:
+        return throttle.Subjects.of(client_id=self.client.id, client_ip=self.attempt.client_ip)
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,11 @@ class _Judged:
     found: FoundPin | None
     verdict: Verdict
     lookup: str
+
+    @property
+    def hopeful(self) -> bool:
+        """Right PIN and date of birth (active, or registered to a portal account)."""
+        return self.found is not None and self.verdict in (Verdict.MATCH, Verdict.REGISTERED)
 
 
 class PortalDesk:
@@ -79,108 +101,80 @@ class PortalDesk:
     # -- the two calls -------------------------------------------------------------------
 
     def verify(self, client: Client, attempt: Attempt) -> Verified:
-        now = self.services.clock()
-        judged = self._judge(client, attempt, now, "verify")
+        call = _Call("verify", client, attempt, self.services.clock())
+        judged = self._judge(call)
         answer: Verified | None = None
         with self.services.database.transaction() as session:
-            outcome: PortalRefusal | None = self._admit(
-                session, client, attempt, judged, now, "verify"
-            )
+            outcome = self._admit(session, call, judged)
             found = judged.found
             if outcome is None and judged.verdict == Verdict.MATCH and found is not None:
                 state, _ = pins.current_state(session, found.id)
                 if state == found.status:  # not locked, replaced or redeemed meanwhile
                     pins.backfill_lookup(session, found, judged.lookup)
                     answer = _verified(session, found)
-                    self._succeeded(session, client, attempt, found, "verify", "ok")
+                    self._succeeded(session, call, found, "ok")
             if outcome is None and answer is None:
-                outcome = self._failed(session, client, attempt, judged, now, "verify")
-        self._after_commit(session)
-        if outcome is not None:
-            raise outcome
-        assert answer is not None
-        return answer
+                outcome = self._failed(session, call, judged)
+        return self._answer(session, outcome, answer)
 
     def redeem(self, client: Client, attempt: Attempt, portal_account_id: str) -> Redeemed:
-        now = self.services.clock()
-        judged = self._judge(client, attempt, now, "redeem")
+        call = _Call("redeem", client, attempt, self.services.clock())
+        judged = self._judge(call)
+        answer: Redeemed | None = None
         with self.services.database.transaction() as session:
-            outcome: PortalRefusal | None = self._admit(
-                session, client, attempt, judged, now, "redeem"
-            )
-            found = judged.found
-            result: Redeemed | None = None
-            if outcome is None and found is not None:
-                result, outcome = self._register(session, judged, portal_account_id, now)
-            if result is not None and found is not None:
-                self._succeeded(
-                    session,
-                    client,
-                    attempt,
-                    found,
-                    "redeem",
-                    "registered" if result.first_use else "already_yours",
-                )
-            elif isinstance(outcome, AlreadyRegistered) and found is not None:
-                self._audit(session, client, attempt, "redeem", "already_registered", found)
-                log.info("portal redeem", extra={"client": client.id, "outcome": "409"})
-            elif outcome is None:
-                outcome = self._failed(session, client, attempt, judged, now, "redeem")
-        self._after_commit(session)
-        if outcome is not None:
-            raise outcome
-        assert result is not None
-        return result
+            outcome = self._admit(session, call, judged)
+            if outcome is None and judged.hopeful and judged.found is not None:
+                answer, outcome = self._register(session, judged, portal_account_id, call.now)
+                if answer is not None:
+                    first = "registered" if answer.first_use else "already_yours"
+                    self._succeeded(session, call, judged.found, first)
+                elif outcome is not None:
+                    self._audit(session, call, "already_registered", judged.found)
+            if outcome is None and answer is None:
+                outcome = self._failed(session, call, judged)
+        return self._answer(session, outcome, answer)
 
     # -- the steps -----------------------------------------------------------------------
 
-    def _judge(self, client: Client, attempt: Attempt, now: datetime, call: str) -> _Judged:
-        subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
-        lookup = pin_lookup(self.pin_key, attempt.pin)
+    def _judge(self, call: _Call) -> _Judged:
+        """Read only, outside any write transaction: blocked already? which PIN, and is the
+        attempt right (scrypt only when it is)?"""
+        lookup = pin_lookup(self.pin_key, call.attempt.pin)
         with self.services.database.read_session() as session:
-            wait = throttle.blocked_for(session, subjects, now)
+            wait = throttle.blocked_for(session, call.subjects, call.now)
             found = (
                 None
                 if wait
-                else pins.find_pin(session, lookup=lookup, typed=attempt.pin, dob=attempt.dob)
+                else pins.find_pin(
+                    session, lookup=lookup, typed=call.attempt.pin, dob=call.attempt.dob
+                )
             )
         if wait:
-            self._refuse(client, attempt, call, wait)
-        verdict = pins.judge(found, attempt.dob, now)
-        hopeful = verdict in (Verdict.MATCH, Verdict.REGISTERED)
-        if found is not None and hopeful and not pins.confirmed(found, attempt.pin):
-            verdict = Verdict.UNKNOWN  # the keyed lookup and scrypt disagree: trust neither
-        return _Judged(found=found, verdict=verdict, lookup=lookup)
+            with self.services.database.transaction() as session:
+                self._audit(session, call, "too_many_attempts")
+            raise TooManyAttempts(wait)
+        judged = _Judged(found, pins.judge(found, call.attempt.dob, call.now), lookup)
+        if judged.hopeful and found is not None and not pins.confirmed(found, call.attempt.pin):
+            return _Judged(found, Verdict.UNKNOWN, lookup)  # lookup and scrypt disagree
+        return judged
 
-    def _refuse(self, client: Client, attempt: Attempt, call: str, wait: int) -> None:
-        with self.services.database.transaction() as session:
-            self._audit(session, client, attempt, call, "too_many_attempts")
-        raise TooManyAttempts(wait)
-
-    def _admit(
-        self,
-        session: Session,
-        client: Client,
-        attempt: Attempt,
-        judged: _Judged,
-        now: datetime,
-        call: str,
-    ) -> TooManyAttempts | None:
-        """The success path checks the blocks with a plain read; a failure decides under
-        the counters' lock in `_failed`."""
-        clients.mark_used(session, client, now)
-        if judged.verdict not in (Verdict.MATCH, Verdict.REGISTERED):
+    def _admit(self, session: Session, call: _Call, judged: _Judged) -> PortalRefusal | None:
+        """A success checks the blocks with a plain read; a failure decides under the
+        counters' lock, in `_failed`."""
+        clients.mark_used(session, call.client, call.now)
+        if not judged.hopeful:
             return None
-        subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
-        wait = throttle.blocked_for(session, subjects, now)
+        wait = throttle.blocked_for(session, call.subjects, call.now)
         if wait is None:
             return None
-        self._audit(session, client, attempt, call, "too_many_attempts")
+        self._audit(session, call, "too_many_attempts")
         return TooManyAttempts(wait)
 
     def _register(
         self, session: Session, judged: _Judged, portal_account_id: str, now: datetime
-    ) -> tuple[Redeemed | None, AlreadyRegistered | NoMatch | None]:
+    ) -> tuple[Redeemed | None, AlreadyRegistered | None]:
+        """(the answer, None) on success; (None, 409) for another account; (None, None)
+        when the PIN is no longer the parent's to redeem (a failure)."""
         found = judged.found
         assert found is not None
         if judged.verdict == Verdict.MATCH and pins.register(
@@ -193,114 +187,92 @@ class PortalDesk:
             telling.mark_has_account(session, pins.recipient_of(session, found.batch_id), now)
             telling.tell_registered(session, found, now)
             return _redeemed(session, found, first_use=True), None
-        if judged.verdict not in (Verdict.MATCH, Verdict.REGISTERED):
-            return None, None
         # Registered already (before this attempt, or by a racing one just now).
         state, account = pins.current_state(session, found.id)
-        if state != "registered" or account is None:
+        if state != PinStatus.REGISTERED or account is None:
             return None, None
         if account == portal_account_id:
             return _redeemed(session, found, first_use=False), None
         return None, AlreadyRegistered()
 
-    def _succeeded(
-        self,
-        session: Session,
-        client: Client,
-        attempt: Attempt,
-        found: FoundPin,
-        call: str,
-        outcome: str,
-    ) -> None:
-        throttle.clear(
-            session, throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
-        )
-        self._audit(session, client, attempt, call, outcome, found)
-        log.info("portal %s", call, extra={"client": client.id, "outcome": outcome})
+    def _succeeded(self, session: Session, call: _Call, found: FoundPin, outcome: str) -> None:
+        throttle.clear(session, call.subjects)
+        self._audit(session, call, outcome, found)
 
-    def _failed(
-        self,
-        session: Session,
-        client: Client,
-        attempt: Attempt,
-        judged: _Judged,
-        now: datetime,
-        call: str,
-    ) -> NoMatch | TooManyAttempts:
+    def _failed(self, session: Session, call: _Call, judged: _Judged) -> NoMatch | TooManyAttempts:
         """Every failure kind runs exactly these statements."""
-        subjects = throttle.Subjects.of(client_id=client.id, client_ip=attempt.client_ip)
-        counters = throttle.locked_counters(session, subjects, now)
-        wait = throttle.refused_for(counters, now)
+        subjects = call.subjects
+        counters = throttle.locked_counters(session, subjects, call.now)
+        wait = throttle.refused_for(counters, call.now)
         if wait is not None:
-            self._audit(session, client, attempt, call, "too_many_attempts")
+            self._audit(session, call, "too_many_attempts")
             return TooManyAttempts(wait)
         for counter in counters:
-            blocked = throttle.count_failure(counter, subjects.rule(counter.subject), now)
+            blocked = throttle.count_failure(counter, subjects.rule(counter.subject), call.now)
             if (
                 blocked
                 and counter.subject == subjects.client
-                and throttle.should_tell_staff(counter, now)
+                and throttle.should_tell_staff(counter, call.now)
             ):
                 telling.tell_client_slowed(
                     session,
                     self.services.settings,
-                    client,
+                    call.client,
                     failures=counter.failures,
-                    retry_after_seconds=throttle.refused_for([counter], now) or 0,
-                    now=now,
+                    retry_after_seconds=throttle.refused_for([counter], call.now) or 0,
+                    now=call.now,
                 )
             throttle.save(session, counter)
         found = judged.found
-        wrong_dob = judged.verdict == Verdict.WRONG_DOB and found is not None
-        pin_id = found.id if wrong_dob and found is not None else pins.NO_PIN
-        if pins.count_wrong_dob(session, pin_id, now) and found is not None:
-            telling.tell_locked(session, found, now)
+        wrong_dob = found.id if found and judged.verdict == Verdict.WRONG_DOB else pins.NO_PIN
+        if pins.count_wrong_dob(session, wrong_dob, call.now) and found is not None:
+            telling.tell_locked(session, found, call.now)
             audit.record(
                 session,
-                actor=client.actor,
+                actor=call.client.actor,
                 action="portal.pin_locked",
                 family_id=found.family_id,
                 patient_id=found.patient_id,
                 pin_id=found.id,
             )
-        self._audit(session, client, attempt, call, "no_match", found, reason=judged.verdict)
-        log.info("portal %s", call, extra={"client": client.id, "outcome": "no_match"})
+        self._audit(session, call, "no_match", found, reason=judged.verdict)
         return NoMatch()
 
     def _audit(
         self,
         session: Session,
-        client: Client,
-        attempt: Attempt,
-        call: str,
+        call: _Call,
         outcome: str,
         found: FoundPin | None = None,
         reason: str | None = None,
     ) -> None:
         """Who, what, the outcome and the source; never the PIN, a name or a date of birth.
         The reason of a no_match is kept for staff; the portal only ever sees no_match."""
-        details: dict[str, object] = {
-            "outcome": outcome,
-            "source": attempt.client_ip or "key",
-        }
+        details: dict[str, object] = {"outcome": outcome, "source": call.attempt.client_ip or "key"}
         if reason is not None:
             details["reason"] = str(reason)
         if found is not None:
             details["pin_id"] = found.id
         audit.record(
             session,
-            actor=client.actor,
-            action=f"portal.{call}",
+            actor=call.client.actor,
+            action=f"portal.{call.name}",
             family_id=found.family_id if found else None,
             patient_id=found.patient_id if found else None,
             **details,
         )
+        log.info("portal %s", call.name, extra={"client": call.client.id, "outcome": outcome})
 
-    def _after_commit(self, session: Session) -> None:
-        from bot.delivery.outbox import queued_work
-
+    def _answer(
+        self, session: Session, outcome: PortalRefusal | None, answer: AnswerT | None
+    ) -> AnswerT:
+        """After commit: wake the delivery worker for queued notices, then answer."""
         if queued_work(session):
             self.services.kick()
+        if outcome is not None:
+            raise outcome
+        assert answer is not None
+        return answer
 
 
 def _patient(session: Session, found: FoundPin) -> PatientFacts:
