@@ -18,10 +18,10 @@ from bot.issuing.gateway import generate_pin, hash_pin, pin_lookup
 from bot.portal.clients import create_client
 from bot.secret import KeyPurpose
 from bot.services import Services
-from models import Family, IssueBatch, Patient, Pin, PinStatus, utcnow
+from models import Family, Patient, PinStatus, utcnow
 from portal_api.app import create_api
 from portal_api.serving import PortalApiServer
-from tests.support.factories import make_family, make_patient
+from tests.support.factories import make_family, make_patient, make_pin
 
 VERIFY, REDEEM, HEALTH = "/portal/v1/pins/verify", "/portal/v1/pins/redeem", "/portal/v1/health"
 
@@ -112,27 +112,16 @@ def add_pin(
 ) -> IssuedPin:
     """A PIN as the built-in gateway makes it (scrypt hash and keyed lookup), printed."""
     plaintext = generate_pin()
-    batch = IssueBatch(
-        family_id=patient.family_id,
-        issued_by="U0STAFF",
-        mode="print_only",
-        idempotency_key=f"portal-test:{patient.id}:{plaintext}",
-    )
-    session.add(batch)
-    session.flush()
     key = services.secret.derive(KeyPurpose.PIN_LOOKUP)
-    pin = Pin(
-        patient_id=patient.id or 0,
-        batch_id=batch.id or 0,
-        pin_hash=hash_pin(plaintext),
-        lookup=pin_lookup(key, plaintext) if with_lookup else None,
-        delivery="printed",
-        issued_by="U0STAFF",
-        issued_at=issued_at or utcnow(),
+    pin = make_pin(
+        session,
+        patient,
+        issued_at or utcnow(),
         expires_at=expires_at if expires_at is not None else utcnow() + timedelta(days=90),
         status=status,
+        pin_hash=hash_pin(plaintext),
+        lookup=pin_lookup(key, plaintext) if with_lookup else None,
     )
-    session.add(pin)
     session.flush()
     return IssuedPin(
         pin=f"{plaintext[:4]}-{plaintext[4:]}",
