@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from bot.db import DatabaseUnavailable
 from bot.portal.answers import (
     AlreadyRegistered,
     NoMatch,
@@ -107,6 +108,11 @@ def install(app: FastAPI) -> None:
         kind = _HTTP_ERRORS.get(error.status_code, f"http_{error.status_code}")
         return error_response(error.status_code, {"error": kind}, **(error.headers or {}))
 
+    async def on_unavailable(_request: Request, error: Exception) -> JSONResponse:
+        log.warning("portal API: %s", error)
+        return error_response(503, {"error": "unavailable"}, **{"Retry-After": "5"})
+
+    app.add_exception_handler(DatabaseUnavailable, on_unavailable)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(PortalRefusal, on_refusal)
     app.add_exception_handler(RequestValidationError, on_invalid)
@@ -124,6 +130,7 @@ PIN_CALL_ERRORS: dict[int | str, dict[str, Any]] = {
         ),
     },
     413: {"model": ErrorBody, "description": "The body is over 8 KiB."},
+    503: {"model": ErrorBody, "description": "pinbot's database does not answer: retry."},
     429: {
         "model": ErrorBody,
         "description": "too_many_attempts: wait the Retry-After header's seconds.",

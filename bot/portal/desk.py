@@ -112,7 +112,7 @@ class PortalDesk:
                 if state == found.status:  # not locked, replaced or redeemed meanwhile
                     pins.backfill_lookup(session, found, judged.lookup)
                     answer = _verified(session, found)
-                    self._succeeded(session, call, found, "ok")
+                    self._audit(session, call, "ok", found)
             if outcome is None and answer is None:
                 outcome = self._failed(session, call, judged)
         return self._answer(session, outcome, answer)
@@ -127,7 +127,7 @@ class PortalDesk:
                 answer, outcome = self._register(session, judged, portal_account_id, call.now)
                 if answer is not None:
                     first = "registered" if answer.first_use else "already_yours"
-                    self._succeeded(session, call, judged.found, first)
+                    self._audit(session, call, first, judged.found)
                 elif outcome is not None:
                     self._audit(session, call, "already_registered", judged.found)
             if outcome is None and answer is None:
@@ -159,13 +159,16 @@ class PortalDesk:
         return judged
 
     def _admit(self, session: Session, call: _Call, judged: _Judged) -> PortalRefusal | None:
-        """A success checks the blocks with a plain read; a failure decides under the
-        counters' lock, in `_failed`."""
+        """A success checks the blocks with a plain read and clears the counters now, before
+        it touches the PIN's row; a failure decides under the counters' lock, in `_failed`,
+        also before the PIN's row. One order of locks on every path: no deadlock between a
+        redemption and a wrong date of birth for the same PIN (PostgreSQL)."""
         clients.mark_used(session, call.client, call.now)
         if not judged.hopeful:
             return None
         wait = throttle.blocked_for(session, call.subjects, call.now)
         if wait is None:
+            throttle.clear(session, call.subjects)
             return None
         self._audit(session, call, "too_many_attempts")
         return TooManyAttempts(wait)
@@ -194,10 +197,6 @@ class PortalDesk:
         if account == portal_account_id:
             return _redeemed(session, found, first_use=False), None
         return None, AlreadyRegistered()
-
-    def _succeeded(self, session: Session, call: _Call, found: FoundPin, outcome: str) -> None:
-        throttle.clear(session, call.subjects)
-        self._audit(session, call, outcome, found)
 
     def _failed(self, session: Session, call: _Call, judged: _Judged) -> NoMatch | TooManyAttempts:
         """Every failure kind runs exactly these statements."""
