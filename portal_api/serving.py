@@ -49,7 +49,9 @@ class PortalApiServer:
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.settings.bind else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+        # without it each answer (headers, then body) waits ~40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.settings.bind, self.settings.port or 0))
