@@ -28,6 +28,7 @@ class PortalApiServer:
             app,
             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
             ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+            log_config=None,  # uvicorn's lines go through pinbot's own log format
             log_level="warning",
             access_log=False,  # our own line per call carries ids only
             lifespan="off",
