@@ -3,7 +3,7 @@ failure of a well-formed attempt is the one `NoMatch`, so no caller can tell the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 
@@ -46,6 +46,7 @@ class Client:
 
     id: int
     name: str
+    last_used_at: datetime | None = field(default=None, compare=False)
 
     @property
     def actor(self) -> str:

@@ -48,7 +48,7 @@ def _pin(services: Services, first: str, **options: object) -> IssuedPin:
         return add_pin(session, services, patient, **options)  # type: ignore[arg-type]
 
 
-CLIENT = Client(id=1, name="portal")
+CLIENT = Client(id=1, name="portal", last_used_at=utcnow())
 
 
 @pytest.fixture
@@ -86,6 +86,8 @@ def test_every_failure_kind_does_the_same_work(
         "locked": Attempt(pin=_pin(services, "Dot", status=PinStatus.LOCKED).pin, dob=DOB),
         "before": Attempt(pin=_pin(services, "Eve", status=PinStatus.REGISTERED).pin, dob=DOB),
     }
+    with pytest.raises(NoMatch):  # the key's first use is recorded: not part of any kind's work
+        desk.verify(CLIENT, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip="192.0.2.0"))
     work = {}
     for kind, attempt in attempts.items():
         counted.clear()
