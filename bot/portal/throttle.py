@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -80,12 +81,6 @@ _BOTH = col(PortalThrottle.subject).in_([bindparam("source"), bindparam("client"
 _LATEST_BLOCK = select(func.max(col(PortalThrottle.blocked_until))).where(
     _BOTH, col(PortalThrottle.blocked_until) > bindparam("now")
 )
-_LOCKED = (
-    select(*(_TABLE.c[name] for name in Counter.__dataclass_fields__))
-    .where(_BOTH)
-    .order_by(col(PortalThrottle.subject))
-    .with_for_update()
-)
 _SAVE = (
     update(_TABLE)
     .where(_TABLE.c.subject == bindparam("key"))
@@ -103,19 +98,28 @@ _CLEAR_CLIENT = (
     .where(_TABLE.c.subject == bindparam("client"), _TABLE.c.failures > 0)
     .values(failures=0, strikes=0, blocked_until=None)
 )
-_CREATE = {
-    dialect.name: insert_of(_TABLE)
-    .values(
-        subject=bindparam("subject"),
-        failures=0,
-        window_started_at=bindparam("now"),
-        strikes=0,
-    )
-    .on_conflict_do_nothing(index_elements=["subject"])
-    for dialect, insert_of in (
-        (postgresql.dialect, postgresql.insert),
-        (sqlite.dialect, sqlite.insert),
-    )
+_COLUMNS = [_TABLE.c[name] for name in Counter.__dataclass_fields__]
+
+
+def _take(insert_of: Any) -> Any:
+    """Both counters in one statement: created if new, else "updated" to themselves, which
+    locks them (PostgreSQL) until the transaction ends, and returned. The rows go in subject
+    order, so two attempts never wait on each other's second row."""
+    new = insert_of(_TABLE).values(
+        [
+            {"subject": bindparam(f"subject{n}"), "failures": 0, "strikes": 0,
+             "window_started_at": bindparam("now")}
+            for n in (1, 2)
+        ]
+    )  # fmt: skip
+    return new.on_conflict_do_update(
+        index_elements=["subject"], set_={"subject": new.excluded.subject}
+    ).returning(*_COLUMNS)
+
+
+_TAKE = {
+    postgresql.dialect.name: _take(postgresql.insert),
+    sqlite.dialect.name: _take(sqlite.insert),
 }
 
 
@@ -137,12 +141,13 @@ def blocked_for(session: Session, subjects: Subjects, now: datetime) -> int | No
 
 
 def locked_counters(session: Session, subjects: Subjects, now: datetime) -> list[Counter]:
-    """The attempt's counters, created if new, locked until the transaction ends (in subject
-    order, so two attempts never wait on each other's second row)."""
+    """The attempt's two counters, created if new, locked until the transaction ends."""
     connection = session.connection()
-    create = _CREATE[connection.dialect.name]
-    connection.execute(create, [{"subject": s, "now": now} for s in subjects.both])
-    return [Counter(*row) for row in connection.execute(_LOCKED, _params(subjects))]
+    first, second = sorted(subjects.both)
+    rows = connection.execute(
+        _TAKE[connection.dialect.name], {"subject1": first, "subject2": second, "now": now}
+    )
+    return [Counter(*row) for row in rows]
 
 
 def save(session: Session, counter: Counter) -> None:
