@@ -11,7 +11,7 @@ than the limit."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from bot.db import table_of
+from bot.db import Database, rows_changed, table_of
 from models import PortalThrottle
 
 
@@ -189,3 +189,28 @@ def clear(session: Session, subjects: Subjects) -> None:
     connection = session.connection()
     connection.execute(_FORGET_SOURCE, _params(subjects))
     connection.execute(_CLEAR_CLIENT, _params(subjects))
+
+
+PRUNE_AFTER = LONGEST_BLOCK  # what "an hour's calm" forgets anyway (count_failure)
+
+
+def prune(session: Session, now: datetime) -> int:
+    """Forget the sources that have been quiet past every rule: their window is over and any
+    block ended an hour ago, so a new failure would start from nothing anyway. Keeps the
+    table the size of the last hour's failing addresses. Clients' counters stay (a few rows,
+    and they hold when staff were last told)."""
+    stale = now - PRUNE_AFTER
+    result = session.connection().execute(
+        delete(_TABLE).where(
+            ~_TABLE.c.subject.startswith("client:"),
+            _TABLE.c.window_started_at < stale,
+            (_TABLE.c.blocked_until.is_(None)) | (_TABLE.c.blocked_until < stale),
+        )
+    )
+    return rows_changed(result)
+
+
+def prune_job(database: Database, clock: Callable[[], datetime]) -> None:
+    """The scheduled prune (bot/runtime/process.py), in its own transaction."""
+    with database.transaction() as session:
+        prune(session, clock())

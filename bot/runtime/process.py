@@ -25,6 +25,7 @@ from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
 from bot.lookup.name_keys import REFRESH_SECONDS, name_keys, refresh_name_keys
 from bot.lookup.search import warm_up
+from bot.portal import throttle
 from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
 from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
@@ -68,6 +69,14 @@ def start_background(services: Services) -> tuple[OutboxWorker, BackgroundSchedu
         IntervalTrigger(seconds=REFRESH_SECONDS),
         args=[services.database],
         id="name-keys",
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        throttle.prune_job,
+        IntervalTrigger(minutes=15),
+        args=[services.database, services.clock],
+        id="portal-throttle-prune",
         coalesce=True,
         max_instances=1,
     )

@@ -15,6 +15,7 @@ from sqlmodel import select
 from bot.config import load_settings
 from bot.db import Database
 from bot.delivery.worker import Outbox
+from bot.portal import throttle
 from bot.portal.answers import Attempt, Client, NoMatch
 from bot.portal.desk import PortalDesk
 from bot.reminders.digest import Section, build_digest
@@ -22,7 +23,7 @@ from bot.reports.adoption import build_report
 from bot.reports.workload import measure_workload
 from bot.services import Services
 from handlers.notices import render_notice
-from models import Pin, PinStatus, utcnow
+from models import Pin, PinStatus, PortalThrottle, utcnow
 from tests.support.factories import make_family, make_patient
 from tests.support.portal import IssuedPin, add_pin
 
@@ -138,3 +139,16 @@ def test_a_redemption_is_live_in_the_digest_home_tab_and_report(
         pin = session.exec(select(Pin).where(Pin.id == issued.pin_id)).one()
     assert sum(week.registered for week in report.weeks) == 1
     assert pin.status == PinStatus.REGISTERED and pin.portal_account_id == "acct-G"
+
+
+def test_quiet_sources_are_forgotten_and_clients_kept(services: Services, desk: PortalDesk) -> None:
+    for n in range(3):
+        with pytest.raises(NoMatch):
+            desk.verify(CLIENT, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip=f"192.0.2.{n}"))
+    with services.database.transaction() as session:
+        assert throttle.prune(session, utcnow()) == 0  # still within their window
+    later = utcnow() + throttle.PRUNE_AFTER + timedelta(minutes=1)
+    with services.database.transaction() as session:
+        assert throttle.prune(session, later) == 3
+    with services.database.read_session() as session:
+        assert [r.subject for r in session.exec(select(PortalThrottle)).all()] == ["client:1"]
