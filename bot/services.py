@@ -12,7 +12,7 @@ from bot.db import Database
 from bot.delivery.worker import Outbox
 from bot.issuing.gateway import BuiltinGateway, PortalGateway
 from bot.issuing.requests import IssuePolicy
-from bot.secret import Secret
+from bot.secret import KeyPurpose, Secret
 from models import utcnow
 
 
@@ -27,6 +27,11 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     # Wakes the delivery worker after a commit; a no-op until the worker is started.
     kick: Callable[[], None] = lambda: None
+
+    def __post_init__(self) -> None:
+        # The built-in gateway writes each PIN's lookup under the practice's own secret.
+        if isinstance(self.gateway, BuiltinGateway) and self.gateway.lookup_key is None:
+            self.gateway = BuiltinGateway(self.secret.derive(KeyPurpose.PIN_LOOKUP))
 
     def now_local(self) -> datetime:
         return self.clock().astimezone(self.settings.timezone)

@@ -59,7 +59,9 @@ def pin_status_text(child: ChildRecord) -> str:
     if child.pin_status == "active":
         return f"active since {us_date(child.pin_since)}"
     if child.pin_status == "registered":
-        return "registered"
+        return f"registered {us_date(child.pin_changed)}" if child.pin_changed else "registered"
+    if child.pin_status == "locked":
+        return "locked (5 wrong dates of birth in the portal): issue PINs again"
     if child.pin_status == "expired":
         return f"expired {us_date(child.pin_expires)}" if child.pin_expires else "expired"
     return "none"

@@ -15,6 +15,9 @@ from bot.delivery.notices import (
     LettersRemoved,
     NameFixClosedByImport,
     NameFixWaiting,
+    PinLocked,
+    PinRegistered,
+    PortalClientSlowed,
     ThreadNotice,
 )
 from bot.reminders.digest import clock_label, day_label
@@ -67,7 +70,30 @@ def render_notice(notice: ThreadNotice) -> dict[str, Any]:
         return _renamed(notice)
     if isinstance(notice, ChartsMerged):
         return _merged(notice)
+    if isinstance(notice, PinRegistered | PinLocked | PortalClientSlowed):
+        return {"text": _portal_text(notice)}
     return _failure(notice)
+
+
+def _portal_text(notice: PinRegistered | PinLocked | PortalClientSlowed) -> str:
+    if isinstance(notice, PinRegistered):
+        return (
+            f":white_check_mark: {esc(notice.child_first_name)}'s PIN was used: registered in "
+            "the portal"
+        )
+    if isinstance(notice, PinLocked):
+        return (
+            f":lock: {notice.wrong_dobs} tries with a wrong date of birth for "
+            f"{esc(notice.child_first_name)}'s PIN: it is locked. Issue PINs again for a new one."
+        )
+    minutes = max(1, round(notice.retry_after_seconds / 60))
+    return (
+        f":rotating_light: The portal API key *{esc(notice.client_name)}* failed "
+        f"{notice.failures} PIN checks in a row, so pinbot is slowing it down (its next "
+        f"try in {minutes} min). Either the portal's integration has a bug or someone is "
+        "guessing PINs: ask whoever runs the portal to look. If the key is not in use, "
+        f"revoke it: `pinbot portal key revoke {esc(notice.client_name)}`."
+    )
 
 
 def _renamed(notice: EhrRenamed) -> dict[str, Any]:

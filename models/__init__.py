@@ -14,6 +14,7 @@ from models.feed import FeedMessage
 from models.name_fix import NameFix
 from models.outbox import LetterFile, OutgoingWork
 from models.pins import IssueBatch, Pin
+from models.portal import PortalClient, PortalThrottle
 from models.practice import Appointment, Family, Guardian, Patient
 from models.reminders import ReminderRun
 from models.threads import FamilyThread
@@ -35,6 +36,8 @@ __all__ = [
     "Patient",
     "Pin",
     "PinStatus",
+    "PortalClient",
+    "PortalThrottle",
     "ReminderRun",
     "WorkKind",
     "WorkStatus",

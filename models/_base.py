@@ -15,6 +15,8 @@ class PinStatus(StrEnum):
     REVOKED = "revoked"
     REGISTERED = "registered"
     EXPIRED = "expired"
+    # 5 wrong dates of birth through the portal API (SPEC §11): unusable, issue a new one.
+    LOCKED = "locked"
 
 
 class Delivery(StrEnum):

@@ -49,3 +49,11 @@ class Pin(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, index=True)
     status: str = Field(default=PinStatus.ACTIVE, max_length=12, index=True)
     status_changed_at: datetime | None = None
+    # HMAC-SHA256 of the normalized PIN under the secret's PIN_LOOKUP key (SPEC §11): finding
+    # a typed PIN is one index seek, and a copy of the database alone cannot test guesses.
+    # None for PINs issued before the portal API (bot/portal/pins.py says how those work).
+    lookup: str | None = Field(default=None, max_length=64, index=True)
+    # The portal's account id, set when the portal redeemed this PIN (pinbot portal API).
+    portal_account_id: str | None = Field(default=None, max_length=200)
+    # Wrong dates of birth typed with this PIN through the portal API; 5 lock it.
+    wrong_dob_count: int = Field(default=0)

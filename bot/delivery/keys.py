@@ -4,7 +4,7 @@ Slack requests send each thing once. The prefixes are stored in the database: ne
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 DIGEST, WEEKLY_REPORT = "digest", "adoption"  # the prefixes of the claimed runs' work
 
@@ -78,6 +78,16 @@ def feed_notice(kind: str, patient_id: int, message: tuple[str, str, str]) -> st
 
 def name_fix_closed(name_fix_id: int) -> str:
     return f"name_fix_closed:{name_fix_id}"
+
+
+def portal_notice(kind: str, pin_id: int) -> str:
+    """The thread's line when the portal API registered or locked a PIN (once per PIN)."""
+    return f"portal:{kind}:{pin_id}"
+
+
+def portal_client_alarm(client_id: int, told_at: datetime) -> str:
+    """The staff channel's warning about a failing API client (at most one an hour)."""
+    return f"portal:slowed:{client_id}:{told_at:%Y%m%dT%H%M%S}"
 
 
 LETTER_CLEANUP_PREFIXES = (letters_delete(""), letters_deleted_notice(""))

@@ -69,6 +69,31 @@ class ChartsMerged(_Notice):
     moved_name_fixes: int
 
 
+class PinRegistered(_Notice):
+    """The portal redeemed a child's PIN (SPEC §11)."""
+
+    kind: Literal["pin_registered"] = "pin_registered"
+    child_first_name: str
+
+
+class PinLocked(_Notice):
+    """Five wrong dates of birth through the portal API locked a child's PIN."""
+
+    kind: Literal["pin_locked"] = "pin_locked"
+    child_first_name: str
+    wrong_dobs: int
+
+
+class PortalClientSlowed(_Notice):
+    """An API client failed too often in a row: a portal bug or someone guessing (to the staff
+    channel, not a thread)."""
+
+    kind: Literal["portal_client_slowed"] = "portal_client_slowed"
+    client_name: str
+    failures: int
+    retry_after_seconds: int
+
+
 ThreadNotice = Annotated[
     EmailDelivered
     | LettersRemoved
@@ -76,7 +101,10 @@ ThreadNotice = Annotated[
     | NameFixWaiting
     | NameFixClosedByImport
     | EhrRenamed
-    | ChartsMerged,
+    | ChartsMerged
+    | PinRegistered
+    | PinLocked
+    | PortalClientSlowed,
     Field(discriminator="kind"),
 ]
 NOTICES: TypeAdapter[ThreadNotice] = TypeAdapter(ThreadNotice)

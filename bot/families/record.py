@@ -53,12 +53,14 @@ class ChildRecord:
     dob: date
     age_label: str
     age_years: int
-    pin_status: str  # none | active | registered | expired
+    pin_status: str  # none | active | registered | locked | expired
     pin_since: date | None
     pin_expires: date | None
     name_flag: str | None  # why the name looks unofficial, None when it is fine
     pending_name_fix: bool
     ineligible_reason: str | None
+    # When the PIN became registered or locked (its status's date), None otherwise.
+    pin_changed: date | None = None
 
     @property
     def eligible(self) -> bool:
@@ -162,11 +164,12 @@ class _PinRow(NamedTuple):
     status: str
     issued_at: datetime
     expires_at: datetime | None
+    changed_at: datetime | None = None
 
 
 def _pin_state(pins: Sequence[_PinRow]) -> tuple[str, _PinRow | None]:
     now = utcnow()
-    for status in (PinStatus.ACTIVE, PinStatus.REGISTERED, PinStatus.EXPIRED):
+    for status in (PinStatus.ACTIVE, PinStatus.REGISTERED, PinStatus.LOCKED, PinStatus.EXPIRED):
         current = [p for p in pins if p.status == status]
         if current:
             pin = max(current, key=lambda p: p.issued_at)
@@ -204,6 +207,7 @@ def _child_view(
         pin_status=state,
         pin_since=local_date(pin.issued_at, zone) if pin else None,
         pin_expires=last_valid_day(pin.expires_at, zone) if pin and pin.expires_at else None,
+        pin_changed=local_date(pin.changed_at, zone) if pin and pin.changed_at else None,
         name_flag=flag,
         pending_name_fix=pending,
         ineligible_reason=reason,
@@ -263,6 +267,7 @@ _FAMILY_CHILDREN_PINS: Select[*tuple[Any, ...]] = (
         col(Pin.expires_at).label("expires_at"),
         _PENDING_FIX,
         col(Pin.id).label("pin_id"),
+        col(Pin.status_changed_at).label("changed_at"),
     )
     .select_from(Family)
     # A chart merged into another (HL7 A40) is gone for staff: not on the card, not offered.
@@ -288,6 +293,7 @@ _GUARDIANS: Select[*tuple[Any, ...]] = core_select(
     cast(null(), DateTime),
     cast(null(), Boolean),
     null(),
+    cast(null(), DateTime),
 ).where(col(Guardian.family_id) == bindparam("family_id"))
 _FAMILY = union_all(_FAMILY_CHILDREN_PINS, _GUARDIANS).order_by(
     literal_column("part"), literal_column("dob"), literal_column("id"), literal_column("pin_id")
@@ -315,7 +321,7 @@ def load_family(
         if patient_id not in by_id:
             by_id[patient_id] = _ChildRow(*row[2:10])
         if row[10] is not None:
-            pin = _PinRow(patient_id, row[10], row[11], row[12])
+            pin = _PinRow(patient_id, row[10], row[11], row[12], row[15])
             pins.setdefault(patient_id, []).append(pin)
         if row[13]:
             pending.add(patient_id)

@@ -54,6 +54,16 @@ def recent_thread(
     ).first()
 
 
+def latest_card_since(session: Session, *, family_id: int, since: datetime) -> FamilyThread | None:
+    """The family's latest card in any channel posted since `since`: where news about the
+    family (a PIN used in the portal, a PIN locked) is told."""
+    return session.exec(
+        select(FamilyThread)
+        .where(FamilyThread.family_id == family_id, FamilyThread.posted_at >= since)
+        .order_by(col(FamilyThread.posted_at).desc())
+    ).first()
+
+
 def family_of_thread(session: Session, *, channel_id: str, thread_ts: str) -> int | None:
     return session.exec(
         select(FamilyThread.family_id).where(

@@ -38,6 +38,13 @@ def normalize_pin(typed: str) -> str:
     return "".join(ch for ch in typed.upper() if ch.isalnum()).translate(_MISREAD)
 
 
+def pin_lookup(key: bytes, typed: str) -> str:
+    """The PIN's lookup value (SPEC §11): HMAC-SHA256 of the normalized PIN under the secret's
+    PIN_LOOKUP key. Indexed, so a typed PIN is found with one seek and a wrong one costs no
+    scrypt; keyed, so a copy of the database alone cannot test guesses with it."""
+    return hmac.new(key, normalize_pin(typed).encode(), hashlib.sha256).hexdigest()
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -72,6 +79,7 @@ def verify_pin(pin: str, stored: str) -> bool:
 class NewPin:
     plaintext: str
     pin_hash: str
+    lookup: str | None = None  # None from a gateway that does not serve the portal API
 
 
 class PortalGateway(Protocol):
@@ -86,12 +94,17 @@ class PortalGateway(Protocol):
 
 
 class BuiltinGateway:
-    """Makes PINs here and keeps only their hashes, so a portal integration can verify
-    "PIN + DOB" against pinbot (see `verify_patient_pin`)."""
+    """Makes PINs here and keeps only their hashes and keyed lookups, so the portal API
+    (bot/portal) can answer "PIN + DOB" for the practice's portal. Without a lookup key
+    (tests, tools) its PINs are found the way pre-API PINs are."""
+
+    def __init__(self, lookup_key: bytes | None = None) -> None:
+        self.lookup_key = lookup_key
 
     def issue(self, patient: Patient, expires_at: datetime | None) -> NewPin:  # noqa: ARG002
         plaintext = generate_pin()
-        return NewPin(plaintext=plaintext, pin_hash=hash_pin(plaintext))
+        lookup = pin_lookup(self.lookup_key, plaintext) if self.lookup_key else None
+        return NewPin(plaintext=plaintext, pin_hash=hash_pin(plaintext), lookup=lookup)
 
     def revoke(self, pin: Pin) -> None:
         """The database status is the record; nothing else to tell."""

@@ -127,6 +127,7 @@ def _issue_one(
         patient_id=child.id,
         batch_id=batch.id or 0,
         pin_hash=new.pin_hash,
+        lookup=new.lookup,
         recipient_guardian_id=batch.recipient_guardian_id if emailed else None,
         delivery=Delivery.EMAILED if emailed else Delivery.PRINTED,
         issued_by=batch.issued_by,

@@ -19,6 +19,7 @@ from bot.text import normalized_email
 from models import (
     Delivery,
     Guardian,
+    Patient,
     Pin,
     PinStatus,
 )
@@ -107,6 +108,13 @@ def mode_for(
         return IssueMode.PRINT_ONLY, None
     if recipient.has_portal_account:
         return IssueMode.ADD_CHILD, "The guardian already has a portal account."
+    redeemed = portal_redemption(session, recipient.family_id)
+    if redeemed is not None:
+        return IssueMode.ADD_CHILD, (
+            f"A PIN of this family was used in the portal on {redeemed:%m/%d/%Y}, so the "
+            "family has a portal account: every PIN is printed with the Add Child/Dependent "
+            "steps instead of opening a second account."
+        )
     earlier = earlier_welcome(session, recipient.email or "", exclude_patient_ids=patient_ids)
     if earlier is not None:
         return IssueMode.ADD_CHILD, (
@@ -116,6 +124,21 @@ def mode_for(
             "printed with the Add Child/Dependent steps instead of opening a second account."
         )
     return IssueMode.WELCOME, None
+
+
+def portal_redemption(session: Session, family_id: int) -> datetime | None:
+    """When the portal last redeemed a PIN of this family through the portal API (SPEC §11):
+    from then on the family has an account, whichever guardian the PIN was printed for."""
+    return session.exec(
+        select(Pin.status_changed_at)
+        .join(Patient, col(Pin.patient_id) == col(Patient.id))
+        .where(
+            Patient.family_id == family_id,
+            Pin.status == PinStatus.REGISTERED,
+            col(Pin.portal_account_id).is_not(None),
+        )
+        .order_by(col(Pin.status_changed_at).desc())
+    ).first()
 
 
 def earlier_welcome(

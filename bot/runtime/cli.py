@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from functools import partial
 from pathlib import Path
 
@@ -135,8 +136,23 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         )
     today = Clock(settings.timezone).today()
     report = demo.load_demo(database, tz=settings.timezone, today=today)
-    _say(*report.summary_lines(), "", *demo.demo_hints(today=today, database_url=url))
+    _say(*report.summary_lines(), "", *demo.demo_hints(today=today, database_url=url), "")
+    _say(*_demo_portal_lines(settings, database, today))
     return EXIT_OK
+
+
+def _demo_portal_lines(settings: Settings, database: Database, today: date) -> list[str]:
+    """A fresh PIN for one demo child and the curl calls that use it (bot/portal/demo.py)."""
+    from bot.issuing.gateway import BuiltinGateway
+    from bot.portal.demo import issue_demo_pin
+    from bot.secret import KeyPurpose, SecretError, load_secret
+
+    try:
+        secret = load_secret(settings.key_file, settings.key_override)
+    except SecretError as error:
+        return [f"(No portal API demo: {error})"]
+    gateway = BuiltinGateway(secret.derive(KeyPurpose.PIN_LOOKUP))
+    return issue_demo_pin(database, gateway, today=today)
 
 
 def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
@@ -259,6 +275,13 @@ example:
   .venv/bin/pinbot import families export.csv"""
 
 
+def cmd_portal(settings: Settings, args: argparse.Namespace) -> int:
+    """`pinbot portal key create NAME | list | revoke NAME` (the portal API's clients)."""
+    from bot.runtime import portal_keys
+
+    return portal_keys.run(settings, _open_database(settings), args.key_verb, args.name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinbot", description="Patient-portal PINs for whole families, from Slack."
@@ -356,6 +379,21 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("file", metavar="FILE.pdf", help="where to write the PDF (mode 0600)")
     sample.add_argument("--force", action="store_true", help="replace FILE.pdf if it exists")
     sample.set_defaults(func=cmd_letters_sample)
+    portal = verbs.add_parser("portal", help="the portal API").add_subparsers(
+        dest="portal_verb", required=True
+    )
+    key = portal.add_parser("key", help="API keys the practice's portal calls pinbot with")
+    key_verbs = key.add_subparsers(dest="key_verb", required=True)
+    for verb, help_text in (
+        ("create", "make a key for NAME and print it once"),
+        ("revoke", "refuse NAME's key from the next request on"),
+    ):
+        one = key_verbs.add_parser(verb, help=help_text)
+        one.add_argument("name", metavar="NAME")
+        one.set_defaults(func=cmd_portal)
+    key_verbs.add_parser("list", help="names, created, last used (never the keys)").set_defaults(
+        func=cmd_portal, name=None
+    )
     verbs.add_parser("check", help="check configuration, database, SMTP and Slack").set_defaults(
         func=cmd_check
     )

@@ -26,6 +26,7 @@ from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
 from bot.lookup.name_keys import REFRESH_SECONDS, name_keys, refresh_name_keys
 from bot.lookup.search import warm_up
+from bot.portal import throttle
 from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
 from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
@@ -38,6 +39,8 @@ from handlers.notices import render_notice
 from handlers.serving import make_wsgi_app
 from handlers.slack_port import WebClientPort
 from models import utcnow
+from portal_api.app import create_api
+from portal_api.serving import PortalApiServer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,14 @@ def start_background(services: Services) -> tuple[OutboxWorker, BackgroundSchedu
         IntervalTrigger(seconds=REFRESH_SECONDS),
         args=[services.database],
         id="name-keys",
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        throttle.prune_job,
+        IntervalTrigger(minutes=15),
+        args=[services.database, services.clock],
+        id="portal-throttle-prune",
         coalesce=True,
         max_instances=1,
     )
@@ -107,7 +118,17 @@ def start_feed(services: Services, **limits: Any) -> MllpServer | None:
     return server
 
 
-def stop_on_sigterm(listener: MllpServer | None) -> None:
+def portal_api_server(services: Services) -> PortalApiServer | None:
+    """The portal API when PORTAL_API_PORT is set (SPEC §11), its port bound and certificate
+    read now, so a taken port or a bad certificate is one clear line before anything starts.
+    Once started: uvicorn on its own thread and event loop, its routes on FastAPI's thread
+    pool, so Bolt and the HL7 listener never wait for it, nor it for them."""
+    if not services.settings.portal_api.configured:
+        return None
+    return PortalApiServer(create_api(services), services.settings.portal_api)
+
+
+def stop_on_sigterm(listener: MllpServer | None, portal_api: PortalApiServer | None = None) -> None:
     """SIGTERM (systemd, Docker, Kubernetes) stops the HL7 listener first — a message being
     applied is committed and acknowledged, one not fully read gets no ACK and is resent —
     then unwinds the main thread (waitress or Socket Mode) through run()'s cleanup."""
@@ -116,6 +137,8 @@ def stop_on_sigterm(listener: MllpServer | None) -> None:
         log.info("SIGTERM: stopping")
         if listener is not None:
             listener.stop()
+        if portal_api is not None:
+            portal_api.stop()  # requests in progress finish; new connections are refused
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -136,10 +159,13 @@ def run(settings: Settings, database: Database) -> None:
     verify_tokens(settings, client)  # a refused token is one sentence, not Bolt's traceback
     services = make_services(settings, database, client)
     app = create_app(services, client)
+    portal_api = portal_api_server(services)
     warm_search_cache(database)
     worker, scheduler = start_background(services)
     listener = start_feed(services)
-    stop_on_sigterm(listener)
+    if portal_api is not None:
+        portal_api.start()
+    stop_on_sigterm(listener, portal_api)
     try:
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -160,6 +186,8 @@ def run(settings: Settings, database: Database) -> None:
     finally:
         if listener is not None:
             listener.stop()
+        if portal_api is not None:
+            portal_api.stop()
         scheduler.shutdown(wait=False)
         worker.stop()
 

@@ -1,4 +1,5 @@
-"""The layers hold: models <- bot <- handlers <- bot/runtime (the composition root)."""
+"""The layers hold: models <- bot <- the two adapters (handlers for Slack, portal_api for the
+portal) <- bot/runtime (the composition root). Neither adapter imports the other."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SLACK_OR_ADAPTER = ("slack_sdk", "slack_bolt", "handlers")
+WEB_OR_PORTAL_ADAPTER = ("fastapi", "starlette", "uvicorn", "portal_api")
 
 
 def _imports(path: Path) -> set[str]:
@@ -40,7 +42,12 @@ def _offending(path: Path, forbidden: tuple[str, ...]) -> list[str]:
     ids=lambda p: str(p.relative_to(REPO)),
 )
 def test_the_core_imports_no_slack_and_no_adapter(path: Path) -> None:
-    assert _offending(path, SLACK_OR_ADAPTER) == []
+    assert _offending(path, (*SLACK_OR_ADAPTER, *WEB_OR_PORTAL_ADAPTER)) == []
+
+
+@pytest.mark.parametrize("path", _modules("portal_api"), ids=lambda p: str(p.relative_to(REPO)))
+def test_the_portal_adapter_imports_neither_slack_nor_the_composition_root(path: Path) -> None:
+    assert _offending(path, (*SLACK_OR_ADAPTER, "bot.runtime")) == []
 
 
 @pytest.mark.parametrize("path", _modules("models"), ids=lambda p: str(p.relative_to(REPO)))
@@ -50,7 +57,7 @@ def test_models_import_neither_core_nor_adapter(path: Path) -> None:
 
 @pytest.mark.parametrize("path", _modules("handlers"), ids=lambda p: str(p.relative_to(REPO)))
 def test_the_adapter_never_imports_the_composition_root(path: Path) -> None:
-    assert _offending(path, ("bot.runtime",)) == []
+    assert _offending(path, ("bot.runtime", *WEB_OR_PORTAL_ADAPTER)) == []
 
 
 def test_the_core_top_holds_a_dozen_modules_at_most() -> None:

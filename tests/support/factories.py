@@ -80,8 +80,11 @@ def make_pin(
     *,
     expires_at: datetime | None = None,
     status: str = PinStatus.ACTIVE,
+    pin_hash: str = "scrypt$test",
+    lookup: str | None = None,
 ) -> Pin:
-    """A printed PIN for the patient, in a batch of its own."""
+    """A printed PIN for the patient, in a batch of its own (a placeholder hash unless one is
+    given, with its portal API lookup when given one)."""
     issued_at = issued_at or utcnow()
     batch = IssueBatch(
         family_id=patient.family_id,
@@ -94,7 +97,8 @@ def make_pin(
     row = Pin(
         patient_id=patient.id or 0,
         batch_id=batch.id or 0,
-        pin_hash="scrypt$test",
+        pin_hash=pin_hash,
+        lookup=lookup,
         delivery="printed",
         issued_by="U0STAFF",
         issued_at=issued_at,

@@ -1,0 +1,323 @@
+"""The portal API's front desk (SPEC §11): verify and redeem a PIN + date of birth for an
+authenticated client, with the guessing limits, the audit and what staff are told.
+
+Each attempt runs in two steps. First, in a read session: is the source or client blocked, find
+the PIN (bot/portal/pins.py), judge it, and run scrypt only on the way to a success — outside
+any write transaction, so the 40 ms hash never holds SQLite's write lock while staff work.
+Second, one short write transaction records the outcome: under the throttle rows' lock it may
+still refuse (429), then counts the failure (or clears the counters), counts a wrong date of
+birth (locking the PIN at 5), registers a redeemed PIN with its conditional UPDATE, queues the
+thread notices and writes the audit row. Every failure takes the same statements in the same
+order, whatever its kind, and ends in the one `NoMatch`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from bot import audit
+from bot.delivery.outbox import queued_work
+from bot.issuing.gateway import pin_lookup
+from bot.portal import clients, pins, telling, throttle
+from bot.portal.answers import (
+    AlreadyRegistered,
+    Attempt,
+    Client,
+    GuardianFacts,
+    NoMatch,
+    PatientFacts,
+    PortalRefusal,
+    Redeemed,
+    TooManyAttempts,
+    Unauthorized,
+    Verified,
+)
+from bot.portal.pins import FoundPin, Verdict
+from bot.secret import KeyPurpose
+from bot.services import Services
+from models import Family, Guardian, IssueBatch, Patient, Pin, PinStatus
+
+log = logging.getLogger(__name__)
+AnswerT = TypeVar("AnswerT", Verified, Redeemed)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One verify or redeem: who asks, what they sent, when, and the counters it belongs to."""
+
+    name: str  # "verify" | "redeem"
+    client: Client
+    attempt: Attempt
+    now: datetime
+
+    @property
+    def subjects(self) -> throttle.Subjects:
+        return throttle.Subjects.of(client_id=self.client.id, client_ip=self.attempt.client_ip)
+
+
+@dataclass(frozen=True)
+class _Judged:
+    found: FoundPin | None
+    verdict: Verdict
+    lookup: str
+
+    @property
+    def hopeful(self) -> bool:
+        """Right PIN and date of birth (active, or registered to a portal account)."""
+        return self.found is not None and self.verdict in (Verdict.MATCH, Verdict.REGISTERED)
+
+
+class PortalDesk:
+    """Built once per process from the services; thread-safe (each call owns its sessions)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.pin_key = services.secret.derive(KeyPurpose.PIN_LOOKUP)
+        self.client_key = services.secret.derive(KeyPurpose.API_KEY_LOOKUP)
+
+    # -- clients -------------------------------------------------------------------------
+
+    def authenticate(self, presented: str | None) -> Client:
+        with self.services.database.read_session() as session:
+            client = clients.authenticate(session, lookup_key=self.client_key, presented=presented)
+        if client is None:
+            raise Unauthorized()
+        return client
+
+    def healthy(self) -> bool:
+        try:
+            with self.services.database.read_session() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # any failure to answer is "not healthy", never a 500
+            log.warning("portal health: database did not answer")
+            return False
+        return True
+
+    # -- the two calls -------------------------------------------------------------------
+
+    def verify(self, client: Client, attempt: Attempt) -> Verified:
+        call = _Call("verify", client, attempt, self.services.clock())
+        judged = self._judge(call)
+        answer: Verified | None = None
+        with self.services.database.transaction() as session:
+            outcome = self._admit(session, call, judged)
+            found = judged.found
+            if outcome is None and judged.verdict == Verdict.MATCH and found is not None:
+                state, _ = pins.current_state(session, found.id)
+                if state == found.status:  # not locked, replaced or redeemed meanwhile
+                    pins.backfill_lookup(session, found, judged.lookup)
+                    answer = _verified(session, found)
+                    self._audit(session, call, "ok", found)
+            if outcome is None and answer is None:
+                outcome = self._failed(session, call, judged)
+        return self._answer(session, outcome, answer)
+
+    def redeem(self, client: Client, attempt: Attempt, portal_account_id: str) -> Redeemed:
+        call = _Call("redeem", client, attempt, self.services.clock())
+        judged = self._judge(call)
+        answer: Redeemed | None = None
+        with self.services.database.transaction() as session:
+            outcome = self._admit(session, call, judged)
+            if outcome is None and judged.hopeful and judged.found is not None:
+                answer, outcome = self._register(session, judged, portal_account_id, call.now)
+                if answer is not None:
+                    first = "registered" if answer.first_use else "already_yours"
+                    self._audit(session, call, first, judged.found)
+                elif outcome is not None:
+                    self._audit(session, call, "already_registered", judged.found)
+            if outcome is None and answer is None:
+                outcome = self._failed(session, call, judged)
+        return self._answer(session, outcome, answer)
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def _judge(self, call: _Call) -> _Judged:
+        """Read only, outside any write transaction: blocked already? which PIN, and is the
+        attempt right (scrypt only when it is)?"""
+        lookup = pin_lookup(self.pin_key, call.attempt.pin)
+        with self.services.database.read_session() as session:
+            wait = throttle.blocked_for(session, call.subjects, call.now)
+            found = (
+                None
+                if wait
+                else pins.find_pin(
+                    session, lookup=lookup, typed=call.attempt.pin, dob=call.attempt.dob
+                )
+            )
+        if wait:
+            with self.services.database.transaction() as session:
+                self._audit(session, call, "too_many_attempts")
+            raise TooManyAttempts(wait)
+        judged = _Judged(found, pins.judge(found, call.attempt.dob, call.now), lookup)
+        if judged.hopeful and found is not None and not pins.confirmed(found, call.attempt.pin):
+            return _Judged(found, Verdict.UNKNOWN, lookup)  # lookup and scrypt disagree
+        return judged
+
+    def _admit(self, session: Session, call: _Call, judged: _Judged) -> PortalRefusal | None:
+        """A success checks the blocks with a plain read and clears the counters now, before
+        it touches the PIN's row; a failure decides under the counters' lock, in `_failed`,
+        also before the PIN's row. One order of locks on every path: no deadlock between a
+        redemption and a wrong date of birth for the same PIN (PostgreSQL)."""
+        clients.mark_used(session, call.client, call.now)
+        if not judged.hopeful:
+            return None
+        wait = throttle.blocked_for(session, call.subjects, call.now)
+        if wait is None:
+            throttle.clear(session, call.subjects)
+            return None
+        self._audit(session, call, "too_many_attempts")
+        return TooManyAttempts(wait)
+
+    def _register(
+        self, session: Session, judged: _Judged, portal_account_id: str, now: datetime
+    ) -> tuple[Redeemed | None, AlreadyRegistered | None]:
+        """(the answer, None) on success; (None, 409) for another account; (None, None)
+        when the PIN is no longer the parent's to redeem (a failure)."""
+        found = judged.found
+        assert found is not None
+        if judged.verdict == Verdict.MATCH and pins.register(
+            session, found.id, portal_account_id, now
+        ):
+            pins.backfill_lookup(session, found, judged.lookup)
+            pin = session.get(Pin, found.id)
+            assert pin is not None
+            self.services.gateway.mark_registered(pin)
+            telling.mark_has_account(session, pins.recipient_of(session, found.batch_id), now)
+            telling.tell_registered(session, found, now)
+            return _redeemed(session, found, first_use=True), None
+        # Registered already (before this attempt, or by a racing one just now).
+        state, account = pins.current_state(session, found.id)
+        if state != PinStatus.REGISTERED or account is None:
+            return None, None
+        if account == portal_account_id:
+            return _redeemed(session, found, first_use=False), None
+        return None, AlreadyRegistered()
+
+    def _failed(self, session: Session, call: _Call, judged: _Judged) -> NoMatch | TooManyAttempts:
+        """Every failure kind runs exactly these statements."""
+        subjects = call.subjects
+        counters = throttle.locked_counters(session, subjects, call.now)
+        wait = throttle.refused_for(counters, call.now)
+        if wait is not None:
+            self._audit(session, call, "too_many_attempts")
+            return TooManyAttempts(wait)
+        for counter in counters:
+            blocked = throttle.count_failure(counter, subjects.rule(counter.subject), call.now)
+            if (
+                blocked
+                and counter.subject == subjects.client
+                and throttle.should_tell_staff(counter, call.now)
+            ):
+                telling.tell_client_slowed(
+                    session,
+                    self.services.settings,
+                    call.client,
+                    failures=counter.failures,
+                    retry_after_seconds=throttle.refused_for([counter], call.now) or 0,
+                    now=call.now,
+                )
+            throttle.save(session, counter)
+        found = judged.found
+        wrong_dob = found.id if found and judged.verdict == Verdict.WRONG_DOB else pins.NO_PIN
+        if pins.count_wrong_dob(session, wrong_dob, call.now) and found is not None:
+            telling.tell_locked(session, found, call.now)
+            audit.record(
+                session,
+                actor=call.client.actor,
+                action="portal.pin_locked",
+                family_id=found.family_id,
+                patient_id=found.patient_id,
+                pin_id=found.id,
+            )
+        self._audit(session, call, "no_match", found, reason=judged.verdict)
+        return NoMatch()
+
+    def _audit(
+        self,
+        session: Session,
+        call: _Call,
+        outcome: str,
+        found: FoundPin | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Who, what, the outcome and the source; never the PIN, a name or a date of birth.
+        The reason of a no_match is kept for staff; the portal only ever sees no_match."""
+        details: dict[str, object] = {"outcome": outcome, "source": call.attempt.client_ip or "key"}
+        if reason is not None:
+            details["reason"] = str(reason)
+        if found is not None:
+            details["pin_id"] = found.id
+        audit.record(
+            session,
+            actor=call.client.actor,
+            action=f"portal.{call.name}",
+            family_id=found.family_id if found else None,
+            patient_id=found.patient_id if found else None,
+            **details,
+        )
+        log.info("portal %s", call.name, extra={"client": call.client.id, "outcome": outcome})
+
+    def _answer(
+        self, session: Session, outcome: PortalRefusal | None, answer: AnswerT | None
+    ) -> AnswerT:
+        """After commit: wake the delivery worker for queued notices, then answer."""
+        if queued_work(session):
+            self.services.kick()
+        if outcome is not None:
+            raise outcome
+        assert answer is not None
+        return answer
+
+
+def _patient(session: Session, found: FoundPin) -> PatientFacts:
+    patient = session.get(Patient, found.patient_id)
+    assert patient is not None
+    return PatientFacts(
+        chart_id=patient.chart_id,
+        first_name=patient.first_name,
+        middle_name=patient.middle_name,
+        last_name=patient.last_name,
+        dob=patient.dob,
+        sex=patient.sex,
+    )
+
+
+def _verified(session: Session, found: FoundPin) -> Verified:
+    pin = session.get(Pin, found.id)
+    assert pin is not None
+    account_number = session.exec(
+        select(Family.account_number).where(Family.id == found.family_id)
+    ).one()
+    batch = session.get(IssueBatch, found.batch_id)
+    recipient = (
+        session.get(Guardian, batch.recipient_guardian_id)
+        if batch and batch.recipient_guardian_id
+        else None
+    )
+    guardian = (
+        GuardianFacts(
+            first_name=recipient.first_name,
+            last_name=recipient.last_name,
+            email=recipient.email,
+            has_portal_account=recipient.has_portal_account,
+        )
+        if recipient
+        else None
+    )
+    return Verified(
+        pin_id=str(found.id),
+        expires_at=found.expires_at,
+        patient=_patient(session, found),
+        account_number=account_number,
+        guardian=guardian,
+        delivery=pin.delivery,
+    )
+
+
+def _redeemed(session: Session, found: FoundPin, *, first_use: bool) -> Redeemed:
+    return Redeemed(pin_id=str(found.id), patient=_patient(session, found), first_use=first_use)

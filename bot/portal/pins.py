@@ -1,0 +1,181 @@
+"""Finding the PIN a parent typed, and judging an attempt against it (SPEC §11).
+
+Every attempt does the same work whatever its fate: one HMAC of the normalized PIN, one index
+seek on `pin.lookup`, and one look for pre-API PINs of children born that day. scrypt runs only
+for a candidate success (defence in depth: the keyed lookup already identifies the PIN), so a
+failed attempt costs no slow hash, and failures of every kind cost the same.
+
+PINs issued before this release have no lookup value (their plaintext is gone). They keep
+working: when the seek finds nothing, the active pre-API PINs of patients born on the typed
+date (at most `LEGACY_CANDIDATES`, newest first) are checked with scrypt, and a match gets its
+lookup written, so it is found by the seek from then on. That costs scrypt only while such PINs
+remain — they expire within PIN_TTL_DAYS or are registered — and only for a date of birth that
+has one; what the extra time can tell is "some child born that day has a pre-release PIN", never
+anything about the PIN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, bindparam, case, literal, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col
+
+from bot.db import table_of
+from bot.issuing.gateway import verify_pin
+from models import IssueBatch, Patient, Pin, PinStatus
+
+LEGACY_CANDIDATES = 3
+WRONG_DOBS_TO_LOCK = 5
+NO_PIN = -1  # the id the wrong-DOB count is given when there is no PIN to count against
+
+
+@dataclass(frozen=True)
+class FoundPin:
+    id: int
+    status: str
+    expires_at: datetime | None
+    pin_hash: str
+    portal_account_id: str | None
+    patient_id: int
+    family_id: int
+    batch_id: int
+    dob: date
+    # True when scrypt already confirmed the typed PIN (a pre-API PIN found by the fallback).
+    confirmed: bool = False
+
+
+class Verdict(StrEnum):
+    MATCH = "match"  # active, unexpired, right date of birth
+    REGISTERED = "registered"  # right PIN and date of birth, redeemed by a portal account
+    WRONG_DOB = "wrong_dob"
+    UNKNOWN = "unknown"
+    NOT_ACTIVE = "not_active"  # expired, revoked, locked, registered before the API
+
+
+def _found_columns() -> Select[*tuple[Any, ...]]:
+    return (
+        core_select(
+            col(Pin.id),
+            col(Pin.status),
+            col(Pin.expires_at),
+            col(Pin.pin_hash),
+            col(Pin.portal_account_id),
+            col(Pin.patient_id),
+            col(Patient.family_id),
+            col(Pin.batch_id),
+            col(Patient.dob),
+        )
+        .select_from(Pin)
+        .join(Patient, col(Patient.id) == col(Pin.patient_id))
+    )
+
+
+# Built once: every attempt runs both.
+_BY_LOOKUP = _found_columns().where(col(Pin.lookup) == bindparam("lookup")).limit(1)
+_LEGACY = (
+    _found_columns()
+    .where(
+        col(Patient.dob) == bindparam("dob"),
+        col(Pin.status) == PinStatus.ACTIVE,
+        col(Pin.lookup).is_(None),
+    )
+    .order_by(col(Pin.issued_at).desc())
+    .limit(LEGACY_CANDIDATES)
+)
+
+
+def find_pin(session: Session, *, lookup: str, typed: str, dob: date) -> FoundPin | None:
+    connection = session.connection()
+    row = connection.execute(_BY_LOOKUP, {"lookup": lookup}).first()
+    legacy = connection.execute(_LEGACY, {"dob": dob}).all()
+    if row is not None:
+        return FoundPin(*row)
+    for candidate in legacy:
+        if verify_pin(typed, candidate.pin_hash):
+            return replace(FoundPin(*candidate), confirmed=True)
+    return None
+
+
+def judge(found: FoundPin | None, dob: date, now: datetime) -> Verdict:
+    if found is None:
+        return Verdict.UNKNOWN
+    if found.status == PinStatus.REGISTERED and found.portal_account_id is not None:
+        return Verdict.REGISTERED if found.dob == dob else Verdict.WRONG_DOB
+    if found.status != PinStatus.ACTIVE or (found.expires_at and found.expires_at <= now):
+        return Verdict.NOT_ACTIVE
+    return Verdict.MATCH if found.dob == dob else Verdict.WRONG_DOB
+
+
+def confirmed(found: FoundPin, typed: str) -> bool:
+    """The slow check, only on the way to a success: scrypt agrees with the lookup."""
+    return found.confirmed or verify_pin(typed, found.pin_hash)
+
+
+def backfill_lookup(session: Session, found: FoundPin, lookup: str) -> None:
+    """A pre-API PIN found by the fallback gets its lookup: next time it is one seek."""
+    if found.confirmed:
+        session.execute(
+            update(Pin).where(col(Pin.id) == found.id, col(Pin.lookup).is_(None)),
+            {"lookup": lookup},
+        )
+
+
+_COUNT_WRONG_DOB = (
+    update(table_of(Pin))
+    .where(col(Pin.id) == bindparam("pin_id"), col(Pin.status) == PinStatus.ACTIVE)
+    .values(
+        wrong_dob_count=col(Pin.wrong_dob_count) + 1,
+        status=case(
+            (col(Pin.wrong_dob_count) + 1 >= WRONG_DOBS_TO_LOCK, literal(PinStatus.LOCKED.value)),
+            else_=col(Pin.status),
+        ),
+        status_changed_at=case(
+            (col(Pin.wrong_dob_count) + 1 >= WRONG_DOBS_TO_LOCK, bindparam("now")),
+            else_=col(Pin.status_changed_at),
+        ),
+    )
+    .returning(col(Pin.status))
+)
+
+
+def count_wrong_dob(session: Session, pin_id: int, now: datetime) -> bool:
+    """Count a wrong date of birth against an active PIN; True when this one locked it. Every
+    failed attempt runs this statement (with NO_PIN when there is nothing to count), so a
+    wrong date of birth does the same work as any other failure."""
+    status = session.connection().execute(_COUNT_WRONG_DOB, {"pin_id": pin_id, "now": now}).scalar()
+    return status == PinStatus.LOCKED
+
+
+def register(session: Session, pin_id: int, portal_account_id: str, now: datetime) -> bool:
+    """Mark an active PIN registered to the account; True for the one caller that did it
+    (a conditional UPDATE: replicas racing on one PIN get one winner)."""
+    result = session.execute(
+        update(Pin)
+        .where(col(Pin.id) == pin_id, col(Pin.status) == PinStatus.ACTIVE)
+        .values(
+            status=PinStatus.REGISTERED,
+            status_changed_at=now,
+            portal_account_id=portal_account_id,
+        )
+        .returning(col(Pin.id))
+    )
+    return result.first() is not None
+
+
+def current_state(session: Session, pin_id: int) -> tuple[str, str | None]:
+    """The PIN's status and portal account now, inside the recording transaction."""
+    row = session.execute(
+        core_select(col(Pin.status), col(Pin.portal_account_id)).where(col(Pin.id) == pin_id)
+    ).one()
+    return row[0], row[1]
+
+
+def recipient_of(session: Session, batch_id: int) -> int | None:
+    return session.execute(
+        core_select(col(IssueBatch.recipient_guardian_id)).where(col(IssueBatch.id) == batch_id)
+    ).scalar()

@@ -1,0 +1,98 @@
+"""`pinbot run` with PORTAL_API_PORT, as an IT person starts it: the portal API answers on its
+own port over HTTPS beside Slack's HTTP mode, and SIGTERM stops both cleanly."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.flows.test_run_process import REPO, pinbot_run
+from tests.support.fake_slack import FakeSlack
+from tests.support.portal import HEALTH, VERIFY
+from tests.support.smtp_server import SmtpServer, free_port
+from tests.support.stack import stack_env
+from tests.support.tls import Certificates, certificates_fixture
+
+FIXTURES = (certificates_fixture,)  # imported for its fixture
+
+
+def _trusting(ca_file: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
+def _wait_for(url: str, process: subprocess.Popen[str], ca_file: Path) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            return httpx.get(url, verify=_trusting(ca_file), timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the portal API did not answer within 30 s")
+
+
+def test_run_serves_the_portal_api_over_https_and_stops_on_sigterm(
+    database_url: str,
+    fake_slack: FakeSlack,
+    smtp_server: SmtpServer,
+    certificates: Certificates,
+    tmp_path: Path,
+) -> None:
+    port, api_port = free_port(), free_port()
+    env = stack_env(
+        database_url,
+        fake_slack,
+        smtp_server,
+        PORT=str(port),
+        PORTAL_API_PORT=str(api_port),
+        PORTAL_API_TLS_CERT=str(certificates.cert_file),
+        PORTAL_API_TLS_KEY=str(certificates.key_file),
+    )
+    with pinbot_run(env, tmp_path) as process:
+        base = f"https://127.0.0.1:{api_port}"
+        health = _wait_for(base + HEALTH, process, certificates.ca_file)
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        refused = httpx.post(
+            base + VERIFY,
+            json={"pin": "ABCD-EFGH", "dob": "2020-01-01"},
+            headers={"Authorization": "Bearer not-a-key"},
+            verify=_trusting(certificates.ca_file),
+        )
+        assert refused.status_code == 401 and refused.json() == {"error": "unauthorized"}
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # Slack's door
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        output = process.stdout.read() if process.stdout else ""
+        assert "Traceback" not in output
+
+
+def test_a_certificate_without_its_key_is_one_clear_line(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    env = stack_env(
+        database_url,
+        fake_slack,
+        smtp_server,
+        PORTAL_API_PORT=str(free_port()),
+        PORTAL_API_TLS_CERT=str(tmp_path / "cert.pem"),
+    )
+    (tmp_path / "cert.pem").write_text("not used")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.runtime.cli", "run"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": REPO, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "PORTAL_API_TLS_CERT is set but PORTAL_API_TLS_KEY is not: set both to serve the portal "
+        "API over HTTPS, or neither to put it behind an HTTPS proxy."
+    ]
