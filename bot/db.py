@@ -27,8 +27,11 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlmodel import Session, SQLModel
 
 import models  # noqa: F401  (registers every table on the metadata)
+from bot.files import secure_sqlite_files
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Bytes the -wal keeps once it restarts after a checkpoint: none, so no erased row survives in it.
+SQLITE_JOURNAL_SIZE_LIMIT = 0
 _sqlite_writers: dict[str, threading.RLock] = {}  # database file -> this process's writer lock
 _sqlite_writers_lock = threading.Lock()
 _READ_ONLY = "pinbot_read_only"
@@ -77,6 +80,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # Erased rows (a PIN's ciphertext once delivered) are zeroed in the file, not left in
+        # free space, and the WAL is cut back to nothing each time it restarts after a
+        # checkpoint, so their earlier versions do not linger in the -wal either (SPEC §12).
+        cursor.execute("PRAGMA secure_delete = ON")
+        cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -85,9 +93,24 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):  # a SQLite URI (?uri=true): leave it to SQLite
+        return None
+    return Path(url.database).expanduser()
+
+
 def make_engine(raw_url: str, **kwargs: Any) -> Engine:
     url = normalize_url(raw_url)
+    # SQL parameters (names, emails, account numbers, payloads) never reach an error message,
+    # a log line or a traceback: SQLAlchemy prints the statement only (SPEC §12).
+    kwargs["hide_parameters"] = True
     if url.get_backend_name() == "sqlite":
+        database_file = sqlite_file(url)
+        if database_file is not None:
+            secure_sqlite_files(database_file)
         kwargs.setdefault(
             "connect_args", {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )

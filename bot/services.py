@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime
 
 from bot.config import Settings
 from bot.db import Database
+from bot.delivery.sealing import PinCipher
 from bot.delivery.worker import Outbox
 from bot.issuing.gateway import BuiltinGateway, PortalGateway
 from bot.issuing.requests import IssuePolicy
@@ -28,6 +30,11 @@ class Services:
     # Wakes the delivery worker after a commit; a no-op until the worker is started.
     kick: Callable[[], None] = lambda: None
 
+    @cached_property
+    def pin_cipher(self) -> PinCipher:
+        """Seals PINs into outgoing work; the outbox opens them with the same secret's key."""
+        return PinCipher(self.secret)
+
     def now_local(self) -> datetime:
         return self.clock().astimezone(self.settings.timezone)
 
@@ -40,5 +47,6 @@ class Services:
             today=self.today(),
             pin_ttl_days=self.settings.pin_ttl_days,
             minor_age_limit=self.settings.minor_age_limit,
+            pin_cipher=self.pin_cipher,
             default_language=self.settings.default_language,
         )

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.delivery import keys, outbox
+from bot.delivery.sealing import PinCipher
 from bot.documents.letters import LetterCase
 from bot.families.record import ChildRecord, FamilyRecord, load_family
 from bot.issuing.gateway import PortalGateway
@@ -81,7 +82,7 @@ def issue_pins(
     session.add(batch)
     session.flush()
     issued = [_issue_one(session, batch, child, gateway, policy) for child in children]
-    _queue_deliveries(session, batch, family, children, issued, recipient)
+    _queue_deliveries(session, batch, family, children, issued, recipient, policy.pin_cipher)
     audit.record(
         session,
         actor=request.issued_by,
@@ -166,6 +167,7 @@ def _queue_deliveries(
     children: Sequence[ChildRecord],
     issued: Sequence[tuple[tuple[Pin, str], bool]],
     recipient: Guardian | None,
+    pin_cipher: PinCipher,
 ) -> None:
     pins = {pin.patient_id: (pin, plaintext) for (pin, plaintext), _ in issued}
     first = next((c for c in children if c.id == batch.emailed_patient_id), children[0])
@@ -198,6 +200,7 @@ def _queue_deliveries(
                 "language": batch.language,
                 "account_number": family.account_number,
             },
+            pin_cipher=pin_cipher,
         )
     if batch.mode == IssueMode.WELCOME and recipient is not None:
         pin, plaintext = pins[first.id]
@@ -218,6 +221,7 @@ def _queue_deliveries(
                 "channel_id": batch.channel_id,
                 "thread_ts": batch.thread_ts,
             },
+            pin_cipher=pin_cipher,
         )
 
 
