@@ -3,8 +3,8 @@ they announce, delivered after commit (bot/delivery/worker.py), retried with bac
 lost nor doubled. This module is the queue side: what callers enqueue, cancel and retry.
 
 A worker claims a row with a conditional UPDATE (only one replica wins it), performs it outside
-any transaction, then records success or failure. A PIN lives only in a pending row's
-payload, sealed (bot/delivery/sealing.py), and is erased once the work is delivered or finally given up — with one bounded
+any transaction, then records success or failure. A PIN, sealed, lives only in a pending row's
+payload and is erased once the work is delivered or finally given up — with one bounded
 exception: a letters upload that finally failed keeps its letters until PIN_LETTER_TTL_HOURS
 after issue (24 h when that is 0), so staff can click "Retry upload" and post the same letters
 without issuing new PINs; `erase_held_letters` (the letters sweep) erases them after that.
@@ -256,7 +256,10 @@ def seal_legacy_payloads(database: Database, pin_cipher: PinCipher) -> int:
             select(OutgoingWork).where(
                 col(OutgoingWork.kind).in_([WorkKind.WELCOME_EMAIL, WorkKind.LETTERS_UPLOAD]),
                 # Only these still hold PINs: the rest were erased when done or given up.
-                or_(OutgoingWork.status == WorkStatus.PENDING, OutgoingWork.result == LETTERS_HELD),
+                or_(
+                    col(OutgoingWork.status) == WorkStatus.PENDING,
+                    col(OutgoingWork.result) == LETTERS_HELD,
+                ),
             )
         ).all()
         for work in rows:

@@ -29,7 +29,6 @@ from bot.delivery.outbox import (
     hold_hours,
     post_in_thread,
 )
-from bot.delivery.sealing import PinCipher, PinUnreadable, is_sealed, open_pins, pins_in
 from bot.delivery.performers import (
     SMTP_TIMEOUT_SECONDS,
     Deliveries,
@@ -38,6 +37,7 @@ from bot.delivery.performers import (
     SlackPort,
     practice_of,
 )
+from bot.delivery.sealing import PinCipher, PinUnreadable, is_sealed, open_pins, pins_in
 from bot.delivery.smtp import MailError
 from bot.documents.letters import Practice
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow

@@ -12,7 +12,6 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from bot.delivery.sealing import PinCipher
-
 from models import (
     Pin,
     PinStatus,

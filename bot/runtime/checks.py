@@ -22,6 +22,12 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    # Works, but kept less safely than it should be (e.g. a database file others can read).
+    warning: bool = False
+
+    @property
+    def verdict(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.warning else "ok "
 
 
 def check_configuration(settings: Settings) -> list[CheckResult]:
@@ -114,6 +120,8 @@ def run_checks(
 ) -> list[CheckResult]:
     """Every check; `check_slack` (auth.test) comes from the composition root, the one place
     that talks to Slack's Web API."""
+    from bot.runtime.keeping import check_keeping  # it builds CheckResults: imported late
+
     return [
         *check_configuration(settings),
         check_database(settings),
@@ -121,4 +129,5 @@ def run_checks(
         check_slack(settings),
         *check_locales(settings.default_language),
         *check_feed(settings),
+        *check_keeping(settings),
     ]

@@ -21,8 +21,8 @@ from sqlmodel import col, select
 
 from bot.backup import BackupFailed, backup
 from bot.db import Database, normalize_url
-from bot.issuing.gateway import BuiltinGateway
 from bot.delivery.sealing import PinCipher
+from bot.issuing.gateway import BuiltinGateway
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssuePolicy, IssueRequest
 from bot.secret import Secret

@@ -65,9 +65,7 @@ def test_a_database_an_older_version_left_readable_is_made_owner_only(
 
 
 def _bytes_of(path: Path) -> bytes:
-    return b"".join(
-        p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists()
-    )
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
 def test_an_erased_pin_does_not_linger_in_the_database_or_its_wal(tmp_path: Path) -> None:

@@ -114,9 +114,7 @@ def test_issued_pins_reach_the_database_only_sealed_and_open_to_the_issued_pins(
         hashes = [pin.pin_hash for pin in session.exec(select(Pin)).all()]
     letters = next(r for r in rows if r.kind == WorkKind.LETTERS_UPLOAD)
     opened = open_pins(json.loads(letters.payload), stack.services.pin_cipher, letters.dedupe_key)
-    assert all(
-        any(verify_pin(item["pin"], h) for h in hashes) for item in opened["letters"]
-    )
+    assert all(any(verify_pin(item["pin"], h) for h in hashes) for item in opened["letters"])
 
 
 def _unseal_as_an_older_version_wrote_it(stack: Stack) -> None:
@@ -135,7 +133,9 @@ def test_plaintext_work_from_before_the_upgrade_still_delivers(stack: Stack) -> 
     email = stack.smtp.messages[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert PIN.search(email)
     assert stack.fake_slack.uploaded_files()
-    assert all(row.status == WorkStatus.DONE and not PIN.search(row.payload) for row in _rows(stack))
+    assert all(
+        row.status == WorkStatus.DONE and not PIN.search(row.payload) for row in _rows(stack)
+    )
 
 
 def test_start_up_seals_plaintext_left_by_an_older_version_then_delivers_it(

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import select
 
 from bot.db import Database
+from bot.delivery.sealing import PinCipher, open_pins
 from bot.errors import ValidationFailed
 from bot.issuing.gateway import BuiltinGateway, verify_pin
-from bot.delivery.sealing import PinCipher, open_pins
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssueMode, IssuePolicy, IssueRequest
 from bot.secret import Secret
