@@ -40,6 +40,7 @@ from bot.delivery.performers import (
 from bot.delivery.sealing import PinCipher, PinUnreadable, is_sealed, open_pins, pins_in
 from bot.delivery.smtp import MailError
 from bot.documents.letters import Practice
+from bot.logs import error_ref
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,12 @@ class Outbox:
             self._record_failure(work, str(error), transient=error.transient)
             return False
         except Exception as error:
-            log.exception("delivery crashed", extra={"work_id": work.id, "kind": work.kind})
+            # The type and a ref, never the message: a database error's holds SQL (bot/logs.py).
+            log.error(
+                "delivery crashed",
+                exc_info=error,
+                extra={**_error_fields(error), "work_id": work.id, "kind": work.kind},
+            )
             self._record_failure(work, type(error).__name__, transient=True)
             return False
         self._record_success(work, outcome)
@@ -238,6 +244,10 @@ class Outbox:
         )
 
 
+def _error_fields(error: Exception) -> dict[str, str]:
+    return {"error": type(error).__name__, "ref": error_ref()}
+
+
 RECORD_RETRY_PAUSES = (0.05, 0.5, 2.0)
 
 
@@ -284,5 +294,5 @@ class OutboxWorker:
             try:
                 while self.outbox.deliver_due() and not self._stop.is_set():
                     pass
-            except Exception:
-                log.exception("outbox sweep failed")
+            except Exception as error:
+                log.error("outbox sweep failed", exc_info=error, extra=_error_fields(error))
