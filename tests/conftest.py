@@ -77,5 +77,6 @@ def database(database_url: str) -> Iterator[Database]:
 
 # Shared servers: the local SMTP server (aiosmtpd) and the fake Slack Web API.
 from tests.support.fake_slack import fake_slack_fixture  # noqa: E402, F401
+from tests.support.logs import pinbot_log_fixture  # noqa: E402, F401
 from tests.support.smtp_server import smtp_server_fixture  # noqa: E402, F401
 from tests.support.stack import stack  # noqa: E402, F401

@@ -11,10 +11,8 @@ must show every job's failure and never the marker."""
 
 from __future__ import annotations
 
-import io
 import logging
 import secrets
-import threading
 import time as timer
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -32,6 +30,7 @@ from bot.runtime.process import start_background
 from models import Appointment, IssueBatch, LetterFile
 from tests.support.factories import make_family, make_patient
 from tests.support.fake_slack import FakeSlack
+from tests.support.logs import Log
 from tests.support.smtp_server import SmtpServer
 from tests.support.stack import Stack, build_stack
 
@@ -121,40 +120,6 @@ def _refuse_what_carries_the_marker(stack: Stack) -> list[str]:
 
     event.listen(stack.database.engine, "before_cursor_execute", refuse)
     return refused
-
-
-class Log(io.StringIO):
-    """Where the log goes in this test; written from several threads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self.lock:
-            return super().write(text)
-
-    def said(self) -> str:
-        with self.lock:
-            return self.getvalue()
-
-
-@pytest.fixture
-def pinbot_log() -> Iterator[Log]:
-    """The log as `pinbot run` writes it: pinbot's handler and formatter (only the stream is
-    this test's rather than stderr)."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    logs.configure()
-    log = Log()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(log)
-    try:
-        yield log
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
 
 
 @pytest.fixture
