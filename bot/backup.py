@@ -31,7 +31,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -125,21 +126,27 @@ def _sqlite_path(url: URL) -> Path:
 def backup_sqlite(source: Path, target: Path) -> BackupResult:
     if target.exists() and target.resolve() == source.resolve():
         raise BackupFailed("The backup file can't be the database itself.")
-    partial = _partial_of(target)
     try:
-        create_owner_only(partial)  # SQLite writes into it and keeps its mode: 0600
-        _copy_sqlite(source, partial)
-        os.replace(partial, target)
+        with _into_place(target) as partial:  # SQLite writes into it and keeps its mode
+            _copy_sqlite(source, partial)
     except sqlite3.Error as error:
         raise BackupFailed(f"SQLite backup failed: {error}") from error
-    finally:
-        partial.unlink(missing_ok=True)
-    _fsync_dir(target.parent)
     return BackupResult(target, target.stat().st_size, "SQLite online backup")
 
 
-def _partial_of(target: Path) -> Path:
-    return target.with_name(f".{target.name}.partial-{os.getpid()}")
+@contextmanager
+def _into_place(target: Path) -> Iterator[Path]:
+    """A partial file beside `target`, created owner-only (0600 whatever the umask), renamed
+    to `target` once the block completes, so a FILE that exists is always a whole backup;
+    removed if the block fails."""
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        create_owner_only(partial)
+        yield partial
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    _fsync_dir(target.parent)
 
 
 def backup_sqlite_encrypted(source: Path, target: Path, recipients: Sequence[Any]) -> BackupResult:
@@ -159,7 +166,8 @@ def backup_sqlite_encrypted(source: Path, target: Path, recipients: Sequence[Any
         raise BackupFailed(f"SQLite backup failed: {error}") from error
     finally:
         src.close()
-    _write_encrypted(io.BytesIO(image), target, recipients)
+    with _into_place(target) as partial:
+        _encrypt_into(partial, io.BytesIO(image), recipients)
     return BackupResult(target, target.stat().st_size, "SQLite online backup", encrypted=True)
 
 
@@ -169,21 +177,15 @@ def _require_intact(connection: sqlite3.Connection) -> None:
         raise BackupFailed(f"The copy failed its integrity check ({verdict}).")
 
 
-def _write_encrypted(plain: IO[bytes], target: Path, recipients: Sequence[Any]) -> None:
-    """Encrypt `plain` to an owner-only file beside `target`, then rename it into place."""
-    partial = _partial_of(target)
+def _encrypt_into(partial: Path, plain: IO[bytes], recipients: Sequence[Any]) -> None:
+    """Stream `plain` through age encryption into `partial`, on disk before it is renamed."""
     try:
-        create_owner_only(partial)
         with partial.open("r+b") as sealed:
             pyrage.encrypt_io(plain, sealed, list(recipients))
             sealed.flush()
             os.fsync(sealed.fileno())
-        os.replace(partial, target)
     except pyrage.EncryptError as error:
         raise BackupFailed(f"Encrypting the backup failed: {error}") from error
-    finally:
-        partial.unlink(missing_ok=True)
-    _fsync_dir(target.parent)
 
 
 def _copy_sqlite(source: Path, partial: Path) -> None:
@@ -250,17 +252,13 @@ def backup_postgres(url: URL, target: Path, recipients: Sequence[Any] = ()) -> B
             "postgresql-client`) or run this where they are installed:\n  "
             + shown_command(url, target)
         )
-    partial = _partial_of(target)
     env = {**os.environ, **({"PGPASSWORD": str(url.password)} if url.password else {})}
-    try:
+    with _into_place(target) as partial:
         if recipients:
-            _pg_dump_encrypted(url, executable, env, target, recipients)
+            _pg_dump_encrypted(url, executable, env, partial, recipients)
         else:
-            # umask 077: pg_dump creates the file, readable by its owner only.
+            # pg_dump rewrites the owner-only partial file; umask 077 in case it recreates it.
             _run_pg_dump(pg_dump_command(url, partial, executable), env)
-            os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
     how = "pg_dump, custom format"
     return BackupResult(target, target.stat().st_size, how, encrypted=bool(recipients))
 
@@ -279,19 +277,15 @@ def _pg_dump_failed(code: int, stderr: str) -> BackupFailed:
 
 
 def _pg_dump_encrypted(
-    url: URL, executable: str, env: dict[str, str], target: Path, recipients: Sequence[Any]
+    url: URL, executable: str, env: dict[str, str], partial: Path, recipients: Sequence[Any]
 ) -> None:
-    """pg_dump to its standard output, streamed through the encryption into the file."""
-    command = [arg for arg in pg_dump_command(url, target, executable) if "--file=" not in arg]
+    """pg_dump to its standard output, streamed through the encryption into `partial`."""
+    command = [arg for arg in pg_dump_command(url, partial, executable) if "--file=" not in arg]
     with subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, umask=0o077
     ) as dump:
         assert dump.stdout is not None and dump.stderr is not None
-        try:
-            _write_encrypted(dump.stdout, target, recipients)
-        finally:
-            stderr = dump.stderr.read().decode(errors="replace")
-            code = dump.wait()
-        if code != 0:
-            target.unlink(missing_ok=True)  # a half dump, even encrypted, is no backup
-            raise _pg_dump_failed(code, stderr)
+        _encrypt_into(partial, dump.stdout, recipients)
+        stderr = dump.stderr.read().decode(errors="replace")
+        if dump.wait() != 0:  # a half dump, even encrypted, is no backup: not renamed
+            raise _pg_dump_failed(dump.returncode, stderr)

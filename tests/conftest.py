@@ -69,6 +69,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def loose_umask() -> Iterator[None]:
+    """The usual umask (022), under which files are -rw-r--r-- unless pinbot says otherwise."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database

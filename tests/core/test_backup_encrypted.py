@@ -4,11 +4,9 @@ README "Backups and restore" says: decrypt with the identity kept elsewhere, the
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyrage
@@ -24,15 +22,6 @@ from tests.support.factories import make_family
 from tests.support.pg import scratch_database
 
 ACCOUNTS = {"BK-1001", "BK-1002"}
-
-
-@pytest.fixture
-def loose_umask() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 @pytest.fixture

@@ -4,13 +4,10 @@ leaves no bytes behind in the SQLite database or its -wal."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from bot.db import Database, upgrade
@@ -18,15 +15,6 @@ from bot.delivery import outbox
 from bot.delivery.sealing import PinCipher, pins_in
 from bot.secret import Secret
 from models import WorkKind
-
-
-@pytest.fixture
-def loose_umask() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def mode(path: Path) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 
 import pytest
 from sqlmodel import select
@@ -22,13 +21,10 @@ from bot.delivery.sealing import (
     seal_pins,
 )
 from bot.issuing.gateway import verify_pin
-from bot.issuing.issuance import issue_pins
-from bot.issuing.requests import IssueRequest
 from bot.runtime.process import start_background
 from bot.secret import Secret
 from models import OutgoingWork, Pin, WorkKind, WorkStatus
-from tests.core.delivery.test_delivery import THREAD
-from tests.support.factories import make_family, make_guardian, make_patient
+from tests.core.delivery.test_delivery import THREAD, _issue_for_two
 from tests.support.stack import Stack, eventually
 
 PIN = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-?[0-9A-HJKMNP-TV-Z]{4}\b")
@@ -65,31 +61,6 @@ def test_sealing_is_fresh_each_time_and_already_sealed_pins_are_kept() -> None:
     assert seal_pins(first, cipher, "k") == first
 
 
-def _issue(stack: Stack) -> None:
-    with stack.database.transaction() as session:
-        family = make_family(session, "SEAL-1")
-        guardian = make_guardian(session, family, "Sage", "Sealby", email="sage@example.com")
-        kids = [
-            make_patient(session, family, name, dob, last="Sealby")
-            for name, dob in (("Rue", date(2018, 1, 1)), ("Tam", date(2021, 2, 2)))
-        ]
-        issue_pins(
-            session,
-            IssueRequest(
-                family_id=family.id or 0,
-                patient_ids=tuple(k.id or 0 for k in kids),
-                recipient_guardian_id=guardian.id,
-                emailed_patient_id=None,
-                issued_by="U0STAFF01",
-                idempotency_key="view:VSEAL",
-                channel_id=THREAD[0],
-                thread_ts=THREAD[1],
-            ),
-            policy=stack.services.issue_policy(),
-            gateway=stack.services.gateway,
-        )
-
-
 def _rows(stack: Stack) -> list[OutgoingWork]:
     with stack.database.read_session() as session:
         return list(
@@ -104,7 +75,7 @@ def _rows(stack: Stack) -> list[OutgoingWork]:
 def test_issued_pins_reach_the_database_only_sealed_and_open_to_the_issued_pins(
     stack: Stack,
 ) -> None:
-    _issue(stack)
+    _issue_for_two(stack)
     rows = _rows(stack)
     assert len(rows) == 2
     for row in rows:
@@ -125,7 +96,7 @@ def _unseal_as_an_older_version_wrote_it(stack: Stack) -> None:
 
 
 def test_plaintext_work_from_before_the_upgrade_still_delivers(stack: Stack) -> None:
-    _issue(stack)
+    _issue_for_two(stack)
     _unseal_as_an_older_version_wrote_it(stack)
     assert all(PIN.search(row.payload) for row in _rows(stack))
     stack.deliver()
@@ -141,7 +112,7 @@ def test_plaintext_work_from_before_the_upgrade_still_delivers(stack: Stack) -> 
 def test_start_up_seals_plaintext_left_by_an_older_version_then_delivers_it(
     stack: Stack,
 ) -> None:
-    _issue(stack)
+    _issue_for_two(stack)
     _unseal_as_an_older_version_wrote_it(stack)
     worker, scheduler = start_background(stack.services)  # as `pinbot run` starts
     try:
@@ -154,7 +125,7 @@ def test_start_up_seals_plaintext_left_by_an_older_version_then_delivers_it(
 
 
 def test_start_up_sealing_leaves_nothing_in_plaintext(stack: Stack) -> None:
-    _issue(stack)
+    _issue_for_two(stack)
     _unseal_as_an_older_version_wrote_it(stack)
     assert seal_legacy_payloads(stack.database, stack.services.pin_cipher) == 2
     for row in _rows(stack):
@@ -168,7 +139,7 @@ def test_start_up_sealing_leaves_nothing_in_plaintext(stack: Stack) -> None:
 def test_pins_sealed_under_another_secret_fail_for_good_and_the_thread_is_told(
     stack: Stack,
 ) -> None:
-    _issue(stack)
+    _issue_for_two(stack)
     stack.services.outbox.pin_cipher = PinCipher(Secret.ephemeral())  # the key was replaced
     stack.deliver()
     stack.deliver()
