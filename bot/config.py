@@ -19,6 +19,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.certificates import NamedFile, file_problems
 from bot.text import EMAIL_ADDRESS
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -174,6 +175,10 @@ def _split_ids(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
+class _Explained(ValueError):
+    """A malformed value whose message says exactly what is wrong (after the variable's name)."""
+
+
 class _Reader:
     """Reads one variable at a time and collects a sentence for each bad one."""
 
@@ -192,6 +197,9 @@ class _Reader:
             return default
         try:
             return parse(raw)
+        except _Explained as explained:
+            self.problems.append(f"{name} {explained}")
+            return default
         except (ValueError, ZoneInfoNotFoundError):
             self.problems.append(f"{name} must be {expect} (got {raw!r}).")
             return default
@@ -250,8 +258,22 @@ def _zone(raw: str) -> ZoneInfo:
 
 
 def _networks(raw: str) -> tuple[Network, ...]:
-    """'10.0.4.12, 10.0.5.0/24' -> networks; a bare address is a /32 (or /128)."""
-    return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+    """'10.0.4.12, 10.0.5.0/24' -> networks; a bare address is a /32 (or /128). A range with
+    host bits set (10.0.5.1/24) is refused: read loosely it would silently allow all of
+    10.0.5.0/24 when one address was probably meant."""
+    return tuple(_network(part.strip()) for part in raw.split(",") if part.strip())
+
+
+def _network(text: str) -> Network:
+    try:
+        return ip_network(text)
+    except ValueError:
+        loose = ip_network(text, strict=False)  # still not an address at all: the generic line
+        address = text.split("/")[0]
+        raise _Explained(
+            f"has host bits set in {text}: write the range as {loose} or the one address as "
+            f"{address}, so it allows exactly what you mean."
+        ) from None
 
 
 def _account_field(raw: str) -> str:
@@ -417,4 +439,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "PINBOT_KEY_FILE", default_key_file(settings.database_url), _path, "a file path"
         ),
     )
+    read.problems += _feed_tls_problems(settings.feed)
     return replace(settings, problems=tuple(read.problems))
+
+
+def _feed_tls_problems(feed: FeedSettings) -> list[str]:
+    return file_problems(
+        NamedFile("HL7_TLS_CERT", feed.tls_cert),
+        NamedFile("HL7_TLS_KEY", feed.tls_key),
+        NamedFile("HL7_TLS_CLIENT_CA", feed.tls_client_ca),
+    )

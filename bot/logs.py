@@ -1,5 +1,7 @@
 """Log format: one line per event with its structured fields (ids only: the code never passes
-names, DOBs, emails or PINs as fields).
+names, DOBs, emails or PINs as fields). Values from outside (an HL7 control id, a sender's
+name) may hold control characters: every line shows them escaped, so none can colour the
+terminal, rewrite the line or start a forged one.
 
 Exceptions are logged by type and place, never by message (SPEC §12): a database error's
 message holds the SQL statement, and the server's own words may quote the values it refused
@@ -14,15 +16,23 @@ message itself is cut out. `error_ref()` gives a short reference to say where on
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import sys
 import traceback
 from types import TracebackType
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# C0 and C1 controls (ESC, CR, LF, NUL…), DEL, and the invisible and bidi-override characters.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 WITHHELD = "message withheld"
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def printable(text: str) -> str:
+    """`text` with every control or bidi character written as an escape (ESC -> \\x1b)."""
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
 def error_ref() -> str:
@@ -51,12 +61,15 @@ def withheld_traceback(error: BaseException) -> str:
 
 class FieldsFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        record = _scrubbed(record)
-        line = super().format(record)
+        return super().format(_scrubbed(record))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line without a traceback (which keeps its own lines), escaped."""
+        line = super().formatMessage(record)
         fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if fields:
             line += " " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))
-        return line
+        return printable(line)
 
     def formatException(self, ei: ExcInfo | tuple[None, None, None]) -> str:
         error = ei[1]

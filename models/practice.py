@@ -3,6 +3,7 @@
 from datetime import date, datetime
 
 from pydantic import NaiveDatetime
+from sqlalchemy import text
 from sqlmodel import Field, Index, SQLModel, UniqueConstraint
 
 from models._base import AppointmentStatus, utcnow
@@ -54,8 +55,22 @@ class Guardian(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+# Only merged charts are in it: a search's "merged_into_id IS NULL" can't pick it over the
+# name indexes (SQLite has no statistics to tell), and finding the charts merged into one is
+# a seek.
+_MERGED = text("merged_into_id IS NOT NULL")
+
+
 class Patient(SQLModel, table=True):
-    __table_args__ = name_key_indexes("patient")
+    __table_args__ = (
+        *name_key_indexes("patient"),
+        Index(
+            "ix_patient_merged_into_id",
+            "merged_into_id",
+            sqlite_where=_MERGED,
+            postgresql_where=_MERGED,
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     family_id: int = Field(foreign_key="family.id", index=True)
@@ -70,6 +85,9 @@ class Patient(SQLModel, table=True):
     name_verified: bool = False
     first_key: str = Field(default="", max_length=100)
     last_key: str = Field(default="", max_length=100)
+    # Set by an HL7 A40 merge: the chart this one was merged into. A merged-away record is
+    # kept (its PINs, name fixes and audit stay readable) but staff no longer see it.
+    merged_into_id: int | None = Field(default=None, foreign_key="patient.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -258,7 +258,10 @@ _FAMILY_CHILDREN_PINS: Select[*tuple[Any, ...]] = (
         col(Pin.id).label("pin_id"),
     )
     .select_from(Family)
-    .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
+    # A chart merged into another (HL7 A40) is gone for staff: not on the card, not offered.
+    .outerjoin(
+        Patient, (col(Patient.family_id) == col(Family.id)) & col(Patient.merged_into_id).is_(None)
+    )
     .outerjoin(Pin, col(Pin.patient_id) == col(Patient.id))
     .where(col(Family.id) == bindparam("family_id"))
 )

@@ -9,7 +9,7 @@ so), in the character set of the message it answers."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -37,15 +37,19 @@ def build_ack(
     code: AckCode,
     *,
     error: FeedError | None = None,
+    warnings: Sequence[FeedError] = (),
     control_id: str | None = None,
     now: datetime | None = None,
     application: str = "PINBOT",
 ) -> bytes:
     """The ACK's bytes (no MLLP framing). `header` None: the text was not HL7, so MSA-2 is
-    empty and MSH-3 is `application`. `error` gives MSA-3 (v2.3/2.4), ERR-1 (v2.3/2.4 ELD)
-    and ERR-2/3/4/8 (v2.5+); receivers read the fields of their version and ignore the rest."""
+    empty and MSH-3 is `application`. `error` gives MSA-3 (v2.2-2.4), ERR-1 (v2.2-2.4 ELD)
+    and ERR-2/3/4/8 (v2.5+); receivers read the fields of their version and ignore the rest.
+    `warnings` (with AA only) each add an ERR of severity W: what was left out."""
     if code is not AckCode.AA and error is None:
         raise ValueError("an AE or AR needs the error it reports")
+    if warnings and code is not AckCode.AA:
+        raise ValueError("warnings ride on an AA; an AE or AR reports its error")
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     routing = header.routing if header else ((), (), (), ())
     sender = _hd(routing[2]) if header else escape(application)
@@ -70,9 +74,10 @@ def build_ack(
     segments = [msh, msa]
     if error is not None:
         reason = escape(error.reason[:_REASON_LIMIT])
-        if version[:3] in ("2.3", "2.4"):
+        if version[:3] in ("2.2", "2.3", "2.4"):
             msa.append(reason)
-        segments.append(_err(error, reason))
+        segments.append(_err(error, reason, "E"))
+    segments += [_err(w, escape(w.reason[:_REASON_LIMIT]), "W") for w in warnings]
     text = "\r".join("|".join(segment) for segment in segments) + "\r"
     return text.encode(header.encoding if header else "ascii", "replace")
 
@@ -81,7 +86,7 @@ def _hd(components: tuple[str, ...]) -> str:
     return STANDARD.component.join(escape(part) for part in components).rstrip("^")
 
 
-def _err(error: FeedError, reason: str) -> list[str]:
+def _err(error: FeedError, reason: str, severity: str) -> list[str]:
     code = error.code
     location = error.location()
     if location:
@@ -94,7 +99,7 @@ def _err(error: FeedError, reason: str) -> list[str]:
     eld_code = f"{int(code)}&{code.text}&HL70357"
     err1 = f"{eld}^{eld_code}" if eld else f"^^^{eld_code}"
     # ERR-1 ELD, ERR-2 ERL, ERR-3 condition, ERR-4 severity, ERR-5..7 empty, ERR-8 user message
-    return ["ERR", err1, erl, condition, "E", "", "", "", reason]
+    return ["ERR", err1, erl, condition, severity, "", "", "", reason]
 
 
 def answer(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import TYPE_CHECKING
 
 from bot.feed.errors import FeedFieldError
-from bot.feed.records import AdtMerge, AdtPatient, ChartMerge, Guardian
+from bot.feed.records import NK1_ORIGIN, AdtMerge, AdtPatient, ChartMerge, Guardian
 from bot.feed.wire import Parsed, Segment, component_of, parse_date
 
 if TYPE_CHECKING:
@@ -21,6 +23,19 @@ RELATIONSHIPS = {
     "NON": "None", "OAD": "Other adult", "OTH": "Other", "OWN": "Owner", "PAR": "Parent",
     "SCH": "Stepchild", "SEL": "Self", "SIB": "Sibling", "SIS": "Sister", "SPO": "Spouse",
     "STP": "Stepparent", "TRA": "Trainer", "UNK": "Unknown", "WRD": "Ward of court",
+}  # fmt: skip
+# Relationships sent as words read as the words the codes become: every word of the table,
+# and the usual other spellings of the ones a pediatric practice meets.
+_WORDS = {word.upper(): word for word in RELATIONSHIPS.values()} | {
+    "MOM": "Mother", "DAD": "Father", "LEGAL GUARDIAN": "Guardian", "CAREGIVER": "Care giver",
+    "STEP PARENT": "Stepparent", "GRAND PARENT": "Grandparent", "HUSBAND": "Spouse",
+    "WIFE": "Spouse", "PARTNER": "Life partner", "DOMESTIC PARTNER": "Life partner",
+}  # fmt: skip
+# Where a GT1 guarantor's values are, when a message without NK1 takes it as the guardian.
+_GT1_ORIGIN = {
+    "guardian_first_name": "GT1-3.2", "guardian_last_name": "GT1-3.1",
+    "guardian_relationship": "GT1-11", "guardian_email": "GT1-6", "guardian_phone": "GT1-6",
+    "guardian_language": "GT1-36",
 }  # fmt: skip
 _INTERNET = frozenset({"NET", "INTERNET", "X.400"})
 _NOT_A_PHONE = frozenset({"FX", "BP"})  # fax, beeper (table 0202)
@@ -47,12 +62,11 @@ def required_pid(parsed: Parsed) -> Segment:
     return pid
 
 
-def patient(parsed: Parsed, chart_id_type: str, account_field: AccountField) -> AdtPatient:
+def patient(
+    parsed: Parsed, chart_id_type: str, account_field: AccountField, today: date
+) -> AdtPatient:
     pid = required_pid(parsed)
-    names = pid.repetitions(5)
-    name = next(
-        (rep for rep in names if component_of(rep, 7).upper() == "L"), names[0] if names else []
-    )
+    name = legal_name(pid.repetitions(5), today)
     last, first = component_of(name, 1), component_of(name, 2)
     if not last:
         raise FeedFieldError("PID-5.1", "no family name", missing=True)
@@ -68,6 +82,7 @@ def patient(parsed: Parsed, chart_id_type: str, account_field: AccountField) -> 
     sex = pid.value(8)
     if not sex:
         raise FeedFieldError("PID-8", "no administrative sex", missing=True)
+    guardians = tuple(g for nk1 in parsed.all("NK1") if (g := guardian(nk1)) is not None)
     return AdtPatient(
         account_number=_account(parsed, pid, account_field),
         chart_id=chart_id(pid, 3, chart_id_type),
@@ -77,20 +92,32 @@ def patient(parsed: Parsed, chart_id_type: str, account_field: AccountField) -> 
         dob=dob,
         sex=sex,
         name_type=component_of(name, 7).upper(),
-        guardians=tuple(g for nk1 in parsed.all("NK1") if (g := guardian(nk1)) is not None),
+        guardians=guardians or _guarantors(parsed),
     )
 
 
+def legal_name(names: list[list[str]], today: date) -> list[str]:
+    """The PID-5 repetition of name type L, else the first, among those whose expiration
+    date (XPN-13) has not passed; all of them when every one has (better an old name than
+    no patient)."""
+    current = [name for name in names if not _expired(component_of(name, 13), today)] or names
+    legal = (name for name in current if component_of(name, 7).upper() == "L")
+    return next(legal, current[0] if current else [])
+
+
+def _expired(value: str, today: date) -> bool:
+    try:
+        return bool(value) and parse_date(value) < today
+    except ValueError:
+        return False  # an unreadable expiration date does not retire a name
+
+
 def _account(parsed: Parsed, pid: Segment, account_field: AccountField) -> str:
+    """The family account as sent, or "" when it was not: a chart pinbot already knows keeps
+    its account, a new one needs it (bot/importing/rows.py decides)."""
     if account_field == "GT1-2":
         gt1 = parsed.first("GT1")
-        if gt1 is None or not gt1.value(2):
-            raise FeedFieldError("GT1-2", "no guarantor number (the family account)", missing=True)
-        return gt1.value(2)
-    if not pid.value(18):
-        raise FeedFieldError(
-            "PID-18", "no patient account number (the family account)", missing=True
-        )
+        return gt1.value(2) if gt1 is not None else ""
     return pid.value(18)
 
 
@@ -100,30 +127,70 @@ def guardian(nk1: Segment) -> Guardian | None:
     last, first = nk1.value(2, 1), nk1.value(2, 2)
     if not (last or first):
         return None
-    code, text = nk1.value(3, 1), nk1.value(3, 2)
-    relationship = RELATIONSHIPS.get(code.upper()) or text or code
+    email, email_field = _email(nk1, (5, 6))
     return Guardian(
         first_name=first,
         last_name=last,
-        relationship=relationship,
+        relationship=relationship(nk1.value(3, 1), nk1.value(3, 2)),
         phone=_phone(nk1.repetitions(5)),
-        email=_email(nk1),
+        email=email,
         language=nk1.value(20, 1).lower(),
+        origin={**NK1_ORIGIN, **({"guardian_email": email_field} if email_field else {})},
+        sequence=nk1.sequence,
     )
+
+
+def _guarantors(parsed: Parsed) -> tuple[Guardian, ...]:
+    """A message without NK1 guardians: each GT1 guarantor who is a person other than the
+    patient (GT1-11 not SEL) is a guardian; in pediatrics the guarantor is a parent. With
+    no relationship sent, the card says "Guarantor"."""
+    found = []
+    for gt1 in parsed.all("GT1"):
+        last, first = gt1.value(3, 1), gt1.value(3, 2)
+        code = gt1.value(11, 1)
+        if not (last or first) or code.upper() == "SEL":
+            continue
+        email, email_field = _email(gt1, (6, 7))
+        found.append(
+            Guardian(
+                first_name=first,
+                last_name=last,
+                relationship=relationship(code, gt1.value(11, 2)) or "Guarantor",
+                phone=_phone(gt1.repetitions(6)),
+                email=email,
+                language=gt1.value(36, 1).lower(),
+                origin=_GT1_ORIGIN | ({"guardian_email": email_field} if email_field else {}),
+                sequence=gt1.sequence,
+            )
+        )
+    return tuple(found)
+
+
+def relationship(code: str, text: str) -> str:
+    """HL7 table 0063 code or word → the word the card shows ("MTH", "MOTHER" → "Mother"); a
+    value of neither kind is kept as sent (its text, else its code)."""
+    for value in (code, text):
+        key = " ".join(re.split(r"[\s_-]+", value.upper())).strip()
+        if word := RELATIONSHIPS.get(key) or _WORDS.get(key) or _WORDS.get(key.replace(" ", "")):
+            return word
+    return text or code
 
 
 def _is_internet(xtn: list[str]) -> bool:
     return component_of(xtn, 2).upper() in _INTERNET or component_of(xtn, 3).upper() in _INTERNET
 
 
-def _email(nk1: Segment) -> str:
-    for xtn in nk1.repetitions(5) + nk1.repetitions(6):
-        if _is_internet(xtn):
-            # Component 4 per the standard; some v2.3 interfaces put the address in 1.
-            address = component_of(xtn, 4) or component_of(xtn, 1)
-            if "@" in address:
-                return address
-    return ""
+def _email(segment: Segment, positions: tuple[int, ...]) -> tuple[str, str]:
+    """The first Internet address among the XTN fields at `positions`, and the field it was
+    in ("NK1-6"); ("", "") when there is none."""
+    for position in positions:
+        for xtn in segment.repetitions(position):
+            if _is_internet(xtn):
+                # Component 4 per the standard; some v2.3 interfaces put the address in 1.
+                address = component_of(xtn, 4) or component_of(xtn, 1)
+                if address:
+                    return address, f"{segment.id}-{position}"
+    return "", ""
 
 
 def _phone(xtns: list[list[str]]) -> str:

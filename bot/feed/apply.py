@@ -2,13 +2,17 @@
 
 `FeedApplier.receive(raw)` parses the message, and in ONE transaction writes its row in the
 message log (AA) and the changes it makes (bot/feed/changes.py, appointments.py), then
-answers AA. The log row is written first: the partial unique index `uq_feedmessage_applied`
-(MSH-3 + MSH-4 + MSH-10 among AA rows) refuses a second applied copy of a message at once,
-also when two copies race on two connections (the second waits for the first to commit, then
-fails), and that copy is answered AA with nothing applied. A message that cannot be applied
-(AE) or is refused (AR) rolls back and is logged in a transaction of its own. After commit the
-name keys of this process learn the message's names (bot/lookup/name_keys.py) and the
-delivery worker is woken for any thread message the change queued.
+answers AA. The log row is written first: the partial unique index
+`uq_feedmessage_applied_content` (MSH-3 + MSH-4 + MSH-10 + the content digest, among AA rows)
+refuses a second applied copy of a message at once, also when two copies race on two
+connections (the second waits for the first to commit, then fails), and that copy is answered
+AA with nothing applied. The digest (sha256 of the segments with MSH-7 blanked, never the
+text) lets a sender that reuses control ids send another message under one: it is applied.
+A guardian's malformed phone or email is left out and named in an ERR of severity W. A
+message that cannot be applied (AE) or is refused (AR) rolls back and is logged in a
+transaction of its own. After commit the name keys of this process learn the message's names
+(bot/lookup/name_keys.py) and the delivery worker is woken for any thread message the change
+queued.
 
 The message log and the log lines keep ids, types, ACK codes and field names, never text.
 """
@@ -53,6 +57,7 @@ class Receipt:
     header: Header | None
     error: FeedError | None = None
     duplicate: bool = False
+    warnings: tuple[FeedError, ...] = ()  # details left out of an AA
 
     @property
     def message_type(self) -> str:
@@ -93,6 +98,7 @@ class FeedApplier:
                 raw,
                 chart_id_type=self.settings.feed.chart_id_type,
                 account_field=self._account_field,
+                today=now.astimezone(self.settings.timezone).date(),
             )
         except FeedError as error:
             return self._refused(error.header, error, now)
@@ -108,7 +114,9 @@ class FeedApplier:
             add_name_keys(self.database, changes.name_keys)
         if changes.queued_work:
             self.kick()
-        return Receipt(build_ack(header, AckCode.AA, now=now), AckCode.AA, header)
+        warnings = tuple(changes.warnings)
+        ack = build_ack(header, AckCode.AA, warnings=warnings, now=now)
+        return Receipt(ack, AckCode.AA, header, warnings=warnings)
 
     def _commit(self, message: FeedMessage, now: datetime) -> Changes:
         for attempt in (1, 2):
@@ -169,6 +177,7 @@ def _log_row(
         "sending_application": clean(header.sending_app, 180) if header else "",
         "sending_facility": clean(header.sending_facility, 180) if header else "",
         "control_id": clean(header.control_id, 199) if header else "",
+        "content_digest": header.content_digest if header else "",
         "message_type": clean(kind, 20),
         "ack_code": code.value,
         "error_field": (error_field or None) and error_field[:20],

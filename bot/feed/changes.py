@@ -13,17 +13,30 @@ from bot import audit
 from bot.delivery import keys, outbox
 from bot.delivery.notices import ChartsMerged, EhrRenamed
 from bot.families.record import full_name, name_flag
-from bot.feed.errors import FeedFieldError
+from bot.feed.errors import ErrorCode, FeedFieldError, FeedWarning
 from bot.feed.records import AdtMerge, AdtPatient, Header
+from bot.importing.families import ACCOUNT_CONFLICT
 from bot.importing.rows import RowProblem, RowsRejected, upsert_family_rows
 from bot.issuing.gateway import PortalGateway
 from bot.text import clean, fold
-from models import Delivery, FamilyThread, NameFix, NameFixStatus, Patient, Pin, PinStatus
+from models import (
+    Appointment,
+    AppointmentStatus,
+    Delivery,
+    FamilyThread,
+    NameFix,
+    NameFixStatus,
+    Patient,
+    Pin,
+    PinStatus,
+    utcnow,
+)
 
 # How recent a family card must be for the feed to post in its thread (SPEC §8).
 THREAD_DAYS = 30
 
-# The families-CSV column a problem names → the HL7 field it came from (SPEC §8 mapping).
+# The families-CSV column a problem names → the HL7 field it came from (SPEC §8 mapping);
+# a guardian's columns are named by the guardian itself (NK1 or GT1: `Guardian.origin`).
 _PATIENT_FIELDS = {
     "patient_id": "PID-3",
     "patient_first_name": "PID-5.2",
@@ -32,14 +45,6 @@ _PATIENT_FIELDS = {
     "patient_dob": "PID-7",
     "patient_sex": "PID-8",
     "name_type": "PID-5.7",
-}
-_GUARDIAN_FIELDS = {
-    "guardian_first_name": "NK1-2.2",
-    "guardian_last_name": "NK1-2.1",
-    "guardian_relationship": "NK1-3",
-    "guardian_email": "NK1-5",
-    "guardian_phone": "NK1-5",
-    "guardian_language": "NK1-20",
 }
 
 
@@ -51,6 +56,8 @@ class Changes:
 
     queued_work: bool = False
     name_keys: list[tuple[str, str]] = field(default_factory=list)  # (first_key, last_key)
+    # Details left out, the rest applied: the ACK's ERR segments of severity W.
+    warnings: list[FeedWarning] = field(default_factory=list)
 
 
 def apply_patient(
@@ -67,14 +74,15 @@ def apply_patient(
             session, patient.to_family_rows(), today=today, actor=header.actor
         )
     except RowsRejected as rejected:
-        raise _field_error(rejected.problems[0], account_field) from None
+        raise _field_error(rejected.problems[0], patient, account_field) from None
     # Every row of an ADT message is about its one patient.
     (stored,) = set(applied.patients.values())
     changes = Changes()
     changes.name_keys = [(stored.first_key, stored.last_key)] + [
         (fold(g.first_name), fold(g.last_name)) for g in patient.guardians
     ]
-    if applied.changed:
+    changes.warnings = [_left_out(problem, patient) for problem in applied.left_out]
+    if applied.changed or changes.warnings:
         audit.record(
             session,
             actor=header.actor,
@@ -86,6 +94,7 @@ def apply_patient(
             closed_name_fixes=applied.closed_name_fix_ids,
             # "EHR still has a temporary name for chart …; kept the approved name"
             warnings=applied.warnings or None,
+            left_out=[w.field for w in changes.warnings] or None,  # field names, never values
         )
     before = applied.renamed.get(stored.id)
     if before is not None and name_flag(before) is not None:
@@ -103,20 +112,65 @@ def find_patient(session: Session, chart_id: str) -> Patient | None:
     return session.exec(select(Patient).where(Patient.chart_id == clean(chart_id, 64))).first()
 
 
-def _field_error(problem: RowProblem, account_field: str) -> FeedFieldError:
+def find_current_patient(session: Session, chart_id: str) -> Patient | None:
+    """`find_patient`, where a chart merged away (A40) stands for the one it was merged
+    into: the EHR may still send appointments under the old chart id."""
+    patient = find_patient(session, chart_id)
+    if patient is not None and patient.merged_into_id is not None:
+        return session.get(Patient, patient.merged_into_id)
+    return patient
+
+
+def _hl7_field(column: str, index: int, patient: AdtPatient, account_field: str) -> tuple[str, int]:
+    """The HL7 field (and the sequence of its segment) a families-CSV column came from."""
+    if column == "account_number":
+        return account_field, 1
+    if column.startswith("guardian_") and index < len(patient.guardians):
+        guardian = patient.guardians[index]
+        return guardian.origin.get(column, "NK1-2"), guardian.sequence
+    return _PATIENT_FIELDS.get(column, "PID-3"), 1
+
+
+def _field_error(problem: RowProblem, patient: AdtPatient, account_field: str) -> FeedFieldError:
     """The import's problem, worded for the EHR's interface team: the HL7 field, a plain
     reason without the column's name (nor any value)."""
     column = problem.column
+    hl7_field, sequence = _hl7_field(column, problem.index, patient, account_field)
     if column == "account_number":
-        hl7_field, sequence = account_field, 1
-    elif column in _GUARDIAN_FIELDS:
-        hl7_field, sequence = _GUARDIAN_FIELDS[column], problem.index + 1
-    else:
-        hl7_field, sequence = _PATIENT_FIELDS.get(column, "PID-3"), 1
+        return _account_error(problem, account_field)
     reason = problem.message.removeprefix(column).strip() or "is not valid"
     reason = reason.replace("patient_id", "chart id").replace("account_number", "account number")
     missing = reason == "is empty"
     return FeedFieldError(hl7_field, f"{hl7_field} {reason}", missing=missing, sequence=sequence)
+
+
+def _account_error(problem: RowProblem, account_field: str) -> FeedFieldError:
+    if problem.message == ACCOUNT_CONFLICT:
+        return FeedFieldError(
+            account_field,
+            f"{account_field} differs from the family account pinbot has for this chart; "
+            "if it is a per-visit number (FIN, VN), set HL7_ACCOUNT_FIELD or map the family "
+            "account into it in the interface engine",
+            code=ErrorCode.UNKNOWN_KEY,
+        )
+    if problem.message.endswith("is empty"):
+        return FeedFieldError(
+            account_field,
+            f"{account_field} is empty: a chart new to pinbot needs its family account",
+            missing=True,
+        )
+    reason = problem.message.removeprefix("account_number").strip()
+    return FeedFieldError(account_field, f"{account_field} {reason}")
+
+
+def _left_out(problem: RowProblem, patient: AdtPatient) -> FeedWarning:
+    hl7_field, sequence = _hl7_field(problem.column, problem.index, patient, "")
+    what = problem.column.replace("_", " ")  # "guardian phone"
+    reason = problem.message.removeprefix(problem.column).strip()
+    where = hl7_field if sequence == 1 else f"{hl7_field} (segment {hl7_field[:3]} #{sequence})"
+    return FeedWarning(
+        hl7_field, f"{where} {what} {reason}; left out, the rest applied", sequence=sequence
+    )
 
 
 def recent_thread(session: Session, family_id: int, now: datetime) -> FamilyThread | None:
@@ -173,20 +227,25 @@ def _tell_family(
 def apply_merge(
     session: Session, merge: AdtMerge, *, header: Header, gateway: PortalGateway, now: datetime
 ) -> Changes:
-    """Each pair: the merged-away chart's active PINs revoked ("merged into …"), its open name
-    fixes moved to the survivor, the family thread told, audited. A pair naming a chart pinbot
-    does not know changes nothing."""
+    """Each pair: the merged-away chart marked merged into the survivor (from then on staff
+    no longer see it: not on the card, in the dialog, the digest or /pinbot today, and a
+    search by its chart id finds the survivor), its active PINs revoked ("merged into …"),
+    its open name fixes moved to the survivor, the family thread told, audited; its history
+    (PINs, name fixes, audit) stays. A pair naming a chart pinbot does not know, or one
+    already merged so, changes nothing."""
     changes = Changes()
     for pair in merge.merges:
         gone, kept = (
             find_patient(session, pair.merged_chart_id),
-            find_patient(session, pair.survivor_chart_id),
+            find_current_patient(session, pair.survivor_chart_id),
         )
-        if gone is None or kept is None:
+        if gone is None or kept is None or gone.id == kept.id or gone.merged_into_id == kept.id:
             continue
+        _mark_merged(session, gone, kept)
         reason = f"merged into {kept.chart_id}"
         revoked = _revoke_active(session, gone, gateway, reason, now)
         moved = _move_name_fixes(session, gone, kept)
+        visits = _move_appointments(session, gone, kept)
         audit.record(
             session,
             actor=header.actor,
@@ -198,6 +257,7 @@ def apply_merge(
             control_id=header.control_id,
             revoked_pin_ids=revoked,
             moved_name_fix_ids=moved,
+            moved_appointment_ids=visits,
             reason=reason,
         )
         _tell_family(
@@ -213,6 +273,17 @@ def apply_merge(
             ),
         )
     return changes
+
+
+def _mark_merged(session: Session, gone: Patient, kept: Patient) -> None:
+    """`gone` and every chart merged into it before now point at `kept`: one hop to the
+    survivor, whatever the chain of merges."""
+    assert kept.id is not None and gone.id is not None
+    earlier = session.exec(select(Patient).where(Patient.merged_into_id == gone.id)).all()
+    for patient in (*earlier, gone):
+        patient.merged_into_id = kept.id
+        patient.updated_at = utcnow()
+    session.flush()
 
 
 def _revoke_active(
@@ -238,3 +309,18 @@ def _move_name_fixes(session: Session, gone: Patient, kept: Patient) -> list[int
     for fix in fixes:
         fix.patient_id, fix.family_id = kept.id or 0, kept.family_id
     return [fix.id or 0 for fix in fixes]
+
+
+def _move_appointments(session: Session, gone: Patient, kept: Patient) -> list[int]:
+    """The merged chart's booked visits become the survivor's (the same child is coming), but
+    for a slot the survivor already holds: that is the same visit, booked twice."""
+    held = set(session.exec(select(Appointment.starts_at).where(Appointment.patient_id == kept.id)))
+    visits = session.exec(
+        select(Appointment).where(
+            Appointment.patient_id == gone.id, Appointment.status == AppointmentStatus.BOOKED
+        )
+    ).all()
+    moved = [visit for visit in visits if visit.starts_at not in held]
+    for visit in moved:
+        visit.patient_id = kept.id or 0
+    return [visit.id or 0 for visit in moved]

@@ -106,3 +106,12 @@ class FeedRejected(FeedError):
     ) -> None:
         super().__init__(reason, field=field)
         self.code = code
+
+
+class FeedWarning(FeedError):
+    """A detail left out while the rest of the message was applied (a guardian's malformed
+    phone or email, SPEC §8): the ACK is AA with an ERR segment of severity W naming it."""
+
+    def __init__(self, field: str, reason: str, *, sequence: int = 1) -> None:
+        super().__init__(reason, field=field, sequence=sequence)
+        self.code = ErrorCode.DATA_TYPE

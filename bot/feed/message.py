@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from bot.feed import adt, siu
@@ -14,7 +15,7 @@ from bot.feed.wire import Parsed, Segment, read
 
 AccountField = Literal["PID-18", "GT1-2"]
 
-_VERSION = re.compile(r"^2\.[3-8](\.\d+)?$")
+_VERSION = re.compile(r"^2\.[2-8](\.\d+)?$")
 ADT_PATIENT_EVENTS = frozenset({"A01", "A04", "A05", "A08", "A28", "A31"})
 ADT_MERGE_EVENTS = frozenset({"A40"})
 SIU_EVENTS = frozenset(siu.EVENTS)
@@ -22,9 +23,14 @@ SUPPORTED = {"ADT": ADT_PATIENT_EVENTS | ADT_MERGE_EVENTS, "SIU": SIU_EVENTS}
 
 
 def parse_message(
-    raw: bytes, *, chart_id_type: str = "MR", account_field: AccountField = "PID-18"
+    raw: bytes,
+    *,
+    chart_id_type: str = "MR",
+    account_field: AccountField = "PID-18",
+    today: date | None = None,
 ) -> FeedMessage:
-    """One message's bytes (without MLLP framing) → a FeedMessage.
+    """One message's bytes (without MLLP framing) → a FeedMessage. `today` (the practice's
+    date; UTC's when not given) decides which names have expired (XPN-13).
 
     Raises FeedRejected (ACK AR) for text that is not HL7, an unsupported version, type or
     character set; FeedFieldError (ACK AE) when a required field is missing or malformed. Both
@@ -32,7 +38,8 @@ def parse_message(
     parsed = read(raw)
     header = _header(parsed)
     try:
-        return FeedMessage(header, _body(parsed, header, chart_id_type, account_field))
+        day = today or datetime.now(UTC).date()
+        return FeedMessage(header, _body(parsed, header, chart_id_type, account_field, day))
     except FeedError as error:
         error.header = header
         raise
@@ -58,19 +65,20 @@ def _header(parsed: Parsed, *, check: bool = True) -> Header:
         receiving_facility=_hd_name(msh, 6),
         control_id=msh.value(10),
         type=msh.value(9, 1).upper(),
-        trigger=msh.value(9, 2).upper(),
+        trigger=_trigger(parsed, msh),
         version=msh.value(12, 1),
         charset=parsed.charset,
         encoding=parsed.encoding,
         processing_id=msh.value(11, 1) or "P",
         routing=(routing[0], routing[1], routing[2], routing[3]),
+        content_digest=parsed.content_digest,
     )
     if not check:
         return header
     problem: FeedError | None = None
     if not _VERSION.match(header.version):
         problem = FeedRejected(
-            "HL7 version not supported (2.3 to 2.8)",
+            "HL7 version not supported (2.2 to 2.8)",
             code=ErrorCode.UNSUPPORTED_VERSION,
             field="MSH-12",
         )
@@ -94,6 +102,14 @@ def _header(parsed: Parsed, *, check: bool = True) -> Header:
     return header
 
 
+def _trigger(parsed: Parsed, msh: Segment) -> str:
+    """MSH-9.2; v2.2-era senders may leave it out, and EVN-1 then names the event."""
+    if trigger := msh.value(9, 2):
+        return trigger.upper()
+    evn = parsed.first("EVN")
+    return evn.value(1).upper() if evn is not None else ""
+
+
 def _hd(msh: Segment, position: int) -> list[str]:
     reps = msh.repetitions(position)
     return reps[0] if reps else []
@@ -103,12 +119,14 @@ def _hd_name(msh: Segment, position: int) -> str:
     return msh.value(position, 1) or msh.value(position, 2)
 
 
-def _body(parsed: Parsed, header: Header, chart_id_type: str, account_field: AccountField) -> Body:
+def _body(
+    parsed: Parsed, header: Header, chart_id_type: str, account_field: AccountField, today: date
+) -> Body:
     if header.type == "SIU":
-        return siu.appointment(parsed, header.trigger, chart_id_type)
+        return siu.appointment(parsed, header.trigger, chart_id_type, header.version)
     if header.trigger in ADT_MERGE_EVENTS:
         return adt.merge(parsed, chart_id_type)
-    return adt.patient(parsed, chart_id_type, account_field)
+    return adt.patient(parsed, chart_id_type, account_field, today)
 
 
 def split_messages(data: bytes) -> list[bytes]:

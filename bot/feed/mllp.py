@@ -1,14 +1,26 @@
 """The MLLP listener (SPEC §8): frames are 0x0B <message> 0x1C 0x0D; every frame is answered
 on its connection, in order, with whatever `handle(message_bytes, peer_ip)` returns.
 
-Threads: one daemon thread accepts, one daemon thread per connection reads, calls `handle`
-and writes the ACK; nothing here blocks the caller's threads. Rules:
+Threads: one daemon thread accepts, one daemon thread per connection shakes hands (TLS),
+reads, calls `handle` and writes the ACK; nothing here blocks the caller's threads, and no
+connection (a slow handshake, a slow frame) holds up the accept loop or another connection.
+Rules:
 
-- a connection from outside `allowed_sources` is closed before a byte is read;
+- a connection from outside `allowed_sources` is closed before a byte is read; so is one past
+  `max_connections` in all or `max_per_source` from one address (sources.py: refusals are
+  logged once per source per minute, with a count of the rest);
+- with `tls` (an `ssl.SSLContext`, bot/certificates.py `server_context`), the handshake must
+  finish within `handshake_timeout` seconds; one that fails (no client certificate, one from
+  another CA, plain MLLP, a timeout) is closed unanswered and logged with the source and the
+  reason, once per source per minute;
 - bytes outside a frame are discarded (a stray CR after 0x1C, line noise, a keep-alive); a new
   0x0B inside an unfinished frame means the sender gave that frame up, so reading restarts there;
 - a frame over `max_frame` bytes (1 MiB) closes the connection without an ACK;
-- a connection idle for `idle_timeout` seconds (60) is closed;
+- a frame not complete `frame_timeout` seconds (60) after its first byte closes the connection
+  without an ACK: the clock is not reset by each byte, so a sender trickling a frame cannot hold
+  a slot for ever;
+- a connection with no frame for `idle_timeout` seconds (60) is closed (bytes outside frames
+  do not count as activity);
 - `handle` owns parsing, applying and the ACK (AA/AE/AR). If it raises anyway (a bug, the
   database down), the exception's type, never its text, is logged and the message is answered
   AR with ERR-3 207 "application internal error": HL7's original mode uses AR for failures
@@ -28,63 +40,36 @@ import contextlib
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from bot.feed.ack import internal_error_ack
+from bot.feed.framing import CR, EB, MAX_FRAME, SB, Framer, FrameTooLarge
 from bot.feed.message import read_header
+from bot.feed.sources import (
+    OncePerMinute,
+    Slots,
+    is_allowed,
+    is_any_ipv6,
+    listening_socket,
+    source_address,
+)
 
 log = logging.getLogger(__name__)
 
-SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
-MAX_FRAME = 1 << 20
 LOOPBACK: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
 Handle = Callable[[bytes, str], bytes]
 _SAFE = re.compile(rb"[^A-Za-z0-9_^.-]")
-
-
-class FrameTooLarge(Exception):
-    pass
-
-
-class Framer:
-    """Splits a byte stream into MLLP frames' contents."""
-
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self._buffer = bytearray()
-        self._in_frame = False
-        self._max = max_frame
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    def next_frame(self) -> bytes | None:
-        """The next complete frame's contents, or None until more bytes arrive. Raises
-        FrameTooLarge as soon as a frame is known to exceed the limit."""
-        buffer = self._buffer
-        if not self._in_frame:
-            start = buffer.find(SB)
-            if start < 0:
-                buffer.clear()
-                return None
-            del buffer[: start + 1]
-            self._in_frame = True
-        end = buffer.find(EB)
-        if end < 0:
-            if (restart := buffer.rfind(SB)) >= 0:
-                del buffer[: restart + 1]
-            if len(buffer) > self._max:
-                raise FrameTooLarge
-            return None
-        frame = bytes(buffer[:end])
-        del buffer[: end + 1]  # the CR after EB is outside any frame: discarded with the rest
-        self._in_frame = False
-        frame = frame[frame.rfind(SB) + 1 :]
-        if len(frame) > self._max:
-            raise FrameTooLarge
-        return frame
+# OpenSSL's reasons for a failed handshake, in the words an interface analyst looks for.
+_HANDSHAKE_MEANINGS = {
+    "WRONG_VERSION_NUMBER": "not TLS: a plain MLLP sender?",
+    "HTTP_REQUEST": "not TLS: an HTTP request",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the sender has no client certificate",
+    "CERTIFICATE_VERIFY_FAILED": "the client certificate does not verify against HL7_TLS_CLIENT_CA",
+}
 
 
 class MllpServer:
@@ -95,15 +80,23 @@ class MllpServer:
         *,
         handle: Handle,
         allowed_sources: Iterable[IPv4Network | IPv6Network] = LOOPBACK,
+        tls: ssl.SSLContext | None = None,
         idle_timeout: float = 60.0,
+        frame_timeout: float = 60.0,
+        handshake_timeout: float = 10.0,
         max_frame: int = MAX_FRAME,
         max_connections: int = 64,
+        max_per_source: int = 8,
+        refusal_log_period: float = 60.0,
         poll_interval: float = 0.2,
     ) -> None:
         self._bind, self._port, self._handle = bind, port, handle
         self._allowed = tuple(allowed_sources)
-        self._idle, self._max_frame = idle_timeout, max_frame
-        self._max_connections, self._poll = max_connections, poll_interval
+        self._tls, self._handshake_timeout = tls, handshake_timeout
+        self._idle, self._frame_timeout, self._max_frame = idle_timeout, frame_timeout, max_frame
+        self._slots = Slots(max_connections, max_per_source)
+        self._refusals = OncePerMinute(log, period=refusal_log_period)
+        self._poll = poll_interval
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._connections: dict[threading.Thread, socket.socket] = {}
@@ -125,14 +118,28 @@ class MllpServer:
         connections are being accepted."""
         if self._listener is not None:
             raise RuntimeError("already started")
-        family = socket.AF_INET6 if ":" in self._bind else socket.AF_INET
-        listener = socket.create_server((self._bind, self._port), family=family, backlog=64)
+        listener = listening_socket(self._bind, self._port)
         listener.settimeout(self._poll)
         self._listener, self._port = listener, listener.getsockname()[1]
         self._stopping.clear()
         self._acceptor = threading.Thread(target=self._accept_loop, name="hl7-accept", daemon=True)
         self._acceptor.start()
-        log.info("hl7 listener on %s:%d", self._bind, self._port)
+        log.info("hl7 listener on %s (%s)", self._where(), self._describe())
+
+    def _where(self) -> str:
+        return f"[{self._bind}]:{self._port}" if ":" in self._bind else f"{self._bind}:{self._port}"
+
+    def _describe(self) -> str:
+        if self._tls is None:
+            security = "plain MLLP"
+        elif self._tls.verify_mode == ssl.CERT_REQUIRED:
+            security = "TLS, client certificates required"
+        else:
+            security = "TLS"
+        if is_any_ipv6(self._bind):
+            reach = "IPv4 and IPv6" if socket.has_dualstack_ipv6() else "IPv6 only"
+            return f"{security}; {reach}"
+        return security
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stops accepting, waits up to `timeout` seconds for messages being handled to be
@@ -154,6 +161,7 @@ class MllpServer:
         for thread, conn in stuck:  # a handler past the deadline: its ACK will not be sent
             _shutdown(conn)
             thread.join(0.5)
+        self._refusals.flush(everything=True)
         self._listener = self._acceptor = None
         log.info("hl7 listener stopped")
 
@@ -170,6 +178,7 @@ class MllpServer:
             try:
                 conn, address = self._listener.accept()
             except TimeoutError:
+                self._refusals.flush()
                 continue
             except OSError as error:
                 if self._stopping.is_set():
@@ -177,38 +186,37 @@ class MllpServer:
                 log.warning("hl7 accept failed (%s)", type(error).__name__)
                 time.sleep(self._poll)
                 continue
-            peer = str(address[0])
-            if not self._allowed_source(peer):
-                conn.close()  # unread: not one byte of an unknown source's data is looked at
-                log.warning("hl7 connection from %s refused: not in HL7_ALLOWED_SOURCES", peer)
-                continue
-            with self._lock:
-                full = len(self._connections) >= self._max_connections
-            if full:
-                conn.close()
-                log.warning(
-                    "hl7 connection from %s refused: %d already open", peer, self._max_connections
-                )
-                continue
-            thread = threading.Thread(
-                target=self._serve, args=(conn, peer), name=f"hl7-{peer}", daemon=True
-            )
-            with self._lock:
-                self._connections[thread] = conn
-            thread.start()
+            self._admit(conn, source_address(str(address[0])))
 
-    def _allowed_source(self, peer: str) -> bool:
-        try:
-            address: IPv4Address | IPv6Address = ip_address(peer.split("%")[0])
-        except ValueError:
-            return False
-        if isinstance(address, IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address.version == net.version and address in net for net in self._allowed)
+    def _admit(self, conn: socket.socket, peer: str) -> None:
+        """A thread for the connection, or closed unread (not one byte of a refused source's
+        data is looked at)."""
+        if not is_allowed(peer, self._allowed):
+            conn.close()
+            self._refusals.warning(
+                peer, "hl7 connection from %s refused: not in HL7_ALLOWED_SOURCES", peer
+            )
+            return
+        if (full := self._slots.take(peer)) is not None:
+            conn.close()
+            self._refusals.warning(peer, "hl7 connection from %s refused: %s", peer, full)
+            return
+        thread = threading.Thread(
+            target=self._serve, args=(conn, peer), name=f"hl7-{peer}", daemon=True
+        )
+        with self._lock:
+            self._connections[thread] = conn
+        thread.start()
 
     def _serve(self, conn: socket.socket, peer: str) -> None:
         try:
+            if self._tls is not None:
+                conn = self._shake_hands(conn, peer)
             self._converse(conn, peer)
+        except _HandshakeFailed as failure:
+            self._refusals.warning(
+                peer, "hl7 TLS handshake with %s failed (%s): closed unanswered", peer, failure
+            )
         except FrameTooLarge:
             log.warning(
                 "hl7 frame from %s over %d bytes: connection closed, no ACK", peer, self._max_frame
@@ -218,14 +226,38 @@ class MllpServer:
         except Exception as error:  # never a traceback: the type says enough, text may be PHI
             log.error("hl7 connection from %s failed (%s)", peer, type(error).__name__)
         finally:
-            _shutdown(conn)
             with self._lock:
-                self._connections.pop(threading.current_thread(), None)
+                conn = self._connections.pop(threading.current_thread(), conn)
+            _shutdown(conn)
+            self._slots.give_back(peer)
+
+    def _shake_hands(self, conn: socket.socket, peer: str) -> ssl.SSLSocket:
+        """The TLS connection, once the handshake is done: within `handshake_timeout` seconds
+        in all (CPython's handshake keeps one deadline across its reads)."""
+        assert self._tls is not None
+        secured = self._tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        with self._lock:  # stop() must shut the socket that is in use now
+            self._connections[threading.current_thread()] = secured
+        secured.settimeout(self._handshake_timeout)
+        try:
+            secured.do_handshake()
+        except ssl.SSLError as error:
+            reason = error.reason or type(error).__name__
+            if isinstance(error, ssl.SSLCertVerificationError):  # which check the client failed
+                reason = f"{reason}: {error.verify_message}"
+            raise _HandshakeFailed(reason) from None
+        except TimeoutError:
+            raise _HandshakeFailed(f"not done within {self._handshake_timeout:g} s") from None
+        except OSError as error:
+            raise _HandshakeFailed(type(error).__name__) from None
+        log.info("hl7 TLS from %s (%s)", peer, secured.version())
+        return secured
 
     def _converse(self, conn: socket.socket, peer: str) -> None:
         framer = Framer(self._max_frame)
         conn.settimeout(self._poll)
-        last = time.monotonic()
+        last_frame = time.monotonic()  # the last ACK sent, or the connection's start
+        frame_began: float | None = None  # when the frame being read started arriving
         log.info("hl7 connection from %s", peer)
         while not self._stopping.is_set():
             frame = framer.next_frame()
@@ -234,9 +266,20 @@ class MllpServer:
                 conn.settimeout(max(self._idle, 1.0))
                 conn.sendall(SB + ack + EB + CR)
                 conn.settimeout(self._poll)
-                last = time.monotonic()
+                last_frame, frame_began = time.monotonic(), None
                 continue
-            if time.monotonic() - last > self._idle:
+            now = time.monotonic()
+            if framer.in_frame:
+                if frame_began is None:
+                    frame_began = now
+                if now - frame_began > self._frame_timeout:
+                    log.warning(
+                        "hl7 frame from %s not complete within %g s: connection closed, no ACK",
+                        peer,
+                        self._frame_timeout,
+                    )
+                    return
+            elif now - last_frame > self._idle:
                 log.info("hl7 connection from %s idle: closed", peer)
                 return
             try:
@@ -247,7 +290,6 @@ class MllpServer:
                 log.info("hl7 connection from %s closed by the peer", peer)
                 return
             framer.feed(data)
-            last = time.monotonic()
 
     def _answer(self, frame: bytes, peer: str) -> bytes:
         kind = _message_type(frame)
@@ -284,6 +326,15 @@ def _message_type(frame: bytes) -> str:
         return "non-HL7"
     fields = head.split(head[3:4])
     return _SAFE.sub(b"", fields[8])[:20].decode("ascii") if len(fields) > 8 else "?"
+
+
+class _HandshakeFailed(Exception):
+    """The TLS handshake failed; the text is the reason (OpenSSL's, e.g. WRONG_VERSION_NUMBER,
+    with what it usually means)."""
+
+    def __init__(self, reason: str) -> None:
+        meaning = _HANDSHAKE_MEANINGS.get(reason.split(":")[0])
+        super().__init__(f"{reason}; {meaning}" if meaning else reason)
 
 
 def _shutdown(conn: socket.socket) -> None:

@@ -3,6 +3,7 @@ An ADT patient converts to the same row dict that one families-CSV line gives (S
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -16,6 +17,13 @@ FAMILY_ROW_COLUMNS = (
 
 AppointmentEvent = Literal["new", "rescheduled", "modified", "cancelled", "deleted", "no-show"]
 AppointmentStatus = Literal["booked", "cancelled", "no-show"]
+
+# Where an NK1 guardian's values are (SPEC §8); the email's field is the one it was found in.
+NK1_ORIGIN: Mapping[str, str] = {
+    "guardian_first_name": "NK1-2.2", "guardian_last_name": "NK1-2.1",
+    "guardian_relationship": "NK1-3", "guardian_email": "NK1-5", "guardian_phone": "NK1-5",
+    "guardian_language": "NK1-20",
+}  # fmt: skip
 
 # HD components of MSH-3..6 as sent, for the ACK's swapped MSH (SPEC §8).
 Routing = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
@@ -39,6 +47,9 @@ class Header:
     encoding: str
     processing_id: str = "P"  # MSH-11.1
     routing: Routing = field(default=((), (), (), ()), repr=False)
+    # sha256 of the message's segments with MSH-7 blanked: a resend has the same one, another
+    # message under a reused control id does not (SPEC §8). Never the text itself.
+    content_digest: str = field(default="", repr=False)
 
     @property
     def actor(self) -> str:
@@ -53,8 +64,10 @@ class Header:
 
 @dataclass(frozen=True, slots=True)
 class Guardian:
-    """One NK1 segment. `relationship` is in words ("Mother"); `language` is NK1-20.1 as sent,
-    lowercased ("spa", "es"); the importer reads it as ISO 639-1."""
+    """One NK1 segment (or, in a message without NK1, one GT1). `relationship` is in words
+    ("Mother"); `language` is NK1-20.1 as sent, lowercased ("spa", "es"); the importer reads
+    it as ISO 639-1. `origin` names the HL7 field of each families-CSV guardian column and
+    `sequence` which segment of its id this is, for an ERR segment about it."""
 
     first_name: str
     last_name: str
@@ -62,6 +75,8 @@ class Guardian:
     phone: str
     email: str
     language: str
+    origin: Mapping[str, str] = field(default_factory=lambda: NK1_ORIGIN, repr=False)
+    sequence: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +148,21 @@ class SiuAppointment:
     chart_id: str
     starts_at: datetime | None
     provider: str
+    filler_status: str = ""  # SCH-25.1 (HL7 table 0278), upper-cased, spaces and dashes dropped
 
     @property
     def status(self) -> AppointmentStatus:
-        """The Appointment status of SPEC §3; a deleted appointment counts as cancelled."""
-        if self.event in ("cancelled", "deleted"):
+        """The Appointment status of SPEC §3: SCH-25 NOSHOW is a no-show whatever the event
+        (some schedulers send a no-show as an S15 cancellation); a deleted appointment, or
+        a filler status Cancelled/Deleted/Dc, counts as cancelled."""
+        if self.event == "no-show" or self.filler_status == "NOSHOW":
+            return "no-show"
+        if self.event in ("cancelled", "deleted") or self.filler_status in _CANCELLED:
             return "cancelled"
-        return "no-show" if self.event == "no-show" else "booked"
+        return "booked"
+
+
+_CANCELLED = frozenset({"CANCELLED", "CANCELED", "DELETED", "DC"})  # table 0278
 
 
 Body = AdtPatient | AdtMerge | SiuAppointment

@@ -10,6 +10,7 @@ accepts "2024xx" as 2024-01-01 and reads a -0030 offset as +00:30. Both are done
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -190,6 +191,7 @@ class Parsed:
     delimiters: Delimiters
     charset: str
     encoding: str
+    content_digest: str = ""  # see `content_digest`
 
     def all(self, segment_id: str) -> list[Segment]:
         return [segment for segment in self.segments if segment.id == segment_id]
@@ -237,7 +239,21 @@ def read(raw: bytes) -> Parsed:
         segment_id = str(raw_segment[0])
         counts[segment_id] = counts.get(segment_id, 0) + 1
         segments.append(Segment(raw_segment, counts[segment_id], delimiters, encoding))
-    return Parsed(tuple(segments), delimiters, charset, encoding)
+    return Parsed(
+        tuple(segments), delimiters, charset, encoding, content_digest(lines, delimiters.field)
+    )
+
+
+def content_digest(segments: list[str], field: str = "|") -> str:
+    """sha256 of a message's segments (as decoded, CR-joined) with MSH-7 blanked: the same
+    for an engine's resend of a message, whatever its segment endings or the time it was
+    resent at; different for another message under a reused control id (SPEC §8)."""
+    if segments and segments[0][:3] == "MSH":
+        msh = segments[0].split(field)
+        if len(msh) > 6:
+            msh[6] = ""  # MSH-7, date/time of message: the list's index 1 is MSH-2
+        segments = [field.join(msh), *segments[1:]]
+    return hashlib.sha256("\r".join(segments).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _delimiters(data: bytes) -> Delimiters:

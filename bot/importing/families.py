@@ -67,6 +67,10 @@ FAMILY_COLUMNS = (
 FAMILY_OPTIONAL_COLUMNS = ("guardian_language",)
 _GUARDIAN_COLUMNS = tuple(c for c in FAMILY_COLUMNS if c.startswith("guardian_"))
 _EARLIEST_DOB = date(1900, 1, 1)
+# A contact column left out as malformed -> the Guardian columns that keep their stored value.
+_LEFT_OUT = {"guardian_email": "email", "guardian_phone": "phone"}
+# The conflict a chart under another account is; the feed names its account field for it.
+ACCOUNT_CONFLICT = "patient_id is already in the database under another account_number"
 
 
 class FamiliesImporter(Importer[FamilyRow]):
@@ -102,12 +106,14 @@ class FamiliesImporter(Importer[FamilyRow]):
         no_guardian = self._guardian_optional and not any(
             fields.values.get(column, "").strip() for column in _GUARDIAN_COLUMNS
         )
+        guardian = None if no_guardian else _guardian_values(fields)
         return FamilyRow(
             fields.text("account_number", 64),
             patient,
-            None if no_guardian else _guardian_values(fields),
+            guardian,
             fields.flag("guardian_has_portal_account"),
             fields.language("guardian_language"),
+            frozenset(_LEFT_OUT[column] for column in fields.left_out),
         )
 
     def check(self, session: Session, rows: list[tuple[int, FamilyRow]]) -> Problems:
@@ -138,7 +144,7 @@ class FamiliesImporter(Importer[FamilyRow]):
                     )
                 )
         problems += [
-            (line, "patient_id is already in the database under another account_number")
+            (line, ACCOUNT_CONFLICT)
             for line, row in rows
             if stored.get(row.patient["chart_id"], row.account) != row.account
         ]
@@ -201,7 +207,7 @@ class FamiliesImporter(Importer[FamilyRow]):
 
 def _guardian_values(fields: Fields) -> dict[str, Any]:
     first, last = fields.text("guardian_first_name"), fields.text("guardian_last_name")
-    email, phone = fields.email("guardian_email"), fields.phone("guardian_phone")
+    email, phone = fields.contact("guardian_email"), fields.contact("guardian_phone")
     values = {
         "first_name": first,
         "last_name": last,

@@ -43,6 +43,8 @@ class FamilyRow:
     guardian: dict[str, Any] | None
     has_account: bool
     language: str | None  # None: not known, so a stored language is kept
+    # Guardian columns ("email", "phone") left out as malformed: a stored value is kept.
+    left_out: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,7 @@ class FamilyChunk:
             }
             self.tally.mark("guardians", key, CREATED)
             return True
-        changed = apply_values(guardian, self._sent(row.guardian))
+        changed = apply_values(guardian, self._sent(row))
         # The EHR's flag can lag behind the portal: "no" never clears a known account.
         if row.has_account and not guardian.has_portal_account:
             guardian.has_portal_account = True
@@ -196,12 +198,16 @@ class FamilyChunk:
         self.tally.mark("guardians", key, UPDATED if changed else UNCHANGED)
         return bool(changed)
 
-    def _sent(self, values: dict[str, Any]) -> dict[str, Any]:
-        if not self.keep_absent:
-            return values
-        absent = {"email", "match_key"} if values["email"] is None else set()
-        absent |= {"phone", "phone_digits"} if values["phone"] is None else set()
-        return {k: v for k, v in values.items() if k not in absent}
+    def _sent(self, row: FamilyRow) -> dict[str, Any]:
+        """The guardian values to write over the stored ones: a detail left out as malformed,
+        or (feed rows) not sent, keeps the stored one."""
+        values = row.guardian
+        assert values is not None
+        absent = row.left_out if not self.keep_absent else {"email", "phone"}
+        kept = {name for name in absent if values[name] is None}
+        kept |= {"match_key"} if "email" in kept else set()
+        kept |= {"phone_digits"} if "phone" in kept else set()
+        return {k: v for k, v in values.items() if k not in kept}
 
     def insert_new(self) -> None:
         if self.new_patients:

@@ -29,6 +29,8 @@ class Fields:
     def __init__(self, values: dict[str, str], today: date) -> None:
         self.values, self.today = values, today
         self.problems: list[str] = []
+        # Details left out rather than refused (`contact`): column -> the problem it had.
+        self.left_out: dict[str, str] = {}
 
     def text(self, column: str, limit: int = 100, *, required: bool = True) -> str:
         # Split first: clean() drops control characters, which would glue "Line\nName" together.
@@ -103,6 +105,18 @@ class Fields:
         if value and phone_digits(value) is None:
             self.problems.append(f"{column} is not a phone number")
         return value or None
+
+    def contact(self, column: str) -> str | None:
+        """A guardian's phone or email. A malformed one is left out, not a problem: one bad
+        contact detail never loses a patient (SPEC §4, §8). `left_out` says which and why,
+        for the import's summary and the feed's ACK."""
+        before = len(self.problems)
+        value = self.phone(column) if column.endswith("phone") else self.email(column)
+        if len(self.problems) == before:
+            return value
+        self.left_out[column] = self.problems[before]
+        del self.problems[before:]
+        return None
 
     def language(self, column: str) -> str | None:
         """An ISO 639-1 code ("es" from "es", "spa", "Spanish", "Español"); None when the

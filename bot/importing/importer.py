@@ -95,8 +95,9 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _parsed(
     csv_file: CsvFile, importer: Importer[R], today: date
-) -> Iterator[tuple[int, R | None, list[str]]]:
-    """(line, row, problems) for every record; row is None when the record has problems."""
+) -> Iterator[tuple[int, R | None, list[str], list[str]]]:
+    """(line, row, problems, left out) for every record; row is None when the record has
+    problems; left out: the details the row imports without (a malformed guardian phone)."""
     with csv_file.open() as stream:
         header, header_line, records = read_records(stream)
         if not set(header) & set(importer.columns):
@@ -113,29 +114,32 @@ def _parsed(
         for line, end, raw_cells in records:
             cells = fit(raw_cells, len(header))
             if problem := record_problem(line, end, cells, len(header)):
-                yield line, None, [problem]
+                yield line, None, [problem], []
                 continue
             fields = Fields(dict(zip(header, cells, strict=True)), today)
             row = importer.parse(fields)
-            yield line, (None if fields.problems else row), fields.problems
+            left_out = [f"{reason}; imported without it" for reason in fields.left_out.values()]
+            yield line, (None if fields.problems else row), fields.problems, left_out
 
 
 def _validate(
     database: Database, csv_file: CsvFile, importer: Importer[R], report: ImportReport, today: date
-) -> set[int]:
-    """Every problem in the file into the report; the lines to skip when writing."""
-    bad: set[int] = set()
+) -> tuple[set[int], list[str]]:
+    """Every problem in the file into the report; the lines to skip when writing, and what
+    the written lines leave out ("line 7: guardian_phone is not a phone number; …")."""
+    left_out: list[tuple[int, str]] = []
     with database.read_session() as session:
         records = _parsed(csv_file, importer, today)
         for chunk in _chunks(records, CHUNK_ROWS):
             report.rows_read += len(chunk)
-            for line, _, problems in chunk:
+            for line, _, problems, details in chunk:
                 report.problems += [(line, problem) for problem in problems]
-            good = [(line, row) for line, row, _ in chunk if row is not None]
+                left_out += [(line, detail) for detail in details]
+            good = [(line, row) for line, row, _, _ in chunk if row is not None]
             report.problems += importer.check(session, good) if good else []
-    bad.update(line for line, _ in report.problems)
+    bad = {line for line, _ in report.problems}
     report.problems.sort(key=lambda problem: problem[0])
-    return bad
+    return bad, [f"line {line}: {detail}" for line, detail in left_out if line not in bad]
 
 
 def _write(
@@ -150,7 +154,7 @@ def _write(
     written = 0
     rows = (
         (line, row)
-        for line, row, _ in _parsed(csv_file, importer, today)
+        for line, row, _, _ in _parsed(csv_file, importer, today)
         if row is not None and line not in bad
     )
     for chunk in _chunks(rows, CHUNK_ROWS):
@@ -175,9 +179,10 @@ def _run(
 ) -> ImportReport:
     report, today = ImportReport(kind=importer.kind), clock.today()
     tally = Tally(importer.outcomes)
+    left_out: list[str] = []
     try:
         csv_file = CsvFile(source)
-        bad = _validate(database, csv_file, importer, report, today)
+        bad, left_out = _validate(database, csv_file, importer, report, today)
     except FileProblem as problem:
         # Unreadable files and bad headers stop the import even with skip_invalid.
         report.problems.append((problem.line, problem.message))
@@ -189,7 +194,7 @@ def _run(
         report.rows_written = _write(database, csv_file, importer, bad, tally, today, progress)
         report.written = True
     report.counts, report.renamed_patient_ids = tally.counts(), list(tally.renamed)
-    report.warnings = list(tally.warnings.values())
+    report.warnings = (left_out if report.written else []) + list(tally.warnings.values())
     with database.transaction() as session:
         record(
             session,

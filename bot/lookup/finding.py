@@ -28,6 +28,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import select as core_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.db import run_lookup
@@ -114,8 +115,9 @@ def _union(
             col(table.first_key),
             col(table.last_key),
         )
+        current = _current(table)
         parts += [
-            core_select(*columns).where(_condition(table, shape, a, b, lists)).limit(n)
+            core_select(*columns).where(_condition(table, shape, a, b, lists), *current).limit(n)
             for shape, (a, b, n) in zip(shapes, params, strict=True)
         ]
     if len(parts) == 1:
@@ -169,15 +171,28 @@ def _ids_in(column: Any) -> Any:
     return col(column).in_(bindparam("ids", expanding=True))
 
 
+def _current(table: Table) -> tuple[Any, ...]:
+    """The condition that leaves out charts merged into another (HL7 A40): gone for staff."""
+    return (col(Patient.merged_into_id).is_(None),) if table is Patient else ()
+
+
+_SURVIVOR = aliased(Patient)
 # Every other statement of a search, built once (see the module docstring).
 _BY_DOB = (
     select(Patient.id, Patient.family_id, Patient.first_key, Patient.last_key)
-    .where(Patient.dob == bindparam("dob"))
+    .where(Patient.dob == bindparam("dob"), *_current(Patient))
     .limit(ROW_CAP)
 )
-# Chart ids, then account numbers (patient id NULL): one round trip for both.
+# Chart ids, then account numbers (patient id NULL): one round trip for both. A merged-away
+# chart id finds the chart it was merged into.
 _BY_IDENTIFIER: CompoundSelect[Any] = union_all(
-    core_select(col(Patient.id), col(Patient.family_id)).where(_ids_in(Patient.chart_id)),
+    core_select(
+        func.coalesce(col(_SURVIVOR.id), col(Patient.id)),
+        func.coalesce(col(_SURVIVOR.family_id), col(Patient.family_id)),
+    )
+    .select_from(Patient)
+    .outerjoin(_SURVIVOR, col(_SURVIVOR.id) == col(Patient.merged_into_id))
+    .where(_ids_in(Patient.chart_id)),
     core_select(null(), col(Family.id)).where(_ids_in(Family.account_number)),
 )
 _GUARDIAN_BY_EMAIL = (
@@ -186,7 +201,11 @@ _GUARDIAN_BY_EMAIL = (
 _GUARDIAN_BY_PHONE = (
     select(Guardian.family_id).where(Guardian.phone_digits == bindparam("value")).limit(ROW_CAP)
 )
-CHILDREN_OF = select(Patient.id, Patient.family_id).where(_ids_in(Patient.family_id)).limit(ROW_CAP)
+CHILDREN_OF = (
+    select(Patient.id, Patient.family_id)
+    .where(_ids_in(Patient.family_id), *_current(Patient))
+    .limit(ROW_CAP)
+)
 FAMILIES_AND_CHILDREN = (
     core_select(
         col(Family.id),
@@ -195,7 +214,7 @@ FAMILIES_AND_CHILDREN = (
         col(Patient.last_name),
         col(Patient.dob),
     )
-    .outerjoin(Patient, col(Patient.family_id) == col(Family.id))
+    .outerjoin(Patient, (col(Patient.family_id) == col(Family.id)) & _current(Patient)[0])
     .where(_ids_in(Family.id))
     .order_by(col(Patient.dob), col(Patient.id))
 )

@@ -70,6 +70,8 @@ def appointments_between(
                 Appointment.starts_at < end,
                 # Cancelled, deleted and no-show visits (SIU S15/S17/S26) are not coming.
                 Appointment.status == AppointmentStatus.BOOKED,
+                # A chart merged away (A40) is gone for staff; the survivor has the visits.
+                col(Patient.merged_into_id).is_(None),
             )
             .order_by(col(Appointment.starts_at))
         ).all()
@@ -105,7 +107,7 @@ def pending_name_fixes(session: Session, *, older_than: datetime | None = None) 
     query = (
         select(NameFix, Patient)
         .join(Patient, col(NameFix.patient_id) == col(Patient.id))
-        .where(NameFix.status == NameFixStatus.PENDING)
+        .where(NameFix.status == NameFixStatus.PENDING, col(Patient.merged_into_id).is_(None))
         .order_by(col(NameFix.requested_at))
     )
     if older_than is not None:
@@ -214,7 +216,7 @@ def _pin_items(session: Session, conditions: list[Any], order: Any) -> list[PinI
         select(Pin, Patient, Family)
         .join(Patient, col(Pin.patient_id) == col(Patient.id))
         .join(Family, col(Patient.family_id) == col(Family.id))
-        .where(Pin.status == PinStatus.ACTIVE, *conditions)
+        .where(Pin.status == PinStatus.ACTIVE, col(Patient.merged_into_id).is_(None), *conditions)
         .order_by(order, col(Pin.id))
     ).all()
     return [

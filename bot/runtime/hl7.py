@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.feed.ack import AckCode
 from bot.feed.apply import FeedApplier, Receipt
+from bot.feed.errors import FeedError
 from bot.feed.message import iter_messages
 from models import FeedMessage, utcnow
 
@@ -23,17 +24,23 @@ REPLAY_CHUNK = 1 << 20  # bytes read at a time: a whole practice's backfill is 7
 
 
 def receipt_line(receipt: Receipt) -> str:
-    """`<control id> <type> <ACK code> [field: reason]`."""
+    """`<control id> <type> <ACK code> [field: reason]`; an AA that left details out says
+    each with "warning"."""
     control_id = receipt.header.control_id if receipt.header and receipt.header.control_id else "-"
     line = f"{control_id} {receipt.message_type} {receipt.code.value}"
     if receipt.duplicate:
         line += " (already applied)"
     if error := receipt.error:
-        reason = error.reason
-        if error.field and not reason.startswith(error.field):
-            reason = f"{error.field}: {reason}"
-        line += f" {reason}"
+        line += f" {_reason(error)}"
+    for warning in receipt.warnings:
+        line += f" (warning {_reason(warning)})"
     return line
+
+
+def _reason(error: FeedError) -> str:
+    if error.field and not error.reason.startswith(error.field):
+        return f"{error.field}: {error.reason}"
+    return error.reason
 
 
 def replay(settings: Settings, database: Database, path: Path) -> Iterator[Receipt]:

@@ -12,12 +12,14 @@ import signal
 from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.certificates import server_context
 from bot.config import Settings
 from bot.db import Database
 from bot.delivery.outbox import seal_legacy_payloads
@@ -84,10 +86,12 @@ def start_background(services: Services) -> tuple[OutboxWorker, BackgroundSchedu
     return worker, scheduler
 
 
-def start_feed(services: Services) -> MllpServer | None:
+def start_feed(services: Services, **limits: Any) -> MllpServer | None:
     """The HL7 listener when HL7_PORT is set (SPEC §8), on its own threads: each connection
     has one, which parses, commits and acknowledges its messages; Bolt's listeners and the
-    delivery worker never wait for it. A commit that queued thread messages wakes the worker."""
+    delivery worker never wait for it. A commit that queued thread messages wakes the worker.
+    Over TLS when HL7_TLS_CERT is set (the files were checked when the settings loaded).
+    `limits`: MllpServer's timeouts and caps, for tests that cannot wait a minute."""
     config = services.settings.feed
     if not config.configured:
         return None
@@ -98,8 +102,16 @@ def start_feed(services: Services) -> MllpServer | None:
         clock=services.clock,
         kick=lambda: services.kick(),  # read at call time: the worker is started later
     )
+    tls = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        tls = server_context(config.tls_cert, config.tls_key, config.tls_client_ca)
     server = MllpServer(
-        config.bind, config.port or 0, handle=applier.handle, allowed_sources=config.allowed_sources
+        config.bind,
+        config.port or 0,
+        handle=applier.handle,
+        allowed_sources=config.allowed_sources,
+        tls=tls,
+        **limits,
     )
     server.start()
     return server

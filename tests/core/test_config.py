@@ -147,6 +147,7 @@ def test_every_value_is_read() -> None:
         ("DATABASE_URL", "not a url"),
         ("HL7_PORT", "mllp"),
         ("HL7_ALLOWED_SOURCES", "10.0.4.0/24, the interface engine"),
+        ("HL7_ALLOWED_SOURCES", "10.0.4.12, 10.0.5.1/24"),  # host bits set: not widened
         ("HL7_ACCOUNT_FIELD", "PID-3"),
         ("HL7_SILENT_HOURS", "-2"),
         ("DEFAULT_LANGUAGE", "Spanish"),
@@ -297,3 +298,11 @@ def test_settings_repr_hides_secrets() -> None:
     )
     assert isinstance(settings, Settings)
     assert "SEKRIT" not in repr(settings)
+
+
+def test_a_range_with_host_bits_set_says_what_to_write_instead() -> None:
+    settings = load_settings({"HL7_ALLOWED_SOURCES": "10.0.5.1/24"})
+    assert settings.problems == (
+        "HL7_ALLOWED_SOURCES has host bits set in 10.0.5.1/24: write the range as 10.0.5.0/24 "
+        "or the one address as 10.0.5.1, so it allows exactly what you mean.",
+    )

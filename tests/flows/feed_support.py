@@ -51,12 +51,17 @@ def with_values(raw: bytes, **replace: str) -> bytes:
 
 
 def build_feed_stack(
-    database_url: str, fake_slack: FakeSlack, smtp: SmtpServer, **overrides: str
+    database_url: str,
+    fake_slack: FakeSlack,
+    smtp: SmtpServer,
+    limits: dict[str, Any] | None = None,
+    **overrides: str,
 ) -> Iterator[FeedStack]:
+    """The bot and its listener; `limits` shortens the listener's timeouts and caps."""
     for stack in build_stack(
         database_url, fake_slack, smtp, HL7_PORT=str(free_port()), **overrides
     ):
-        server = start_feed(stack.services)
+        server = start_feed(stack.services, **(limits or {}))
         assert server is not None
         try:
             yield FeedStack(stack, server)

@@ -4,19 +4,21 @@ this process and of another replica after a rename."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.feed.ack import AckCode
 from bot.feed.apply import FeedApplier
+from bot.feed.errors import ErrorCode
 from bot.lookup import name_keys as keys_module
 from bot.lookup.name_keys import forget_name_keys, name_keys
-from models import Appointment, AuditEvent, FeedMessage, Guardian, Patient
+from models import Appointment, AuditEvent, Family, FeedMessage, Guardian, Patient
 from tests.core.feed.conftest import fixture_bytes
 
 NEWBORN = fixture_bytes("adt_a04_newborn_v251.hl7")
@@ -61,7 +63,7 @@ def test_an_a08_without_the_email_keeps_the_guardians_email(
 @pytest.mark.parametrize(
     ("old", "new", "field", "sequence"),
     [
-        (b"ana.rivera@example.com", b"ana.rivera@@example", "NK1-5", 1),
+        (b"RIVERA^ANA", b"RIVERA^" + b"N" * 101, "NK1-2.2", 1),
         (b"|20250314|F|", b"|20990314|F|", "PID-7", 1),
         (b"FTH||(217)555-0199", b"FTH||(217)555-0199|||||||||||||||xqzzy", "NK1-20", 2),
     ],
@@ -85,7 +87,60 @@ def test_a_chart_moved_to_another_account_is_refused(applier: FeedApplier) -> No
     moved = NEWBORN.replace(b"EP000101", b"EP-MOVE").replace(b"ACCT7788", b"ACCT9999")
     receipt = applier.receive(moved)
     assert receipt.code == AckCode.AE and receipt.error is not None
-    assert receipt.error.field == "PID-3" and "another account" in receipt.error.reason
+    # The account field is named (not PID-3), with what to do about a per-visit number.
+    assert receipt.error.field == "PID-18" and "HL7_ACCOUNT_FIELD" in receipt.error.reason
+    assert b"ERR|PID^1^18^204" in receipt.ack and b"PID^1^3" not in receipt.ack
+
+
+def test_an_update_without_an_account_keeps_the_charts_and_a_new_chart_needs_one(
+    applier: FeedApplier, database: Database
+) -> None:
+    assert applier.receive(NEWBORN).code == AckCode.AA
+    update = NEWBORN.replace(b"EP000101", b"EP-NOACCT").replace(b"ACCT7788^^^SUNNYPEDS^AN", b"")
+    update = update.replace(b"|F|||12 ELM", b"|U|||12 ELM")
+    assert applier.receive(update).code == AckCode.AA
+    new_chart = update.replace(b"EP-NOACCT", b"EP-NEW").replace(b"MRN00123", b"MRN00999")
+    receipt = applier.receive(new_chart)
+    assert receipt.code == AckCode.AE and receipt.error is not None
+    assert (receipt.error.field, receipt.error.code) == ("PID-18", ErrorCode.REQUIRED_FIELD_MISSING)
+    with database.read_session() as session:
+        baby = session.exec(select(Patient)).one()
+        family = session.exec(select(Family)).one()
+    assert (baby.sex, baby.family_id, family.account_number) == ("U", family.id, "ACCT7788")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "sequence", "kept"),
+    [
+        (b"^PRN^PH^^1^217^5550143", b"121111^PRN^PH", "NK1-5", 1, "email"),
+        (b"(217)555-0199^PRN^PH", b"(217)555-0199^PRN^PH|^NET^Internet^luis@", "NK1-6", 2, "phone"),
+    ],
+)
+def test_a_malformed_guardian_phone_or_email_is_left_out_with_a_warning(
+    applier: FeedApplier,
+    database: Database,
+    old: bytes,
+    new: bytes,
+    field: str,
+    sequence: int,
+    kept: str,
+) -> None:
+    assert old in NEWBORN
+    receipt = applier.receive(NEWBORN.replace(old, new))
+    assert receipt.code == AckCode.AA and receipt.error is None
+    [warning] = receipt.warnings
+    assert (warning.field, warning.sequence) == (field, sequence)
+    segment, position = field.split("-")
+    assert f"ERR|{segment}^{sequence}^{position}^102".encode() in receipt.ack
+    assert b"|W|" in receipt.ack and b"121111" not in receipt.ack and b"luis@" not in receipt.ack
+    with database.read_session() as session:
+        guardians = session.exec(select(Guardian).order_by(col(Guardian.id))).all()
+        audit = session.exec(select(AuditEvent).where(AuditEvent.action == "feed.patient")).one()
+        assert session.exec(select(Patient)).one().chart_id == "MRN00123"
+    stored = {"email": guardians[sequence - 1].email, "phone": guardians[sequence - 1].phone}
+    left_out = "phone" if kept == "email" else "email"
+    assert stored[kept] is not None and stored[left_out] is None
+    assert json.loads(audit.details)["left_out"] == [field]
 
 
 def test_a_merge_of_unknown_charts_is_aa_and_changes_nothing(

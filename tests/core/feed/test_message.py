@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -172,7 +173,8 @@ def test_siu_new_without_start_is_ae() -> None:
     raw = raw.replace(b"|20250320093000-0400", b"|")
     with pytest.raises(FeedFieldError) as caught:
         parse_message(raw)
-    assert (caught.value.field, caught.value.code) == ("SCH-11.4", ErrorCode.REQUIRED_FIELD_MISSING)
+    # v2.6: named where the version keeps the start (TQ1 since v2.5).
+    assert (caught.value.field, caught.value.code) == ("TQ1-7", ErrorCode.REQUIRED_FIELD_MISSING)
 
 
 def test_oru_is_rejected_with_its_header() -> None:
@@ -230,7 +232,7 @@ def test_supported_versions(version: str) -> None:
     assert patient(MINIMAL.format(version=version).encode()).chart_id == "X1"
 
 
-@pytest.mark.parametrize("version", ["2.2", "2.9", "3.0", "", "25"])
+@pytest.mark.parametrize("version", ["2.1", "2.9", "3.0", "", "25"])
 def test_unsupported_versions(version: str) -> None:
     with pytest.raises(FeedRejected) as caught:
         parse_message(MINIMAL.format(version=version).encode())
@@ -313,3 +315,85 @@ def test_name_falls_back_to_the_first_repetition() -> None:
     raw = MINIMAL.format(version="2.5").replace("DOE^JANE", "DOE^BABY BOY^^^^^NB~DOE^JIM^^^^^A")
     body = patient(raw.encode())
     assert (body.first_name, body.name_type) == ("BABY BOY", "NB")
+
+
+def test_the_content_digest_ignores_msh_7_and_segment_endings_only() -> None:
+    raw = fixture_bytes("adt_a04_newborn_v251.hl7")
+    digest = parse_message(raw).header.content_digest
+    assert len(digest) == 64 and digest != hashlib.sha256(raw).hexdigest()
+    resent = raw.replace(b"|20250314093012-0400||ADT", b"|20250314094500-0400||ADT")
+    assert resent != raw
+    assert parse_message(resent.replace(b"\r", b"\r\n")).header.content_digest == digest
+    other = raw.replace(b"RIVERA^LUIS", b"RIVERA^LUISA")
+    assert parse_message(other).header.content_digest != digest
+
+
+def test_an_expired_legal_name_is_skipped_unless_every_name_has_expired() -> None:
+    raw = fixture_bytes("adt_a08_expired_name_v26.hl7")
+    body = patient(raw, today=date(2025, 3, 14))  # type: ignore[arg-type]
+    assert (body.first_name, body.middle_name, body.last_name) == ("MARISOL", "ELENA", "REYES")
+    # Before the expiration date the first legal name is still current.
+    assert patient(raw, today=date(2024, 2, 1)).last_name == "CASTILLO"  # type: ignore[arg-type]
+    only_expired = raw.replace(b"~REYES^MARISOL^ELENA^^^^L~REYES^MARI^^^^^N", b"")
+    assert patient(only_expired).last_name == "CASTILLO"
+
+
+@pytest.mark.parametrize(
+    ("sent", "word"),
+    [
+        ("MOTHER", "Mother"), ("^Father", "Father"), ("SPOUSE", "Spouse"),
+        ("GUARDIAN^GUARDIAN", "Guardian"), ("step-parent", "Stepparent"), ("MTH", "Mother"),
+        ("GRD^Legal Guardian^HL70063", "Guardian"), ("ZAU^Aunt", "Aunt"),
+    ],
+)  # fmt: skip
+def test_relationship_words_read_as_the_codes_do(sent: str, word: str) -> None:
+    raw = MINIMAL.format(version="2.5") + f"NK1|1|DOE^SAM|{sent}\r"
+    assert patient(raw.encode()).guardians[0].relationship == word
+
+
+def test_gt1_is_the_guardian_only_without_nk1_and_never_the_patient_self() -> None:
+    gt1 = "GT1|1|G-1|DOE^PAT||||||||MTH\r"
+    body = patient((MINIMAL.format(version="2.5") + gt1).encode())
+    [guarantor] = body.guardians
+    assert (guarantor.first_name, guarantor.relationship, guarantor.origin["guardian_phone"]) == (
+        "PAT", "Mother", "GT1-6",
+    )  # fmt: skip
+    with_nk1 = MINIMAL.format(version="2.5") + "NK1|1|DOE^SAM|FTH\r" + gt1
+    assert [g.first_name for g in patient(with_nk1.encode()).guardians] == ["SAM"]
+    self_pay = MINIMAL.format(version="2.5") + "GT1|1|G-1|DOE^JANE||||||||SEL\r"
+    assert patient(self_pay.encode()).guardians == ()
+    unsaid = MINIMAL.format(version="2.5") + "GT1|1|G-1|DOE^PAT\r"
+    assert patient(unsaid.encode()).guardians[0].relationship == "Guarantor"
+
+
+def test_v2_2_takes_the_trigger_from_evn_when_msh_9_has_none() -> None:
+    message = parse_message(fixture_bytes("adt_a04_v22.hl7"))
+    assert (message.header.version, message.header.type, message.header.trigger) == (
+        "2.2", "ADT", "A04",
+    )  # fmt: skip
+    assert isinstance(message.body, AdtPatient) and message.body.chart_id == "40212"
+
+
+def test_siu_start_order_tq1_then_sch_11_then_resources() -> None:
+    messages = split_messages(fixture_bytes("siu_s12_s13_tq1_v28.hl7"))
+    rescheduled = parse_message(messages[2]).body
+    assert isinstance(rescheduled, SiuAppointment)
+    assert rescheduled.starts_at == datetime(
+        2025, 6, 24, 14, 0, tzinfo=timezone(timedelta(hours=-4))
+    )
+    starts = [
+        parse_message(raw).body
+        for raw in split_messages(fixture_bytes("siu_aig_ail_aip_starts_v251.hl7"))[1:]
+    ]
+    assert [s.starts_at for s in starts if isinstance(s, SiuAppointment)] == [
+        datetime(2025, 7, 14, 8, 30), datetime(2025, 7, 15, 9, 45), datetime(2025, 7, 16, 11, 0),
+    ]  # fmt: skip
+
+
+def test_sch_25_noshow_is_a_no_show_whatever_the_event() -> None:
+    cancelled = split_messages(fixture_bytes("siu_s15_noshow_v24.hl7"))[2]
+    body = parse_message(cancelled).body
+    assert isinstance(body, SiuAppointment)
+    assert (body.event, body.filler_status, body.status) == ("cancelled", "NOSHOW", "no-show")
+    plain = parse_message(cancelled.replace(b"|NOSHOW", b"|Cancelled")).body
+    assert isinstance(plain, SiuAppointment) and plain.status == "cancelled"

@@ -129,7 +129,8 @@ def test_source_outside_allowed_list_is_closed_unread(
 
 def test_idle_connection_is_closed(thread_errors: list[BaseException | None]) -> None:
     del thread_errors
-    with MllpServer(handle=handle, idle_timeout=0.5, poll_interval=0.05) as server:
+    limits = {"idle_timeout": 0.5, "frame_timeout": 0.5, "poll_interval": 0.05}
+    with MllpServer(handle=handle, **limits) as server:
         with client(server) as connection:
             assert msa(send(connection, with_id("I1"))) == ("AA", "I1")
             started = time.monotonic()

@@ -155,14 +155,14 @@ def test_sep_hint_line_semicolons_and_true_line_numbers(database: Database) -> N
 def test_blank_lines_crlf_and_quoted_newlines_keep_line_numbers(database: Database) -> None:
     text = export([row(), row(patient_id="P1002", patient_first_name="Line\r\nBreak")])
     text += "\r\n  \r\n,,,,,,,,,,,,,\r\n"  # blank, whitespace-only, delimiters only
-    text += export([row(patient_id="P1003", guardian_email="nope")])[
+    text += export([row(patient_id="P1003", patient_dob="nope")])[
         len(",".join(FAMILY_COLUMNS)) + 2 :
     ]
 
     report = import_families(database, io.StringIO(text))
 
     # Header 1, P1001 on 2, P1002 on 3-4, three empty lines 5-7, P1003 on 8.
-    assert report.problems == [(8, "guardian_email is not an email address")]
+    assert report.problems == [(8, "patient_dob is not a date (use YYYY-MM-DD or MM/DD/YYYY)")]
     assert written_rows(database) == 0
     report = import_families(database, io.StringIO(text), skip_invalid=True)
     assert report.rows_written == 2

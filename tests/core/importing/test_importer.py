@@ -107,11 +107,10 @@ def test_bad_file_lists_every_problem_and_writes_nothing(database: Database) -> 
     assert report.problems == [
         (3, "patient_first_name is empty"),
         (3, "patient_dob is not a date (use YYYY-MM-DD or MM/DD/YYYY)"),
-        (3, "guardian_email is not an email address"),
+        # A malformed email (line 3) or phone (line 6) is left out, not a problem.
         (3, "guardian_has_portal_account must be yes or no (got 'maybe')"),
         (5, "patient_id is also on line 2 under a different account_number"),
         (6, "patient_dob is in the future"),
-        (6, "guardian_phone is not a phone number"),
         (7, "patient_dob is before 1900"),
         (8, "has 6 fields but the header has 14"),
         # Line 9 starts a record whose quoted name spans two lines; the next record is line 11.
@@ -121,7 +120,7 @@ def test_bad_file_lists_every_problem_and_writes_nothing(database: Database) -> 
     # Nothing but the audit record of the refused run.
     assert {name: n for name, n in row_counts(database).items() if n} == {"auditevent": 1}
     lines = report.summary_lines()
-    assert "10 problems, so nothing was written" in lines[1]
+    assert "8 problems, so nothing was written" in lines[1]
     assert "  line 11: guardian_has_portal_account must be yes or no (got 'perhaps')" in lines
 
 
@@ -129,13 +128,13 @@ def test_skip_invalid_writes_the_good_rows_and_lists_the_rest(database: Database
     report = import_families(database, DATA / "families_bad.csv", skip_invalid=True)
 
     assert report.written and not report.ok
-    assert len(report.problems) == 10 and report.rows_written == 2
+    assert len(report.problems) == 8 and report.rows_written == 2
     assert report.counts["patients"] == {"created": 2, "updated": 0, "unchanged": 0}
     with database.read_session() as session:
         assert patient(session, "P8001").last_name == "Line Name"  # whitespace collapsed
         families = session.exec(select(Family.account_number)).all()
     assert sorted(families) == ["A100", "A800"]
-    assert "10 problems; these rows were skipped:" in report.summary_lines()
+    assert "8 problems; these rows were skipped:" in report.summary_lines()
 
 
 def test_reimport_of_the_same_file_changes_nothing(database: Database) -> None:
@@ -203,6 +202,48 @@ def test_an_email_added_later_updates_the_guardian_known_by_name(database: Datab
     assert report.counts["guardians"] == {"created": 0, "updated": 1, "unchanged": 3}
     with database.read_session() as session:
         assert guardian(session, "Hank").match_key == "h@example.com"
+
+
+def test_a_row_with_a_bad_phone_imports_without_it_and_the_summary_lists_the_line(
+    database: Database,
+) -> None:
+    import_families(database, GOOD)
+    with database.read_session() as session:
+        marla = guardian(session, "Marla")
+        phone_before, email_before = marla.phone, marla.email
+    assert phone_before and email_before
+    text = edited(GOOD, (phone_before, "121111"), (email_before, "marla.at.example.com"))
+    text.seek(0, io.SEEK_END)
+    text.write(
+        "A777,P7770,Nia,,Testbay,2019-05-06,F,,Oma,Testbay,Mother,oma@example.com,555-01,no\n"
+    )
+    text.seek(0)
+
+    report = import_families(database, text)
+
+    assert report.ok and report.written
+    assert report.counts["patients"] == {"created": 1, "updated": 0, "unchanged": 4}
+    with database.read_session() as session:
+        marla = guardian(session, "Marla")
+        oma = guardian(session, "Oma")
+        assert patient(session, "P7770").first_name == "Nia"
+    # A stored phone or email is kept; a new guardian comes without the bad one.
+    assert (marla.phone, marla.email) == (phone_before, email_before)
+    assert (oma.email, oma.phone, oma.phone_digits) == ("oma@example.com", None, None)
+    lines = report.summary_lines()
+    good_lines = GOOD.read_text(encoding="utf-8").splitlines()
+    marla_line = 1 + next(n for n, line in enumerate(good_lines) if ",Marla," in line)
+    assert (
+        f"  warning: line {marla_line}: guardian_email is not an email address; imported without it"
+    ) in lines
+    assert (
+        f"  warning: line {marla_line}: guardian_phone is not a phone number; imported without it"
+    ) in lines
+    last_line = len(good_lines) + 1
+    assert (
+        f"  warning: line {last_line}: guardian_phone is not a phone number; imported without it"
+    ) in lines
+    assert not any("121111" in line or "marla.at" in line for line in lines)
 
 
 def test_small_chunks_give_the_same_result(
@@ -325,8 +366,8 @@ def test_one_audit_event_per_run_without_names(database: Database) -> None:
     ]
     first, second = (json.loads(e.details) for e in events)
     assert first["outcome"] == "imported" and first["counts"] == GOOD_COUNTS
-    # Line 5 now also clashes with the stored P1001: 10 problems in the file + 1.
-    assert second["outcome"] == "rejected" and second["problems"] == 11
+    # Line 5 now also clashes with the stored P1001: 8 problems in the file + 1.
+    assert second["outcome"] == "rejected" and second["problems"] == 9
     assert not any(name in events[0].details for name in ("Testwood", "Ada", "example.com"))
 
 

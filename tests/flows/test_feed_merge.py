@@ -1,0 +1,110 @@
+"""An A40 merge as staff then see it (issue 20): a chart registered twice, merged by the EHR
+over MLLP (python-hl7's client on loopback), then `/family`, the Issue PINs dialog and
+`/pinbot today` through signed requests and the fake Slack. The merged-away record is gone
+for staff; its history stays in the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.feed.message import split_messages
+from handlers.ids import IssueIds
+from models import Appointment, AuditEvent, Patient, Pin, PinStatus
+from tests.core.feed.conftest import fixture_bytes
+from tests.flows.feed_support import FeedStack, build_feed_stack
+from tests.flows.test_feed import blocks_of, card_for
+from tests.support.factories import make_pin
+from tests.support.fake_slack import FakeSlack
+from tests.support.smtp_server import SmtpServer
+
+_MESSAGES = split_messages(fixture_bytes("adt_a40_duplicate_chart_v251.hl7"))
+REGISTERED_TWICE, MERGE = _MESSAGES[:2], _MESSAGES[2]
+KEPT, GONE = "SP-3001", "SP-3002"
+
+
+@pytest.fixture
+def feed(database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer) -> Iterator[FeedStack]:
+    yield from build_feed_stack(database_url, fake_slack, smtp_server)
+
+
+def child_ids(card: dict[str, Any]) -> list[int]:
+    return [
+        int(block["block_id"].removeprefix("child_"))
+        for block in blocks_of(card["message"])
+        if str(block.get("block_id", "")).startswith("child_")
+    ]
+
+
+def dialog_child_ids(feed: FeedStack, card: dict[str, Any]) -> set[int]:
+    [button] = [
+        element
+        for block in blocks_of(card["message"])
+        for element in block.get("elements") or []
+        if element.get("action_id") == IssueIds.OPEN_DIALOG
+    ]
+    views = len(feed.stack.fake_slack.calls_to("views.open"))
+    feed.stack.click(IssueIds.OPEN_DIALOG, button["value"], message_ts=card["ts"])
+    feed.stack.fake_slack.wait_for("views.open", views + 1)
+    view = feed.stack.opened_view()
+    offered = set()
+    for block in view["blocks"]:
+        element = block.get("element") or {}
+        if element.get("action_id") in (IssueIds.CHILDREN_ACTION, IssueIds.EMAILED_CHILD_ACTION):
+            offered |= {int(option["value"]) for option in element.get("options", [])}
+    return offered
+
+
+def patient_ids(feed: FeedStack) -> dict[str, int]:
+    with feed.stack.database.read_session() as session:
+        return {p.chart_id: p.id or 0 for p in session.exec(select(Patient))}
+
+
+def test_after_an_a40_staff_see_only_the_survivor(feed: FeedStack) -> None:
+    with feed.connection() as client:
+        for raw in REGISTERED_TWICE:
+            assert client.send_message(raw)
+    ids = patient_ids(feed)
+    with feed.stack.database.transaction() as session:
+        gone = session.get(Patient, ids[GONE])
+        assert gone is not None
+        # An expired PIN: history, and no portal access (so /pinbot today lists the chart).
+        make_pin(session, gone, status=PinStatus.EXPIRED)
+        # The duplicate chart was booked for the visit the survivor is booked for too.
+        for chart in (KEPT, GONE):
+            session.add(Appointment(patient_id=ids[chart], starts_at=datetime(2025, 12, 3, 9, 0)))
+    feed.stack.services.clock = lambda: datetime(2025, 12, 3, 12, 0, tzinfo=UTC)
+    before = card_for(feed, "okafor")
+    assert sorted(child_ids(before)) == sorted(ids.values())  # two CHIOMA OKAFORs
+    assert feed.stack.command("/pinbot", "today").text.count("CHIOMA OKAFOR") == 2
+
+    assert feed.send(MERGE) == ("AA", "SP-3")
+
+    after = card_for(feed, "okafor")
+    assert child_ids(after) == [ids[KEPT]]
+    assert dialog_child_ids(feed, after) == {ids[KEPT]}
+    # The old chart id finds the survivor's family, whose card has the survivor only.
+    by_old_id = card_for(feed, GONE)
+    assert child_ids(by_old_id) == [ids[KEPT]]
+    assert feed.stack.command("/pinbot", "today").text.count("CHIOMA OKAFOR") == 1
+    # Its history stays readable: the record, its PIN, the merge in the audit.
+    with feed.stack.database.read_session() as session:
+        gone = session.get(Patient, ids[GONE])
+        pin = session.exec(select(Pin).where(Pin.patient_id == ids[GONE])).one()
+        merge = session.exec(select(AuditEvent).where(AuditEvent.action == "feed.merge")).one()
+    assert gone is not None and gone.merged_into_id == ids[KEPT]
+    assert pin.status == PinStatus.EXPIRED
+    assert json.loads(merge.details)["merged_chart_id"] == GONE
+    # The same merge under a new control id changes nothing more.
+    again = MERGE.replace(b"|SP-3|", b"|SP-4|")
+    assert feed.send(again) == ("AA", "SP-4")
+    with feed.stack.database.read_session() as session:
+        assert (
+            len(session.exec(select(AuditEvent).where(AuditEvent.action == "feed.merge")).all())
+            == 1
+        )
