@@ -41,7 +41,7 @@ import pyrage
 from sqlalchemy.engine.url import URL
 
 from bot.db import normalize_url
-from bot.files import create_owner_only
+from bot.secret import create_owner_only
 
 PG_DUMP = "pg_dump"
 _SQLITE_TIMEOUT_SECONDS = 15.0

@@ -13,6 +13,8 @@ inside a transaction).
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -27,9 +29,12 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlmodel import Session, SQLModel
 
 import models  # noqa: F401  (registers every table on the metadata)
-from bot.files import secure_sqlite_files
+from bot.secret import OWNER_ONLY, create_owner_only, others_can_read
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 # Bytes the -wal keeps once it restarts after a checkpoint: none, so no erased row survives in it.
 SQLITE_JOURNAL_SIZE_LIMIT = 0
 _sqlite_writers: dict[str, threading.RLock] = {}  # database file -> this process's writer lock
@@ -100,6 +105,22 @@ def sqlite_file(url: URL) -> Path | None:
     if url.database.startswith("file:"):  # a SQLite URI (?uri=true): leave it to SQLite
         return None
     return Path(url.database).expanduser()
+
+
+def secure_sqlite_files(database: Path) -> None:
+    """Before SQLite opens `database`: create it 0600 (SQLite gives its -wal and -shm the
+    database file's own mode, so all three are owner-only whatever the umask), and tighten
+    a database an older version left -rw-r--r-- (SPEC §12)."""
+    if not database.parent.is_dir():
+        return  # SQLite says "unable to open database file" in its own words
+    create_owner_only(database)
+    for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_COMPANIONS)):
+        try:
+            if path.exists() and others_can_read(path) and path.stat().st_uid == os.getuid():
+                path.chmod(OWNER_ONLY)
+                log.warning("made a database file readable by its owner only", extra={"path": path})
+        except FileNotFoundError:
+            pass  # a -wal or -shm removed meanwhile by another connection closing
 
 
 def make_engine(raw_url: str, **kwargs: Any) -> Engine:

@@ -4,13 +4,13 @@ backups are encrypted."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from sqlalchemy.exc import ArgumentError
 
 from bot.config import Settings
-from bot.db import normalize_url, sqlite_file
-from bot.files import SQLITE_COMPANIONS, readable_by_others
+from bot.db import SQLITE_COMPANIONS, normalize_url, sqlite_file
 from bot.runtime.checks import CheckResult
 from bot.secret import SecretError, load_secret
 
@@ -81,6 +81,14 @@ def check_database_files(settings: Settings) -> list[CheckResult]:
             )
         )
     return lines or [CheckResult("files", True, f"{database} is readable by its owner only")]
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether users other than the owner can read `path` (a directory: list or enter it)."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return bool(mode & (stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH))
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
 def check_backups(settings: Settings) -> CheckResult:
