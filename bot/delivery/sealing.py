@@ -48,7 +48,6 @@ class PinCipher:
 
     def __init__(self, secret: Secret) -> None:
         self._aead = AESGCM(secret.derive(KeyPurpose.PIN_ENCRYPTION))
-        self.source = secret.source
 
     def seal(self, pin: str, binding: bytes) -> str:
         nonce = os.urandom(_NONCE_BYTES)
