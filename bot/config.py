@@ -146,6 +146,8 @@ class Settings:
     key_override: str | None = field(repr=False)
     # HTTP mode's bind address (Slack requests, /healthz).
     http_bind: str
+    # age public keys `pinbot db backup` encrypts to (comma list); None: owner-only plain files.
+    backup_recipient: str | None = None
     problems: tuple[str, ...] = ()
 
     @property
@@ -343,6 +345,14 @@ def _email(raw: str) -> str:
     return raw
 
 
+def _age_recipients(raw: str) -> str:
+    from bot.backup import parse_recipients  # pyrage: loaded only when a recipient is set
+
+    if not parse_recipients(raw):
+        raise ValueError("no recipient")
+    return raw
+
+
 def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -440,6 +450,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         key_file=Path("pinbot.key"),
         key_override=read.text("PINBOT_KEY"),
         http_bind=read.text("HTTP_BIND", "0.0.0.0") or "0.0.0.0",
+        backup_recipient=read.parsed(
+            "BACKUP_RECIPIENT", None, _age_recipients, "a comma list of age public keys (age1…)"
+        ),
         problems=(),
     )
     settings = replace(

@@ -13,6 +13,8 @@ inside a transaction).
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +29,14 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlmodel import Session, SQLModel
 
 import models  # noqa: F401  (registers every table on the metadata)
+from bot.secret import OWNER_ONLY, create_owner_only, others_can_read
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# Bytes the -wal keeps once it restarts after a checkpoint: none, so no erased row survives in it.
+SQLITE_JOURNAL_SIZE_LIMIT = 0
 _sqlite_writers: dict[str, threading.RLock] = {}  # database file -> this process's writer lock
 _sqlite_writers_lock = threading.Lock()
 _READ_ONLY = "pinbot_read_only"
@@ -77,6 +85,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # Erased rows (a PIN's ciphertext once delivered) are zeroed in the file, not left in
+        # free space, and the WAL is cut back to nothing each time it restarts after a
+        # checkpoint, so their earlier versions do not linger in the -wal either (SPEC §12).
+        cursor.execute("PRAGMA secure_delete = ON")
+        cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -85,9 +98,40 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):  # a SQLite URI (?uri=true): leave it to SQLite
+        return None
+    return Path(url.database).expanduser()
+
+
+def secure_sqlite_files(database: Path) -> None:
+    """Before SQLite opens `database`: create it 0600 (SQLite gives its -wal and -shm the
+    database file's own mode, so all three are owner-only whatever the umask), and tighten
+    a database an older version left -rw-r--r-- (SPEC §12)."""
+    if not database.parent.is_dir():
+        return  # SQLite says "unable to open database file" in its own words
+    create_owner_only(database)
+    for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_COMPANIONS)):
+        try:
+            if path.exists() and others_can_read(path) and path.stat().st_uid == os.getuid():
+                path.chmod(OWNER_ONLY)
+                log.warning("made a database file readable by its owner only", extra={"path": path})
+        except FileNotFoundError:
+            pass  # a -wal or -shm removed meanwhile by another connection closing
+
+
 def make_engine(raw_url: str, **kwargs: Any) -> Engine:
     url = normalize_url(raw_url)
+    # SQL parameters (names, emails, account numbers, payloads) never reach an error message,
+    # a log line or a traceback: SQLAlchemy prints the statement only (SPEC §12).
+    kwargs["hide_parameters"] = True
     if url.get_backend_name() == "sqlite":
+        database_file = sqlite_file(url)
+        if database_file is not None:
+            secure_sqlite_files(database_file)
         kwargs.setdefault(
             "connect_args", {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )

@@ -76,6 +76,20 @@ def write_owner_only(path: Path, data: bytes) -> None:
         os.close(descriptor)
 
 
+def create_owner_only(path: Path) -> None:
+    """Create `path` empty and 0600 if it does not exist yet, whatever the umask (the SQLite
+    database before SQLite opens it, a backup before it is written); an existing file is
+    left as it is."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(descriptor, OWNER_ONLY)
+    finally:
+        os.close(descriptor)
+
+
 def create_key_file(path: Path) -> None:
     """Write a new key beside `path`, then link it into place: two processes starting at once
     both end up reading the one key that won, never a half-written file."""

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 
 from bot.config import Settings
 from bot.db import Database
+from bot.delivery.sealing import PinCipher
 from bot.delivery.worker import Outbox
 from bot.issuing.gateway import BuiltinGateway, PortalGateway
 from bot.issuing.requests import IssuePolicy
@@ -33,6 +35,11 @@ class Services:
         if isinstance(self.gateway, BuiltinGateway) and self.gateway.lookup_key is None:
             self.gateway = BuiltinGateway(self.secret.derive(KeyPurpose.PIN_LOOKUP))
 
+    @cached_property
+    def pin_cipher(self) -> PinCipher:
+        """Seals PINs into outgoing work; the outbox opens them with the same secret's key."""
+        return PinCipher(self.secret)
+
     def now_local(self) -> datetime:
         return self.clock().astimezone(self.settings.timezone)
 
@@ -45,6 +52,7 @@ class Services:
             today=self.today(),
             pin_ttl_days=self.settings.pin_ttl_days,
             minor_age_limit=self.settings.minor_age_limit,
+            pin_cipher=self.pin_cipher,
             default_language=self.settings.default_language,
             timezone=self.settings.timezone,
         )

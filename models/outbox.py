@@ -15,7 +15,8 @@ class OutgoingWork(SQLModel, table=True):
     dedupe_key: str = Field(max_length=200, unique=True)
     batch_id: int | None = Field(default=None, foreign_key="issuebatch.id", index=True)
     family_id: int | None = Field(default=None, foreign_key="family.id")
-    # JSON. May hold PIN plaintext until delivered or given up; then it is erased.
+    # JSON. PINs in it are sealed (AES-GCM, bot/delivery/sealing.py) until delivered or
+    # given up; then the ciphertext is erased.
     payload: str = Field(default="{}")
     result: str = Field(default="{}")
     status: str = Field(default=WorkStatus.PENDING, max_length=10, index=True)

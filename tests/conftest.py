@@ -69,6 +69,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def loose_umask() -> Iterator[None]:
+    """The usual umask (022), under which files are -rw-r--r-- unless pinbot says otherwise."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database
@@ -77,5 +87,6 @@ def database(database_url: str) -> Iterator[Database]:
 
 # Shared servers: the local SMTP server (aiosmtpd) and the fake Slack Web API.
 from tests.support.fake_slack import fake_slack_fixture  # noqa: E402, F401
+from tests.support.logs import pinbot_log_fixture  # noqa: E402, F401
 from tests.support.smtp_server import smtp_server_fixture  # noqa: E402, F401
 from tests.support.stack import stack  # noqa: E402, F401

@@ -3,7 +3,7 @@ they announce, delivered after commit (bot/delivery/worker.py), retried with bac
 lost nor doubled. This module is the queue side: what callers enqueue, cancel and retry.
 
 A worker claims a row with a conditional UPDATE (only one replica wins it), performs it outside
-any transaction, then records success or failure. PIN plaintext lives only in a pending row's
+any transaction, then records success or failure. A PIN, sealed, lives only in a pending row's
 payload and is erased once the work is delivered or finally given up — with one bounded
 exception: a letters upload that finally failed keeps its letters until PIN_LETTER_TTL_HOURS
 after issue (24 h when that is 0), so staff can click "Retry upload" and post the same letters
@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.config import Settings
 from bot.db import Database
 from bot.delivery.notices import ThreadNotice, as_payload
+from bot.delivery.sealing import PinCipher, has_plaintext_pins, seal_pins
 from bot.errors import NotAllowed, NotFound
 from models import OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus
 
@@ -62,7 +64,14 @@ def enqueue(
     payload: dict[str, Any],
     batch_id: int | None = None,
     family_id: int | None = None,
+    pin_cipher: PinCipher | None = None,
 ) -> OutgoingWork:
+    """Queue work. A payload that carries PINs is written with them sealed (sealing.py), so
+    it needs `pin_cipher`: without one it is refused rather than written in plaintext."""
+    if has_plaintext_pins(payload):
+        if pin_cipher is None:
+            raise ValueError("outgoing work that carries a PIN needs the PIN cipher")
+        payload = seal_pins(payload, pin_cipher, dedupe_key)
     work = OutgoingWork(
         kind=kind,
         dedupe_key=dedupe_key,
@@ -235,3 +244,29 @@ def erase_held_letters(database: Database, settings: Settings, *, now: datetime)
     if held:
         log.info("held letters erased", extra={"count": len(held)})
     return len(held)
+
+
+def seal_legacy_payloads(database: Database, pin_cipher: PinCipher) -> int:
+    """Seal in place the plaintext PINs that work queued before sealing existed still holds
+    (run at start-up: an Alembic migration cannot see the secret). Such work keeps
+    delivering meanwhile, since the worker passes plaintext through; returns how many rows."""
+    sealed = 0
+    with database.transaction() as session:
+        rows = session.exec(
+            select(OutgoingWork).where(
+                col(OutgoingWork.kind).in_([WorkKind.WELCOME_EMAIL, WorkKind.LETTERS_UPLOAD]),
+                # Only these still hold PINs: the rest were erased when done or given up.
+                or_(
+                    col(OutgoingWork.status) == WorkStatus.PENDING,
+                    col(OutgoingWork.result) == LETTERS_HELD,
+                ),
+            )
+        ).all()
+        for work in rows:
+            payload = json.loads(work.payload)
+            if has_plaintext_pins(payload):
+                work.payload = json.dumps(seal_pins(payload, pin_cipher, work.dedupe_key))
+                sealed += 1
+    if sealed:
+        log.info("plaintext PINs from before the upgrade sealed", extra={"count": sealed})
+    return sealed

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
@@ -36,8 +37,10 @@ from bot.delivery.performers import (
     SlackPort,
     practice_of,
 )
+from bot.delivery.sealing import PinCipher, PinUnreadable, is_sealed, open_pins, pins_in
 from bot.delivery.smtp import MailError
 from bot.documents.letters import Practice
+from bot.logs import error_ref
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ class Outbox:
         clock: Callable[[], datetime] = utcnow,
         backoff: tuple[int, ...] = BACKOFF_SECONDS,
         render_notice: NoticeRenderer,
+        pin_cipher: PinCipher | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -60,6 +64,8 @@ class Outbox:
         self.clock = clock
         self.backoff = backoff
         self.render_notice = render_notice
+        # Opens the PINs sealed in the work it delivers; make_services hands it the practice's.
+        self.pin_cipher = pin_cipher
         self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
 
     @property
@@ -102,16 +108,38 @@ class Outbox:
             return None
         try:
             perform = self.deliveries().performer(WorkKind(work.kind))
-            outcome = perform(json.loads(work.payload), work)
+            outcome = perform(self._opened_payload(work), work)
         except (DeliveryError, MailError) as error:
             self._record_failure(work, str(error), transient=error.transient)
             return False
         except Exception as error:
-            log.exception("delivery crashed", extra={"work_id": work.id, "kind": work.kind})
+            # The type and a ref, never the message: a database error's holds SQL (bot/logs.py).
+            log.error(
+                "delivery crashed",
+                exc_info=error,
+                extra={**_error_fields(error), "work_id": work.id, "kind": work.kind},
+            )
             self._record_failure(work, type(error).__name__, transient=True)
             return False
         self._record_success(work, outcome)
         return True
+
+    def _opened_payload(self, work: OutgoingWork) -> dict[str, Any]:
+        """The payload with its PINs in plaintext, for the performer only: never written back,
+        never logged. A PIN that does not open (another secret, an altered row) fails the work
+        for good: no retry can open it, and the thread is told so staff can issue again."""
+        payload: dict[str, Any] = json.loads(work.payload)
+        if not any(is_sealed(pin) for pin in pins_in(payload)):
+            return payload  # nothing sealed: no PIN, or plaintext queued before the upgrade
+        if self.pin_cipher is None:
+            raise DeliveryError("no PIN key to open this work's PINs", transient=False)
+        try:
+            return open_pins(payload, self.pin_cipher, work.dedupe_key)
+        except PinUnreadable:
+            raise DeliveryError(
+                "its PINs do not open with this PINBOT_KEY (changed or lost secret?)",
+                transient=False,
+            ) from None
 
     def _claim(self, work_id: int) -> OutgoingWork | None:
         now = self.clock()
@@ -216,6 +244,10 @@ class Outbox:
         )
 
 
+def _error_fields(error: Exception) -> dict[str, str]:
+    return {"error": type(error).__name__, "ref": error_ref()}
+
+
 RECORD_RETRY_PAUSES = (0.05, 0.5, 2.0)
 
 
@@ -262,5 +294,5 @@ class OutboxWorker:
             try:
                 while self.outbox.deliver_due() and not self._stop.is_set():
                     pass
-            except Exception:
-                log.exception("outbox sweep failed")
+            except Exception as error:
+                log.error("outbox sweep failed", exc_info=error, extra=_error_fields(error))

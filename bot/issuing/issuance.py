@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.clock import end_of_day, last_valid_day, local_date
 from bot.delivery import keys, outbox
+from bot.delivery.sealing import PinCipher
 from bot.documents.letters import LetterCase
 from bot.families.record import ChildRecord, FamilyRecord, load_family
 from bot.issuing.gateway import PortalGateway
@@ -86,7 +87,9 @@ def issue_pins(
     session.add(batch)
     session.flush()
     issued = [_issue_one(session, batch, child, gateway, policy) for child in children]
-    _queue_deliveries(session, batch, family, children, issued, recipient, policy.timezone)
+    _queue_deliveries(
+        session, batch, family, children, issued, recipient, policy.timezone, policy.pin_cipher
+    )
     audit.record(
         session,
         actor=request.issued_by,
@@ -178,6 +181,7 @@ def _queue_deliveries(
     issued: Sequence[tuple[tuple[Pin, str], bool]],
     recipient: Guardian | None,
     zone: tzinfo,
+    pin_cipher: PinCipher,
 ) -> None:
     """Queue the letters upload and the welcome email; every date in them is the practice's."""
     pins = {pin.patient_id: (pin, plaintext) for (pin, plaintext), _ in issued}
@@ -211,6 +215,7 @@ def _queue_deliveries(
                 "language": batch.language,
                 "account_number": family.account_number,
             },
+            pin_cipher=pin_cipher,
         )
     if batch.mode == IssueMode.WELCOME and recipient is not None:
         pin, plaintext = pins[first.id]
@@ -232,6 +237,7 @@ def _queue_deliveries(
                 "channel_id": batch.channel_id,
                 "thread_ts": batch.thread_ts,
             },
+            pin_cipher=pin_cipher,
         )
 
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from sqlmodel import Session, col, select
 
+from bot.delivery.sealing import PinCipher
 from models import (
     Pin,
     PinStatus,
@@ -59,6 +60,8 @@ class IssuePolicy:
     today: date
     pin_ttl_days: int
     minor_age_limit: int
+    # Seals the PINs the batch writes into its outgoing work (SPEC §12: never in plaintext).
+    pin_cipher: PinCipher
     default_language: str = "en"  # DEFAULT_LANGUAGE
     timezone: tzinfo = UTC
 

@@ -34,6 +34,12 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    # Works, but kept less safely than it should be (e.g. a database file others can read).
+    warning: bool = False
+
+    @property
+    def verdict(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.warning else "ok "
 
 
 def check_configuration(settings: Settings) -> list[CheckResult]:
@@ -123,6 +129,8 @@ def run_checks(
 ) -> list[CheckResult]:
     """Every check; `check_slack` (tokens, Socket Mode, channel membership) comes from the
     composition root, the one place that talks to Slack's Web API."""
+    from bot.runtime.keeping import check_keeping  # it builds CheckResults: imported late
+
     return [
         *check_configuration(settings),
         check_database(settings),
@@ -132,6 +140,7 @@ def run_checks(
         *check_feed(settings),
         *check_feed_reach(settings),
         *check_feed_tls(settings),
+        *check_keeping(settings),
     ]
 
 

@@ -58,10 +58,15 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:  # noqa
 
 
 def cmd_db_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.backup import BackupFailed, backup
+    from bot.backup import BackupFailed, backup, parse_recipients
 
     try:
-        result = backup(settings.database_url, Path(args.file), overwrite=args.force)
+        result = backup(
+            settings.database_url,
+            Path(args.file),
+            overwrite=args.force,
+            recipients=parse_recipients(settings.backup_recipient),
+        )
     except BackupFailed as error:
         return _fail(*str(error).splitlines())
     _say(result.summary())
@@ -202,7 +207,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG
 
     results = checks.run_checks(settings, check_slack=check_slack)
     for result in results:
-        _say(f"{'ok ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
+        _say(f"{result.verdict} {result.name}: {result.detail}")
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
@@ -295,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup = db.add_parser(
         "backup",
         help="copy the database to FILE while the bot runs "
-        "(SQLite online backup; PostgreSQL: pg_dump)",
+        "(SQLite online backup; PostgreSQL: pg_dump), encrypted to BACKUP_RECIPIENT when set",
     )
     backup.add_argument("file")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")

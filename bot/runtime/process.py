@@ -21,6 +21,8 @@ from slack_sdk import WebClient
 from bot.certificates import server_context
 from bot.config import Settings
 from bot.db import Database
+from bot.delivery.outbox import seal_legacy_payloads
+from bot.delivery.sealing import PinCipher
 from bot.delivery.worker import Outbox, OutboxWorker
 from bot.feed.apply import FeedApplier
 from bot.feed.mllp import MllpServer
@@ -48,12 +50,20 @@ RETRY_EVERY_SECONDS = 30
 
 
 def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
-    outbox = Outbox(database, settings, slack=WebClientPort(client), render_notice=render_notice)
     secret = load_secret(settings.key_file, settings.key_override)
+    outbox = Outbox(
+        database,
+        settings,
+        slack=WebClientPort(client),
+        render_notice=render_notice,
+        pin_cipher=PinCipher(secret),
+    )
     return Services(settings=settings, database=database, outbox=outbox, secret=secret)
 
 
 def start_background(services: Services) -> tuple[OutboxWorker, BackgroundScheduler]:
+    # Work queued by a version that wrote PINs in plaintext is sealed before anything else.
+    seal_legacy_payloads(services.database, services.pin_cipher)
     worker = OutboxWorker(services.outbox)
     services.kick = worker.kick
     worker.start()

@@ -21,9 +21,11 @@ from sqlmodel import col, select
 
 from bot.backup import BackupFailed, backup
 from bot.db import Database, normalize_url
+from bot.delivery.sealing import PinCipher
 from bot.issuing.gateway import BuiltinGateway
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssuePolicy, IssueRequest
+from bot.secret import Secret
 from models import IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.core.runtime.test_cli import pinbot
@@ -37,6 +39,7 @@ POLICY = IssuePolicy(
     today=date(2026, 6, 1),
     pin_ttl_days=90,
     minor_age_limit=18,
+    pin_cipher=PinCipher(Secret.ephemeral()),
 )
 
 

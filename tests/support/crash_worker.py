@@ -19,9 +19,11 @@ from typing import Any
 
 from bot.config import load_settings
 from bot.db import Database
+from bot.delivery.sealing import PinCipher
 from bot.delivery.worker import Outbox
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssueRequest
+from bot.secret import load_secret
 from bot.services import Services
 from handlers.notices import render_notice
 
@@ -61,10 +63,18 @@ def after_send(services: Services, work_id: str) -> None:
 def main(argv: list[str]) -> None:
     settings = load_settings(dict(os.environ))
     database = Database(settings.database_url)
+    secret = load_secret(settings.key_file, settings.key_override)  # the test run's PINBOT_KEY
     services = Services(
         settings=settings,
         database=database,
-        outbox=Outbox(database, settings, slack=None, render_notice=render_notice),
+        outbox=Outbox(
+            database,
+            settings,
+            slack=None,
+            render_notice=render_notice,
+            pin_cipher=PinCipher(secret),
+        ),
+        secret=secret,
     )
     {"after-commit": after_commit, "after-send": after_send}[argv[0]](services, *argv[1:])
     raise SystemExit("still alive: the kill did not happen")

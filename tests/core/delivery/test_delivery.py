@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
+from bot.delivery.sealing import open_pins, seal_pins
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssueRequest
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow
@@ -135,8 +136,11 @@ def test_non_ascii_address_fails_at_once_and_is_told(stack: Stack) -> None:
         work = session.exec(
             select(OutgoingWork).where(OutgoingWork.kind == WorkKind.WELCOME_EMAIL)
         ).one()
-        payload = json.loads(work.payload)
-        work.payload = json.dumps({**payload, "to_address": "ana.núñez@example.com"})
+        # A sealed PIN is bound to its address: re-seal it as if queued for this one.
+        cipher = stack.services.pin_cipher
+        payload = open_pins(json.loads(work.payload), cipher, work.dedupe_key)
+        payload["to_address"] = "ana.núñez@example.com"
+        work.payload = json.dumps(seal_pins(payload, cipher, work.dedupe_key))
     stack.deliver()
     stack.deliver()
     work = _email_work(stack)

@@ -10,16 +10,23 @@ import pytest
 from sqlmodel import select
 
 from bot.db import Database
+from bot.delivery.sealing import PinCipher, open_pins
 from bot.errors import ValidationFailed
 from bot.issuing.gateway import BuiltinGateway, verify_pin
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssueMode, IssuePolicy, IssueRequest
+from bot.secret import Secret
 from models import AuditEvent, Delivery, IssueBatch, OutgoingWork, Pin, PinStatus, WorkKind
 from tests.support.factories import make_family, make_guardian, make_patient
 
 TODAY = date(2026, 11, 25)
+CIPHER = PinCipher(Secret.ephemeral())
 POLICY = IssuePolicy(
-    now=datetime.combine(TODAY, time(15), UTC), today=TODAY, pin_ttl_days=90, minor_age_limit=18
+    now=datetime.combine(TODAY, time(15), UTC),
+    today=TODAY,
+    pin_ttl_days=90,
+    minor_age_limit=18,
+    pin_cipher=CIPHER,
 )
 
 
@@ -70,9 +77,10 @@ def _issue(database: Database, request: IssueRequest):  # type: ignore[no-untype
 
 
 def _work(database: Database, kind: WorkKind) -> list[dict]:
+    """The payloads as the worker reads them: PINs opened."""
     with database.read_session() as session:
         rows = session.exec(select(OutgoingWork).where(OutgoingWork.kind == kind)).all()
-        return [json.loads(r.payload) for r in rows]
+        return [open_pins(json.loads(r.payload), CIPHER, r.dedupe_key) for r in rows]
 
 
 def test_one_welcome_email_for_the_oldest_child_the_rest_printed(database, smiths) -> None:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyrage
 import pytest
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlmodel import SQLModel
@@ -357,12 +358,17 @@ def full_config(database_url: str, fake_slack: FakeSlack, smtp_port: int) -> dic
 def test_check_with_a_full_config_is_all_ok(
     tmp_path: Path, database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer
 ) -> None:
-    run = pinbot(tmp_path, "check", **full_config(database_url, fake_slack, smtp_server.port))
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    env = full_config(database_url, fake_slack, smtp_server.port)
+    run = pinbot(tmp_path, "check", **env, BACKUP_RECIPIENT=recipient, PINBOT_KEY="k" * 40)
 
     assert run.code == 0, run
     names = [re.sub(r"^(ok|FAIL)\s+(\w+):.*$", r"\2", line) for line in run.said]
-    assert names == ["configuration", "database", "smtp", "slack", "languages"], run
+    keeping = ["secret", "files", "backups"] if "sqlite" in database_url else ["secret", "backups"]
+    assert names == ["configuration", "database", "smtp", "slack", "languages", *keeping], run
     assert all(line.startswith("ok ") for line in run.said), run
+    assert "PINBOT_KEY in the environment" in run.stdout
+    assert "encrypts to 1 age recipient" in run.stdout
     assert "HTTP mode on port 3000" in run.stdout
     assert "connected as @pinbot" in run.stdout
     assert [call.token for call in fake_slack.calls_to("auth.test")] == [
@@ -380,7 +386,7 @@ def test_check_says_what_is_wrong_in_plain_words(tmp_path: Path, fake_slack: Fak
 
     assert run.code == 1, run
     lines = run.said
-    assert all(line.startswith(("ok ", "FAIL ")) for line in lines), run
+    assert all(line.startswith(("ok ", "FAIL ", "WARN ")) for line in lines), run
     failed = {line.split()[1].rstrip(":"): line for line in lines if line.startswith("FAIL")}
     assert set(failed) == {"configuration", "database", "smtp", "slack"}, run
     assert "SLACK_BOT_TOKEN must start with 'xoxb-'" in failed["configuration"]
