@@ -59,6 +59,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         path = tmp_path / "pinbot.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        path.chmod(0o600)  # as pinbot creates it (a copy takes the umask's mode)
         yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("postgres_url")

@@ -44,6 +44,8 @@ METHOD_SCOPES = {
     "views_open": None,
     "views_publish": None,
     "auth_test": None,
+    # Called with the app-level token (connections:write, not a bot scope) by pinbot check.
+    "apps_connections_open": None,
 }
 _WEB_API_CALL = re.compile(
     r"\.((?:chat|files|users|usergroups|views|auth|conversations|team|reactions|pins|bookmarks"

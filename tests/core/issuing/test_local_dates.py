@@ -14,12 +14,14 @@ from sqlmodel import Session, select
 
 from bot.clock import Clock, end_of_day, last_valid_day
 from bot.db import Database
+from bot.delivery.sealing import PinCipher, open_pins
 from bot.families.record import load_family
 from bot.issuing.gateway import BuiltinGateway, verify_patient_pin
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssuePolicy, IssueRequest, IssueResult
 from bot.reminders.digest import Section, build_digest
 from bot.reminders.sweep import mark_expired_pins
+from bot.secret import Secret
 from models import Family, Guardian, OutgoingWork, Patient, Pin, PinStatus, WorkKind
 from tests.support.factories import make_family, make_guardian, make_patient
 
@@ -32,7 +34,12 @@ PRINTED_EXPIRY = date(2027, 3, 6)  # 90 days after the local issue date
 def _policy(now: datetime) -> IssuePolicy:
     clock = Clock(NEW_YORK, lambda: now.astimezone(UTC))
     return IssuePolicy(
-        now=clock(), today=clock.today(), pin_ttl_days=90, minor_age_limit=18, timezone=NEW_YORK
+        now=clock(),
+        today=clock.today(),
+        pin_ttl_days=90,
+        minor_age_limit=18,
+        timezone=NEW_YORK,
+        pin_cipher=CIPHER,
     )
 
 
@@ -63,10 +70,13 @@ def issued(database: Database) -> dict[str, object]:
     return {"family": family.id, "child": child.id, "chart": child.chart_id, "dob": child.dob}
 
 
+CIPHER = PinCipher(Secret.ephemeral())
+
+
 def _payload(database: Database, kind: WorkKind) -> dict:  # type: ignore[type-arg]
     with database.read_session() as session:
         work = session.exec(select(OutgoingWork).where(OutgoingWork.kind == kind)).one()
-        return json.loads(work.payload)  # type: ignore[no-any-return]
+        return open_pins(json.loads(work.payload), CIPHER, work.dedupe_key)
 
 
 def test_the_zone_really_differs_at_that_moment() -> None:
