@@ -1,7 +1,9 @@
 """Delivering outgoing work: the Outbox claims one row at a time with a conditional UPDATE
-(only one replica wins it), performs it outside any transaction, then records success or
-failure with backoff, erasing PIN plaintext once the work is done or given up; OutboxWorker is
-the background thread that runs due work after each commit and on a timer."""
+(only one replica wins it; the claim names its owner and a heartbeat keeps it, see
+bot/delivery/leases.py), performs it outside any transaction, then records success or failure
+with backoff (Slack's Retry-After moves the next attempt, no thread sleeps through it), erasing
+PIN plaintext once the work is done or given up; OutboxWorker is the background thread that runs
+due work after each commit and every POLL_SECONDS."""
 
 from __future__ import annotations
 
@@ -18,12 +20,15 @@ from sqlmodel import Session, col, select
 from bot.config import Settings
 from bot.db import Database, DatabaseUnavailable, rows_changed
 from bot.delivery import keys
-from bot.delivery.notices import DeliveryFailed, NoticeRenderer
+from bot.delivery.leases import Heartbeat, owner_name
+from bot.delivery.notices import DeliveryFailed, LettersNotRemoved, NoticeRenderer
 from bot.delivery.outbox import (
     ANNOUNCED_FAILURES,
     BACKOFF_SECONDS,
+    HEARTBEAT,
     LEASE,
     LETTERS_HELD,
+    STUCK_DELETE_HOURS,
     erase_secrets,
     hold_hours,
     post_in_thread,
@@ -41,6 +46,10 @@ from bot.documents.letters import Practice
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)
+
+# The worker looks for due work this often besides being kicked after each commit: a claim left
+# by a dead process is taken over within LEASE + POLL_SECONDS (20 s).
+POLL_SECONDS = 5.0
 
 
 class Outbox:
@@ -61,6 +70,8 @@ class Outbox:
         self.backoff = backoff
         self.render_notice = render_notice
         self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
+        self.owner = owner_name()
+        self.lease, self.heartbeat = LEASE, HEARTBEAT
 
     @property
     def practice(self) -> Practice:
@@ -100,10 +111,19 @@ class Outbox:
         work = self._claim(work_id)
         if work is None:
             return None
+        with Heartbeat(lambda: self._renew(work_id), self.heartbeat.total_seconds()):
+            return self._perform(work)
+
+    def _perform(self, work: OutgoingWork) -> bool:
         try:
             perform = self.deliveries().performer(WorkKind(work.kind))
             outcome = perform(json.loads(work.payload), work)
-        except (DeliveryError, MailError) as error:
+        except DeliveryError as error:
+            self._record_failure(
+                work, str(error), transient=error.transient, retry_after=error.retry_after
+            )
+            return False
+        except MailError as error:
             self._record_failure(work, str(error), transient=error.transient)
             return False
         except Exception as error:
@@ -128,10 +148,40 @@ class Outbox:
                             col(OutgoingWork.claimed_until) < now,
                         ),
                     )
-                    .values(claimed_until=now + LEASE, attempts=OutgoingWork.attempts + 1)
+                    .values(
+                        claimed_until=now + self.lease,
+                        claimed_by=self.owner,
+                        attempts=OutgoingWork.attempts + 1,
+                    )
                 )
             )
             return session.get(OutgoingWork, work_id) if claimed == 1 else None
+
+    def _renew(self, work_id: int) -> bool:
+        """The heartbeat: push our claim's end LEASE ahead; False once it is not ours."""
+        with self.database.transaction() as session:
+            renewed = rows_changed(
+                session.execute(
+                    update(OutgoingWork)
+                    .where(
+                        col(OutgoingWork.id) == work_id,
+                        col(OutgoingWork.claimed_by) == self.owner,
+                        col(OutgoingWork.status) == WorkStatus.PENDING,
+                    )
+                    .values(claimed_until=self.clock() + self.lease)
+                )
+            )
+        return renewed == 1
+
+    def _owned(self, session: Session, work: OutgoingWork) -> OutgoingWork | None:
+        """The row to record on, if our claim still holds it: a claim taken over (our heartbeat
+        failed for a whole LEASE) is the new owner's to record."""
+        row = session.get(OutgoingWork, work.id)
+        if row is None or row.claimed_by != self.owner or row.status != WorkStatus.PENDING:
+            log.warning("delivery claim was taken over; not recording", extra={"work_id": work.id})
+            return None
+        row.claimed_until = row.claimed_by = None
+        return row
 
     def _record_success(self, work: OutgoingWork, outcome: Outcome) -> None:
         _persistently(lambda: self._write_success(work, outcome))
@@ -141,19 +191,25 @@ class Outbox:
 
     def _write_success(self, work: OutgoingWork, outcome: Outcome) -> None:
         with self.database.transaction() as session:
-            row = session.get(OutgoingWork, work.id)
-            assert row is not None
+            row = self._owned(session, work)
+            if row is None:
+                return
             row.status = WorkStatus.DONE
             row.done_at = self.clock()
-            row.claimed_until = None
             row.payload = erase_secrets(row.payload)
             row.result = json.dumps(outcome.result)
             if outcome.follow_up is not None:
                 outcome.follow_up(session)
 
-    def _record_failure(self, work: OutgoingWork, error: str, *, transient: bool) -> None:
-        give_up = not transient or work.attempts >= work.max_attempts
-        _persistently(lambda: self._write_failure(work, error, give_up))
+    def _record_failure(
+        self, work: OutgoingWork, error: str, *, transient: bool, retry_after: float | None = None
+    ) -> None:
+        # Slack's Retry-After moves the next attempt (never sooner than the backoff): no
+        # thread sleeps through it, so it can't outlive the claim.
+        delay = max(self.backoff[min(work.attempts - 1, len(self.backoff) - 1)], retry_after or 0)
+        next_attempt_at = self.clock() + timedelta(seconds=delay)
+        give_up = self._gives_up(work, transient=transient, next_attempt_at=next_attempt_at)
+        _persistently(lambda: self._write_failure(work, error, give_up, next_attempt_at))
         log.warning(
             "delivery failed",
             extra={
@@ -164,11 +220,24 @@ class Outbox:
             },
         )
 
-    def _write_failure(self, work: OutgoingWork, error: str, give_up: bool) -> None:
+    def _gives_up(
+        self, work: OutgoingWork, *, transient: bool, next_attempt_at: datetime
+    ) -> bool:
+        if work.kind == WorkKind.LETTERS_DELETE:
+            return False  # a letter left in Slack is a live credential: retry until it's gone
+        if not transient or work.attempts >= work.max_attempts:
+            return True
+        # An upload's PINs are kept no longer than its letters' hold: it stops trying then.
+        hold_ends = work.created_at + timedelta(hours=hold_hours(self.settings))
+        return work.kind == WorkKind.LETTERS_UPLOAD and next_attempt_at >= hold_ends
+
+    def _write_failure(
+        self, work: OutgoingWork, error: str, give_up: bool, next_attempt_at: datetime
+    ) -> None:
         with self.database.transaction() as session:
-            row = session.get(OutgoingWork, work.id)
-            assert row is not None
-            row.claimed_until = None
+            row = self._owned(session, work)
+            if row is None:
+                return
             row.last_error = error[:300]
             if give_up:
                 row.status = WorkStatus.FAILED
@@ -177,8 +246,29 @@ class Outbox:
                     row.payload = erase_secrets(row.payload)
                 self._announce_failure(session, row, retry_until)
             else:
-                delay = self.backoff[min(work.attempts - 1, len(self.backoff) - 1)]
-                row.next_attempt_at = self.clock() + timedelta(seconds=delay)
+                row.next_attempt_at = next_attempt_at
+                if row.kind == WorkKind.LETTERS_DELETE:
+                    self._tell_stuck_delete(session, row)
+
+    def _tell_stuck_delete(self, session: Session, work: OutgoingWork) -> None:
+        """Once a letter's deletion has failed for STUCK_DELETE_HOURS, say so in its thread
+        (once; the retries go on)."""
+        failing = self.clock() - work.created_at
+        told = json.loads(work.result or "{}").get("told_stuck")
+        if told or failing < timedelta(hours=STUCK_DELETE_HOURS):
+            return
+        work.result = json.dumps({"told_stuck": True})
+        payload = json.loads(work.payload)
+        post_in_thread(
+            session,
+            dedupe_key=keys.letters_not_removed_notice(payload["file_id"]),
+            channel_id=payload.get("channel_id"),
+            thread_ts=payload.get("thread_ts"),
+            family_id=work.family_id,
+            notice=LettersNotRemoved(
+                failing_hours=int(failing.total_seconds() // 3600), error=work.last_error
+            ),
+        )
 
     def _hold_letters(self, work: OutgoingWork) -> datetime | None:
         """Keep a failed upload's letters for "Retry upload" (the bounded exception to erasing
@@ -257,7 +347,7 @@ class OutboxWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait()
+            self._wake.wait(POLL_SECONDS)
             self._wake.clear()
             try:
                 while self.outbox.deliver_due() and not self._stop.is_set():
