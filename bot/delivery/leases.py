@@ -54,4 +54,5 @@ class Heartbeat:
                     log.warning("delivery claim lost before it was recorded")
                     return
             except Exception as error:  # the database hiccuped: the next beat tries again
-                log.warning("renewing a delivery claim failed", extra={"error": type(error).__name__})
+                failure = type(error).__name__
+                log.warning("renewing a delivery claim failed", extra={"error": failure})
