@@ -220,9 +220,7 @@ class Outbox:
             },
         )
 
-    def _gives_up(
-        self, work: OutgoingWork, *, transient: bool, next_attempt_at: datetime
-    ) -> bool:
+    def _gives_up(self, work: OutgoingWork, *, transient: bool, next_attempt_at: datetime) -> bool:
         if work.kind == WorkKind.LETTERS_DELETE:
             return False  # a letter left in Slack is a live credential: retry until it's gone
         if not transient or work.attempts >= work.max_attempts:
