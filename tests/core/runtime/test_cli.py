@@ -42,6 +42,7 @@ REQUIRED = {
     "PRACTICE_NAME": "Maple Street Pediatrics",
     "PRACTICE_PHONE": "(555) 010-0100",
     "SUPERVISOR_IDS": "U0SUPER01",
+    "ALLOWED_CHANNEL_IDS": "C0STAFF01",
 }
 
 
