@@ -19,20 +19,10 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import Database, DatabaseUnavailable, rows_changed
-from bot.delivery import keys
+from bot.delivery import failures
 from bot.delivery.leases import Heartbeat, owner_name
-from bot.delivery.notices import DeliveryFailed, LettersNotRemoved, NoticeRenderer
-from bot.delivery.outbox import (
-    ANNOUNCED_FAILURES,
-    BACKOFF_SECONDS,
-    HEARTBEAT,
-    LEASE,
-    LETTERS_HELD,
-    STUCK_DELETE_HOURS,
-    erase_secrets,
-    hold_hours,
-    post_in_thread,
-)
+from bot.delivery.notices import NoticeRenderer
+from bot.delivery.outbox import BACKOFF_SECONDS, HEARTBEAT, LEASE, erase_secrets, post_in_thread
 from bot.delivery.performers import (
     SMTP_TIMEOUT_SECONDS,
     Deliveries,
@@ -208,7 +198,9 @@ class Outbox:
         # thread sleeps through it, so it can't outlive the claim.
         delay = max(self.backoff[min(work.attempts - 1, len(self.backoff) - 1)], retry_after or 0)
         next_attempt_at = self.clock() + timedelta(seconds=delay)
-        give_up = self._gives_up(work, transient=transient, next_attempt_at=next_attempt_at)
+        give_up = failures.gives_up(
+            work, transient=transient, next_attempt_at=next_attempt_at, settings=self.settings
+        )
         _persistently(lambda: self._write_failure(work, error, give_up, next_attempt_at))
         log.warning(
             "delivery failed",
@@ -220,15 +212,6 @@ class Outbox:
             },
         )
 
-    def _gives_up(self, work: OutgoingWork, *, transient: bool, next_attempt_at: datetime) -> bool:
-        if work.kind == WorkKind.LETTERS_DELETE:
-            return False  # a letter left in Slack is a live credential: retry until it's gone
-        if not transient or work.attempts >= work.max_attempts:
-            return True
-        # An upload's PINs are kept no longer than its letters' hold: it stops trying then.
-        hold_ends = work.created_at + timedelta(hours=hold_hours(self.settings))
-        return work.kind == WorkKind.LETTERS_UPLOAD and next_attempt_at >= hold_ends
-
     def _write_failure(
         self, work: OutgoingWork, error: str, give_up: bool, next_attempt_at: datetime
     ) -> None:
@@ -238,70 +221,11 @@ class Outbox:
                 return
             row.last_error = error[:300]
             if give_up:
-                row.status = WorkStatus.FAILED
-                retry_until = self._hold_letters(row)
-                if retry_until is None:
-                    row.payload = erase_secrets(row.payload)
-                self._announce_failure(session, row, retry_until)
+                failures.give_up(session, row, settings=self.settings, now=self.clock())
             else:
                 row.next_attempt_at = next_attempt_at
                 if row.kind == WorkKind.LETTERS_DELETE:
-                    self._tell_stuck_delete(session, row)
-
-    def _tell_stuck_delete(self, session: Session, work: OutgoingWork) -> None:
-        """Once a letter's deletion has failed for STUCK_DELETE_HOURS, say so in its thread
-        (once; the retries go on)."""
-        failing = self.clock() - work.created_at
-        told = json.loads(work.result or "{}").get("told_stuck")
-        if told or failing < timedelta(hours=STUCK_DELETE_HOURS):
-            return
-        work.result = json.dumps({"told_stuck": True})
-        payload = json.loads(work.payload)
-        post_in_thread(
-            session,
-            dedupe_key=keys.letters_not_removed_notice(payload["file_id"]),
-            channel_id=payload.get("channel_id"),
-            thread_ts=payload.get("thread_ts"),
-            family_id=work.family_id,
-            notice=LettersNotRemoved(
-                failing_hours=int(failing.total_seconds() // 3600), error=work.last_error
-            ),
-        )
-
-    def _hold_letters(self, work: OutgoingWork) -> datetime | None:
-        """Keep a failed upload's letters for "Retry upload" (the bounded exception to erasing
-        PINs on giving up); the time they are kept until, or None when they are not."""
-        if work.kind != WorkKind.LETTERS_UPLOAD:
-            return None
-        until = work.created_at + timedelta(hours=hold_hours(self.settings))
-        if until <= self.clock():
-            return None
-        work.result = LETTERS_HELD
-        return until
-
-    def _announce_failure(
-        self, session: Session, work: OutgoingWork, retry_until: datetime | None
-    ) -> None:
-        kind = WorkKind(work.kind)
-        if kind not in ANNOUNCED_FAILURES:
-            return
-        payload = json.loads(work.payload)
-        local_until = retry_until.astimezone(self.settings.timezone) if retry_until else None
-        # One notice per final failure: after "Retry upload" the same work may fail again.
-        post_in_thread(
-            session,
-            dedupe_key=keys.failure_notice(work.id or 0, work.attempts),
-            channel_id=payload.get("channel_id"),
-            thread_ts=payload.get("thread_ts"),
-            family_id=work.family_id,
-            notice=DeliveryFailed(
-                work_id=work.id or 0,
-                work_kind=kind,
-                attempts=work.attempts,
-                error=work.last_error or "",
-                retry_until=local_until,
-            ),
-        )
+                    failures.tell_stuck_delete(session, row, now=self.clock())
 
 
 RECORD_RETRY_PAUSES = (0.05, 0.5, 2.0)
