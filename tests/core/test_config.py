@@ -265,6 +265,26 @@ def test_blank_values_count_as_missing() -> None:
     assert _required(caught.value) == {"PRACTICE_NAME", "SUPERVISOR_IDS"}
 
 
+def test_every_channel_only_when_said_so_with_a_star() -> None:
+    settings = load_settings({**RUNNABLE, "ALLOWED_CHANNEL_IDS": " * "})
+
+    assert settings.problems == () and settings.any_channel
+    assert settings.channel_allowed("C0ANYWHERE1") and settings.channel_allowed("D0DIRECT01")
+    settings.require_runnable()
+    load_settings(
+        {**RUNNABLE, "ALLOWED_CHANNEL_IDS": "*", "REMINDER_CHANNEL_ID": "C0X1"}
+    ).require_runnable()
+
+
+def test_the_digest_channel_must_be_a_staff_channel() -> None:
+    settings = load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0PUBLIC1"})
+    with pytest.raises(ConfigError) as caught:
+        settings.require_runnable()
+    assert caught.value.problems == ["REMINDER_CHANNEL_ID must be one of ALLOWED_CHANNEL_IDS."]
+
+    load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0STAFF01"}).require_runnable()
+
+
 def test_dotenv_is_read_and_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,23 +328,3 @@ def test_settings_repr_hides_secrets() -> None:
     )
     assert isinstance(settings, Settings)
     assert "SEKRIT" not in repr(settings)
-
-
-def test_every_channel_only_when_said_so_with_a_star() -> None:
-    settings = load_settings({**RUNNABLE, "ALLOWED_CHANNEL_IDS": " * "})
-
-    assert settings.problems == () and settings.any_channel
-    assert settings.channel_allowed("C0ANYWHERE1") and settings.channel_allowed("D0DIRECT01")
-    settings.require_runnable()
-    load_settings(
-        {**RUNNABLE, "ALLOWED_CHANNEL_IDS": "*", "REMINDER_CHANNEL_ID": "C0X1"}
-    ).require_runnable()
-
-
-def test_the_digest_channel_must_be_a_staff_channel() -> None:
-    settings = load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0PUBLIC1"})
-    with pytest.raises(ConfigError) as caught:
-        settings.require_runnable()
-    assert caught.value.problems == ["REMINDER_CHANNEL_ID must be one of ALLOWED_CHANNEL_IDS."]
-
-    load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0STAFF01"}).require_runnable()
