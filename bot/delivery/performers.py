@@ -46,6 +46,7 @@ class StartedUpload:
     file_id: str
     title: str
     pages: int
+    patient_ids: tuple[int, ...] = ()  # whose letters the file holds
 
 
 class DeliveryError(Exception):
@@ -229,9 +230,13 @@ class Deliveries:
 
     def _upload_letters(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
         started = json.loads(work.result or "{}").get(STARTED)
-        if isinstance(started, dict):  # a try that died after sending the file: finish it
-            return self._complete_letters(payload, StartedUpload(**started), retrying=True)
         active = self._still_active(work)
+        if isinstance(started, dict):  # a try that died after sending the file: finish it,
+            upload = StartedUpload(
+                **{**started, "patient_ids": tuple(started.get("patient_ids", ()))}
+            )
+            if set(upload.patient_ids) <= active:  # unless a PIN in it was replaced since
+                return self._complete_letters(payload, upload, retrying=True)
         items = [item for item in payload["letters"] if item["patient_id"] in active]
         if not items:
             return Outcome({"skipped": "every PIN of this batch was replaced before upload"})
@@ -257,6 +262,7 @@ class Deliveries:
             ),
             title=_title(len(letters), language),
             pages=len(letters),
+            patient_ids=tuple(item["patient_id"] for item in items),
         )
         self._record_started(work, payload, upload)
         return self._complete_letters(payload, upload, retrying=False)

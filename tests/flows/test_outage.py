@@ -208,6 +208,28 @@ def test_killed_around_complete_upload_uploads_once_and_deletes_on_time(
     assert any("removed from Slack" in p["text"] for p in thread_posts(stack))
 
 
+def test_a_started_upload_whose_pins_were_replaced_is_never_shared(
+    stack: Stack, database_url: str, family: dict[str, int], clock: Clock
+) -> None:
+    issue(stack, family)
+    with stack.database.read_session() as session:
+        upload = session.exec(
+            select(OutgoingWork).where(OutgoingWork.kind == WorkKind.LETTERS_UPLOAD)
+        ).one()
+    _crash(stack, database_url, "before-complete", str(upload.id))
+    second = issue(stack, family, key="view:VAGAIN")  # re-issued: the first batch's PINs revoked
+
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    stack.deliver()
+
+    files = stack.fake_slack.uploaded_files()
+    # only the new batch's letters were shared; the first file stays unshared
+    assert [f.filename for f in files] == [f"pin-letters-{second}.pdf"]
+    with stack.database.read_session() as session:
+        old = session.get(OutgoingWork, upload.id)
+    assert old is not None and old.status == WorkStatus.DONE and "skipped" in old.result
+
+
 def test_a_delete_failing_for_a_day_keeps_trying_tells_the_thread_and_succeeds(
     stack: Stack, family: dict[str, int], clock: Clock
 ) -> None:
