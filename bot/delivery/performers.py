@@ -302,6 +302,9 @@ class Deliveries:
         except DeliveryError as error:
             if not (retrying and error.code in COMPLETED_BEFORE):
                 raise
+            # Shared before the crash: the TTL keeps running from the time on record (taken
+            # just before that share), so the letter is never kept past it.
+            return Outcome({"file_id": upload.file_id, "pages": upload.pages})
         shared_at = self.clock()
 
         def remember(session: Session) -> None:

@@ -199,8 +199,15 @@ def test_killed_around_complete_upload_uploads_once_and_deletes_on_time(
     assert_pins_are_the_issued_ones(stack, pins_in_pdf(files[0].data))
     assert work(stack, WorkKind.LETTERS_UPLOAD).status == WorkStatus.DONE
 
+    # The TTL runs from the share: the time on record when it happened before the crash
+    # (recorded just before it), the retry's share otherwise.
     ttl = timedelta(hours=stack.settings.pin_letter_ttl_hours)
-    assert sweep_letters(stack.database, stack.settings, now=clock() + ttl) == 1
+    shared_before_crash = int(moment == "after-complete")
+    due = recorded.uploaded_at + ttl
+    assert sweep_letters(stack.database, stack.settings, now=due) == shared_before_crash
+    assert (
+        sweep_letters(stack.database, stack.settings, now=clock() + ttl) == 1 - shared_before_crash
+    )
     clock.advance(seconds=ttl.total_seconds())
     stack.deliver()
     stack.deliver()  # the thread's "removed" line
