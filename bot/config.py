@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +26,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///pinbot.db"
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+ANY_CHANNEL = "*"  # ALLOWED_CHANNEL_IDS=* : commands work in every channel (said by `pinbot check`)
 
 NO_TOKENS_GUIDANCE = (
     "pinbot needs a Slack app to talk to. Create one from manifest.yml "
@@ -155,6 +156,17 @@ class Settings:
         return bool(self.slack_app_token)
 
     @property
+    def any_channel(self) -> bool:
+        """ALLOWED_CHANNEL_IDS is `*`: commands work in every channel and DM."""
+        return self.allowed_channel_ids == (ANY_CHANNEL,)
+
+    def channel_allowed(self, channel_id: str | None) -> bool:
+        """Whether commands work in `channel_id`; unset ALLOWED_CHANNEL_IDS allows none."""
+        return self.any_channel or (
+            channel_id is not None and channel_id in self.allowed_channel_ids
+        )
+
+    @property
     def has_slack_tokens(self) -> bool:
         return bool(self.slack_bot_token or self.slack_app_token or self.slack_signing_secret)
 
@@ -175,6 +187,16 @@ class Settings:
                 problems.append(
                     f"{name} is required to run the bot; set it in the environment or in .env."
                 )
+        if not self.allowed_channel_ids and not any(
+            p.startswith("ALLOWED_CHANNEL_IDS ") for p in problems
+        ):
+            problems.append(
+                "ALLOWED_CHANNEL_IDS is required to run the bot: the staff channels' IDs "
+                "(C…/G…), or * to let commands work in every channel."
+            )
+        if self.reminder_channel_id and not self.channel_allowed(self.reminder_channel_id):
+            # The digest names patients: it goes only to a channel staff commands work in.
+            problems.append("REMINDER_CHANNEL_ID must be one of ALLOWED_CHANNEL_IDS.")
         if problems:
             raise ConfigError(problems)
 
@@ -323,6 +345,10 @@ def _clock(raw: str) -> time:
     return time(int(hours), int(minutes))
 
 
+def _bind_address(raw: str) -> str:
+    return str(ip_address(raw))
+
+
 def _url(raw: str) -> str:
     if not re.match(r"^https?://[^\s/]+", raw):
         raise ValueError(raw)
@@ -408,7 +434,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         supervisor_ids=read.ids(
             "SUPERVISOR_IDS", _SLACK_ID, "Slack user IDs (U…/W…) or user group IDs (S…)"
         ),
-        allowed_channel_ids=read.channel_ids("ALLOWED_CHANNEL_IDS"),
+        allowed_channel_ids=(ANY_CHANNEL,)
+        if read.text("ALLOWED_CHANNEL_IDS") == ANY_CHANNEL
+        else read.channel_ids("ALLOWED_CHANNEL_IDS"),
         reminder_channel_id=(read.channel_ids("REMINDER_CHANNEL_ID", one=True) or (None,))[0],
         reminder_time=read.parsed("REMINDER_TIME", time(8, 0), _clock, "a time as HH:MM"),
         smtp=smtp,
@@ -449,7 +477,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         portal_signin_url=None,
         key_file=Path("pinbot.key"),
         key_override=read.text("PINBOT_KEY"),
-        http_bind=read.text("HTTP_BIND", "0.0.0.0") or "0.0.0.0",
+        http_bind=read.parsed(
+            "HTTP_BIND", "0.0.0.0", _bind_address, "an IP address such as 0.0.0.0 or 127.0.0.1"
+        ),
         backup_recipient=read.parsed(
             "BACKUP_RECIPIENT", None, _age_recipients, "a comma list of age public keys (age1…)"
         ),

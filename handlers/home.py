@@ -1,7 +1,8 @@
 """The Home tab (SPEC §10): app_home_opened -> views.publish with today's workload as counts
 (bot/reports/workload.py), and buttons that post the `/pinbot today` and `/pinbot pending`
-lists into the staff channel (the first of ALLOWED_CHANNEL_IDS). Counts only: Slack allows PHI
-in messages and files, not in a Home tab. A guest sees one sentence and nothing else."""
+lists into the staff channel (the first of ALLOWED_CHANNEL_IDS; REMINDER_CHANNEL_ID when that
+is *). Counts only: Slack allows PHI in messages and files, not in a Home tab. A guest sees one
+sentence and nothing else."""
 
 from __future__ import annotations
 
@@ -37,12 +38,14 @@ log = logging.getLogger(__name__)
 
 GUEST_SENTENCE = "pinbot is for practice staff only; guest accounts can't use it."
 NO_STAFF_CHANNEL = (
-    "Set ALLOWED_CHANNEL_IDS to the staff channel and these buttons will post today's "
-    "appointments and the waiting name fixes there."
+    "Set ALLOWED_CHANNEL_IDS to the staff channel (or REMINDER_CHANNEL_ID, when it is *) and "
+    "these buttons will post today's appointments and the waiting name fixes there."
 )
 
 
 def staff_channel(settings: Settings) -> str | None:
+    if settings.any_channel:  # commands work anywhere: the digest's channel is the staff's
+        return settings.reminder_channel_id
     return settings.allowed_channel_ids[0] if settings.allowed_channel_ids else None
 
 

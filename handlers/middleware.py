@@ -1,7 +1,7 @@
 """Global middleware, the first half of the request pipeline (handlers/pipeline.py is the
-second): puts the services and the directory into Bolt's context, refuses guests and channels
-outside ALLOWED_CHANNEL_IDS before any listener runs (and audits the refusal), and names the
-acting `Staff` member for the listeners that ask for one."""
+second): puts the services and the directory into Bolt's context, refuses users of another
+workspace, guests and channels outside ALLOWED_CHANNEL_IDS before any listener runs (and
+audits the refusal), and names the acting `Staff` member for the listeners that ask for one."""
 
 from __future__ import annotations
 
@@ -26,11 +26,19 @@ CHANNEL_REFUSAL = (
     "pinbot works only in the practice's staff channels. Ask your administrator "
     "which channel to use."
 )
+TEAM_REFUSAL = "pinbot works only for the practice's own Slack workspace."
 
-_REASONS = {GUEST_REFUSAL: "guest", CHANNEL_REFUSAL: "channel", UNKNOWN_REFUSAL: "no user"}
+_REASONS = {
+    GUEST_REFUSAL: "guest",
+    CHANNEL_REFUSAL: "channel",
+    UNKNOWN_REFUSAL: "no user",
+    TEAM_REFUSAL: "workspace",
+}
 
 
 def _refusal_response(body: dict[str, Any], client: WebClient, text: str) -> BoltResponse:
+    if body.get("type") == "event_callback":
+        return BoltResponse(status=200, body="")  # nobody to answer: the event is dropped
     if body.get("command"):
         return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
     if body.get("type") == "view_submission":
@@ -44,7 +52,32 @@ def _on_home_tab(body: dict[str, Any]) -> bool:
     return isinstance(view, dict) and view.get("type") == "home"
 
 
-def _refusal(body: dict[str, Any], services: Services, directory: Directory) -> str | None:
+def _request_teams(body: dict[str, Any]) -> set[str]:
+    """Every workspace a request names: where it happened and whose user sent it."""
+    team, user, view = (_part(body, key) for key in ("team", "user", "view"))
+    found = (
+        body.get("team_id"),
+        body.get("user_team_id"),
+        team.get("id"),
+        user.get("team_id"),
+        view.get("team_id"),
+        view.get("app_installed_team_id"),
+    )
+    return {t for t in found if isinstance(t, str) and t}
+
+
+def _part(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _refusal(
+    body: dict[str, Any], services: Services, directory: Directory, own_team: str | None
+) -> str | None:
+    # pinbot is installed in one workspace: a request naming another (a Slack Connect user,
+    # another workspace of a grid) is refused, whatever it is.
+    if own_team and _request_teams(body) - {own_team}:
+        return TEAM_REFUSAL
     if body.get("type") == "event_callback":
         # The only event pinbot subscribes to is app_home_opened: the Home tab answers a
         # guest itself, with a one-sentence view (handlers/home.py), and is in no channel.
@@ -52,17 +85,18 @@ def _refusal(body: dict[str, Any], services: Services, directory: Directory) -> 
     user = request_user(body)
     if not user:  # Slack names the user on every command and interaction pinbot handles
         return UNKNOWN_REFUSAL
-    allowed = services.settings.allowed_channel_ids
+    settings = services.settings
     if body.get("type") == "view_submission":
         # Slack sends no channel with a submission: the dialog's metadata names the one it
-        # was opened from (a dialog left open while ALLOWED_CHANNEL_IDS changed is refused).
+        # was opened from (a dialog left open while ALLOWED_CHANNEL_IDS changed is refused,
+        # and so is one without it: every pinbot dialog carries it).
         channel = dialog_channel(body)
-        outside = channel is not None and channel not in allowed
+        outside = channel is None or not settings.channel_allowed(channel)
     elif _on_home_tab(body):
         outside = False  # a Home tab button: it posts only into the staff channel
     else:
-        outside = request_channel(body) not in allowed
-    if allowed and outside:
+        outside = not settings.channel_allowed(request_channel(body))
+    if outside:
         return CHANNEL_REFUSAL
     if directory.is_guest(user):
         return GUEST_REFUSAL
@@ -80,7 +114,9 @@ def install(app: App, services: Services, directory: Directory) -> None:
     def admit_staff(
         body: dict[str, Any], client: WebClient, context: BoltContext, next: Callable[[], None]
     ) -> BoltResponse | None:
-        refusal = _refusal(body, services, directory)
+        # The workspace auth.test named for the bot token (Bolt runs it at start-up).
+        own_team = context.authorize_result.team_id if context.authorize_result else None
+        refusal = _refusal(body, services, directory, own_team)
         if refusal is None:
             if user := request_user(body):  # every command and interaction; not an event
                 context["staff"] = Staff(user_id=user, channel_id=request_channel(body))

@@ -12,6 +12,7 @@ from bot.delivery.notices import (
     DeliveryFailed,
     EhrRenamed,
     EmailDelivered,
+    LettersNotRemoved,
     LettersRemoved,
     NameFixClosedByImport,
     NameFixWaiting,
@@ -51,6 +52,12 @@ def render_notice(notice: ThreadNotice) -> dict[str, Any]:
         return {
             "text": f":wastebasket: PIN letters removed from Slack after {notice.ttl_hours} h; "
             "re-issue to print again."
+        }
+    if isinstance(notice, LettersNotRemoved):
+        return {
+            "text": f":warning: The PIN letters in this thread could not be removed from Slack "
+            f"for {notice.failing_hours} h ({esc(notice.error)}); pinbot keeps trying. They are "
+            "live credentials: delete the PDF by hand (the file's ⋯ menu > Delete file)."
         }
     if isinstance(notice, NameFixWaiting):
         mentions = " ".join(mention(i) for i in notice.supervisor_ids)

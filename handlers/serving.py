@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 
 RETRY_EVERY_SECONDS = 30
 StartResponse = Callable[..., Any]
+# Slack's requests are a few kilobytes; a body over 1 MiB is refused (413) before it is read.
+MAX_BODY_BYTES = 1024 * 1024
+# waitress's options for `pinbot run` (and the tests' server): waitress answers 413 itself to a
+# body over the limit, declared (Content-Length) or counted as it arrives (chunked), so it
+# never buffers one; its default limit is 1 GiB.
+SERVER_OPTIONS: dict[str, Any] = {"max_request_body_size": MAX_BODY_BYTES, "ident": "pinbot"}
 
 
 def make_wsgi_app(
@@ -41,7 +47,10 @@ def make_wsgi_app(
             return _health(database, start_response)
         if environ.get("REQUEST_METHOD") != "POST":
             return slack(environ, start_response)
-        if not _signed(verifier, environ):
+        body = _read_body(environ)
+        if body is None:
+            return _json(start_response, "413 Request Entity Too Large", {"error": "too large"})
+        if not _signed(verifier, environ, body):
             return _json(start_response, "401 Unauthorized", {"error": "invalid request"})
         try:
             return slack(environ, start_response)
@@ -53,8 +62,7 @@ def make_wsgi_app(
     return wsgi
 
 
-def _signed(verifier: SignatureVerifier, environ: dict[str, Any]) -> bool:
-    body = _read_body(environ)
+def _signed(verifier: SignatureVerifier, environ: dict[str, Any], body: bytes) -> bool:
     try:
         return verifier.is_valid(
             body,
@@ -65,13 +73,24 @@ def _signed(verifier: SignatureVerifier, environ: dict[str, Any]) -> bool:
         return False
 
 
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """The request body, put back for Bolt to read again."""
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, put back for Bolt to read again; None when it is over MAX_BODY_BYTES:
+    a declared length is refused unread, a chunked body once its first MiB is exceeded."""
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(environ.get("CONTENT_LENGTH") or -1)
     except ValueError:
         length = 0
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    stream = environ["wsgi.input"]
+    if length > MAX_BODY_BYTES:
+        return None
+    if length >= 0:
+        body = stream.read(length) if length > 0 else b""
+    elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        body = stream.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    else:
+        body = b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 

@@ -21,10 +21,13 @@ class OutgoingWork(SQLModel, table=True):
     result: str = Field(default="{}")
     status: str = Field(default=WorkStatus.PENDING, max_length=10, index=True)
     attempts: int = 0
-    max_attempts: int = 6
+    # bot/delivery/outbox.py DEFAULT_MAX_ATTEMPTS: the retry schedule spans about 13 hours.
+    max_attempts: int = 14
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
-    # A worker owns the row until this time; a crashed worker's claim simply lapses.
+    # The process holding the claim keeps renewing it (a heartbeat) until it records what
+    # happened; a dead process's claim lapses within seconds and another takes the work over.
     claimed_until: datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)
     last_error: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
     done_at: datetime | None = None

@@ -38,6 +38,11 @@ def letters_deleted_notice(file_id: str) -> str:
     return f"deleted:{file_id}"
 
 
+def letters_not_removed_notice(file_id: str) -> str:
+    """The thread's one warning that a letter's deletion has been failing for a day."""
+    return f"undeleted:{file_id}"
+
+
 def run_work_prefix(prefix: str, local_date: str | date) -> str:
     """Every work of one claimed run starts with this: a run with work still queued is never
     taken over (bot/reminders/sweep.py claim_run)."""
@@ -90,4 +95,8 @@ def portal_client_alarm(client_id: int, told_at: datetime) -> str:
     return f"portal:slowed:{client_id}:{told_at:%Y%m%dT%H%M%S}"
 
 
-LETTER_CLEANUP_PREFIXES = (letters_delete(""), letters_deleted_notice(""))
+LETTER_CLEANUP_PREFIXES = (
+    letters_delete(""),
+    letters_deleted_notice(""),
+    letters_not_removed_notice(""),
+)

@@ -28,6 +28,14 @@ class LettersRemoved(_Notice):
     ttl_hours: int
 
 
+class LettersNotRemoved(_Notice):
+    """Deleting an uploaded letter has failed for a day; pinbot keeps trying."""
+
+    kind: Literal["letters_not_removed"] = "letters_not_removed"
+    failing_hours: int
+    error: str
+
+
 class DeliveryFailed(_Notice):
     """A delivery finally failed; a letters upload whose letters are kept can be retried."""
 
@@ -97,6 +105,7 @@ class PortalClientSlowed(_Notice):
 ThreadNotice = Annotated[
     EmailDelivered
     | LettersRemoved
+    | LettersNotRemoved
     | DeliveryFailed
     | NameFixWaiting
     | NameFixClosedByImport

@@ -8,9 +8,11 @@ payload and is erased once the work is delivered or finally given up — with on
 exception: a letters upload that finally failed keeps its letters until PIN_LETTER_TTL_HOURS
 after issue (24 h when that is 0), so staff can click "Retry upload" and post the same letters
 without issuing new PINs; `erase_held_letters` (the letters sweep) erases them after that.
-A crash between sending and recording lets the claim lapse and the work is retried; an email
-retried that way carries the same Message-ID, so mail systems see one message. What each kind
-of work does is in bot/delivery/performers.py.
+A claim names its owner and lasts LEASE; the owner renews it every HEARTBEAT while it works, so
+a live delivery keeps it however slow Slack or SMTP is, and a dead process's claim lapses within
+LEASE and another replica takes the work over. A crash between sending and recording lets the
+claim lapse and the work is retried; an email retried that way carries the same Message-ID, so
+mail systems see one message. What each kind of work does is in bot/delivery/performers.py.
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ from models import OutgoingWork, Pin, PinStatus, WorkKind, WorkStatus
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-# Seconds before attempt 2, 3, ...: about an hour in all before giving up.
-BACKOFF_SECONDS = (30, 60, 120, 300, 900, 1800)
+# A dead claim is taken over within LEASE plus the worker's poll (POLL_SECONDS): under 30 s.
+LEASE = timedelta(seconds=15)
+HEARTBEAT = timedelta(seconds=5)
+# Seconds before attempt 2, 3, ...: 14 attempts over 12 h 53.5 min, so an SMTP or Slack outage
+# of half a day loses no email and no letters (the README's "Operations" states it as measured).
+BACKOFF_SECONDS = (30, 60, 120, 300, 900, 1800, 3600, 3600, 7200, 7200, 7200, 7200, 7200)
 _SECRET_KEYS = {"pin"}
-DEFAULT_MAX_ATTEMPTS = 6  # OutgoingWork.max_attempts' default; a retry grants as many again
+# OutgoingWork.max_attempts' default (the model and migration 0006 say 14); a retry grants as
+# many again. Deleting a letter never gives up: it retries on this schedule until it succeeds.
+DEFAULT_MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
+STUCK_DELETE_HOURS = 24  # a letter's deletion failing this long is said in its thread, once
 # OutgoingWork.result of a finally failed letters upload whose letters are kept for a retry,
 # and of one whose letters were erased since (equality, so the sweep can query for it).
 LETTERS_HELD = json.dumps({"letters": "held for retry"})

@@ -8,8 +8,9 @@ an optional follow-up run in the transaction that records it. A performer raises
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -34,14 +35,36 @@ from bot.text import mask_email
 from models import LetterFile, OutgoingWork, Pin, PinStatus, ReminderRun, WorkKind
 
 SMTP_TIMEOUT_SECONDS = 20.0
+# OutgoingWork.result of a letters upload whose file was sent but not yet shared.
+STARTED = "started_upload"
+# Slack's answers to completing an upload that was already completed.
+COMPLETED_BEFORE = frozenset({"file_not_found"})
+
+
+@dataclass(frozen=True)
+class StartedUpload:
+    file_id: str
+    title: str
+    pages: int
+    patient_ids: tuple[int, ...] = ()  # whose letters the file holds
 
 
 class DeliveryError(Exception):
-    """A delivery failed; `transient` says whether trying again may help."""
+    """A delivery failed; `transient` says whether trying again may help, `retry_after` how
+    many seconds Slack asked to wait first (a 429), `code` Slack's error code if it gave one."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.retry_after = retry_after
+        self.code = code
 
 
 class SlackPort(Protocol):
@@ -67,6 +90,22 @@ class SlackPort(Protocol):
         alt_txt: str | None = None,
         initial_comment: str | None = None,
     ) -> str: ...
+
+    def start_upload(self, *, content: bytes, filename: str, alt_txt: str | None = None) -> str:
+        """Send a file's bytes to Slack, not yet shared anywhere; returns its file id."""
+        ...
+
+    def complete_upload(
+        self,
+        *,
+        file_id: str,
+        channel: str,
+        thread_ts: str | None,
+        title: str,
+        initial_comment: str | None = None,
+    ) -> str:
+        """Share a started upload into a channel or thread; returns its file id."""
+        ...
 
     def delete_file(self, file_id: str) -> None: ...
 
@@ -198,7 +237,14 @@ class Deliveries:
             )
 
     def _upload_letters(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:
+        started = json.loads(work.result or "{}").get(STARTED)
         active = self._still_active(work)
+        if isinstance(started, dict):  # a try that died after sending the file: finish it,
+            upload = StartedUpload(
+                **{**started, "patient_ids": tuple(started.get("patient_ids", ()))}
+            )
+            if set(upload.patient_ids) <= active:  # unless a PIN in it was replaced since
+                return self._complete_letters(payload, upload, retrying=True)
         items = [item for item in payload["letters"] if item["patient_id"] in active]
         if not items:
             return Outcome({"skipped": "every PIN of this batch was replaced before upload"})
@@ -218,26 +264,66 @@ class Deliveries:
         # Work queued before languages existed has none: DEFAULT_LANGUAGE, as then.
         language = payload.get("language") or self.settings.default_language
         pdf = render_letters(self.practice, letters, language=language)
-        file_id = self._slack().upload_file(
-            channel=payload["channel_id"],
-            thread_ts=payload.get("thread_ts"),
-            content=pdf,
-            filename=f"pin-letters-{work.batch_id}.pdf",
+        upload = StartedUpload(
+            file_id=self._slack().start_upload(
+                content=pdf, filename=f"pin-letters-{work.batch_id}.pdf"
+            ),
             title=_title(len(letters), language),
+            pages=len(letters),
+            patient_ids=tuple(item["patient_id"] for item in items),
         )
+        self._record_started(work, payload, upload)
+        return self._complete_letters(payload, upload, retrying=False)
 
-        def remember(session: Session) -> None:
+    def _record_started(
+        self, work: OutgoingWork, payload: dict[str, Any], upload: StartedUpload
+    ) -> None:
+        """Its own committed step before the upload is shared: the file id is on record (and
+        in the letters sweep's table, so it is deleted on time) whatever happens next."""
+        with self.database.transaction() as session:
+            row = session.get(OutgoingWork, work.id)
+            assert row is not None
+            row.result = json.dumps({STARTED: asdict(upload)})
             session.add(
                 LetterFile(
                     batch_id=work.batch_id or 0,
-                    file_id=file_id,
+                    file_id=upload.file_id,
                     channel_id=payload["channel_id"],
                     thread_ts=payload.get("thread_ts"),
                     uploaded_at=self.clock(),
                 )
             )
 
-        return Outcome({"file_id": file_id, "pages": len(letters)}, remember)
+    def _complete_letters(
+        self, payload: dict[str, Any], upload: StartedUpload, *, retrying: bool
+    ) -> Outcome:
+        """Share the recorded upload. On a retry Slack may answer that there is no such
+        upload to complete: it was completed before the process died (completing is what
+        consumes an upload), so the letters are in the thread and nothing is uploaded again."""
+        try:
+            self._slack().complete_upload(
+                file_id=upload.file_id,
+                channel=payload["channel_id"],
+                thread_ts=payload.get("thread_ts"),
+                title=upload.title,
+            )
+        except DeliveryError as error:
+            if not (retrying and error.code in COMPLETED_BEFORE):
+                raise
+            # Shared before the crash: the TTL keeps running from the time on record (taken
+            # just before that share), so the letter is never kept past it.
+            return Outcome({"file_id": upload.file_id, "pages": upload.pages})
+        shared_at = self.clock()
+
+        def remember(session: Session) -> None:
+            # The TTL runs from when the letters were shared.
+            session.execute(
+                update(LetterFile)
+                .where(col(LetterFile.file_id) == upload.file_id)
+                .values(uploaded_at=shared_at)
+            )
+
+        return Outcome({"file_id": upload.file_id, "pages": upload.pages}, remember)
 
     def _post_message(self, payload: dict[str, Any], work: OutgoingWork) -> Outcome:  # noqa: ARG002 - every performer takes the work
         # A typed notice is rendered now, by the Slack adapter; text was written by it already.

@@ -1,7 +1,9 @@
 """Delivering outgoing work: the Outbox claims one row at a time with a conditional UPDATE
-(only one replica wins it), performs it outside any transaction, then records success or
-failure with backoff, erasing PIN plaintext once the work is done or given up; OutboxWorker is
-the background thread that runs due work after each commit and on a timer."""
+(only one replica wins it; the claim names its owner and a heartbeat keeps it, see
+bot/delivery/leases.py), performs it outside any transaction, then records success or failure
+with backoff (Slack's Retry-After moves the next attempt, no thread sleeps through it), erasing
+PIN plaintext once the work is done or given up; OutboxWorker is the background thread that runs
+due work after each commit and every POLL_SECONDS."""
 
 from __future__ import annotations
 
@@ -18,17 +20,10 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import Database, DatabaseUnavailable, rows_changed
-from bot.delivery import keys
-from bot.delivery.notices import DeliveryFailed, NoticeRenderer
-from bot.delivery.outbox import (
-    ANNOUNCED_FAILURES,
-    BACKOFF_SECONDS,
-    LEASE,
-    LETTERS_HELD,
-    erase_secrets,
-    hold_hours,
-    post_in_thread,
-)
+from bot.delivery import failures
+from bot.delivery.leases import Heartbeat, owner_name
+from bot.delivery.notices import NoticeRenderer
+from bot.delivery.outbox import BACKOFF_SECONDS, HEARTBEAT, LEASE, erase_secrets, post_in_thread
 from bot.delivery.performers import (
     SMTP_TIMEOUT_SECONDS,
     Deliveries,
@@ -44,6 +39,10 @@ from bot.logs import error_ref
 from models import OutgoingWork, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)
+
+# The worker looks for due work this often besides being kicked after each commit: a claim left
+# by a dead process is taken over within LEASE + POLL_SECONDS (20 s).
+POLL_SECONDS = 5.0
 
 
 class Outbox:
@@ -67,6 +66,8 @@ class Outbox:
         # Opens the PINs sealed in the work it delivers; make_services hands it the practice's.
         self.pin_cipher = pin_cipher
         self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
+        self.owner = owner_name()
+        self.lease, self.heartbeat = LEASE, HEARTBEAT
 
     @property
     def practice(self) -> Practice:
@@ -106,10 +107,19 @@ class Outbox:
         work = self._claim(work_id)
         if work is None:
             return None
+        with Heartbeat(lambda: self._renew(work_id), self.heartbeat.total_seconds()):
+            return self._perform(work)
+
+    def _perform(self, work: OutgoingWork) -> bool:
         try:
             perform = self.deliveries().performer(WorkKind(work.kind))
             outcome = perform(self._opened_payload(work), work)
-        except (DeliveryError, MailError) as error:
+        except DeliveryError as error:
+            self._record_failure(
+                work, str(error), transient=error.transient, retry_after=error.retry_after
+            )
+            return False
+        except MailError as error:
             self._record_failure(work, str(error), transient=error.transient)
             return False
         except Exception as error:
@@ -156,10 +166,40 @@ class Outbox:
                             col(OutgoingWork.claimed_until) < now,
                         ),
                     )
-                    .values(claimed_until=now + LEASE, attempts=OutgoingWork.attempts + 1)
+                    .values(
+                        claimed_until=now + self.lease,
+                        claimed_by=self.owner,
+                        attempts=OutgoingWork.attempts + 1,
+                    )
                 )
             )
             return session.get(OutgoingWork, work_id) if claimed == 1 else None
+
+    def _renew(self, work_id: int) -> bool:
+        """The heartbeat: push our claim's end LEASE ahead; False once it is not ours."""
+        with self.database.transaction() as session:
+            renewed = rows_changed(
+                session.execute(
+                    update(OutgoingWork)
+                    .where(
+                        col(OutgoingWork.id) == work_id,
+                        col(OutgoingWork.claimed_by) == self.owner,
+                        col(OutgoingWork.status) == WorkStatus.PENDING,
+                    )
+                    .values(claimed_until=self.clock() + self.lease)
+                )
+            )
+        return renewed == 1
+
+    def _owned(self, session: Session, work: OutgoingWork) -> OutgoingWork | None:
+        """The row to record on, if our claim still holds it: a claim taken over (our heartbeat
+        failed for a whole LEASE) is the new owner's to record."""
+        row = session.get(OutgoingWork, work.id)
+        if row is None or row.claimed_by != self.owner or row.status != WorkStatus.PENDING:
+            log.warning("delivery claim was taken over; not recording", extra={"work_id": work.id})
+            return None
+        row.claimed_until = row.claimed_by = None
+        return row
 
     def _record_success(self, work: OutgoingWork, outcome: Outcome) -> None:
         _persistently(lambda: self._write_success(work, outcome))
@@ -169,19 +209,27 @@ class Outbox:
 
     def _write_success(self, work: OutgoingWork, outcome: Outcome) -> None:
         with self.database.transaction() as session:
-            row = session.get(OutgoingWork, work.id)
-            assert row is not None
+            row = self._owned(session, work)
+            if row is None:
+                return
             row.status = WorkStatus.DONE
             row.done_at = self.clock()
-            row.claimed_until = None
             row.payload = erase_secrets(row.payload)
             row.result = json.dumps(outcome.result)
             if outcome.follow_up is not None:
                 outcome.follow_up(session)
 
-    def _record_failure(self, work: OutgoingWork, error: str, *, transient: bool) -> None:
-        give_up = not transient or work.attempts >= work.max_attempts
-        _persistently(lambda: self._write_failure(work, error, give_up))
+    def _record_failure(
+        self, work: OutgoingWork, error: str, *, transient: bool, retry_after: float | None = None
+    ) -> None:
+        # Slack's Retry-After moves the next attempt (never sooner than the backoff): no
+        # thread sleeps through it, so it can't outlive the claim.
+        delay = max(self.backoff[min(work.attempts - 1, len(self.backoff) - 1)], retry_after or 0)
+        next_attempt_at = self.clock() + timedelta(seconds=delay)
+        give_up = failures.gives_up(
+            work, transient=transient, next_attempt_at=next_attempt_at, settings=self.settings
+        )
+        _persistently(lambda: self._write_failure(work, error, give_up, next_attempt_at))
         log.warning(
             "delivery failed",
             extra={
@@ -192,56 +240,20 @@ class Outbox:
             },
         )
 
-    def _write_failure(self, work: OutgoingWork, error: str, give_up: bool) -> None:
+    def _write_failure(
+        self, work: OutgoingWork, error: str, give_up: bool, next_attempt_at: datetime
+    ) -> None:
         with self.database.transaction() as session:
-            row = session.get(OutgoingWork, work.id)
-            assert row is not None
-            row.claimed_until = None
+            row = self._owned(session, work)
+            if row is None:
+                return
             row.last_error = error[:300]
             if give_up:
-                row.status = WorkStatus.FAILED
-                retry_until = self._hold_letters(row)
-                if retry_until is None:
-                    row.payload = erase_secrets(row.payload)
-                self._announce_failure(session, row, retry_until)
+                failures.give_up(session, row, settings=self.settings, now=self.clock())
             else:
-                delay = self.backoff[min(work.attempts - 1, len(self.backoff) - 1)]
-                row.next_attempt_at = self.clock() + timedelta(seconds=delay)
-
-    def _hold_letters(self, work: OutgoingWork) -> datetime | None:
-        """Keep a failed upload's letters for "Retry upload" (the bounded exception to erasing
-        PINs on giving up); the time they are kept until, or None when they are not."""
-        if work.kind != WorkKind.LETTERS_UPLOAD:
-            return None
-        until = work.created_at + timedelta(hours=hold_hours(self.settings))
-        if until <= self.clock():
-            return None
-        work.result = LETTERS_HELD
-        return until
-
-    def _announce_failure(
-        self, session: Session, work: OutgoingWork, retry_until: datetime | None
-    ) -> None:
-        kind = WorkKind(work.kind)
-        if kind not in ANNOUNCED_FAILURES:
-            return
-        payload = json.loads(work.payload)
-        local_until = retry_until.astimezone(self.settings.timezone) if retry_until else None
-        # One notice per final failure: after "Retry upload" the same work may fail again.
-        post_in_thread(
-            session,
-            dedupe_key=keys.failure_notice(work.id or 0, work.attempts),
-            channel_id=payload.get("channel_id"),
-            thread_ts=payload.get("thread_ts"),
-            family_id=work.family_id,
-            notice=DeliveryFailed(
-                work_id=work.id or 0,
-                work_kind=kind,
-                attempts=work.attempts,
-                error=work.last_error or "",
-                retry_until=local_until,
-            ),
-        )
+                row.next_attempt_at = next_attempt_at
+                if row.kind == WorkKind.LETTERS_DELETE:
+                    failures.tell_stuck_delete(session, row, now=self.clock())
 
 
 def _error_fields(error: Exception) -> dict[str, str]:
@@ -289,7 +301,7 @@ class OutboxWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait()
+            self._wake.wait(POLL_SECONDS)
             self._wake.clear()
             try:
                 while self.outbox.deliver_due() and not self._stop.is_set():

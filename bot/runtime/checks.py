@@ -51,6 +51,28 @@ def check_configuration(settings: Settings) -> list[CheckResult]:
     return [CheckResult("configuration", True, f"complete; the bot will run in {mode}")]
 
 
+def check_channels(settings: Settings) -> list[CheckResult]:
+    """Where commands work; ALLOWED_CHANNEL_IDS=* is allowed but said loudly (a missing value
+    is check_configuration's)."""
+    if settings.any_channel:
+        return [
+            CheckResult(
+                "channels",
+                True,
+                "WARNING: ALLOWED_CHANNEL_IDS is *: pinbot's commands work in EVERY channel and "
+                "direct message of the workspace, and anyone in them sees family records. "
+                "List the staff channels' IDs instead.",
+            )
+        ]
+    if not settings.allowed_channel_ids:
+        return []
+    return [
+        CheckResult(
+            "channels", True, "commands work only in " + ", ".join(settings.allowed_channel_ids)
+        )
+    ]
+
+
 def check_database(settings: Settings) -> CheckResult:
     if any(problem.startswith("DATABASE_URL ") for problem in settings.problems):
         # Not parseable (or an unsupported backend): safe_url or the driver import would raise.
@@ -133,6 +155,7 @@ def run_checks(
 
     return [
         *check_configuration(settings),
+        *check_channels(settings),
         check_database(settings),
         check_smtp(settings),
         *check_slack(settings),

@@ -38,7 +38,7 @@ from bot.services import Services
 from handlers.app import create_app, make_client
 from handlers.digest import render_digest
 from handlers.notices import render_notice
-from handlers.serving import make_wsgi_app
+from handlers.serving import SERVER_OPTIONS, make_wsgi_app
 from handlers.slack_port import WebClientPort
 from models import utcnow
 from portal_api.app import create_api
@@ -185,13 +185,14 @@ def run(settings: Settings, database: Database) -> None:
         else:
             import waitress
 
-            log.info("starting HTTP mode", extra={"port": settings.port})
+            where = {"bind": settings.http_bind, "port": settings.port}
+            log.info("starting HTTP mode", extra=where)
             waitress.serve(
                 make_wsgi_app(app, database, signing_secret=settings.slack_signing_secret),
-                host="0.0.0.0",
+                host=settings.http_bind,
                 port=settings.port,
                 threads=8,
-                ident="pinbot",
+                **SERVER_OPTIONS,
             )
     finally:
         if listener is not None:

@@ -28,6 +28,7 @@ RUNNABLE = {
     "PRACTICE_NAME": "Maple Street Pediatrics",
     "PRACTICE_PHONE": "(555) 010-0100",
     "SUPERVISOR_IDS": "U0SUPER01, S0LEADS01",
+    "ALLOWED_CHANNEL_IDS": "C0STAFF01",
 }
 
 
@@ -60,6 +61,8 @@ def test_defaults_per_spec() -> None:
     assert (settings.feed.chart_id_type, settings.feed.account_field) == ("MR", "PID-18")
     assert settings.feed.silent_hours == 24
     assert settings.default_language == "en"
+    assert settings.http_bind == "0.0.0.0"
+    assert not settings.channel_allowed("C0STAFF01")  # unset allows nothing (and can't run)
 
 
 def test_every_value_is_read() -> None:
@@ -71,8 +74,9 @@ def test_every_value_is_read() -> None:
             "PORT": "8080",
             "DATABASE_URL": "postgresql://pinbot@db.internal/pinbot",
             "PRACTICE_TIMEZONE": "America/Chicago",
-            "ALLOWED_CHANNEL_IDS": "C0STAFF01,G0PRIVATE1",
+            "ALLOWED_CHANNEL_IDS": "C0STAFF01,G0PRIVATE1,C0REMIND1",
             "REMINDER_CHANNEL_ID": "C0REMIND1",
+            "HTTP_BIND": "127.0.0.1",
             "REMINDER_TIME": "07:45",
             "SMTP_HOST": "smtp.example.com",
             "SMTP_PORT": "2525",
@@ -100,8 +104,11 @@ def test_every_value_is_read() -> None:
     assert settings.database_url == "postgresql://pinbot@db.internal/pinbot"
     assert settings.timezone == ZoneInfo("America/Chicago")
     assert settings.supervisor_ids == ("U0SUPER01", "S0LEADS01")
-    assert settings.allowed_channel_ids == ("C0STAFF01", "G0PRIVATE1")
+    assert settings.allowed_channel_ids == ("C0STAFF01", "G0PRIVATE1", "C0REMIND1")
+    assert not settings.any_channel and settings.channel_allowed("G0PRIVATE1")
+    assert not settings.channel_allowed("C0ELSEWHERE") and not settings.channel_allowed(None)
     assert settings.reminder_channel_id == "C0REMIND1"
+    assert settings.http_bind == "127.0.0.1"
     assert settings.reminder_time == time(7, 45)
     assert settings.smtp.configured and settings.smtp.port == 2525
     assert settings.smtp.starttls is False
@@ -137,6 +144,9 @@ def test_every_value_is_read() -> None:
         ("SUPERVISOR_IDS", "U0SUPER01,bob"),
         ("ALLOWED_CHANNEL_IDS", "C0STAFF01,#front-desk"),
         ("REMINDER_CHANNEL_ID", "front-desk"),
+        ("ALLOWED_CHANNEL_IDS", "*,C0STAFF01"),
+        ("HTTP_BIND", "slack.example.org"),
+        ("HTTP_BIND", "0.0.0.0:3000"),
         ("SLACK_BOT_TOKEN", "xoxp-1-SEKRITusertoken"),
         ("SLACK_APP_TOKEN", "xoxb-1-SEKRITwrongkind"),
         ("SMTP_STARTTLS", "maybe"),
@@ -226,8 +236,9 @@ def test_require_runnable_lists_every_missing_variable_http_mode() -> None:
         "PRACTICE_NAME",
         "PRACTICE_PHONE",
         "SUPERVISOR_IDS",
+        "ALLOWED_CHANNEL_IDS",
     }
-    assert len(caught.value.problems) == 6
+    assert len(caught.value.problems) == 7
     assert all("required" in p and "\n" not in p for p in caught.value.problems)
 
 
@@ -254,6 +265,26 @@ def test_blank_values_count_as_missing() -> None:
             {**RUNNABLE, "PRACTICE_NAME": "   ", "SUPERVISOR_IDS": " , "}
         ).require_runnable()
     assert _required(caught.value) == {"PRACTICE_NAME", "SUPERVISOR_IDS"}
+
+
+def test_every_channel_only_when_said_so_with_a_star() -> None:
+    settings = load_settings({**RUNNABLE, "ALLOWED_CHANNEL_IDS": " * "})
+
+    assert settings.problems == () and settings.any_channel
+    assert settings.channel_allowed("C0ANYWHERE1") and settings.channel_allowed("D0DIRECT01")
+    settings.require_runnable()
+    load_settings(
+        {**RUNNABLE, "ALLOWED_CHANNEL_IDS": "*", "REMINDER_CHANNEL_ID": "C0X1"}
+    ).require_runnable()
+
+
+def test_the_digest_channel_must_be_a_staff_channel() -> None:
+    settings = load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0PUBLIC1"})
+    with pytest.raises(ConfigError) as caught:
+        settings.require_runnable()
+    assert caught.value.problems == ["REMINDER_CHANNEL_ID must be one of ALLOWED_CHANNEL_IDS."]
+
+    load_settings({**RUNNABLE, "REMINDER_CHANNEL_ID": "C0STAFF01"}).require_runnable()
 
 
 def test_dotenv_is_read_and_the_environment_wins(

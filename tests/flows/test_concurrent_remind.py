@@ -93,6 +93,7 @@ def workers(
         "SLACK_SIGNING_SECRET": "test-signing-secret",
         "SLACK_API_URL": fake_slack.url,
         "REMINDER_CHANNEL_ID": REMIND,
+        "ALLOWED_CHANNEL_IDS": REMIND,
         "SUPERVISOR_IDS": "U0SUPER1",
         "PRACTICE_TIMEZONE": "America/New_York",
         "PORTAL_URL": "https://portal.example.com",

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_socket_mode import FakeSocketMode, fake_socket_mode_fixture
 from tests.support.paths import REPO_ROOT
@@ -21,6 +23,7 @@ from tests.support.stack import SIGNING_SECRET, stack_env
 
 FIXTURES = (fake_socket_mode_fixture,)  # imported for its fixture
 REPO = str(REPO_ROOT)
+BIND = "127.0.0.2"
 
 
 @contextmanager
@@ -62,10 +65,14 @@ def test_http_mode_process(
     database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = stack_env(database_url, fake_slack, smtp_server, PORT=str(port))
+    # HTTP_BIND: another loopback address (all of 127/8 is the loopback on Linux), so the
+    # test sees that pinbot listens there and not on every address.
+    env = stack_env(database_url, fake_slack, smtp_server, PORT=str(port), HTTP_BIND=BIND)
     with pinbot_run(env, tmp_path) as process:
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://{BIND}:{port}"
         _wait_until_healthy(f"{base}/healthz", process)
+        with pytest.raises(OSError):
+            http_request(f"http://127.0.0.1:{port}/healthz", timeout=1)
         reply = SlackSender(base, SIGNING_SECRET).command(
             "/pinbot", "help", channel_id="C0FRONTDESK"
         )

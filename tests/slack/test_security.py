@@ -4,7 +4,8 @@ where PINs and secrets must never appear.
 - Forged, missing and stale signatures, and a captured request replayed after Bolt's 5-minute
   window, get 401 and do nothing (HTTP mode).
 - Guests, and anyone outside ALLOWED_CHANNEL_IDS, are refused on every command, button and
-  dialog submission, with a sentence and an audit row, and nothing else happens.
+  dialog submission, with a sentence and an audit row, and nothing else happens; so are users
+  of another workspace and a dialog submission that names no channel.
 - A button carrying another family's or child's ids can't act on it from a family's thread.
 - After PINs are issued through the real flow and delivered, no PIN (read back from the PDF)
   is in any log record (DEBUG, every logger, slack_sdk included), any call that reached
@@ -27,7 +28,7 @@ from slack_sdk.signature import Clock
 from sqlmodel import select
 
 from handlers.ids import FamilyIds, IssueIds, NameFixIds
-from handlers.middleware import CHANNEL_REFUSAL, GUEST_REFUSAL
+from handlers.middleware import CHANNEL_REFUSAL, GUEST_REFUSAL, TEAM_REFUSAL
 from models import AuditEvent, NameFix
 from tests.support.fake_slack import UPLOAD, FakeSlack
 from tests.support.hardening import (
@@ -203,6 +204,38 @@ def test_guests_and_other_channels_are_refused_everywhere(locked_stack: Stack) -
                     ),
                 }
             _refused(stack, refusal, lambda v=view, s=values, u=user: stack.submit(v, s, user_id=u))
+
+
+def test_another_workspace_and_a_dialog_without_its_channel_are_refused(
+    locked_stack: Stack,
+) -> None:
+    stack = locked_stack
+    practice = add_practice(stack)
+    card = card_message(stack, practice.card_a)
+    value = button_value(card, IssueIds.OPEN_DIALOG)
+    issue_view = _open(stack, IssueIds.OPEN_DIALOG, value, practice.card_a)
+    values = issue_values([str(practice.ava)], "none", None)
+    other = "T0ELSEWHERE"  # the bot's own workspace is auth.test's (the fake's TEAM_ID)
+
+    _refused(stack, TEAM_REFUSAL, lambda: stack.command("/family", "quillfeather", team_id=other))
+    _refused(
+        stack,
+        TEAM_REFUSAL,
+        lambda: stack.click(IssueIds.OPEN_DIALOG, value, message_ts=practice.card_a, team_id=other),
+        told=STAFF_USER_ID,
+    )
+    _refused(stack, TEAM_REFUSAL, lambda: stack.submit(issue_view, values, team_id=other))
+
+    meta = json.loads(issue_view["private_metadata"])
+    del meta["channel_id"]
+    unplaced = {**issue_view, "private_metadata": json.dumps(meta)}
+    _refused(stack, CHANNEL_REFUSAL, lambda: stack.submit(unplaced, values))
+    with stack.database.read_session() as session:
+        reasons = [
+            json.loads(e.details).get("reason")
+            for e in session.exec(select(AuditEvent).where(AuditEvent.action == "refused"))
+        ]
+    assert reasons == ["workspace", "workspace", "workspace", "channel"]
 
 
 def _open(stack: Stack, action_id: str, value: str, ts: str) -> dict[str, Any]:

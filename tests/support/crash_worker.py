@@ -6,6 +6,13 @@
     python -m tests.support.crash_worker after-send WORK_ID
         delivers that outgoing email, and is killed after the SMTP server accepted it but
         before the outbox recorded it: the one window where a retry sends the message again.
+    python -m tests.support.crash_worker mid-claim WORK_ID
+        claims that work, prints "claimed", holds the claim past one LEASE (only its heartbeat
+        keeps it) without delivering, and is killed: another worker must take it over.
+    python -m tests.support.crash_worker before-complete WORK_ID
+    python -m tests.support.crash_worker after-complete WORK_ID
+        uploads that work's PIN letters to Slack and is killed just before
+        files.completeUploadExternal, or after it but before the outbox recorded the upload.
 
 Configuration comes from the environment (the test passes its stack's), as for `pinbot run`.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 from bot.config import load_settings
@@ -25,7 +33,9 @@ from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssueRequest
 from bot.secret import load_secret
 from bot.services import Services
+from handlers.app import make_client
 from handlers.notices import render_notice
+from handlers.slack_port import WebClientPort
 
 
 def _die(*_: Any, **__: Any) -> None:
@@ -60,23 +70,58 @@ def after_send(services: Services, work_id: str) -> None:
     services.outbox.deliver(int(work_id))
 
 
+def mid_claim(services: Services, work_id: str) -> None:
+    outbox = services.outbox
+
+    def hold(_work: Any) -> bool:
+        print("claimed", flush=True)
+        time.sleep(outbox.lease.total_seconds() + 2)  # past one lease: the heartbeat keeps it
+        _die()
+        return False
+
+    outbox._perform = hold  # type: ignore[method-assign]
+    outbox.deliver(int(work_id))
+
+
+def before_complete(services: Services, work_id: str) -> None:
+    port = services.outbox.slack
+    assert isinstance(port, WebClientPort)
+    port.complete_upload = _die  # type: ignore[method-assign]
+    services.outbox.deliver(int(work_id))
+
+
+def after_complete(services: Services, work_id: str) -> None:
+    services.outbox._record_success = _die  # type: ignore[method-assign]
+    services.outbox.deliver(int(work_id))
+
+
+MODES = {
+    "after-commit": after_commit,
+    "after-send": after_send,
+    "mid-claim": mid_claim,
+    "before-complete": before_complete,
+    "after-complete": after_complete,
+}
+
+
 def main(argv: list[str]) -> None:
     settings = load_settings(dict(os.environ))
     database = Database(settings.database_url)
     secret = load_secret(settings.key_file, settings.key_override)  # the test run's PINBOT_KEY
+    slack = WebClientPort(make_client(settings))
     services = Services(
         settings=settings,
         database=database,
         outbox=Outbox(
             database,
             settings,
-            slack=None,
+            slack=slack,
             render_notice=render_notice,
             pin_cipher=PinCipher(secret),
         ),
         secret=secret,
     )
-    {"after-commit": after_commit, "after-send": after_send}[argv[0]](services, *argv[1:])
+    MODES[argv[0]](services, *argv[1:])
     raise SystemExit("still alive: the kill did not happen")
 
 

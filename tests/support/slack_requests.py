@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 from waitress import wasyncore
 from waitress.server import create_server
 
+from handlers.serving import SERVER_OPTIONS
 from tests.support.fake_slack import (
     APP_ID,
     BOT_ID,
@@ -411,7 +412,8 @@ def static_select_value(value: str | None) -> dict[str, Any]:
 @contextmanager
 def serve_wsgi(wsgi_app: Any, *, threads: int = 4) -> Iterator[str]:
     """Serve `wsgi_app` with waitress on 127.0.0.1 (free port); yield "http://127.0.0.1:PORT"."""
-    server = create_server(wsgi_app, host="127.0.0.1", port=0, threads=threads)
+    # The server `pinbot run` serves with: the same limits (handlers/serving.py).
+    server = create_server(wsgi_app, host="127.0.0.1", port=0, threads=threads, **SERVER_OPTIONS)
     thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
     thread.start()
     try:

@@ -59,6 +59,8 @@ def stack_env(
         "SMTP_STARTTLS": "false",
         "MAIL_FROM": "Maple Grove <pinbot@clinic.example.org>",
         "PINBOT_KEY": TEST_PINBOT_KEY,
+        # Required to run; tests post from many channels (the scoping tests set a list).
+        "ALLOWED_CHANNEL_IDS": "*",
         **overrides,
     }
 

@@ -43,6 +43,7 @@ REQUIRED = {
     "PRACTICE_NAME": "Maple Street Pediatrics",
     "PRACTICE_PHONE": "(555) 010-0100",
     "SUPERVISOR_IDS": "U0SUPER01",
+    "ALLOWED_CHANNEL_IDS": "C0STAFF01",
 }
 
 
@@ -365,17 +366,37 @@ def test_check_with_a_full_config_is_all_ok(
     assert run.code == 0, run
     names = [re.sub(r"^(ok|FAIL)\s+(\w+):.*$", r"\2", line) for line in run.said]
     keeping = ["secret", "files", "backups"] if "sqlite" in database_url else ["secret", "backups"]
-    assert names == ["configuration", "database", "smtp", "slack", "languages", *keeping], run
+    expected = ["configuration", "channels", "database", "smtp", "slack", "languages", *keeping]
+    assert names == expected, run
     assert all(line.startswith("ok ") for line in run.said), run
     assert "PINBOT_KEY in the environment" in run.stdout
     assert "encrypts to 1 age recipient" in run.stdout
     assert "HTTP mode on port 3000" in run.stdout
+    assert "ok  channels: commands work only in C0STAFF01" in run.said
     assert "connected as @pinbot" in run.stdout
     assert [call.token for call in fake_slack.calls_to("auth.test")] == [
         "xoxb-111-222-SEKRITbottoken"
     ]
     assert smtp_server.logins == [USERNAME]  # it really logged in
     assert "SEKRIT" not in run.output and PASSWORD not in run.output
+
+
+def test_check_says_loudly_that_a_star_allows_every_channel(
+    tmp_path: Path, fake_slack: FakeSlack, smtp_server: SmtpServer
+) -> None:
+    env = full_config(f"sqlite:///{tmp_path / 'p.db'}", fake_slack, smtp_server.port)
+    run = pinbot(tmp_path, "check", **{**env, "ALLOWED_CHANNEL_IDS": "*"})
+
+    assert run.code == 0, run
+    channels = next(line for line in run.said if line.startswith("ok  channels:"))
+    assert "WARNING" in channels and "EVERY channel" in channels
+
+    del env["ALLOWED_CHANNEL_IDS"]
+    run = pinbot(tmp_path, "check", **{**env, "REMINDER_CHANNEL_ID": "C0PUBLIC1"})
+    assert run.code == 1, run
+    failed = [line for line in run.said if line.startswith("FAIL configuration")]
+    assert any("ALLOWED_CHANNEL_IDS is required" in line for line in failed), run
+    assert any("REMINDER_CHANNEL_ID must be one of" in line for line in failed), run
 
 
 def test_check_says_what_is_wrong_in_plain_words(tmp_path: Path, fake_slack: FakeSlack) -> None:
