@@ -23,7 +23,7 @@ def check_keeping(settings: Settings) -> list[CheckResult]:
 
 def check_secret(settings: Settings) -> CheckResult:
     if settings.key_override:
-        where = "PINBOT_KEY in the environment (no key file)"
+        where = "PINBOT_KEY in the environment (no key file): keep it where the environment is kept"
     elif not settings.key_file.exists():
         return CheckResult(
             "secret",
@@ -33,7 +33,7 @@ def check_secret(settings: Settings) -> CheckResult:
             warning=True,
         )
     else:
-        where = str(settings.key_file)
+        where = f"{settings.key_file}, readable by its owner only"
     try:
         load_secret(settings.key_file, settings.key_override, create=False)
     except SecretError as error:
@@ -41,8 +41,7 @@ def check_secret(settings: Settings) -> CheckResult:
     return CheckResult(
         "secret",
         True,
-        f"{where}, readable by its owner only; back it up apart from the database "
-        "(lost: active PINs must be issued again)",
+        f"{where}; back it up apart from the database (lost: active PINs must be issued again)",
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot.config import Settings
+from bot.config import ANY_CHANNEL, Settings
 from bot.errors import CannotStart
 from bot.runtime.checks import CheckResult
 
@@ -98,7 +98,9 @@ def verify_tokens(settings: Settings, client: WebClient) -> None:
 
 def channels_to_check(settings: Settings) -> dict[str, str]:
     """channel ID -> the variable that names it (a channel in both is checked once)."""
-    channels = dict.fromkeys(settings.allowed_channel_ids, "ALLOWED_CHANNEL_IDS")
+    # "*" is no channel to look at (the channels line warns about it).
+    listed = (c for c in settings.allowed_channel_ids if c != ANY_CHANNEL)
+    channels = dict.fromkeys(listed, "ALLOWED_CHANNEL_IDS")
     if settings.reminder_channel_id:
         channels.setdefault(settings.reminder_channel_id, "REMINDER_CHANNEL_ID")
     return channels
