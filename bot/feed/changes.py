@@ -5,7 +5,7 @@ rules (bot/importing/rows.py); A40 merges one chart into another (SPEC §8)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import bindparam
 from sqlalchemy.orm import aliased
@@ -15,6 +15,7 @@ from bot import audit
 from bot.delivery import keys, outbox
 from bot.delivery.notices import ChartsMerged, EhrRenamed
 from bot.families.record import full_name, name_flag
+from bot.families.threads import tell_family
 from bot.feed.errors import ErrorCode, FeedFieldError, FeedWarning
 from bot.feed.records import AdtMerge, AdtPatient, Body, Header
 from bot.importing.families import ACCOUNT_CONFLICT
@@ -25,7 +26,6 @@ from models import (
     Appointment,
     AppointmentStatus,
     Delivery,
-    FamilyThread,
     NameFix,
     NameFixStatus,
     Patient,
@@ -33,9 +33,6 @@ from models import (
     PinStatus,
     utcnow,
 )
-
-# How recent a family card must be for the feed to post in its thread (SPEC §8).
-THREAD_DAYS = 30
 
 # The families-CSV column a problem names → the HL7 field it came from (SPEC §8 mapping);
 # a guardian's columns are named by the guardian itself (NK1 or GT1: `Guardian.origin`).
@@ -199,18 +196,6 @@ def _left_out(problem: RowProblem, patient: AdtPatient) -> FeedWarning:
     )
 
 
-def recent_thread(session: Session, family_id: int, now: datetime) -> FamilyThread | None:
-    """The family's latest card, in any channel, posted in the last THREAD_DAYS days."""
-    return session.exec(
-        select(FamilyThread)
-        .where(
-            FamilyThread.family_id == family_id,
-            FamilyThread.posted_at >= now - timedelta(days=THREAD_DAYS),
-        )
-        .order_by(col(FamilyThread.posted_at).desc())
-    ).first()
-
-
 def _tell_renamed(
     session: Session, patient: Patient, old_name: str, header: Header, now: datetime
 ) -> None:
@@ -236,16 +221,12 @@ def _tell_family(
     now: datetime,
     notice: EhrRenamed | ChartsMerged,
 ) -> None:
-    """Queue `notice` for the family's recent card thread, if it has one."""
-    thread = recent_thread(session, patient.family_id, now)
-    if thread is None:
-        return
-    outbox.post_in_thread(
+    """Queue `notice` in the family's news thread, if it has one."""
+    tell_family(
         session,
-        dedupe_key=keys.feed_notice(notice.kind, patient.id or 0, header.dedupe_key),
-        channel_id=thread.channel_id,
-        thread_ts=thread.thread_ts,
         family_id=patient.family_id,
+        now=now,
+        dedupe_key=keys.feed_notice(notice.kind, patient.id or 0, header.dedupe_key),
         notice=notice,
     )
 
