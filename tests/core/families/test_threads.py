@@ -37,6 +37,20 @@ def _cards(database: Database, *cards: tuple[str, str, timedelta]) -> int:
         return family.id
 
 
+def _told(database: Database, family_id: int) -> list[OutgoingWork]:
+    """Tell the family its PIN was used; what that queued."""
+    with database.transaction() as session:
+        tell_family(
+            session,
+            family_id=family_id,
+            now=NOW,
+            dedupe_key="test:registered",
+            notice=PinRegistered(child_first_name="Ava"),
+        )
+    with database.read_session() as session:
+        return list(session.exec(select(OutgoingWork)).all())
+
+
 def test_news_goes_to_the_latest_card_in_any_channel_within_30_days(database: Database) -> None:
     family = _cards(
         database,
@@ -53,17 +67,9 @@ def test_news_goes_to_the_latest_card_in_any_channel_within_30_days(database: Da
 
 def test_a_card_older_than_30_days_is_told_nothing(database: Database) -> None:
     family = _cards(database, (FRONT, "1.000100", timedelta(days=30, minutes=1)))
-    with database.transaction() as session:
-        assert news_thread(session, family_id=family, now=NOW) is None
-        tell_family(
-            session,
-            family_id=family,
-            now=NOW,
-            dedupe_key="test:none",
-            notice=PinRegistered(child_first_name="Ava"),
-        )
     with database.read_session() as session:
-        assert session.exec(select(OutgoingWork)).all() == []
+        assert news_thread(session, family_id=family, now=NOW) is None
+    assert _told(database, family) == []
 
 
 def test_the_dialog_keeps_its_own_channels_card_for_7_days(database: Database) -> None:
@@ -83,16 +89,7 @@ def test_the_dialog_keeps_its_own_channels_card_for_7_days(database: Database) -
 
 def test_telling_the_family_queues_the_notice_in_its_news_thread(database: Database) -> None:
     family = _cards(database, (FRONT, "1.000100", timedelta(days=3)))
-    with database.transaction() as session:
-        tell_family(
-            session,
-            family_id=family,
-            now=NOW,
-            dedupe_key="test:registered",
-            notice=PinRegistered(child_first_name="Ava"),
-        )
-    with database.read_session() as session:
-        (work,) = session.exec(select(OutgoingWork)).all()
+    (work,) = _told(database, family)
     payload = json.loads(work.payload)
     assert (payload["channel_id"], payload["thread_ts"]) == (FRONT, "1.000100")
     assert payload["notice"]["kind"] == "pin_registered"
