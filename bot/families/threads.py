@@ -1,4 +1,5 @@
-"""Family threads: which card (channel + ts) belongs to which family."""
+"""Family threads: which card (channel + ts) belongs to which family, and which of them is
+told the news about the family (the feed's and the portal API's notices)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.db import table_of
+from bot.delivery import outbox
+from bot.delivery.notices import ThreadNotice
 from bot.errors import NotAllowed
 from models import FamilyThread, utcnow
 
 REUSE_THREAD_FOR = timedelta(days=7)
+# News about a family goes to its card's thread when pinbot posted the card in the last 30
+# days (SPEC §8, §11); an older thread is likely closed in staff's minds.
+NEWS_THREAD_FOR = timedelta(days=30)
 
 
 _INSERT_THREAD = insert(table_of(FamilyThread))  # built once: every card posted writes one
@@ -42,26 +48,45 @@ def recent_thread(
     session: Session, *, family_id: int, channel_id: str, now: datetime | None = None
 ) -> FamilyThread | None:
     """The family's latest card in this channel, if recent enough to keep using."""
-    since = (now or utcnow()) - REUSE_THREAD_FOR
-    return session.exec(
-        select(FamilyThread)
-        .where(
-            FamilyThread.family_id == family_id,
-            FamilyThread.channel_id == channel_id,
-            FamilyThread.posted_at >= since,
-        )
-        .order_by(col(FamilyThread.posted_at).desc())
-    ).first()
+    return _latest_card(
+        session, family_id, (now or utcnow()) - REUSE_THREAD_FOR, channel_id=channel_id
+    )
 
 
-def latest_card_since(session: Session, *, family_id: int, since: datetime) -> FamilyThread | None:
-    """The family's latest card in any channel posted since `since`: where news about the
-    family (a PIN used in the portal, a PIN locked) is told."""
-    return session.exec(
-        select(FamilyThread)
-        .where(FamilyThread.family_id == family_id, FamilyThread.posted_at >= since)
-        .order_by(col(FamilyThread.posted_at).desc())
-    ).first()
+def news_thread(session: Session, *, family_id: int, now: datetime) -> FamilyThread | None:
+    """Where news about the family is told (the EHR renamed or merged a chart, a PIN was used
+    or locked in the portal): its latest card in any channel, if pinbot posted it in the last
+    30 days; None when there is none, and then no thread is told."""
+    return _latest_card(session, family_id, now - NEWS_THREAD_FOR)
+
+
+def tell_family(
+    session: Session, *, family_id: int, now: datetime, dedupe_key: str, notice: ThreadNotice
+) -> None:
+    """Queue `notice` in the family's news thread, if it has one (posted after commit)."""
+    thread = news_thread(session, family_id=family_id, now=now)
+    if thread is None:
+        return
+    outbox.post_in_thread(
+        session,
+        dedupe_key=dedupe_key,
+        channel_id=thread.channel_id,
+        thread_ts=thread.thread_ts,
+        family_id=family_id,
+        notice=notice,
+    )
+
+
+def _latest_card(
+    session: Session, family_id: int, since: datetime, *, channel_id: str | None = None
+) -> FamilyThread | None:
+    """The family's latest card posted since `since`, in `channel_id` or (None) any channel."""
+    query = select(FamilyThread).where(
+        FamilyThread.family_id == family_id, FamilyThread.posted_at >= since
+    )
+    if channel_id is not None:
+        query = query.where(FamilyThread.channel_id == channel_id)
+    return session.exec(query.order_by(col(FamilyThread.posted_at).desc())).first()
 
 
 def family_of_thread(session: Session, *, channel_id: str, thread_ts: str) -> int | None:

@@ -8,6 +8,8 @@ refuses a second applied copy of a message at once, also when two copies race on
 connections (the second waits for the first to commit, then fails), and that copy is answered
 AA with nothing applied. The digest (sha256 of the segments with MSH-7 blanked, never the
 text) lets a sender that reuses control ids send another message under one: it is applied.
+A message sent under a chart id an A40 merged away is applied to the survivor
+(`on_surviving_charts`, bot/feed/changes.py), whatever its type.
 A guardian's malformed phone or email is left out and named in an ERR of severity W. A
 message that cannot be applied (AE) or is refused (AR) rolls back and is logged in a
 transaction of its own. After commit the name keys of this process learn the message's names
@@ -34,7 +36,7 @@ from bot.db import Database, table_of
 from bot.delivery import outbox
 from bot.feed.ack import AckCode, build_ack, code_for
 from bot.feed.appointments import apply_appointment
-from bot.feed.changes import Changes, apply_merge, apply_patient
+from bot.feed.changes import Changes, apply_merge, apply_patient, on_surviving_charts
 from bot.feed.errors import FeedError
 from bot.feed.message import AccountField, parse_message
 from bot.feed.records import AdtMerge, AdtPatient, FeedMessage, Header
@@ -137,7 +139,9 @@ class FeedApplier:
         raise AssertionError("unreachable")
 
     def _apply(self, session: Session, message: FeedMessage, now: datetime) -> Changes:
-        header, body, zone = message.header, message.body, self.settings.timezone
+        header, zone = message.header, self.settings.timezone
+        # After an A40 the old chart id means the survivor, for every kind of message.
+        body = on_surviving_charts(session, message.body)
         if isinstance(body, AdtPatient):
             return apply_patient(
                 session,

@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 from sqlmodel import Session, select
 
 from bot import audit
-from bot.feed.changes import Changes, find_current_patient
+from bot.feed.changes import Changes, find_patient
 from bot.feed.errors import ErrorCode, FeedFieldError
 from bot.feed.records import Header, SiuAppointment
 from bot.text import clean
@@ -21,7 +21,7 @@ APPOINTMENT_ID_LIMIT = 64  # Appointment.ehr_appointment_id
 def apply_appointment(
     session: Session, event: SiuAppointment, *, header: Header, zone: tzinfo
 ) -> Changes:
-    patient = find_current_patient(session, event.chart_id)
+    patient = find_patient(session, event.chart_id)  # the survivor's (bot/feed/apply.py)
     if patient is None or patient.id is None:
         raise FeedFieldError(
             "PID-3",

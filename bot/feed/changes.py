@@ -4,17 +4,20 @@ rules (bot/importing/rows.py); A40 merges one chart into another (SPEC §8)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 
+from sqlalchemy import bindparam
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.delivery import keys, outbox
 from bot.delivery.notices import ChartsMerged, EhrRenamed
 from bot.families.record import full_name, name_flag
+from bot.families.threads import tell_family
 from bot.feed.errors import ErrorCode, FeedFieldError, FeedWarning
-from bot.feed.records import AdtMerge, AdtPatient, Header
+from bot.feed.records import AdtMerge, AdtPatient, Body, Header
 from bot.importing.families import ACCOUNT_CONFLICT
 from bot.importing.rows import RowProblem, RowsRejected, upsert_family_rows
 from bot.issuing.gateway import PortalGateway
@@ -23,7 +26,6 @@ from models import (
     Appointment,
     AppointmentStatus,
     Delivery,
-    FamilyThread,
     NameFix,
     NameFixStatus,
     Patient,
@@ -31,9 +33,6 @@ from models import (
     PinStatus,
     utcnow,
 )
-
-# How recent a family card must be for the feed to post in its thread (SPEC §8).
-THREAD_DAYS = 30
 
 # The families-CSV column a problem names → the HL7 field it came from (SPEC §8 mapping);
 # a guardian's columns are named by the guardian itself (NK1 or GT1: `Guardian.origin`).
@@ -46,6 +45,15 @@ _PATIENT_FIELDS = {
     "patient_sex": "PID-8",
     "name_type": "PID-5.7",
 }
+
+_SURVIVOR = aliased(Patient)
+# The chart a merged-away chart id stands for; no row for a chart never merged (built once:
+# every message that names a patient asks it).
+_SURVIVOR_CHART = (
+    select(_SURVIVOR.chart_id)
+    .join_from(Patient, _SURVIVOR, col(_SURVIVOR.id) == col(Patient.merged_into_id))
+    .where(col(Patient.chart_id) == bindparam("chart_id"))
+)
 
 
 @dataclass
@@ -112,13 +120,28 @@ def find_patient(session: Session, chart_id: str) -> Patient | None:
     return session.exec(select(Patient).where(Patient.chart_id == clean(chart_id, 64))).first()
 
 
-def find_current_patient(session: Session, chart_id: str) -> Patient | None:
-    """`find_patient`, where a chart merged away (A40) stands for the one it was merged
-    into: the EHR may still send appointments under the old chart id."""
-    patient = find_patient(session, chart_id)
-    if patient is not None and patient.merged_into_id is not None:
-        return session.get(Patient, patient.merged_into_id)
-    return patient
+def surviving_chart_id(session: Session, chart_id: str) -> str:
+    """The chart id a message about `chart_id` is applied under: the chart it was merged into
+    when an A40 merged it away (one hop: `_mark_merged` keeps every merged chart pointing at
+    the final survivor), else `chart_id` as sent. The EHR may keep sending the old id."""
+    survivor = session.execute(_SURVIVOR_CHART, {"chart_id": clean(chart_id, 64)}).scalar()
+    return survivor if survivor is not None else chart_id
+
+
+def on_surviving_charts(session: Session, body: Body) -> Body:
+    """`body` with every chart id that names the patient a message is about (PID-3 of an
+    ADT, an SIU or an A40's survivor) read as its survivor's, so a change sent under a
+    merged-away chart id lands on the record staff see, never on the hidden one. MRG-1, the
+    chart an A40 merges away, is taken as sent."""
+    if isinstance(body, AdtMerge):
+        return AdtMerge(
+            tuple(
+                replace(pair, survivor_chart_id=surviving_chart_id(session, pair.survivor_chart_id))
+                for pair in body.merges
+            )
+        )
+    current = surviving_chart_id(session, body.chart_id)
+    return body if current == body.chart_id else replace(body, chart_id=current)
 
 
 def _hl7_field(column: str, index: int, patient: AdtPatient, account_field: str) -> tuple[str, int]:
@@ -173,18 +196,6 @@ def _left_out(problem: RowProblem, patient: AdtPatient) -> FeedWarning:
     )
 
 
-def recent_thread(session: Session, family_id: int, now: datetime) -> FamilyThread | None:
-    """The family's latest card, in any channel, posted in the last THREAD_DAYS days."""
-    return session.exec(
-        select(FamilyThread)
-        .where(
-            FamilyThread.family_id == family_id,
-            FamilyThread.posted_at >= now - timedelta(days=THREAD_DAYS),
-        )
-        .order_by(col(FamilyThread.posted_at).desc())
-    ).first()
-
-
 def _tell_renamed(
     session: Session, patient: Patient, old_name: str, header: Header, now: datetime
 ) -> None:
@@ -210,16 +221,12 @@ def _tell_family(
     now: datetime,
     notice: EhrRenamed | ChartsMerged,
 ) -> None:
-    """Queue `notice` for the family's recent card thread, if it has one."""
-    thread = recent_thread(session, patient.family_id, now)
-    if thread is None:
-        return
-    outbox.post_in_thread(
+    """Queue `notice` in the family's news thread, if it has one."""
+    tell_family(
         session,
-        dedupe_key=keys.feed_notice(notice.kind, patient.id or 0, header.dedupe_key),
-        channel_id=thread.channel_id,
-        thread_ts=thread.thread_ts,
         family_id=patient.family_id,
+        now=now,
+        dedupe_key=keys.feed_notice(notice.kind, patient.id or 0, header.dedupe_key),
         notice=notice,
     )
 
@@ -232,12 +239,13 @@ def apply_merge(
     search by its chart id finds the survivor), its active PINs revoked ("merged into …"),
     its open name fixes moved to the survivor, the family thread told, audited; its history
     (PINs, name fixes, audit) stays. A pair naming a chart pinbot does not know, or one
-    already merged so, changes nothing."""
+    already merged so, changes nothing. The survivor's chart id is already its final
+    survivor's (`on_surviving_charts`)."""
     changes = Changes()
     for pair in merge.merges:
         gone, kept = (
             find_patient(session, pair.merged_chart_id),
-            find_current_patient(session, pair.survivor_chart_id),
+            find_patient(session, pair.survivor_chart_id),
         )
         if gone is None or kept is None or gone.id == kept.id or gone.merged_into_id == kept.id:
             continue

@@ -4,7 +4,7 @@ queued in the recording transaction (delivered after commit, like every thread m
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
@@ -12,36 +12,27 @@ from sqlmodel import Session, col, select
 from bot.config import Settings
 from bot.delivery import keys, outbox
 from bot.delivery.notices import PinLocked, PinRegistered, PortalClientSlowed
-from bot.families.threads import latest_card_since
+from bot.families.threads import tell_family
 from bot.portal.answers import Client
 from bot.portal.pins import WRONG_DOBS_TO_LOCK, FoundPin
 from models import Guardian, Patient
 
 log = logging.getLogger(__name__)
 
-# The family's card must have been posted this recently for pinbot to post in its thread.
-THREAD_DAYS = 30
-
 
 def _tell_family(
     session: Session, found: FoundPin, now: datetime, kind: str, first_name: str
 ) -> None:
-    thread = latest_card_since(
-        session, family_id=found.family_id, since=now - timedelta(days=THREAD_DAYS)
-    )
-    if thread is None:
-        return
     notice = (
         PinRegistered(child_first_name=first_name)
         if kind == "registered"
         else PinLocked(child_first_name=first_name, wrong_dobs=WRONG_DOBS_TO_LOCK)
     )
-    outbox.post_in_thread(
+    tell_family(
         session,
-        dedupe_key=keys.portal_notice(kind, found.id),
-        channel_id=thread.channel_id,
-        thread_ts=thread.thread_ts,
         family_id=found.family_id,
+        now=now,
+        dedupe_key=keys.portal_notice(kind, found.id),
         notice=notice,
     )
 

@@ -21,6 +21,10 @@ from models import (
     PinStatus,
 )
 
+# A chart merged away (HL7 A40) is gone for staff: no list or count shows it as a child of
+# its own (the survivor has its visits and name fixes). Shared with the Home tab's counts.
+NOT_MERGED = col(Patient.merged_into_id).is_(None)
+
 
 @dataclass(frozen=True)
 class AttentionItem:
@@ -71,8 +75,7 @@ def appointments_between(
                 Appointment.starts_at < end,
                 # Cancelled, deleted and no-show visits (SIU S15/S17/S26) are not coming.
                 Appointment.status == AppointmentStatus.BOOKED,
-                # A chart merged away (A40) is gone for staff; the survivor has the visits.
-                col(Patient.merged_into_id).is_(None),
+                NOT_MERGED,
             )
             .order_by(col(Appointment.starts_at))
         ).all()
@@ -102,7 +105,7 @@ def pending_name_fixes(session: Session, *, older_than: datetime | None = None) 
     query = (
         select(NameFix, Patient)
         .join(Patient, col(NameFix.patient_id) == col(Patient.id))
-        .where(NameFix.status == NameFixStatus.PENDING, col(Patient.merged_into_id).is_(None))
+        .where(NameFix.status == NameFixStatus.PENDING, NOT_MERGED)
         .order_by(col(NameFix.requested_at))
     )
     if older_than is not None:
@@ -211,7 +214,7 @@ def _pin_items(session: Session, conditions: list[Any], order: Any) -> list[PinI
         select(Pin, Patient, Family)
         .join(Patient, col(Pin.patient_id) == col(Patient.id))
         .join(Family, col(Patient.family_id) == col(Family.id))
-        .where(Pin.status == PinStatus.ACTIVE, col(Patient.merged_into_id).is_(None), *conditions)
+        .where(Pin.status == PinStatus.ACTIVE, NOT_MERGED, *conditions)
         .order_by(order, col(Pin.id))
     ).all()
     return [

@@ -108,3 +108,47 @@ def test_after_an_a40_staff_see_only_the_survivor(feed: FeedStack) -> None:
             len(session.exec(select(AuditEvent).where(AuditEvent.action == "feed.merge")).all())
             == 1
         )
+
+
+def _message(*segments: str) -> bytes:
+    return "\r".join(segments).encode() + b"\r"
+
+
+# Sent after the merge, under the chart id it merged away: a new middle name, a visit.
+RENAMED_UNDER_OLD_ID = _message(
+    "MSH|^~\\&|SPRUCEEHR|SPRUCE|PINBOT|SPRUCE|20251202090000||ADT^A08^ADT_A01|SP-5|P|2.5.1",
+    "EVN|A08",
+    f"PID|1||{GONE}^^^SPRUCE^MR||OKAFOR^CHIOMA^ADAEZE||20210707|F||||||||||SP-ACCT-30",
+)
+BOOKED_UNDER_OLD_ID = _message(
+    "MSH|^~\\&|SPRUCEEHR|SPRUCE|PINBOT|SPRUCE|20251202091000||SIU^S12^SIU_S12|SP-6|P|2.5.1",
+    "SCH||SP-VISIT-1|||||WELL^Well child||15|MIN|^^15^202512100930",
+    f"PID|1||{GONE}^^^SPRUCE^MR||OKAFOR^CHIOMA||20210707|F",
+)
+
+
+def test_messages_under_the_merged_away_chart_id_update_the_survivor(feed: FeedStack) -> None:
+    for raw in (*REGISTERED_TWICE, MERGE):
+        assert feed.send(raw)[0] == "AA"
+    ids = patient_ids(feed)
+    with feed.stack.database.read_session() as session:
+        hidden_before = session.get(Patient, ids[GONE])
+        assert hidden_before is not None
+        hidden_before_updated = hidden_before.updated_at
+
+    assert feed.send(RENAMED_UNDER_OLD_ID) == ("AA", "SP-5")
+    assert feed.send(BOOKED_UNDER_OLD_ID) == ("AA", "SP-6")
+
+    with feed.stack.database.read_session() as session:
+        kept, gone = session.get(Patient, ids[KEPT]), session.get(Patient, ids[GONE])
+        visit = session.exec(select(Appointment)).one()
+        renamed = session.exec(select(AuditEvent).where(AuditEvent.action == "feed.patient")).all()
+    assert kept is not None and gone is not None
+    assert (kept.first_name, kept.middle_name, kept.last_name) == ("CHIOMA", "ADAEZE", "OKAFOR")
+    # The hidden record is as the merge left it: no new name, not touched since.
+    assert (gone.middle_name, gone.merged_into_id) == ("", ids[KEPT])
+    assert gone.updated_at == hidden_before_updated
+    assert visit.patient_id == ids[KEPT]
+    assert {event.patient_id for event in renamed} == {ids[KEPT], ids[GONE]}  # the two A04s
+    assert renamed[-1].patient_id == ids[KEPT]  # and the A08
+    assert len(patient_ids(feed)) == 2  # no chart created for the old id

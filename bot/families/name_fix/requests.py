@@ -53,6 +53,12 @@ def _needing_fix(
         raise NotFound(
             "That child is no longer in this family in pinbot. Search again with /family."
         )
+    if patient.merged_into_id is not None:
+        # A button on a card posted before the EHR merged this chart (A40) into another.
+        raise NotFound(
+            "The EHR merged this chart into another one. Search again with /family and ask "
+            "for the fix on the child shown there."
+        )
     if not channel_id:
         raise PinbotError("Request name fixes from the family card in a channel.")
     threads.check_thread_family(

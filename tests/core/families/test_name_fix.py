@@ -212,6 +212,20 @@ def test_requests_for_the_wrong_child_family_or_thread_are_refused(
     assert count(database, NameFix) == 0
 
 
+def test_a_chart_the_ehr_merged_away_gets_no_request(
+    database: Database, ids: dict[str, int]
+) -> None:
+    """The card posted before an A40 still shows the merged-away newborn's button: a fix
+    asked there would wait on a record staff no longer see (nor the lists, nor the digest)."""
+    with database.transaction() as session:
+        baby = session.get(Patient, ids["baby"])
+        assert baby is not None
+        baby.merged_into_id = ids["ava"]
+    with pytest.raises(NotFound, match="merged this chart"), database.transaction() as session:
+        name_fix.request_name_fix(session, a_request(ids))
+    assert count(database, NameFix) == 0
+
+
 def test_an_unposted_request_is_withdrawn_and_no_longer_blocks(
     database: Database, ids: dict[str, int]
 ) -> None:

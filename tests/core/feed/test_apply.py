@@ -218,3 +218,39 @@ def test_a_supervisor_approved_name_is_kept_when_the_ehr_still_has_the_placehold
         audit = session.exec(select(AuditEvent).where(AuditEvent.action == "feed.patient")).all()
     assert (baby.first_name, baby.name_verified, baby.sex) == ("Sofia", True, "U")
     assert "kept the approved name" in audit[-1].details
+
+
+def _adt(control_id: str, trigger: str, *segments: str) -> bytes:
+    msh = "MSH|^~\\&|SPRUCEEHR|SPRUCE|PINBOT|SPRUCE|20251201090000"
+    msh += f"||ADT^{trigger}|{control_id}|P|2.5.1"
+    return "\r".join((msh, f"EVN|{trigger}", *segments)).encode() + b"\r"
+
+
+def _pid(chart: str, middle: str = "") -> str:
+    return f"PID|1||{chart}^^^SPRUCE^MR||LINDQVIST^MAJA^{middle}||20200202|F||||||||||CH-ACCT-1"
+
+
+def test_every_message_under_a_merged_away_chart_id_reaches_the_final_survivor(
+    applier: FeedApplier, database: Database
+) -> None:
+    """C1 merged into C2, then C2 into C3: C1 and C2 mean C3 from then on, for an update
+    (A31) and as an A40's survivor; the merged-away records are left as they were."""
+    for n, chart in enumerate(("C1", "C2", "C3", "C4")):
+        assert applier.receive(_adt(f"R{n}", "A04", _pid(chart))).code == AckCode.AA
+    for n, (kept, gone) in enumerate((("C2", "C1"), ("C3", "C2"))):
+        merge = _adt(f"M{n}", "A40", _pid(kept), f"MRG|{gone}^^^SPRUCE^MR")
+        assert applier.receive(merge).code == AckCode.AA
+
+    assert applier.receive(_adt("U1", "A31", _pid("C1", middle="ELIN"))).code == AckCode.AA
+    onto_old_id = _adt("M2", "A40", _pid("C1"), "MRG|C4^^^SPRUCE^MR")
+    assert applier.receive(onto_old_id).code == AckCode.AA
+
+    with database.read_session() as session:
+        charts = {p.chart_id: p for p in session.exec(select(Patient))}
+    survivor = charts["C3"].id
+    assert {chart: p.middle_name for chart, p in charts.items()} == {
+        "C1": "", "C2": "", "C3": "ELIN", "C4": ""
+    }  # fmt: skip
+    assert {chart: p.merged_into_id for chart, p in charts.items()} == {
+        "C1": survivor, "C2": survivor, "C3": None, "C4": survivor
+    }  # fmt: skip
