@@ -34,7 +34,8 @@ NO_TOKENS_GUIDANCE = (
     "workspace, then set SLACK_BOT_TOKEN (xoxb-..., OAuth & Permissions) and either "
     "SLACK_APP_TOKEN (xapp-..., an app-level token with connections:write, for Socket Mode) "
     "or SLACK_SIGNING_SECRET (Basic Information, for HTTP mode), together with PORTAL_URL, "
-    "PRACTICE_NAME, PRACTICE_PHONE and SUPERVISOR_IDS, in the environment or in a .env file "
+    "PRACTICE_NAME, PRACTICE_PHONE, SUPERVISOR_IDS and ALLOWED_CHANNEL_IDS (the staff "
+    "channel's ID, where commands work), in the environment or in a .env file "
     "(copy .env.example). To look around first without Slack, run `.venv/bin/pinbot demo` "
     "to load a sample practice."
 )
