@@ -2,7 +2,7 @@
 short lease, so a dead process's claim is taken over within seconds and a live one's never),
 and pending work gets the longer retry schedule that spans an outage of several hours
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-07 01:10:00.000000
 """
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '0006'
+revision: str = '0005'
 down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
