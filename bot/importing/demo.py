@@ -317,16 +317,20 @@ def load_demo(
     return report
 
 
+def on_demo_database(database_url: str) -> str:
+    """The environment prefix that points a command at the demo's database (never a URL
+    given on the command line: it may carry a password)."""
+    if database_url == DEMO_DATABASE_URL:
+        return f"DATABASE_URL={database_url}"
+    return "DATABASE_URL=<the --database-url you gave>"
+
+
 def demo_hints(
     *, seed: int = DEFAULT_SEED, today: date | None = None, database_url: str = DEMO_DATABASE_URL
 ) -> list[str]:
     """What to try in Slack, naming the families `load_demo` wrote with the same arguments;
     the commands point at the demo's database (`database_url`)."""
-    on_demo = (
-        f"DATABASE_URL={database_url}"
-        if database_url == DEMO_DATABASE_URL
-        else "DATABASE_URL=<the --database-url you gave>"
-    )
+    on_demo = on_demo_database(database_url)
     by_role = {family.role: family for family in build_practice(seed, today)}
     siblings, adult = by_role["siblings"], by_role["adult patient"]
     phone = siblings.guardians[0].phone

@@ -18,7 +18,11 @@ DEMO_ROLE = "twins"  # the Peñaflor twins: the first twin's PIN is the one to t
 DEMO_PIN_DAYS = 90
 
 
-def issue_demo_pin(database: Database, gateway: BuiltinGateway, *, today: date) -> list[str]:
+def issue_demo_pin(
+    database: Database, gateway: BuiltinGateway, *, today: date, on_demo: str
+) -> list[str]:
+    """A fresh printed PIN for one demo child, and the lines that try it; `on_demo` is the
+    environment prefix that points `pinbot` at the demo's database."""
     child = next(f for f in build_practice(today=today) if f.role == DEMO_ROLE).children[0]
     now = utcnow()
     with database.transaction() as session:
@@ -51,10 +55,10 @@ def issue_demo_pin(database: Database, gateway: BuiltinGateway, *, today: date) 
             )
         )
     pin = f"{new.plaintext[:4]}-{new.plaintext[4:]}"
-    return _try_lines(f"{patient.first_name} {patient.last_name}", patient.dob, pin)
+    return _try_lines(f"{patient.first_name} {patient.last_name}", patient.dob, pin, on_demo)
 
 
-def _try_lines(name: str, dob: date, pin: str) -> list[str]:
+def _try_lines(name: str, dob: date, pin: str, on_demo: str) -> list[str]:
     body = f'{{"pin": "{pin}", "dob": "{dob.isoformat()}"'
     redeem = body + ', "portal_account_id": "demo-account-1"}'
     call = 'curl -s -H "Authorization: Bearer $KEY" -H "Content-Type: application/json"'
@@ -62,8 +66,8 @@ def _try_lines(name: str, dob: date, pin: str) -> list[str]:
     return [
         "The portal API, in a terminal (demo data only):",
         f"  {name}, born {dob.isoformat()}, has the PIN {pin}",
-        "  KEY=$(pinbot portal key create demo-portal | sed -n 2p)",
-        "  PORTAL_API_PORT=8080 pinbot run      # in another terminal, with your Slack app",
+        f"  KEY=$({on_demo} .venv/bin/pinbot portal key create demo-portal | sed -n 2p)",
+        f"  {on_demo} PORTAL_API_PORT=8080 .venv/bin/pinbot run   # in another terminal",
         f"  {call} -d '{body}}}' {url}/verify",
         f"  {call} -d '{redeem}' {url}/redeem",
         f'  {name.split()[0]}\'s family card then reads "registered", and its thread (if the card '

@@ -142,11 +142,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     today = Clock(settings.timezone).today()
     report = demo.load_demo(database, tz=settings.timezone, today=today)
     _say(*report.summary_lines(), "", *demo.demo_hints(today=today, database_url=url), "")
-    _say(*_demo_portal_lines(settings, database, today))
+    _say(*_demo_portal_lines(settings, database, today, demo.on_demo_database(url)))
     return EXIT_OK
 
 
-def _demo_portal_lines(settings: Settings, database: Database, today: date) -> list[str]:
+def _demo_portal_lines(
+    settings: Settings, database: Database, today: date, on_demo: str
+) -> list[str]:
     """A fresh PIN for one demo child and the curl calls that use it (bot/portal/demo.py)."""
     from bot.issuing.gateway import BuiltinGateway
     from bot.portal.demo import issue_demo_pin
@@ -157,7 +159,7 @@ def _demo_portal_lines(settings: Settings, database: Database, today: date) -> l
     except SecretError as error:
         return [f"(No portal API demo: {error})"]
     gateway = BuiltinGateway(secret.derive(KeyPurpose.PIN_LOOKUP))
-    return issue_demo_pin(database, gateway, today=today)
+    return issue_demo_pin(database, gateway, today=today, on_demo=on_demo)
 
 
 def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:

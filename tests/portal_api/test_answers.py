@@ -6,7 +6,7 @@ import json
 import re
 from datetime import date, timedelta
 
-from bot.importing.demo import load_demo
+from bot.importing.demo import DEMO_DATABASE_URL, load_demo, on_demo_database
 from bot.portal.demo import issue_demo_pin
 from models import PinStatus, utcnow
 from tests.support.portal import PortalClient, child_with_pin
@@ -63,7 +63,11 @@ def test_pinbot_demo_prints_a_pin_the_api_redeems(stack: Stack, portal: PortalCl
     """The curl lines `pinbot demo` prints work as printed (demo data only)."""
     today = stack.services.today()
     load_demo(stack.database, tz=stack.settings.timezone, today=today)
-    lines = issue_demo_pin(stack.database, stack.services.gateway, today=today)  # type: ignore[arg-type]
+    on_demo = on_demo_database(DEMO_DATABASE_URL)
+    lines = issue_demo_pin(stack.database, stack.services.gateway, today=today, on_demo=on_demo)  # type: ignore[arg-type]
+    # The key and the bot point at the demo's own database, where the PIN is.
+    pinbot_lines = [line for line in lines if ".venv/bin/pinbot" in line]
+    assert len(pinbot_lines) == 2 and all(on_demo in line for line in pinbot_lines), lines
     bodies = [json.loads(m.group(1)) for m in map(CURL_BODY.search, lines) if m]
     verify, redeem = bodies
     assert portal.verify(verify["pin"], verify["dob"]).status_code == 200
