@@ -271,6 +271,7 @@ def staff_member(
     rng = random.Random(1000 + index)
     user, channel = STAFF_IDS[index], f"CPLOAD{index:02d}"
     turn = index
+    time.sleep(rng.uniform(0, 1.0))  # people do not start in step (nor should a burst of 20)
     while time.perf_counter() < deadline:
         query = rng.choice(queries)
         turn += 1
