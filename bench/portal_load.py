@@ -19,8 +19,9 @@ clear its count of failures in a row (the per-key limit is 100) — about 10 fai
 two successes per key. Any 429 is counted and reported.
 
 Phases: 10 s of staff alone (their quiet ack), then `--seconds` of staff plus the portal load.
-Senders are paced (open loop: each aims at its share of the rate and sends late rather than
-skip), so the achieved rates show whether the bot keeps up. Loopback only; stops by itself.
+Senders are paced (each aims at its share of the rate, one request at a time, and sends late
+rather than skip, but never after the window), so the achieved rates show whether the bot
+keeps up. Loopback only; stops by itself.
 """
 
 from __future__ import annotations
@@ -178,10 +179,12 @@ def staff_queries(database_url: str) -> list[str]:
 
 
 def _paced(rate: float, deadline: float, act: Callable[[], None]) -> None:
-    """Call `act` `rate` times a second until `deadline`; late calls go at once, none skipped."""
+    """Call `act` `rate` times a second until `deadline`, one call at a time: a late call goes
+    at once, and none starts after the deadline, so a bot that cannot keep up shows as a rate
+    below the aim (not as a backlog sent after the window)."""
     interval = 1 / rate
     due = time.perf_counter() + random.random() * interval
-    while due < deadline:
+    while due < deadline and time.perf_counter() < deadline:
         now = time.perf_counter()
         if due > now:
             time.sleep(due - now)
@@ -331,9 +334,7 @@ def run_load(
 
 def report(tally: Tally, plan: Plan, label: str) -> None:
     wall = tally.seconds.pop("_elapsed")[0]
-    elapsed = (
-        plan.seconds
-    )  # every request is sent inside the window; the last answers may land after
+    elapsed = plan.seconds  # no request starts after the window (`_paced`)
     failures = [
         s for name, values in tally.seconds.items() if name.startswith("failure") for s in values
     ]
