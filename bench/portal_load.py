@@ -18,7 +18,8 @@ the attempts are spread over `KEYS` API keys, each getting its share of the succ
 clear its count of failures in a row (the per-key limit is 100) — about 10 failures between
 two successes per key. Any 429 is counted and reported.
 
-Phases: 10 s of staff alone (their quiet ack), then `--seconds` of staff plus the portal load.
+Phases: 10 s (`--quiet-seconds`) of staff alone (their quiet ack), then `--seconds` of staff
+plus the portal load.
 Senders are paced (each aims at its share of the rate, one request at a time, and sends late
 rather than skip, but never after the window), so the achieved rates show whether the bot
 keeps up. Loopback only; stops by itself.
@@ -58,7 +59,6 @@ from tests.support.stack import TEST_PINBOT_KEY
 
 STAFF = 20
 KEYS = 20
-QUIET_SECONDS = 10.0
 FAILURE_SENDERS = 16
 SUCCESS_SENDERS = 6
 WRONG_DOB_SHARE = 0.2  # the rest: PINs that do not exist
@@ -70,6 +70,7 @@ class Plan:
     seconds: float
     failures_per_s: float
     successes_per_s: float
+    quiet_seconds: float = 10.0
 
     @property
     def successes(self) -> int:
@@ -308,7 +309,7 @@ def run_load(
     plan: Plan,
 ) -> Tally:
     tally = Tally()
-    quiet_end = time.perf_counter() + QUIET_SECONDS
+    quiet_end = time.perf_counter() + plan.quiet_seconds
     _threads(
         [
             lambda i=i: staff_member(i, apps, slack, queries, quiet_end, "quiet", tally)  # type: ignore[misc]
@@ -385,7 +386,7 @@ def loaded_store(store: str, families: int, pins: int, plan: Plan) -> Iterator[t
         yield work, portal
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=stores.STORES, default="sqlite")
     parser.add_argument("--families", type=int, default=100_000)
@@ -393,8 +394,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=45.0)
     parser.add_argument("--failures", type=float, default=200.0, help="failed attempts a second")
     parser.add_argument("--successes", type=float, default=20.0, help="redemptions a second")
-    args = parser.parse_args()
-    plan = Plan(args.seconds, args.failures, args.successes)
+    parser.add_argument("--quiet-seconds", type=float, default=10.0, help="staff alone first")
+    args = parser.parse_args(argv)
+    plan = Plan(args.seconds, args.failures, args.successes, args.quiet_seconds)
     with loaded_store(args.store, args.families, args.pins, plan) as (url, portal):
         queries = staff_queries(url)
         port = free_port()
