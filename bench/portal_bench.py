@@ -3,10 +3,12 @@ of the one no_match answer), beside the floor — the same framework and server 
 uvicorn, in this process) answering a constant — measured in the same run, requests of every
 kind interleaved so drift hits them alike.
 
-    .venv/bin/python -m bench.portal_bench [--patients 5000] [--rounds 40] [--database URL]
+    .venv/bin/python -m bench.portal_bench [--patients 5000] [--pins N] [--rounds 40]
+        [--database URL]
 
-Filler PINs carry a placeholder hash (failures never run scrypt; only the targets' hashes are
-real), so the table loads in seconds. Each request comes from its own client_ip and a success
+`--pins`: how many of the patients hold an active filler PIN (default: every one). Filler PINs
+carry a placeholder hash (failures never run scrypt; only the targets' hashes are real), so the
+table loads in seconds. Each request comes from its own client_ip and a success
 comes every round, so neither the source nor the key throttle steps in. Not a timed test:
 figures on a shared machine are noise; run it alone and compare against the floor.
 """
@@ -42,8 +44,11 @@ LOOPBACK = PortalApiSettings(port=0, bind="127.0.0.1", tls_cert=None, tls_key=No
 KINDS = ("success", "unknown", "wrong_dob", "expired", "revoked", "locked")
 
 
-def _load(services: Services, patients: int, targets: int) -> dict[str, list[tuple[str, date]]]:
-    """`patients` children with an active filler PIN each, and `targets` real PINs per kind."""
+def _load(
+    services: Services, patients: int, pins: int, targets: int
+) -> dict[str, list[tuple[str, date]]]:
+    """`patients` children, the first `pins` of them with an active filler PIN, and `targets`
+    real PINs per kind."""
     key = services.secret.derive(KeyPurpose.PIN_LOOKUP)
     rng = random.Random(7)
     now = utcnow()
@@ -76,7 +81,7 @@ def _load(services: Services, patients: int, targets: int) -> dict[str, list[tup
                 "expires_at": now + timedelta(days=90),
                 "status": PinStatus.ACTIVE,
             }
-            for n in range(patients)
+            for n in range(min(pins, patients))
         ]
         session.execute(insert(table_of(Pin)), filler)
         targets_by_kind: dict[str, list[tuple[str, date]]] = defaultdict(list)
@@ -125,13 +130,14 @@ def _serve(app: FastAPI) -> PortalApiServer:
     return server
 
 
-def run(database_url: str, patients: int, rounds: int) -> None:
+def run(database_url: str, patients: int, rounds: int, pins: int | None = None) -> None:
+    pins = patients if pins is None else pins
     settings = load_settings({"DATABASE_URL": database_url})
     database = Database(database_url)
     upgrade(database)
     outbox = Outbox(database, settings, slack=None, render_notice=render_notice)  # type: ignore[arg-type]
     services = Services(settings=settings, database=database, outbox=outbox)
-    targets = _load(services, patients, rounds)
+    targets = _load(services, patients, pins, rounds)
     with database.transaction() as session:
         key = create_client(
             session,
@@ -170,7 +176,10 @@ def run(database_url: str, patients: int, rounds: int) -> None:
                 times[name].append(timed(call))
     bot.stop()
     floor.stop()
-    print(f"portal API, {database.engine.dialect.name}, {patients} active PINs, {rounds} rounds")
+    print(
+        f"portal API, {database.engine.dialect.name}, {patients} patients, "
+        f"{pins} active filler PINs, {rounds} rounds"
+    )
     for name, seconds in sorted(times.items()):
         print(f"  {name:<18} {Summary.of(seconds).text()}")
     database.dispose()
@@ -184,12 +193,13 @@ def _body(target: tuple[str, date], *, wrong_dob: bool = False) -> dict[str, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=5000)
+    parser.add_argument("--pins", type=int, help="active filler PINs (default: one a patient)")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--database", help="a PostgreSQL URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database or f"sqlite:///{Path(folder) / 'bench.db'}"
-        run(url, args.patients, args.rounds)
+        run(url, args.patients, args.rounds, args.pins)
 
 
 if __name__ == "__main__":

@@ -205,17 +205,20 @@ def serve(
     *,
     spans: Path | None = None,
     bolt_poll: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Served]:
     """Run `pinbot run` ("bot") or the bare Bolt app ("floor") as a child process. With
     `spans`, the bot writes each /family's timing spans there (bench/spans.py). With
     `bolt_poll`, the bot keeps Bolt's own listener runner, which polls for the ack every 10 ms
-    (the code before issue 22), so both can be measured side by side."""
+    (the code before issue 22), so both can be measured side by side. `env`: more settings
+    (PORTAL_API_PORT, for instance)."""
     port = free_port()
     env = {
         **os.environ,
         **stack_env(database_url, slack, smtp),
         "PORT": str(port),
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
     log_dir = stores.CACHE_DIR / "logs"

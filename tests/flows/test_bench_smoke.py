@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run_all
+from bench import portal_load, run_all, stores
 
 
 def test_every_benchmark_runs_at_a_tiny_size(
@@ -43,3 +43,16 @@ def test_every_benchmark_runs_at_a_tiny_size(
     assert "Targets (issue 5):" in out
     assert list((tmp_path / "results").glob("*.json"))
     assert "| search | sqlite |" in (tmp_path / "results.md").read_text()
+
+
+def test_the_portal_load_test_runs_at_a_tiny_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(stores, "CACHE_DIR", tmp_path)
+    tiny = {"--families": 100, "--pins": 100, "--seconds": 2, "--quiet-seconds": 1}
+    rates = {"--failures": 20, "--successes": 2}
+    portal_load.main([str(part) for item in {**tiny, **rates}.items() for part in item])
+    out = capsys.readouterr().out
+    assert "failed attempts:" in out, out
+    assert "staff /family ack, load  bot" in out, out
+    assert " 429:" not in out and " 500:" not in out, out  # every answer a 404 or a 200
