@@ -32,7 +32,6 @@ from bot.portal import throttle
 from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
 from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
-from bot.runtime.slack_setup import slack_checks, verify_tokens
 from bot.secret import load_secret
 from bot.services import Services
 from handlers.app import create_app, make_client
@@ -40,6 +39,7 @@ from handlers.digest import render_digest
 from handlers.notices import render_notice
 from handlers.serving import SERVER_OPTIONS, make_wsgi_app
 from handlers.slack_port import WebClientPort
+from handlers.slack_setup import slack_checks, verify_tokens
 from models import utcnow
 from portal_api.app import create_api
 from portal_api.serving import PortalApiServer
@@ -220,5 +220,5 @@ def run_from_cli(
 
 
 def check_slack(settings: Settings) -> list[CheckResult]:
-    """`pinbot check`'s Slack lines: the tokens and the channels (bot/runtime/slack_setup.py)."""
-    return slack_checks(settings)
+    """`pinbot check`'s Slack lines: the tokens and the channels (handlers/slack_setup.py)."""
+    return [CheckResult(*line) for line in slack_checks(settings)]

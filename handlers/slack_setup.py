@@ -14,14 +14,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.config import ANY_CHANNEL, Settings
 from bot.errors import CannotStart
-from bot.runtime.checks import CheckResult
+
+
+class SlackCheck(NamedTuple):
+    """One line of `pinbot check` about Slack; the composition root makes it a CheckResult."""
+
+    name: str
+    ok: bool
+    detail: str
+
 
 TIMEOUT_SECONDS = 10
 PROBE_TEXT = "pinbot check: can pinbot post here? (only pinbot sees this)"
@@ -126,11 +134,11 @@ def membership_problem(client: WebClient, channel: str, variable: str, bot_user:
     return ""
 
 
-def slack_checks(settings: Settings) -> list[CheckResult]:
+def slack_checks(settings: Settings) -> list[SlackCheck]:
     """`pinbot check`'s Slack lines: the bot token, Socket Mode, and every channel pinbot
     posts to. Stops at the first token failure (nothing after it can be checked)."""
     if not settings.slack_bot_token:
-        return [CheckResult("slack", False, "SLACK_BOT_TOKEN is not set")]
+        return [SlackCheck("slack", False, "SLACK_BOT_TOKEN is not set")]
     client = WebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=TIMEOUT_SECONDS
     )
@@ -138,9 +146,9 @@ def slack_checks(settings: Settings) -> list[CheckResult]:
         try:
             identity = bot_identity(settings, client)
         except CannotStart as error:
-            return [CheckResult("slack", False, str(error))]
+            return [SlackCheck("slack", False, str(error))]
         results = [
-            CheckResult(
+            SlackCheck(
                 "slack", True, f"connected as @{identity.get('user')} in {identity.get('team')}"
             )
         ]
@@ -148,15 +156,15 @@ def slack_checks(settings: Settings) -> list[CheckResult]:
             try:
                 open_socket_mode(settings)
                 results.append(
-                    CheckResult("socket mode", True, "SLACK_APP_TOKEN opens a connection")
+                    SlackCheck("socket mode", True, "SLACK_APP_TOKEN opens a connection")
                 )
             except CannotStart as error:
-                results.append(CheckResult("socket mode", False, str(error)))
+                results.append(SlackCheck("socket mode", False, str(error)))
         bot_user = str(identity.get("user_id") or "")
         for channel, variable in channels_to_check(settings).items():
             problem = membership_problem(client, channel, variable, bot_user)
             detail = problem or f"pinbot can post in {channel} ({variable})"
-            results.append(CheckResult("channel", not problem, detail))
+            results.append(SlackCheck("channel", not problem, detail))
     return results
 
 
