@@ -76,8 +76,23 @@ LOOPBACK: tuple[Network, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"
 ACCOUNT_FIELDS = ("PID-18", "GT1-2")
 
 
+class _Listener:
+    """A listener pinbot serves when its port is set, over TLS when a certificate is."""
+
+    port: int | None
+    tls_cert: Path | None
+
+    @property
+    def configured(self) -> bool:
+        return self.port is not None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
 @dataclass(frozen=True)
-class FeedSettings:
+class FeedSettings(_Listener):
     """The live EHR feed (SPEC §8): an HL7 v2 MLLP listener when `port` is set."""
 
     port: int | None
@@ -91,31 +106,15 @@ class FeedSettings:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
 
-    @property
-    def configured(self) -> bool:
-        return self.port is not None
-
-    @property
-    def tls(self) -> bool:
-        return self.tls_cert is not None
-
 
 @dataclass(frozen=True)
-class PortalApiSettings:
+class PortalApiSettings(_Listener):
     """The portal API (SPEC §11): its own listener when `port` is set."""
 
     port: int | None
     bind: str
     tls_cert: Path | None
     tls_key: Path | None
-
-    @property
-    def configured(self) -> bool:
-        return self.port is not None
-
-    @property
-    def tls(self) -> bool:
-        return self.tls_cert is not None
 
 
 @dataclass(frozen=True)
