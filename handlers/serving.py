@@ -19,7 +19,6 @@ from bot.db import Database
 
 log = logging.getLogger(__name__)
 
-RETRY_EVERY_SECONDS = 30
 StartResponse = Callable[..., Any]
 # Slack's requests are a few kilobytes; a body over 1 MiB is refused (413) before it is read.
 MAX_BODY_BYTES = 1024 * 1024

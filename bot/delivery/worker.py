@@ -279,8 +279,8 @@ def _persistently(write: Callable[[], None]) -> None:
 
 
 class OutboxWorker:
-    """A background thread that delivers as soon as it is kicked after a commit, and on a
-    timer for retries (the timer is APScheduler's job; see handlers/app.py)."""
+    """A background thread that delivers as soon as it is kicked after a commit, and every
+    POLL_SECONDS for retries and claims left by a dead process."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox

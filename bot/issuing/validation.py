@@ -111,9 +111,10 @@ def mode_for(
     redeemed = portal_redemption(session, recipient.family_id)
     if redeemed is not None:
         return IssueMode.ADD_CHILD, (
-            f"A PIN of this family was used in the portal on {redeemed:%m/%d/%Y}, so the "
-            "family has a portal account: every PIN is printed with the Add Child/Dependent "
-            "steps instead of opening a second account."
+            "A PIN of this family was used in the portal on "
+            f"{local_date(redeemed, zone):%m/%d/%Y}, so the family has a portal account: "
+            "every PIN is printed with the Add Child/Dependent steps instead of opening a "
+            "second account."
         )
     earlier = earlier_welcome(session, recipient.email or "", exclude_patient_ids=patient_ids)
     if earlier is not None:

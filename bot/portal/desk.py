@@ -13,7 +13,7 @@ order, whatever its kind, and ends in the one `NoMatch`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -59,17 +59,28 @@ class _Call:
     def subjects(self) -> throttle.Subjects:
         return throttle.Subjects.of(client_id=self.client.id, client_ip=self.attempt.client_ip)
 
+    @property
+    def succeeds_on(self) -> frozenset[Verdict]:
+        """The verdicts this call can answer with a success: a redeem also answers the
+        account that already redeemed the PIN; a verify only an active PIN."""
+        if self.name == "redeem":
+            return frozenset({Verdict.MATCH, Verdict.REGISTERED})
+        return frozenset({Verdict.MATCH})
+
 
 @dataclass(frozen=True)
 class _Judged:
     found: FoundPin | None
     verdict: Verdict
     lookup: str
+    succeeds_on: frozenset[Verdict]
 
     @property
     def hopeful(self) -> bool:
-        """Right PIN and date of birth (active, or registered to a portal account)."""
-        return self.found is not None and self.verdict in (Verdict.MATCH, Verdict.REGISTERED)
+        """Right PIN and date of birth, in a state this call can succeed on. Anything else is
+        a failure and does a failure's work: no scrypt, and the counters are not cleared (a
+        parent's own redeemed PIN must not reset the guessing limits)."""
+        return self.found is not None and self.verdict in self.succeeds_on
 
 
 class PortalDesk:
@@ -153,9 +164,10 @@ class PortalDesk:
             with self.services.database.transaction() as session:
                 self._audit(session, call, "too_many_attempts")
             raise TooManyAttempts(wait)
-        judged = _Judged(found, pins.judge(found, call.attempt.dob, call.now), lookup)
+        verdict = pins.judge(found, call.attempt.dob, call.now)
+        judged = _Judged(found, verdict, lookup, call.succeeds_on)
         if judged.hopeful and found is not None and not pins.confirmed(found, call.attempt.pin):
-            return _Judged(found, Verdict.UNKNOWN, lookup)  # lookup and scrypt disagree
+            return replace(judged, verdict=Verdict.UNKNOWN)  # lookup and scrypt disagree
         return judged
 
     def _admit(self, session: Session, call: _Call, judged: _Judged) -> PortalRefusal | None:

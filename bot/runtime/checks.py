@@ -59,9 +59,10 @@ def check_channels(settings: Settings) -> list[CheckResult]:
             CheckResult(
                 "channels",
                 True,
-                "WARNING: ALLOWED_CHANNEL_IDS is *: pinbot's commands work in EVERY channel and "
+                "ALLOWED_CHANNEL_IDS is *: pinbot's commands work in EVERY channel and "
                 "direct message of the workspace, and anyone in them sees family records. "
                 "List the staff channels' IDs instead.",
+                warning=True,
             )
         ]
     if not settings.allowed_channel_ids:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bot import logs
 from bot.clock import Clock
-from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, load_settings
+from bot.config import NO_TOKENS_GUIDANCE, ConfigError, Settings, default_key_file, load_settings
 from bot.db import Database, DatabaseUnavailable, safe_url, upgrade, why_unreachable
 from bot.errors import CannotStart
 
@@ -132,6 +132,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.importing import demo
 
     url = args.database_url or demo.DEMO_DATABASE_URL
+    if settings.key_file == default_key_file(settings.database_url):  # PINBOT_KEY_FILE unset
+        # The key `DATABASE_URL=<demo> pinbot run` will read, so the printed PIN is found.
+        settings = replace(settings, key_file=default_key_file(url))
     database = _open_database(replace(settings, database_url=url))
     if real := demo.practice_families(database):
         return _fail(

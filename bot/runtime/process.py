@@ -46,8 +46,6 @@ from portal_api.serving import PortalApiServer
 
 log = logging.getLogger(__name__)
 
-RETRY_EVERY_SECONDS = 30
-
 
 def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
     secret = load_secret(settings.key_file, settings.key_override)
@@ -69,13 +67,6 @@ def start_background(services: Services) -> tuple[OutboxWorker, BackgroundSchedu
     worker.start()
     worker.kick()  # anything left pending by a previous run goes out now
     scheduler = BackgroundScheduler(timezone=services.settings.timezone)
-    scheduler.add_job(
-        worker.kick,
-        IntervalTrigger(seconds=RETRY_EVERY_SECONDS),
-        id="outbox-retry",
-        coalesce=True,
-        max_instances=1,
-    )
     scheduler.add_job(
         refresh_name_keys,
         IntervalTrigger(seconds=REFRESH_SECONDS),

@@ -109,6 +109,7 @@ def add_pin(
     expires_at: datetime | None = None,
     issued_at: datetime | None = None,
     with_lookup: bool = True,
+    portal_account_id: str | None = None,
 ) -> IssuedPin:
     """A PIN as the built-in gateway makes it (scrypt hash and keyed lookup), printed."""
     plaintext = generate_pin()
@@ -122,6 +123,7 @@ def add_pin(
         pin_hash=hash_pin(plaintext),
         lookup=pin_lookup(key, plaintext) if with_lookup else None,
     )
+    pin.portal_account_id = portal_account_id
     session.flush()
     return IssuedPin(
         pin=f"{plaintext[:4]}-{plaintext[4:]}",

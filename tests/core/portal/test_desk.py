@@ -86,6 +86,11 @@ def test_every_failure_kind_does_the_same_work(
         "revoked": Attempt(pin=_pin(services, "Cal", status=PinStatus.REVOKED).pin, dob=DOB),
         "locked": Attempt(pin=_pin(services, "Dot", status=PinStatus.LOCKED).pin, dob=DOB),
         "before": Attempt(pin=_pin(services, "Eve", status=PinStatus.REGISTERED).pin, dob=DOB),
+        # Redeemed through the API: a verify of it fails like the rest, right DOB or not.
+        "redeemed": Attempt(
+            pin=_pin(services, "Fig", status=PinStatus.REGISTERED, portal_account_id="acct-1").pin,
+            dob=DOB,
+        ),
     }
     with pytest.raises(NoMatch):  # the key's first use is recorded: not part of any kind's work
         desk.verify(CLIENT, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip="192.0.2.0"))
