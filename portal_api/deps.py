@@ -1,6 +1,7 @@
 """What a route needs, declared by name (like the Slack pipeline's `db` and `staff`): the
-core's desk and the authenticated client. Sync functions: FastAPI runs them, like the routes,
-in its thread pool, so database work never blocks the event loop."""
+core's desk and the API key the request presents. Both are async and do no I/O, so a request
+makes one trip to FastAPI's thread pool — the route's — where the desk checks the key and
+judges the attempt in one database session (each extra trip cost more than a statement)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from bot.portal.answers import Client
+from bot.portal.answers import Unauthorized
 from bot.portal.desk import PortalDesk
 
 _bearer = HTTPBearer(
@@ -18,7 +19,7 @@ _bearer = HTTPBearer(
 )
 
 
-def desk(request: Request) -> PortalDesk:
+async def desk(request: Request) -> PortalDesk:
     found: PortalDesk = request.app.state.desk
     return found
 
@@ -26,12 +27,14 @@ def desk(request: Request) -> PortalDesk:
 Desk = Annotated[PortalDesk, Depends(desk)]
 
 
-def authenticated_client(
-    desk: Desk,
+async def presented_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Client:
-    """The API client whose key the request carries; Unauthorized (401) otherwise."""
-    return desk.authenticate(credentials.credentials if credentials else None)
+) -> str:
+    """The key after `Bearer`; Unauthorized (401) when there is none. Whether it is a live
+    client's is the desk's question (bot/portal/clients.py)."""
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized()
+    return credentials.credentials
 
 
-AuthenticatedClient = Annotated[Client, Depends(authenticated_client)]
+PresentedKey = Annotated[str, Depends(presented_key)]

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from bot.portal.answers import Attempt
-from portal_api.deps import AuthenticatedClient, Desk
+from portal_api.deps import Desk, PresentedKey
 from portal_api.errors import PIN_CALL_ERRORS
 from portal_api.schemas import (
     HealthResponse,
@@ -35,8 +35,8 @@ def _attempt(body: VerifyRequest) -> Attempt:
         "is the same 404 no_match."
     ),
 )
-def verify(body: VerifyRequest, client: AuthenticatedClient, desk: Desk) -> VerifyResponse:
-    return VerifyResponse.of(desk.verify(client, _attempt(body)))
+def verify(body: VerifyRequest, key: PresentedKey, desk: Desk) -> VerifyResponse:
+    return VerifyResponse.of(desk.verify(key, _attempt(body)))
 
 
 @router.post(
@@ -52,8 +52,8 @@ def verify(body: VerifyRequest, client: AuthenticatedClient, desk: Desk) -> Veri
         "account again answers first_use false; another account gets 409."
     ),
 )
-def redeem(body: RedeemRequest, client: AuthenticatedClient, desk: Desk) -> RedeemResponse:
-    answer = desk.redeem(client, _attempt(body), body.portal_account_id)
+def redeem(body: RedeemRequest, key: PresentedKey, desk: Desk) -> RedeemResponse:
+    answer = desk.redeem(key, _attempt(body), body.portal_account_id)
     return RedeemResponse.of(answer)
 
 

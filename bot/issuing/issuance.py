@@ -18,7 +18,7 @@ from bot.delivery import keys, outbox
 from bot.delivery.sealing import PinCipher
 from bot.documents.letters import LetterCase
 from bot.families.record import ChildRecord, FamilyRecord, load_family
-from bot.issuing.gateway import PortalGateway
+from bot.issuing.gateway import NewPin, PortalGateway
 from bot.issuing.requests import IssuedChild, IssueMode, IssuePolicy, IssueRequest, IssueResult
 from bot.issuing.validation import (
     check_not_changed_meanwhile,
@@ -124,7 +124,7 @@ def _issue_one(
     )
     patient = session.get(Patient, child.id)
     assert patient is not None
-    new = gateway.issue(patient, expires)
+    new = _new_pin(session, gateway, patient, expires)
     emailed = batch.mode == IssueMode.WELCOME and batch.emailed_patient_id == child.id
     pin = Pin(
         patient_id=child.id,
@@ -140,6 +140,27 @@ def _issue_one(
     session.add(pin)
     session.flush()
     return (pin, new.plaintext), replaced
+
+
+# Draws before giving up; one repeat is already ~1 in 10^6 a PIN with a million on record.
+NEW_PIN_DRAWS = 5
+
+
+def _new_pin(
+    session: Session, gateway: PortalGateway, patient: Patient, expires: datetime | None
+) -> NewPin:
+    """A PIN whose lookup no PIN on record has (any status): the portal API finds a PIN by its
+    lookup alone (bot/portal/pins.py), so a repeat would answer for the wrong child. PINs are
+    8 characters of 32 (2^40): with a million on record a repeat comes ~once a million PINs."""
+    for _ in range(NEW_PIN_DRAWS):
+        new = gateway.issue(patient, expires)
+        if new.lookup is None or not _lookup_on_record(session, new.lookup):
+            return new
+    raise RuntimeError(f"{NEW_PIN_DRAWS} new PINs in a row repeated one on record")
+
+
+def _lookup_on_record(session: Session, lookup: str) -> bool:
+    return session.exec(select(Pin.id).where(Pin.lookup == lookup).limit(1)).first() is not None
 
 
 def _revoke_active(

@@ -1,9 +1,9 @@
 """The portal API's front desk (SPEC §11): verify and redeem a PIN + date of birth for an
 authenticated client, with the guessing limits, the audit and what staff are told.
 
-Each attempt runs in two steps. First, in a read session: is the source or client blocked, find
-the PIN (bot/portal/pins.py), judge it, and run scrypt only on the way to a success — outside
-any write transaction, so the 40 ms hash never holds SQLite's write lock while staff work.
+Each attempt runs in two steps. First, in one read session: whose key, is the source or client
+blocked, find the PIN (bot/portal/pins.py) and judge it — outside any write transaction, so
+the scrypt a pre-API PIN still needs never holds SQLite's write lock while staff work.
 Second, one short write transaction records the outcome: under the throttle rows' lock it may
 still refuse (429), then counts the failure (or clears the counters), counts a wrong date of
 birth (locking the PIN at 5), registers a redeemed PIN with its conditional UPDATE, queues the
@@ -13,7 +13,7 @@ order, whatever its kind, and ends in the one `NoMatch`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -78,8 +78,8 @@ class _Judged:
     @property
     def hopeful(self) -> bool:
         """Right PIN and date of birth, in a state this call can succeed on. Anything else is
-        a failure and does a failure's work: no scrypt, and the counters are not cleared (a
-        parent's own redeemed PIN must not reset the guessing limits)."""
+        a failure and does a failure's work: the counters are not cleared (a parent's own
+        redeemed PIN must not reset the guessing limits)."""
         return self.found is not None and self.verdict in self.succeeds_on
 
 
@@ -90,15 +90,6 @@ class PortalDesk:
         self.services = services
         self.pin_key = services.secret.derive(KeyPurpose.PIN_LOOKUP)
         self.client_key = services.secret.derive(KeyPurpose.API_KEY_LOOKUP)
-
-    # -- clients -------------------------------------------------------------------------
-
-    def authenticate(self, presented: str | None) -> Client:
-        with self.services.database.read_session() as session:
-            client = clients.authenticate(session, lookup_key=self.client_key, presented=presented)
-        if client is None:
-            raise Unauthorized()
-        return client
 
     def healthy(self) -> bool:
         try:
@@ -111,9 +102,9 @@ class PortalDesk:
 
     # -- the two calls -------------------------------------------------------------------
 
-    def verify(self, client: Client, attempt: Attempt) -> Verified:
-        call = _Call("verify", client, attempt, self.services.clock())
-        judged = self._judge(call)
+    def verify(self, key: str, attempt: Attempt) -> Verified:
+        """`key`: the API key the request presented (Unauthorized unless a live client's)."""
+        call, judged = self._judge("verify", key, attempt)
         answer: Verified | None = None
         with self.services.database.transaction() as session:
             outcome = self._admit(session, call, judged)
@@ -128,9 +119,8 @@ class PortalDesk:
                 outcome = self._failed(session, call, judged)
         return self._answer(session, outcome, answer)
 
-    def redeem(self, client: Client, attempt: Attempt, portal_account_id: str) -> Redeemed:
-        call = _Call("redeem", client, attempt, self.services.clock())
-        judged = self._judge(call)
+    def redeem(self, key: str, attempt: Attempt, portal_account_id: str) -> Redeemed:
+        call, judged = self._judge("redeem", key, attempt)
         answer: Redeemed | None = None
         with self.services.database.transaction() as session:
             outcome = self._admit(session, call, judged)
@@ -147,11 +137,15 @@ class PortalDesk:
 
     # -- the steps -----------------------------------------------------------------------
 
-    def _judge(self, call: _Call) -> _Judged:
-        """Read only, outside any write transaction: blocked already? which PIN, and is the
-        attempt right (scrypt only when it is)?"""
-        lookup = pin_lookup(self.pin_key, call.attempt.pin)
+    def _judge(self, name: str, key: str, attempt: Attempt) -> tuple[_Call, _Judged]:
+        """Read only, outside any write transaction, in one session: whose key, blocked
+        already? which PIN, and is the attempt right?"""
+        lookup = pin_lookup(self.pin_key, attempt.pin)
         with self.services.database.read_session() as session:
+            client = clients.authenticate(session, lookup_key=self.client_key, presented=key)
+            if client is None:
+                raise Unauthorized()
+            call = _Call(name, client, attempt, self.services.clock())
             wait = throttle.blocked_for(session, call.subjects, call.now)
             found = (
                 None
@@ -165,10 +159,7 @@ class PortalDesk:
                 self._audit(session, call, "too_many_attempts")
             raise TooManyAttempts(wait)
         verdict = pins.judge(found, call.attempt.dob, call.now)
-        judged = _Judged(found, verdict, lookup, call.succeeds_on)
-        if judged.hopeful and found is not None and not pins.confirmed(found, call.attempt.pin):
-            return replace(judged, verdict=Verdict.UNKNOWN)  # lookup and scrypt disagree
-        return judged
+        return call, _Judged(found, verdict, lookup, call.succeeds_on)
 
     def _admit(self, session: Session, call: _Call, judged: _Judged) -> PortalRefusal | None:
         """A success checks the blocks with a plain read and clears the counters now, before
@@ -233,7 +224,7 @@ class PortalDesk:
                     retry_after_seconds=throttle.refused_for([counter], call.now) or 0,
                     now=call.now,
                 )
-            throttle.save(session, counter)
+        throttle.save(session, counters)
         found = judged.found
         wrong_dob = found.id if found and judged.verdict == Verdict.WRONG_DOB else pins.NO_PIN
         if pins.count_wrong_dob(session, wrong_dob, call.now) and found is not None:

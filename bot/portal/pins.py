@@ -1,9 +1,14 @@
 """Finding the PIN a parent typed, and judging an attempt against it (SPEC §11).
 
 Every attempt does the same work whatever its fate: one HMAC of the normalized PIN, one index
-seek on `pin.lookup`, and one look for pre-API PINs of children born that day. scrypt runs only
-for a candidate success (defence in depth: the keyed lookup already identifies the PIN), so a
-failed attempt costs no slow hash, and failures of every kind cost the same.
+seek on `pin.lookup`, and one look for pre-API PINs of children born that day. No attempt that
+the seek answers runs scrypt, failure or success: the lookup is HMAC-SHA256 under a key that
+is not in the database, and issuance never repeats a lookup already on record
+(bot/issuing/issuance.py), so the row it finds IS the PIN typed — a second, slow check of the
+same fact would prove nothing more. It would only cost 40 ms of CPU and 16 MiB per success,
+and let anyone holding one valid PIN and date of birth make pinbot spend that at will (a
+success clears the guessing counters). scrypt stays what protects the PINs at rest, in a copy
+of the database without the key.
 
 PINs issued before this release have no lookup value (their plaintext is gone). They keep
 working: when the seek finds nothing, the active pre-API PINs of patients born on the typed
@@ -45,8 +50,8 @@ class FoundPin:
     family_id: int
     batch_id: int
     dob: date
-    # True when scrypt already confirmed the typed PIN (a pre-API PIN found by the fallback).
-    confirmed: bool = False
+    # A pre-API PIN found by the fallback (scrypt matched it): it gets its lookup on success.
+    needs_lookup: bool = False
 
 
 class Verdict(StrEnum):
@@ -109,7 +114,7 @@ def find_pin(session: Session, *, lookup: str, typed: str, dob: date) -> FoundPi
         return FoundPin(*row)
     for candidate in legacy:
         if verify_pin(typed, candidate.pin_hash):
-            return replace(FoundPin(*candidate), confirmed=True)
+            return replace(FoundPin(*candidate), needs_lookup=True)
     return None
 
 
@@ -123,14 +128,9 @@ def judge(found: FoundPin | None, dob: date, now: datetime) -> Verdict:
     return Verdict.MATCH if found.dob == dob else Verdict.WRONG_DOB
 
 
-def confirmed(found: FoundPin, typed: str) -> bool:
-    """The slow check, only on the way to a success: scrypt agrees with the lookup."""
-    return found.confirmed or verify_pin(typed, found.pin_hash)
-
-
 def backfill_lookup(session: Session, found: FoundPin, lookup: str) -> None:
     """A pre-API PIN found by the fallback gets its lookup: next time it is one seek."""
-    if found.confirmed:
+    if found.needs_lookup:
         session.execute(
             update(Pin).where(col(Pin.id) == found.id, col(Pin.lookup).is_(None)),
             {"lookup": lookup},

@@ -247,3 +247,23 @@ def test_two_staff_issuing_for_one_family_at_once_yield_one_batch(database, smit
         assert len(session.exec(select(IssueBatch)).all()) == 1
         assert len(session.exec(select(Pin)).all()) == 2
     assert len(_work(database, WorkKind.WELCOME_EMAIL)) == 1
+
+
+def test_a_new_pin_never_repeats_a_lookup_on_record(
+    database: Database, smiths: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The portal API finds a PIN by its lookup alone: a second PIN with the same one would
+    answer for the wrong child. A repeated draw (forced here) is drawn again."""
+    gateway = BuiltinGateway(lookup_key=b"k" * 32)
+    with database.transaction() as session:
+        issue_pins(session, _request(smiths, ("ava",), key="a"), policy=POLICY, gateway=gateway)
+        first = session.exec(select(Pin)).one()
+    draws = iter(["ZZZZ-ZZZZ", "ZZZZ-ZZZZ", "YYYY-YYYY"])
+    monkeypatch.setattr("bot.issuing.gateway.generate_pin", lambda: next(draws))
+    with database.transaction() as session:
+        issue_pins(session, _request(smiths, ("ben",), key="b"), policy=POLICY, gateway=gateway)
+        issue_pins(session, _request(smiths, ("ava",), key="c"), policy=POLICY, gateway=gateway)
+        lookups = session.exec(select(Pin.lookup)).all()
+    assert len(lookups) == len(set(lookups)) == 3
+    assert first.lookup in lookups
+    assert next(draws, None) is None  # Ben got ZZZZ-ZZZZ; Ava's draw of it was drawn again

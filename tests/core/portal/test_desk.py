@@ -16,7 +16,8 @@ from bot.config import load_settings
 from bot.db import Database
 from bot.delivery.worker import Outbox
 from bot.portal import throttle
-from bot.portal.answers import Attempt, Client, NoMatch
+from bot.portal.answers import Attempt, NoMatch, Unauthorized
+from bot.portal.clients import revoke_client
 from bot.portal.desk import PortalDesk
 from bot.reminders.digest import Section, build_digest
 from bot.reports.adoption import build_report
@@ -25,7 +26,7 @@ from bot.services import Services
 from handlers.notices import render_notice
 from models import Pin, PinStatus, PortalThrottle, utcnow
 from tests.support.factories import make_family, make_patient
-from tests.support.portal import IssuedPin, add_pin
+from tests.support.portal import IssuedPin, add_pin, new_key
 
 DOB = date(2021, 3, 3)
 
@@ -49,7 +50,10 @@ def _pin(services: Services, first: str, **options: object) -> IssuedPin:
         return add_pin(session, services, patient, **options)  # type: ignore[arg-type]
 
 
-CLIENT = Client(id=1, name="portal", last_used_at=utcnow())
+@pytest.fixture
+def key(services: Services) -> str:
+    """A live API client's key, as a request presents it."""
+    return new_key(services)
 
 
 @pytest.fixture
@@ -76,7 +80,7 @@ def counted(database: Database) -> Iterator[list[str]]:
 
 
 def test_every_failure_kind_does_the_same_work(
-    services: Services, desk: PortalDesk, counted: list[str]
+    services: Services, desk: PortalDesk, key: str, counted: list[str]
 ) -> None:
     past = utcnow() - timedelta(days=1)
     attempts = {
@@ -93,34 +97,34 @@ def test_every_failure_kind_does_the_same_work(
         ),
     }
     with pytest.raises(NoMatch):  # the key's first use is recorded: not part of any kind's work
-        desk.verify(CLIENT, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip="192.0.2.0"))
+        desk.verify(key, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip="192.0.2.0"))
     work = {}
     for kind, attempt in attempts.items():
         counted.clear()
         with pytest.raises(NoMatch):
-            desk.verify(CLIENT, Attempt(attempt.pin, attempt.dob, client_ip=f"192.0.2.{kind}"))
+            desk.verify(key, Attempt(attempt.pin, attempt.dob, client_ip=f"192.0.2.{kind}"))
         work[kind] = list(counted)
     assert all("scrypt" not in statements for statements in work.values())
     assert len({tuple(statements) for statements in work.values()}) == 1, work
 
 
 def test_a_pin_from_before_the_api_is_found_and_gets_its_lookup(
-    services: Services, desk: PortalDesk, counted: list[str]
+    services: Services, desk: PortalDesk, key: str, counted: list[str]
 ) -> None:
     old = _pin(services, "Fay", with_lookup=False)
-    answer = desk.verify(CLIENT, Attempt(pin=old.pin, dob=DOB))
+    answer = desk.verify(key, Attempt(pin=old.pin, dob=DOB))
     assert answer.patient.first_name == "Fay"
     with services.database.read_session() as session:
         assert session.get(Pin, old.pin_id).lookup is not None  # type: ignore[union-attr]
     counted.clear()
-    desk.verify(CLIENT, Attempt(pin=old.pin, dob=DOB))
-    assert counted.count("scrypt") == 1  # the seek finds it now; scrypt only confirms
+    desk.verify(key, Attempt(pin=old.pin, dob=DOB))
+    assert "scrypt" not in counted  # the seek finds it now, and the lookup is its identity
     with pytest.raises(NoMatch):  # a wrong DOB finds no candidate to check
-        desk.verify(CLIENT, Attempt(pin=old.pin, dob=DOB + timedelta(days=2)))
+        desk.verify(key, Attempt(pin=old.pin, dob=DOB + timedelta(days=2)))
 
 
 def test_a_redemption_is_live_in_the_digest_home_tab_and_report(
-    services: Services, desk: PortalDesk
+    services: Services, desk: PortalDesk, key: str
 ) -> None:
     now = utcnow()
     issued = _pin(services, "Gus", issued_at=now - timedelta(days=8))
@@ -136,7 +140,7 @@ def test_a_redemption_is_live_in_the_digest_home_tab_and_report(
         return listed
 
     assert unregistered() == 1
-    redeemed = desk.redeem(CLIENT, Attempt(pin=issued.pin, dob=DOB), "acct-G")
+    redeemed = desk.redeem(key, Attempt(pin=issued.pin, dob=DOB), "acct-G")
     assert redeemed.first_use
     assert unregistered() == 0
     with services.database.read_session() as session:
@@ -146,10 +150,12 @@ def test_a_redemption_is_live_in_the_digest_home_tab_and_report(
     assert pin.status == PinStatus.REGISTERED and pin.portal_account_id == "acct-G"
 
 
-def test_quiet_sources_are_forgotten_and_clients_kept(services: Services, desk: PortalDesk) -> None:
+def test_quiet_sources_are_forgotten_and_clients_kept(
+    services: Services, desk: PortalDesk, key: str
+) -> None:
     for n in range(3):
         with pytest.raises(NoMatch):
-            desk.verify(CLIENT, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip=f"192.0.2.{n}"))
+            desk.verify(key, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip=f"192.0.2.{n}"))
     with services.database.transaction() as session:
         assert throttle.prune(session, utcnow()) == 0  # still within their window
     later = utcnow() + throttle.PRUNE_AFTER + timedelta(minutes=1)
@@ -157,3 +163,18 @@ def test_quiet_sources_are_forgotten_and_clients_kept(services: Services, desk: 
         assert throttle.prune(session, later) == 3
     with services.database.read_session() as session:
         assert [r.subject for r in session.exec(select(PortalThrottle)).all()] == ["client:1"]
+
+
+def test_only_a_live_clients_key_is_judged(
+    services: Services, desk: PortalDesk, key: str, counted: list[str]
+) -> None:
+    issued = _pin(services, "Hal")
+    with services.database.transaction() as session:
+        revoke_client(session, name="portal", now=utcnow())
+    for presented in (key, "pinbot_not-a-key"):
+        counted.clear()
+        with pytest.raises(Unauthorized):
+            desk.verify(presented, Attempt(pin=issued.pin, dob=DOB))
+        looked_at = [s for s in counted if s.startswith("SELECT")]
+        assert len(looked_at) == 1 and "portalclient" in looked_at[0]  # the key, nothing else
+        assert "scrypt" not in counted
