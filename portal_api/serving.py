@@ -26,6 +26,7 @@ class PortalApiServer:
         self.settings = settings
         config = uvicorn.Config(
             app,
+            http="httptools",  # pyproject says why
             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
             ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
             log_config=None,  # uvicorn's lines go through pinbot's own log format
