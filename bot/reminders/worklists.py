@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.families.record import full_name, name_flag
+from bot.families.record import NOT_MERGED, full_name, name_flag
 from models import (
     Appointment,
     AppointmentStatus,
@@ -20,10 +20,6 @@ from models import (
     Pin,
     PinStatus,
 )
-
-# A chart merged away (HL7 A40) is gone for staff: no list or count shows it as a child of
-# its own (the survivor has its visits and name fixes). Shared with the Home tab's counts.
-NOT_MERGED = col(Patient.merged_into_id).is_(None)
 
 
 @dataclass(frozen=True)

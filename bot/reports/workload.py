@@ -19,8 +19,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from bot.config import Settings
+from bot.families.record import NOT_MERGED
 from bot.reminders.digest import PIN_DAYS, local_midnight
-from bot.reminders.worklists import NOT_MERGED, appointments_without_access
+from bot.reminders.worklists import appointments_without_access
 from bot.reports.adoption import DEFAULT_WEEKS, rated_totals
 from bot.reports.figures import span
 from models import FeedMessage, NameFix, NameFixStatus, Patient, Pin, PinStatus
