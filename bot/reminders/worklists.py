@@ -44,6 +44,7 @@ class PendingFix:
     channel_id: str | None
     thread_ts: str | None
     message_ts: str | None  # the request message itself, inside the family thread
+    last_nudged_on: str | None = None  # the local date (ISO) supervisors were last nudged
 
 
 def patients_with_portal_access(session: Session, patient_ids: list[int]) -> set[int]:
@@ -119,6 +120,7 @@ def pending_name_fixes(session: Session, *, older_than: datetime | None = None) 
             channel_id=fix.channel_id,
             thread_ts=fix.thread_ts,
             message_ts=fix.message_ts,
+            last_nudged_on=fix.last_nudged_on,
         )
         for fix, patient in session.exec(query).all()
     ]
