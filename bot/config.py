@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.certificates import NamedFile, file_problems
+from bot.db import normalize_url, sqlite_file
 from bot.text import EMAIL_ADDRESS
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -386,12 +387,10 @@ def _path(raw: str) -> Path:
 def default_key_file(database_url: str) -> Path:
     """pinbot.key beside a SQLite database file, else ./pinbot.key (SPEC §2)."""
     try:
-        url = make_url(database_url)
+        database = sqlite_file(normalize_url(database_url))
     except (ArgumentError, ValueError):
-        return Path("pinbot.key")
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return Path(str(url.database)).expanduser().parent / "pinbot.key"
-    return Path("pinbot.key")
+        database = None
+    return database.parent / "pinbot.key" if database else Path("pinbot.key")
 
 
 def read_environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
