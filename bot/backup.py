@@ -40,7 +40,7 @@ from typing import IO, Any
 import pyrage
 from sqlalchemy.engine.url import URL
 
-from bot.db import normalize_url
+from bot.db import normalize_url, sqlite_file
 from bot.secret import create_owner_only
 
 PG_DUMP = "pg_dump"
@@ -115,9 +115,12 @@ def backup(
 
 
 def _sqlite_path(url: URL) -> Path:
-    if not url.database or url.database == ":memory:":
-        raise BackupFailed("DATABASE_URL is an in-memory SQLite database: nothing to back up.")
-    path = Path(url.database).expanduser()
+    path = sqlite_file(url)
+    if path is None:
+        raise BackupFailed(
+            "DATABASE_URL names no SQLite database file (in memory, or a file: URI): "
+            "nothing to back up."
+        )
     if not path.is_file():
         raise BackupFailed(f"No database file at {path} (check DATABASE_URL).")
     return path

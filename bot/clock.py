@@ -33,13 +33,14 @@ def local_date(moment: datetime, zone: tzinfo) -> date:
     return moment.astimezone(zone).date()
 
 
-def end_of_day(day: date, zone: tzinfo) -> datetime:
-    """The UTC instant the local `day` ends (the next local midnight, DST included): a PIN
-    printed "Expires 03/07" works through the whole of 03/07 in the practice's zone."""
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The UTC instant the local `day` begins, DST included: day boundaries in the practice's
+    zone ("7 or more days ago" is by the local calendar, so a DST week of 167 hours hides
+    nothing; a PIN expires at the local midnight after its printed day)."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 def last_valid_day(expires_at: datetime, zone: tzinfo) -> date:
-    """The expiry date to print for an instant set by `end_of_day`: the last local day the
-    PIN works (for a PIN from before that rule, the day it stops during)."""
+    """The expiry date to print for a PIN that expires at the local midnight after it: the
+    last local day the PIN works (for a PIN from before that rule, the day it stops during)."""
     return local_date(expires_at - timedelta(microseconds=1), zone)

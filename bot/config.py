@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.certificates import NamedFile, file_problems
+from bot.db import normalize_url, sqlite_file
 from bot.text import EMAIL_ADDRESS
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -386,12 +387,10 @@ def _path(raw: str) -> Path:
 def default_key_file(database_url: str) -> Path:
     """pinbot.key beside a SQLite database file, else ./pinbot.key (SPEC §2)."""
     try:
-        url = make_url(database_url)
+        database = sqlite_file(normalize_url(database_url))
     except (ArgumentError, ValueError):
-        return Path("pinbot.key")
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return Path(str(url.database)).expanduser().parent / "pinbot.key"
-    return Path("pinbot.key")
+        database = None
+    return database.parent / "pinbot.key" if database else Path("pinbot.key")
 
 
 def read_environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
@@ -495,7 +494,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
     )
     read.problems += _feed_tls_problems(settings.feed)
-    read.problems.extend(portal_api_problems(settings.portal_api))
+    read.problems += _portal_api_problems(settings.portal_api)
     return replace(settings, problems=tuple(read.problems))
 
 
@@ -507,22 +506,12 @@ def _feed_tls_problems(feed: FeedSettings) -> list[str]:
     )
 
 
-def portal_api_problems(api: PortalApiSettings) -> list[str]:
-    """HTTPS for the portal API needs both files, and a port to serve on."""
-    problems = []
-    if api.tls_cert and not api.tls_key:
-        problems.append(
-            "PORTAL_API_TLS_CERT is set but PORTAL_API_TLS_KEY is not: set both to serve the "
-            "portal API over HTTPS, or neither to put it behind an HTTPS proxy."
-        )
-    if api.tls_key and not api.tls_cert:
-        problems.append(
-            "PORTAL_API_TLS_KEY is set but PORTAL_API_TLS_CERT is not: set both to serve the "
-            "portal API over HTTPS, or neither to put it behind an HTTPS proxy."
-        )
-    for name, path in (("PORTAL_API_TLS_CERT", api.tls_cert), ("PORTAL_API_TLS_KEY", api.tls_key)):
-        if path is not None and not path.is_file():
-            problems.append(f"{name} {path} is not a readable file.")
+def _portal_api_problems(api: PortalApiSettings) -> list[str]:
+    """The certificate and key checked as the feed's are; TLS also needs a port to serve on."""
+    problems = file_problems(
+        NamedFile("PORTAL_API_TLS_CERT", api.tls_cert),
+        NamedFile("PORTAL_API_TLS_KEY", api.tls_key),
+    )
     if (api.tls_cert or api.tls_key) and not api.configured:
         problems.append(
             "PORTAL_API_TLS_CERT/KEY are set but PORTAL_API_PORT is not: set the port the "

@@ -280,9 +280,9 @@ def why_unreachable(raw_url: str, error: BaseException) -> str:
     """The driver's first line, except where it hides the cause: SQLite's "unable to open
     database file" for a file whose folder does not exist names that folder."""
     first = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-    url = normalize_url(raw_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        folder = Path(url.database).expanduser().absolute().parent
+    database = sqlite_file(normalize_url(raw_url))
+    if database is not None:
+        folder = database.absolute().parent
         if not folder.is_dir():
             return f"the folder {folder} does not exist: create it, or fix DATABASE_URL"
     return first

@@ -73,23 +73,17 @@ def _signed(verifier: SignatureVerifier, environ: dict[str, Any], body: bytes) -
 
 
 def _read_body(environ: dict[str, Any]) -> bytes | None:
-    """The request body, put back for Bolt to read again; None when it is over MAX_BODY_BYTES:
-    a declared length is refused unread, a chunked body once its first MiB is exceeded."""
+    """The request body, put back for Bolt to read again; None, unread, when its declared
+    length is over MAX_BODY_BYTES. Only Content-Length is read: waitress de-chunks a chunked
+    body (refusing it past its limit) and hands it over with its length. A body without one
+    is read as empty, so it fails the signature (401) rather than being read unbounded."""
     try:
-        length = int(environ.get("CONTENT_LENGTH") or -1)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    stream = environ["wsgi.input"]
     if length > MAX_BODY_BYTES:
         return None
-    if length >= 0:
-        body = stream.read(length) if length > 0 else b""
-    elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        body = stream.read(MAX_BODY_BYTES + 1)
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    else:
-        body = b""
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 

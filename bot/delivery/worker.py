@@ -124,12 +124,14 @@ class Outbox:
             return False
         except Exception as error:
             # The type and a ref, never the message: a database error's holds SQL (bot/logs.py).
+            # The row keeps both, so what staff are told of it leads IT to this log line.
+            fields = _error_fields(error)
             log.error(
                 "delivery crashed",
                 exc_info=error,
-                extra={**_error_fields(error), "work_id": work.id, "kind": work.kind},
+                extra={**fields, "work_id": work.id, "kind": work.kind},
             )
-            self._record_failure(work, type(error).__name__, transient=True)
+            self._record_failure(work, f"{fields['error']}, ref {fields['ref']}", transient=True)
             return False
         self._record_success(work, outcome)
         return True

@@ -31,6 +31,11 @@ from bot.families.names import check_name
 from bot.text import mask_email, mask_phone
 from models import Family, Guardian, NameFix, NameFixStatus, Patient, Pin, PinStatus, utcnow
 
+# A chart merged away (HL7 A40) is gone for staff: no card, list or count shows it as a child
+# of its own (the survivor has its visits and name fixes). The one definition:
+# the card, the work lists, the digest and the Home tab's counts all filter with it.
+NOT_MERGED = col(Patient.merged_into_id).is_(None)
+
 
 @dataclass(frozen=True)
 class GuardianRecord:
@@ -270,10 +275,7 @@ _FAMILY_CHILDREN_PINS: Select[*tuple[Any, ...]] = (
         col(Pin.status_changed_at).label("changed_at"),
     )
     .select_from(Family)
-    # A chart merged into another (HL7 A40) is gone for staff: not on the card, not offered.
-    .outerjoin(
-        Patient, (col(Patient.family_id) == col(Family.id)) & col(Patient.merged_into_id).is_(None)
-    )
+    .outerjoin(Patient, (col(Patient.family_id) == col(Family.id)) & NOT_MERGED)
     .outerjoin(Pin, col(Pin.patient_id) == col(Patient.id))
     .where(col(Family.id) == bindparam("family_id"))
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,24 @@ _GT1_ORIGIN = {
     "guardian_relationship": "GT1-11", "guardian_email": "GT1-6", "guardian_phone": "GT1-6",
     "guardian_language": "GT1-36",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _GuardianFields:
+    """Where a segment that names a guardian (NK1, or GT1 in a message without NK1) puts each
+    value: field positions, and the origin map an ERR segment about a column reads."""
+
+    name: int  # XPN: .1 family name, .2 given name
+    relationship: int  # CE: .1 code, .2 text
+    phones: int  # XTN repetitions
+    emails: tuple[int, ...]  # XTN fields searched for an Internet address, in order
+    language: int
+    origin: Mapping[str, str]
+    unstated: str  # the relationship shown when none is sent
+
+
+_NK1 = _GuardianFields(2, 3, 5, (5, 6), 20, NK1_ORIGIN, unstated="")
+_GT1 = _GuardianFields(3, 11, 6, (6, 7), 36, _GT1_ORIGIN, unstated="Guarantor")
 _INTERNET = frozenset({"NET", "INTERNET", "X.400"})
 _NOT_A_PHONE = frozenset({"FX", "BP"})  # fax, beeper (table 0202)
 
@@ -82,7 +102,7 @@ def patient(
     sex = pid.value(8)
     if not sex:
         raise FeedFieldError("PID-8", "no administrative sex", missing=True)
-    guardians = tuple(g for nk1 in parsed.all("NK1") if (g := guardian(nk1)) is not None)
+    guardians = tuple(g for nk1 in parsed.all("NK1") if (g := _guardian(nk1, _NK1)) is not None)
     return AdtPatient(
         account_number=_account(parsed, pid, account_field),
         chart_id=chart_id(pid, 3, chart_id_type),
@@ -121,22 +141,23 @@ def _account(parsed: Parsed, pid: Segment, account_field: AccountField) -> str:
     return pid.value(18)
 
 
-def guardian(nk1: Segment) -> Guardian | None:
-    """One NK1 → a Guardian; None for an NK1 with no person's name (an organisation contact:
-    NK1-13), which no families-CSV row could describe either."""
-    last, first = nk1.value(2, 1), nk1.value(2, 2)
+def _guardian(segment: Segment, fields: _GuardianFields) -> Guardian | None:
+    """One NK1 or GT1 → a Guardian; None for one with no person's name (an organisation
+    contact: NK1-13), which no families-CSV row could describe either."""
+    last, first = segment.value(fields.name, 1), segment.value(fields.name, 2)
     if not (last or first):
         return None
-    email, email_field = _email(nk1, (5, 6))
+    email, email_field = _email(segment, fields.emails)
+    code, text = segment.value(fields.relationship, 1), segment.value(fields.relationship, 2)
     return Guardian(
         first_name=first,
         last_name=last,
-        relationship=relationship(nk1.value(3, 1), nk1.value(3, 2)),
-        phone=_phone(nk1.repetitions(5)),
+        relationship=relationship(code, text) or fields.unstated,
+        phone=_phone(segment.repetitions(fields.phones)),
         email=email,
-        language=nk1.value(20, 1).lower(),
-        origin={**NK1_ORIGIN, **({"guardian_email": email_field} if email_field else {})},
-        sequence=nk1.sequence,
+        language=segment.value(fields.language, 1).lower(),
+        origin={**fields.origin, **({"guardian_email": email_field} if email_field else {})},
+        sequence=segment.sequence,
     )
 
 
@@ -144,26 +165,8 @@ def _guarantors(parsed: Parsed) -> tuple[Guardian, ...]:
     """A message without NK1 guardians: each GT1 guarantor who is a person other than the
     patient (GT1-11 not SEL) is a guardian; in pediatrics the guarantor is a parent. With
     no relationship sent, the card says "Guarantor"."""
-    found = []
-    for gt1 in parsed.all("GT1"):
-        last, first = gt1.value(3, 1), gt1.value(3, 2)
-        code = gt1.value(11, 1)
-        if not (last or first) or code.upper() == "SEL":
-            continue
-        email, email_field = _email(gt1, (6, 7))
-        found.append(
-            Guardian(
-                first_name=first,
-                last_name=last,
-                relationship=relationship(code, gt1.value(11, 2)) or "Guarantor",
-                phone=_phone(gt1.repetitions(6)),
-                email=email,
-                language=gt1.value(36, 1).lower(),
-                origin=_GT1_ORIGIN | ({"guardian_email": email_field} if email_field else {}),
-                sequence=gt1.sequence,
-            )
-        )
-    return tuple(found)
+    people = (gt1 for gt1 in parsed.all("GT1") if gt1.value(11, 1).upper() != "SEL")
+    return tuple(g for gt1 in people if (g := _guardian(gt1, _GT1)) is not None)
 
 
 def relationship(code: str, text: str) -> str:

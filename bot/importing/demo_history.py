@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from bot.clock import end_of_day, local_date
+from bot.clock import local_date, local_midnight
 from bot.db import Database
 from bot.importing.demo import DemoFamily
 from bot.importing.importer import import_registrations
@@ -36,7 +36,8 @@ SHARE_WITH_PINS = 0.9  # of the filler families; the rest show up as "no portal 
 REISSUED = 0.25  # children whose first letter was lost and re-issued
 REGISTERS = {Delivery.EMAILED: 0.85, Delivery.PRINTED: 0.6}  # eventually, within ~6 weeks
 DELAY_DAYS = (0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 5, 6, 8, 10, 13, 17, 22, 29, 38)
-TTL = timedelta(days=90)
+# A 90-day PIN works through its 90th local day: it expires at the midnight after it.
+EXPIRES_AFTER = timedelta(days=90 + 1)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def load_pin_history(
                 patient_id=patients[plan.chart_id].id or 0, batch_id=rows[plan.batch].id or 0,
                 pin_hash=pin_hash, recipient_guardian_id=rows[plan.batch].recipient_guardian_id,
                 delivery=plan.delivery, issued_by="demo", issued_at=plan.issued_at,
-                expires_at=end_of_day(local_date(plan.issued_at, tz) + TTL, tz),
+                expires_at=local_midnight(local_date(plan.issued_at, tz) + EXPIRES_AFTER, tz),
                 status=plan.status,
                 status_changed_at=plan.changed_at,
             ))  # fmt: skip

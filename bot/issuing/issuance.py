@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, tzinfo
 from sqlmodel import Session, col, select
 
 from bot import audit
-from bot.clock import end_of_day, last_valid_day, local_date
+from bot.clock import last_valid_day, local_date, local_midnight
 from bot.delivery import keys, outbox
 from bot.delivery.sealing import PinCipher
 from bot.documents.letters import LetterCase
@@ -117,8 +117,8 @@ def _issue_one(
     policy: IssuePolicy,
 ) -> tuple[tuple[Pin, str], bool]:
     replaced = _revoke_active(session, child.id, gateway, now=policy.now)
-    expires = (  # through the whole of the printed expiry day, in the practice's zone
-        end_of_day(policy.today + timedelta(days=policy.pin_ttl_days), policy.timezone)
+    expires = (  # at the local midnight after the printed expiry day: it works all that day
+        local_midnight(policy.today + timedelta(days=policy.pin_ttl_days + 1), policy.timezone)
         if policy.pin_ttl_days
         else None
     )

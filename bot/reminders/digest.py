@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot.clock import last_valid_day
+from bot.clock import last_valid_day, local_midnight
 from bot.config import FeedSettings
 from bot.reminders import worklists
 from bot.reminders.feed_watch import FeedSilence, feed_silence
@@ -82,12 +82,6 @@ def next_business_days(day: date, count: int) -> list[date]:
         if is_business_day(current):
             days.append(current)
     return days
-
-
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    """The instant a local day starts, in UTC. "7 or more days ago" means issued on or before
-    today - 7 by the local calendar, so a DST week (167 hours) hides nothing."""
-    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
 
 def day_label(value: datetime | date) -> str:

@@ -25,6 +25,7 @@ from bot.reminders.sweep import (
     LETTER_SWEEP_MINUTES,
     LETTERS_JOB,
     Renderer,
+    daily_run_owed,
     run_daily,
 )
 from bot.reminders.weekly import WEEKLY_JOB, report_due, run_weekly, week_claimed
@@ -62,6 +63,8 @@ def daily_job(services: Services, render: Renderer) -> None:
     now = services.clock()
     if not is_business_day(now.astimezone(services.settings.timezone).date()):
         return
+    if not daily_run_owed(services.database, services.settings, now=now):
+        return  # no REMINDER_CHANNEL_ID and nothing else to do: no write transaction
     run_daily(services.database, services.settings, now=now, render=render)
     services.kick()  # also delivers what a crashed replica queued and never posted
 
@@ -77,7 +80,8 @@ def catch_up_job(services: Services, render: Renderer) -> None:
     bot was down at REMINDER_TIME (APScheduler's in-memory store forgets missed times), the
     database failed the 08:00 run, or nothing was posted yet (a day or week with nothing
     posted keeps no claim) — and the week's adoption report likewise, any day of the week.
-    Reads first, so a check of a posted day takes no write lock."""
+    Reads first, so a check of a posted day takes no write lock; nor does one of an open day
+    without REMINDER_CHANNEL_ID once its PINs are expired and its name fixes nudged."""
     now_local = services.now_local()
     at = services.settings.reminder_time
     if catch_up_due(now_local, at) and not day_claimed(services.database, now_local.date()):

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from bot import audit
@@ -84,20 +85,47 @@ class DailyResult:
 # -- the daily run ----------------------------------------------------------------------------
 
 
+def _past_expiry(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        col(Pin.status) == PinStatus.ACTIVE,
+        col(Pin.expires_at).is_not(None),
+        col(Pin.expires_at) <= now,
+    )
+
+
 def mark_expired_pins(session: Session, now: datetime) -> int:
     return int(
         rows_changed(
             session.execute(
                 update(Pin)
-                .where(
-                    col(Pin.status) == PinStatus.ACTIVE,
-                    col(Pin.expires_at).is_not(None),
-                    col(Pin.expires_at) <= now,
-                )
+                .where(_past_expiry(now))
                 .values(status=PinStatus.EXPIRED, status_changed_at=now)
             )
         )
     )
+
+
+def _nudges_due(session: Session, *, now: datetime, today: str) -> list[worklists.PendingFix]:
+    """Name fixes pending over FIX_NUDGE_AFTER, in a thread, not yet nudged on `today`."""
+    return [
+        fix
+        for fix in worklists.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER)
+        if fix.channel_id and fix.thread_ts and fix.last_nudged_on != today
+    ]
+
+
+def daily_run_owed(database: Database, settings: Settings, *, now: datetime) -> bool:
+    """Whether the day's run has anything to do now. With REMINDER_CHANNEL_ID set it always
+    may: only building the digest tells whether it is worth posting. Without it no digest can
+    be posted, so only PINs past their expiry or name fixes to nudge (in their own threads)
+    make a run worth its write transaction: the scheduled jobs, which re-check an open day
+    every CATCH_UP_MINUTES, read this first and otherwise neither lock nor build anything."""
+    if settings.reminder_channel_id:
+        return True
+    today = now.astimezone(settings.timezone).date().isoformat()
+    with database.read_session() as session:
+        expired = session.exec(select(Pin.id).where(_past_expiry(now)).limit(1)).first()
+        return expired is not None or bool(_nudges_due(session, now=now, today=today))
 
 
 def queue_nudges(session: Session, *, now: datetime, settings: Settings) -> int:
@@ -106,9 +134,7 @@ def queue_nudges(session: Session, *, now: datetime, settings: Settings) -> int:
     tz = settings.timezone
     today = now.astimezone(tz).date().isoformat()
     nudged = 0
-    for fix in worklists.pending_name_fixes(session, older_than=now - FIX_NUDGE_AFTER):
-        if not (fix.channel_id and fix.thread_ts):
-            continue
+    for fix in _nudges_due(session, now=now, today=today):
         won = rows_changed(
             session.execute(
                 update(NameFix)

@@ -68,7 +68,6 @@ class WeeklyResult:
     run: ReminderRun | None = None
     issued: int = 0  # PINs in the report's weeks
     queued: bool = False  # the chart is queued for REMINDER_CHANNEL_ID
-    forced: bool = False
 
 
 def run_weekly(
@@ -90,7 +89,7 @@ def run_weekly(
     if not (force or report_due(local, settings.reminder_time)):
         return WeeklyResult(monday, due=False)
     if not settings.reminder_channel_id:
-        return WeeklyResult(monday, due=True, forced=force)
+        return WeeklyResult(monday, due=True)
     with database.transaction() as session:
         run = claim_run(
             session,
@@ -152,9 +151,7 @@ def run_weekly(
         "adoption report queued" if queued else "adoption report: nothing to post",
         extra={"local_date": monday.isoformat(), "issued": issued},
     )
-    return WeeklyResult(
-        monday, due=True, claimed=True, run=run, issued=issued, queued=queued, forced=force
-    )
+    return WeeklyResult(monday, due=True, claimed=True, run=run, issued=issued, queued=queued)
 
 
 def pending_report_work(database: Database, monday: date) -> list[int]:

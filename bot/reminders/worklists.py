@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.families.record import full_name, name_flag
+from bot.families.record import NOT_MERGED, full_name, name_flag
 from models import (
     Appointment,
     AppointmentStatus,
@@ -20,10 +20,6 @@ from models import (
     Pin,
     PinStatus,
 )
-
-# A chart merged away (HL7 A40) is gone for staff: no list or count shows it as a child of
-# its own (the survivor has its visits and name fixes). Shared with the Home tab's counts.
-NOT_MERGED = col(Patient.merged_into_id).is_(None)
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,7 @@ class PendingFix:
     channel_id: str | None
     thread_ts: str | None
     message_ts: str | None  # the request message itself, inside the family thread
+    last_nudged_on: str | None = None  # the local date (ISO) supervisors were last nudged
 
 
 def patients_with_portal_access(session: Session, patient_ids: list[int]) -> set[int]:
@@ -123,6 +120,7 @@ def pending_name_fixes(session: Session, *, older_than: datetime | None = None) 
             channel_id=fix.channel_id,
             thread_ts=fix.thread_ts,
             message_ts=fix.message_ts,
+            last_nudged_on=fix.last_nudged_on,
         )
         for fix, patient in session.exec(query).all()
     ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from sqlalchemy import Integer, and_, case, cast, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from bot.clock import local_midnight
 from bot.reports.figures import (
     REGISTRATION_WINDOW,
     AdoptionReport,
@@ -42,11 +43,6 @@ _SQLITE_SLACK_DAYS = 1e-9  # julianday() is a double: about 0.1 ms of rounding a
 def week_start(day: date) -> date:
     """The Monday of `day`'s ISO week."""
     return day - timedelta(days=day.weekday())
-
-
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    """The UTC instant at which the local day `day` begins."""
-    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
 
 @dataclass(frozen=True)

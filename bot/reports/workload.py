@@ -18,9 +18,11 @@ from sqlalchemy import and_, func, not_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from bot.clock import local_midnight
 from bot.config import Settings
-from bot.reminders.digest import PIN_DAYS, local_midnight
-from bot.reminders.worklists import NOT_MERGED, appointments_without_access
+from bot.families.record import NOT_MERGED
+from bot.reminders.digest import PIN_DAYS
+from bot.reminders.worklists import appointments_without_access
 from bot.reports.adoption import DEFAULT_WEEKS, rated_totals
 from bot.reports.figures import span
 from models import FeedMessage, NameFix, NameFixStatus, Patient, Pin, PinStatus

@@ -1,6 +1,7 @@
-"""HL7_TLS_CERT, HL7_TLS_KEY, HL7_TLS_CLIENT_CA: every problem is one line naming the
-variable when the settings load (never a traceback at the first connection), and the server
-context is TLS 1.2 or newer, requiring a client certificate when a client CA is set."""
+"""HL7_TLS_CERT, HL7_TLS_KEY, HL7_TLS_CLIENT_CA (and the portal API's PORTAL_API_TLS_CERT and
+_KEY, checked the same way): every problem is one line naming the variable when the settings
+load (never a traceback at the first connection), and the server context is TLS 1.2 or newer,
+requiring a client certificate when a client CA is set."""
 
 from __future__ import annotations
 
@@ -96,6 +97,51 @@ def test_a_client_ca_alone_says_tls_is_needed(files: dict[str, Path]) -> None:
     assert problems(files, client_ca="ca") == (
         "HL7_TLS_CLIENT_CA needs HL7_TLS_CERT and HL7_TLS_KEY: client certificates are only "
         "asked for over TLS.",
+    )
+
+
+PORTAL = {"PORTAL_API_PORT": "8443"}
+
+
+def portal_problems(files: dict[str, Path], **chosen: str) -> tuple[str, ...]:
+    """The settings' problems with PORTAL_API_TLS_<NAME> set likewise."""
+    env = {f"PORTAL_API_TLS_{name.upper()}": str(files[value]) for name, value in chosen.items()}
+    return load_settings({**PORTAL, **env}).problems
+
+
+@pytest.mark.parametrize(
+    ("chosen", "expected"),
+    [
+        ({"cert": "cert", "key": "key"}, ()),
+        (
+            {"cert": "cert"},
+            ("PORTAL_API_TLS_KEY is required with PORTAL_API_TLS_CERT (its private key).",),
+        ),
+        (
+            {"cert": "cert", "key": "other_key"},
+            ("PORTAL_API_TLS_KEY is not the private key of PORTAL_API_TLS_CERT's certificate.",),
+        ),
+    ],
+    ids=["pair", "cert-without-key", "key-of-another-cert"],
+)
+def test_the_portal_apis_files_are_checked_as_the_feeds_are(
+    files: dict[str, Path], chosen: dict[str, str], expected: tuple[str, ...]
+) -> None:
+    assert portal_problems(files, **chosen) == expected
+
+
+def test_the_portal_apis_certificate_must_be_one(files: dict[str, Path]) -> None:
+    """A file that is there but is no certificate fails when the settings load, not when
+    the portal API starts serving."""
+    [problem] = portal_problems(files, cert="text", key="key")
+    assert problem.startswith("PORTAL_API_TLS_CERT must be a PEM certificate (chain) ("), problem
+
+
+def test_the_portal_apis_tls_needs_its_port(files: dict[str, Path]) -> None:
+    env = {"PORTAL_API_TLS_CERT": str(files["cert"]), "PORTAL_API_TLS_KEY": str(files["key"])}
+    assert load_settings(env).problems == (
+        "PORTAL_API_TLS_CERT/KEY are set but PORTAL_API_PORT is not: set the port the "
+        "portal API listens on.",
     )
 
 

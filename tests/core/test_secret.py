@@ -60,6 +60,9 @@ def test_the_key_file_defaults_beside_a_sqlite_database(tmp_path: Path) -> None:
     assert settings.key_file == tmp_path / "data" / "pinbot.key"
     settings = load_settings({"DATABASE_URL": "postgresql://u@h/db"})
     assert settings.key_file == Path("pinbot.key")
+    # A SQLite URI is SQLite's to read (bot.db.sqlite_file): no folder is guessed from it.
+    settings = load_settings({"DATABASE_URL": "sqlite:///file:/srv/pinbot.db?uri=true"})
+    assert settings.key_file == Path("pinbot.key")
     settings = load_settings({"PINBOT_KEY_FILE": str(tmp_path / "k")})
     assert settings.key_file == tmp_path / "k"
 

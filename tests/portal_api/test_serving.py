@@ -73,16 +73,19 @@ def test_run_serves_the_portal_api_over_https_and_stops_on_sigterm(
 
 
 def test_a_certificate_without_its_key_is_one_clear_line(
-    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer, tmp_path: Path
+    database_url: str,
+    fake_slack: FakeSlack,
+    smtp_server: SmtpServer,
+    certificates: Certificates,
+    tmp_path: Path,
 ) -> None:
     env = stack_env(
         database_url,
         fake_slack,
         smtp_server,
         PORTAL_API_PORT=str(free_port()),
-        PORTAL_API_TLS_CERT=str(tmp_path / "cert.pem"),
+        PORTAL_API_TLS_CERT=str(certificates.cert_file),
     )
-    (tmp_path / "cert.pem").write_text("not used")
     result = subprocess.run(
         [sys.executable, "-m", "bot.runtime.cli", "run"],
         cwd=tmp_path,
@@ -93,6 +96,5 @@ def test_a_certificate_without_its_key_is_one_clear_line(
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "PORTAL_API_TLS_CERT is set but PORTAL_API_TLS_KEY is not: set both to serve the portal "
-        "API over HTTPS, or neither to put it behind an HTTPS proxy."
+        "PORTAL_API_TLS_KEY is required with PORTAL_API_TLS_CERT (its private key)."
     ]

@@ -1,6 +1,7 @@
 """Request bodies over 1 MiB are refused (413) before they are read: by waitress as `pinbot run`
 configures it (a declared length, and a chunked body as it arrives), and by the WSGI app
-itself should another server sit in front of it."""
+itself should another server sit in front of it. Waitress hands the app a chunked body whole,
+with its length, so the app reads Content-Length only."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import io
 import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from handlers.app import create_app, make_client
 from handlers.serving import MAX_BODY_BYTES, make_wsgi_app
+from tests.support.slack_requests import command_payload, sign
 from tests.support.stack import Stack
 
 FOUR_HUNDRED_MB = 400 * 1024 * 1024
@@ -58,6 +60,25 @@ def test_a_chunked_body_over_1_mib_is_refused(stack: Stack) -> None:
     assert status.startswith(b"HTTP/1.1 413"), status
 
 
+def test_a_chunked_body_reaches_the_app_whole_with_its_length(stack: Stack) -> None:
+    """Signed, chunked: answered as if sent with Content-Length (a body the app saw as
+    empty would fail its signature: 401)."""
+    payload = command_payload("/pinbot", "help", response_url=stack.fake_slack.response_url())
+    body = urlencode(payload).encode()
+    signature = [f"{k}: {v}" for k, v in sign(body, stack.sender.signing_secret).items()]
+    head = _head(
+        stack,
+        "Transfer-Encoding: chunked",
+        "Content-Type: application/x-www-form-urlencoded",
+        *signature,
+    )
+    chunks = [b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:50], body[50:])]
+
+    status, _ = _exchange(stack, head, [*chunks, b"0\r\n\r\n"])
+
+    assert status.startswith(b"HTTP/1.1 200"), status
+
+
 class Untouchable(io.RawIOBase):
     """A request body that must not be read."""
 
@@ -79,13 +100,10 @@ def test_the_app_itself_refuses_a_long_body_without_reading_it(stack: Stack) -> 
 
     declared = {**base, "CONTENT_LENGTH": str(FOUR_HUNDRED_MB), "wsgi.input": Untouchable()}
     wsgi(declared, start_response)
-    chunked = {
-        **base,
-        "HTTP_TRANSFER_ENCODING": "chunked",
-        "wsgi.input": io.BytesIO(b"x" * (MAX_BODY_BYTES + 1)),
-    }
-    wsgi(chunked, start_response)
+    # No length (a server that passes a chunked body through): not read, refused unsigned.
+    unsized = {**base, "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": Untouchable()}
+    wsgi(unsized, start_response)
     small = {**base, "CONTENT_LENGTH": "2", "wsgi.input": io.BytesIO(b"{}")}
     wsgi(small, start_response)  # unsigned: 401, as before
 
-    assert statuses == ["413 Request Entity Too Large"] * 2 + ["401 Unauthorized"]
+    assert statuses == ["413 Request Entity Too Large", "401 Unauthorized", "401 Unauthorized"]

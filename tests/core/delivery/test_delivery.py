@@ -5,13 +5,16 @@ leave the database once their work is done."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from bot.delivery.performers import Deliveries, Outcome, Performer
 from bot.delivery.sealing import open_pins, seal_pins
 from bot.issuing.issuance import issue_pins
 from bot.issuing.requests import IssueRequest
@@ -128,6 +131,33 @@ def test_upload_retried_after_slack_errors(stack: Stack) -> None:
     stack.deliver()
     assert len(stack.fake_slack.uploaded_files()) == 1
     assert stack.fake_slack.uploaded_files()[0].thread_ts == THREAD[1]
+
+
+def test_a_crashed_delivery_keeps_the_ref_of_its_log_line(
+    stack: Stack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery that raises the unexpected is logged by its type and a ref, never its
+    message; the row's last_error (what a failure notice and `pinbot remind` show) has the
+    same ref, so IT can find the log line staff were pointed to."""
+    _issue_for_two(stack)
+
+    def crashing(self: Deliveries, kind: WorkKind) -> Performer:
+        def perform(payload: dict[str, Any], work: OutgoingWork) -> Outcome:
+            raise RuntimeError("a message that may quote the payload")
+
+        return perform
+
+    monkeypatch.setattr(Deliveries, "performer", crashing)
+    with caplog.at_level(logging.ERROR, logger="bot.delivery.worker"):
+        stack.deliver()
+
+    crashes = [r for r in caplog.records if r.getMessage() == "delivery crashed"]
+    with stack.database.read_session() as session:
+        rows = session.exec(select(OutgoingWork).where(OutgoingWork.attempts > 0)).all()
+    assert crashes and len(rows) == len(crashes)
+    assert sorted(row.last_error for row in rows) == sorted(
+        f"RuntimeError, ref {record.ref}" for record in crashes
+    )
 
 
 def test_non_ascii_address_fails_at_once_and_is_told(stack: Stack) -> None:

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from sqlmodel import Session, select
 
-from bot.clock import Clock, end_of_day, last_valid_day
+from bot.clock import Clock, last_valid_day, local_midnight
 from bot.db import Database
 from bot.delivery.sealing import PinCipher, open_pins
 from bot.families.record import load_family
@@ -155,10 +155,10 @@ def test_the_digest_lists_it_as_expiring_on_its_printed_day(
     assert _digest_lines(database, week_before - timedelta(days=1)) == []
 
 
-def test_end_of_day_follows_daylight_saving_time() -> None:
+def test_a_local_day_ends_at_local_midnight_across_daylight_saving_time() -> None:
     # 03/14/2027 is the day New York springs forward: the day still ends at local midnight.
-    assert end_of_day(date(2027, 3, 14), NEW_YORK) == datetime(2027, 3, 15, 4, 0, tzinfo=UTC)
-    assert end_of_day(date(2027, 3, 13), NEW_YORK) == datetime(2027, 3, 14, 5, 0, tzinfo=UTC)
+    assert local_midnight(date(2027, 3, 15), NEW_YORK) == datetime(2027, 3, 15, 4, 0, tzinfo=UTC)
+    assert local_midnight(date(2027, 3, 14), NEW_YORK) == datetime(2027, 3, 14, 5, 0, tzinfo=UTC)
 
 
 def test_the_earlier_welcome_emails_date_in_the_note_is_local(

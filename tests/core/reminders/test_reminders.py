@@ -764,6 +764,49 @@ def test_no_reminder_channel_still_nudges(database, database_url, fake_slack) ->
     assert [len(thread_posts(fake_slack, t)) for t in threads] == [1, 1]
 
 
+def test_no_reminder_channel_catch_up_locks_nothing_once_the_day_is_done(
+    database, database_url, fake_slack, monkeypatch
+) -> None:
+    """Without REMINDER_CHANNEL_ID the day stays open all day, and the catch-up looks at it
+    every 15 minutes: once the nudges are sent and the PINs expired, a look only reads."""
+    settings = make_settings(database_url, fake_slack.url, REMINDER_CHANNEL_ID="")
+    threads = seed_waiting_fixes(database)
+    outbox = make_outbox(database, settings)
+    now = [DST_MONDAY + timedelta(minutes=30)]
+    services = Services(
+        settings=settings,
+        database=database,
+        outbox=outbox,
+        clock=lambda: now[0],
+        kick=lambda: deliver_all(outbox),
+    )
+    writes: list[str] = []
+    transaction = database.transaction
+
+    def counted() -> Any:
+        writes.append("write")
+        return transaction()
+
+    catch_up_job(services, render_digest)  # the day's nudges
+    assert [len(thread_posts(fake_slack, t)) for t in threads] == [1, 1]
+    monkeypatch.setattr(database, "transaction", counted)
+
+    now[0] += timedelta(minutes=15)
+    catch_up_job(services, render_digest)
+    assert writes == [] and no_run(database)
+
+    monkeypatch.setattr(database, "transaction", transaction)
+    with database.transaction() as session:  # a PIN from before the midnight rule runs out
+        family = make_family(session, "A2002")
+        child = make_patient(session, family, "Ivy", date(2020, 5, 5))
+        pin(session, child, at(2025, 12, 1), expires_at=now[0] + timedelta(minutes=5))
+    now[0] += timedelta(minutes=15)
+    catch_up_job(services, render_digest)
+    with database.read_session() as session:
+        assert session.exec(select(Pin.status)).all() == [PinStatus.EXPIRED]
+    assert [len(thread_posts(fake_slack, t)) for t in threads] == [1, 1]  # nudged once
+
+
 # -- letters ----------------------------------------------------------------------------------
 
 
