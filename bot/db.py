@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
@@ -237,6 +237,18 @@ class Database:
             if self.lookup_engine is not None:
                 session.info[LOOKUP_ENGINE] = self.lookup_engine
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read session's connection without the ORM around it, for a hot path that runs
+        only prebuilt Core statements (the portal API's every attempt): the session's own
+        bookkeeping cost more there than the statements."""
+        with (
+            connection_errors_as_unavailable(),
+            self._read_engine.connect() as connection,
+            connection.begin(),
+        ):
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

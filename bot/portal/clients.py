@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import Connection, bindparam, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -96,12 +96,12 @@ _MARK_USED = (
 )
 
 
-def authenticate(session: Session, *, lookup_key: bytes, presented: str | None) -> Client | None:
+def authenticate(
+    connection: Connection, *, lookup_key: bytes, presented: str | None
+) -> Client | None:
     if not presented:
         return None
-    row = (
-        session.connection().execute(_BY_KEY, {"key_hash": key_hash(lookup_key, presented)}).first()
-    )
+    row = connection.execute(_BY_KEY, {"key_hash": key_hash(lookup_key, presented)}).first()
     return Client(id=row[0], name=row[1], last_used_at=row[2]) if row else None
 
 

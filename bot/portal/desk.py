@@ -141,17 +141,17 @@ class PortalDesk:
         """Read only, outside any write transaction, in one session: whose key, blocked
         already? which PIN, and is the attempt right?"""
         lookup = pin_lookup(self.pin_key, attempt.pin)
-        with self.services.database.read_session() as session:
-            client = clients.authenticate(session, lookup_key=self.client_key, presented=key)
+        with self.services.database.read_connection() as connection:
+            client = clients.authenticate(connection, lookup_key=self.client_key, presented=key)
             if client is None:
                 raise Unauthorized()
             call = _Call(name, client, attempt, self.services.clock())
-            wait = throttle.blocked_for(session, call.subjects, call.now)
+            wait = throttle.blocked_for(connection, call.subjects, call.now)
             found = (
                 None
                 if wait
                 else pins.find_pin(
-                    session, lookup=lookup, typed=call.attempt.pin, dob=call.attempt.dob
+                    connection, lookup=lookup, typed=call.attempt.pin, dob=call.attempt.dob
                 )
             )
         if wait:
@@ -169,7 +169,7 @@ class PortalDesk:
         clients.mark_used(session, call.client, call.now)
         if not judged.hopeful:
             return None
-        wait = throttle.blocked_for(session, call.subjects, call.now)
+        wait = throttle.blocked_for(session.connection(), call.subjects, call.now)
         if wait is None:
             throttle.clear(session, call.subjects)
             return None

@@ -26,7 +26,16 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, literal, literal_column, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    update,
+)
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col
 
@@ -105,8 +114,7 @@ _LEGACY_SQLITE = _legacy(
 )
 
 
-def find_pin(session: Session, *, lookup: str, typed: str, dob: date) -> FoundPin | None:
-    connection = session.connection()
+def find_pin(connection: Connection, *, lookup: str, typed: str, dob: date) -> FoundPin | None:
     row = connection.execute(_BY_LOOKUP, {"lookup": lookup}).first()
     legacy_query = _LEGACY_SQLITE if connection.dialect.name == "sqlite" else _LEGACY
     legacy = connection.execute(legacy_query, {"dob": dob}).all()

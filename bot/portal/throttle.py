@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlmodel import Session, col
 
 from bot.db import Database, rows_changed, table_of
@@ -120,10 +120,10 @@ def _params(subjects: Subjects) -> dict[str, str]:
     return {"source": subjects.source, "client": subjects.client}
 
 
-def blocked_for(session: Session, subjects: Subjects, now: datetime) -> int | None:
+def blocked_for(connection: Connection, subjects: Subjects, now: datetime) -> int | None:
     """Seconds until both subjects may try again; None when neither is blocked (a plain read:
     the answer of a success, or a cheap early 429)."""
-    latest = session.connection().execute(_LATEST_BLOCK, {**_params(subjects), "now": now})
+    latest = connection.execute(_LATEST_BLOCK, {**_params(subjects), "now": now})
     until = latest.scalar()
     if isinstance(until, str):  # SQLite's max() returns the stored text, not the column type
         until = datetime.fromisoformat(until)
