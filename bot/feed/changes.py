@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot import audit
-from bot.delivery import keys, outbox
+from bot.delivery import keys
 from bot.delivery.notices import ChartsMerged, EhrRenamed
 from bot.families.record import full_name, name_flag
 from bot.families.threads import tell_family
@@ -21,16 +21,14 @@ from bot.feed.records import AdtMerge, AdtPatient, Body, Header
 from bot.importing.families import ACCOUNT_CONFLICT
 from bot.importing.rows import RowProblem, RowsRejected, upsert_family_rows
 from bot.issuing.gateway import PortalGateway
+from bot.issuing.issuance import revoke_active_pins
 from bot.text import clean, fold
 from models import (
     Appointment,
     AppointmentStatus,
-    Delivery,
     NameFix,
     NameFixStatus,
     Patient,
-    Pin,
-    PinStatus,
     utcnow,
 )
 
@@ -251,7 +249,7 @@ def apply_merge(
             continue
         _mark_merged(session, gone, kept)
         reason = f"merged into {kept.chart_id}"
-        revoked = _revoke_active(session, gone, gateway, reason, now)
+        revoked = revoke_active_pins(session, gone.id or 0, gateway, reason=reason, now=now)
         moved = _move_name_fixes(session, gone, kept)
         visits = _move_appointments(session, gone, kept)
         audit.record(
@@ -292,20 +290,6 @@ def _mark_merged(session: Session, gone: Patient, kept: Patient) -> None:
         patient.merged_into_id = kept.id
         patient.updated_at = utcnow()
     session.flush()
-
-
-def _revoke_active(
-    session: Session, patient: Patient, gateway: PortalGateway, reason: str, now: datetime
-) -> list[int]:
-    pins = session.exec(
-        select(Pin).where(Pin.patient_id == patient.id, Pin.status == PinStatus.ACTIVE)
-    ).all()
-    for pin in pins:
-        pin.status, pin.status_changed_at = PinStatus.REVOKED, now
-        gateway.revoke(pin)
-        if pin.delivery == Delivery.EMAILED:
-            outbox.cancel(session, dedupe_key=keys.welcome_email(pin.batch_id), reason=reason)
-    return [pin.id or 0 for pin in pins]
 
 
 def _move_name_fixes(session: Session, gone: Patient, kept: Patient) -> list[int]:

@@ -116,7 +116,11 @@ def _issue_one(
     gateway: PortalGateway,
     policy: IssuePolicy,
 ) -> tuple[tuple[Pin, str], bool]:
-    replaced = _revoke_active(session, child.id, gateway, now=policy.now)
+    replaced = bool(
+        revoke_active_pins(
+            session, child.id, gateway, reason="superseded by a newer PIN", now=policy.now
+        )
+    )
     expires = (  # at the local midnight after the printed expiry day: it works all that day
         local_midnight(policy.today + timedelta(days=policy.pin_ttl_days + 1), policy.timezone)
         if policy.pin_ttl_days
@@ -124,7 +128,7 @@ def _issue_one(
     )
     patient = session.get(Patient, child.id)
     assert patient is not None
-    new = _new_pin(session, gateway, patient, expires)
+    new = new_pin(session, gateway, patient, expires)
     emailed = batch.mode == IssueMode.WELCOME and batch.emailed_patient_id == child.id
     pin = Pin(
         patient_id=child.id,
@@ -146,7 +150,7 @@ def _issue_one(
 NEW_PIN_DRAWS = 5
 
 
-def _new_pin(
+def new_pin(
     session: Session, gateway: PortalGateway, patient: Patient, expires: datetime | None
 ) -> NewPin:
     """A PIN whose lookup no PIN on record has (any status): the portal API finds a PIN by its
@@ -163,23 +167,21 @@ def _lookup_on_record(session: Session, lookup: str) -> bool:
     return session.exec(select(Pin.id).where(Pin.lookup == lookup).limit(1)).first() is not None
 
 
-def _revoke_active(
-    session: Session, patient_id: int, gateway: PortalGateway, *, now: datetime
-) -> bool:
-    old = session.exec(
+def revoke_active_pins(
+    session: Session, patient_id: int, gateway: PortalGateway, *, reason: str, now: datetime
+) -> list[int]:
+    """Revoke the child's active PIN (one at most: the one-active-PIN index), cancelling its
+    welcome email if not yet sent; the ids revoked. Issuance, a chart merge and the demo."""
+    pins = session.exec(
         select(Pin).where(Pin.patient_id == patient_id, Pin.status == PinStatus.ACTIVE)
-    ).first()
-    if old is None:
-        return False
-    old.status = PinStatus.REVOKED
-    old.status_changed_at = now
-    gateway.revoke(old)
-    if old.delivery == Delivery.EMAILED:
-        outbox.cancel(
-            session, dedupe_key=keys.welcome_email(old.batch_id), reason="superseded by a newer PIN"
-        )
-    session.flush()  # free the one-active-PIN slot before the new PIN is inserted
-    return True
+    ).all()
+    for pin in pins:
+        pin.status, pin.status_changed_at = PinStatus.REVOKED, now
+        gateway.revoke(pin)
+        if pin.delivery == Delivery.EMAILED:
+            outbox.cancel(session, dedupe_key=keys.welcome_email(pin.batch_id), reason=reason)
+    session.flush()  # free the one-active-PIN slot before a new PIN is inserted
+    return [pin.id or 0 for pin in pins]
 
 
 def _expiry_date(pin: Pin, zone: tzinfo) -> str | None:

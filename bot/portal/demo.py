@@ -12,7 +12,8 @@ from sqlmodel import select
 from bot.db import Database
 from bot.importing.demo import build_practice
 from bot.issuing.gateway import BuiltinGateway
-from models import Delivery, IssueBatch, Patient, Pin, PinStatus, utcnow
+from bot.issuing.issuance import new_pin, revoke_active_pins
+from models import Delivery, IssueBatch, Patient, Pin, utcnow
 
 DEMO_ROLE = "twins"  # the Peñaflor twins: the first twin's PIN is the one to try
 DEMO_PIN_DAYS = 90
@@ -27,11 +28,7 @@ def issue_demo_pin(
     now = utcnow()
     with database.transaction() as session:
         patient = session.exec(select(Patient).where(Patient.chart_id == child.chart_id)).one()
-        for old in session.exec(
-            select(Pin).where(Pin.patient_id == patient.id, Pin.status == PinStatus.ACTIVE)
-        ).all():
-            old.status, old.status_changed_at = PinStatus.REVOKED, now
-        session.flush()
+        revoke_active_pins(session, patient.id or 0, gateway, reason="a new demo PIN", now=now)
         batch = IssueBatch(
             family_id=patient.family_id,
             idempotency_key=f"demo-portal:{now.isoformat()}",
@@ -41,7 +38,7 @@ def issue_demo_pin(
         session.add(batch)
         session.flush()
         expires = now + timedelta(days=DEMO_PIN_DAYS)
-        new = gateway.issue(patient, expires)
+        new = new_pin(session, gateway, patient, expires)
         session.add(
             Pin(
                 patient_id=patient.id or 0,
