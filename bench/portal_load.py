@@ -317,6 +317,9 @@ def run_load(
         ]
     )
     load = PortalLoad(portal_url, portal, plan, tally)
+    bot = dict(apps)["bot"]
+    cpu_before, load_before = bot.cpu_seconds(), os.getloadavg()[0]
+    own_before = time.process_time()
     started = time.perf_counter()
     deadline = started + plan.seconds
     _threads(
@@ -330,11 +333,19 @@ def run_load(
         ]
     )
     tally.seconds["_elapsed"] = [time.perf_counter() - started]
+    # How busy the bot itself was, and the machine when the window opened: on a shared
+    # machine these say whether a shortfall is the bot's or its neighbours'.
+    tally.seconds["_bot_cpu"] = [bot.cpu_seconds() - cpu_before]
+    tally.seconds["_load_before"] = [load_before]
+    tally.seconds["_own_cpu"] = [time.process_time() - own_before]
     return tally
 
 
 def report(tally: Tally, plan: Plan, label: str) -> None:
     wall = tally.seconds.pop("_elapsed")[0]
+    bot_cpu = tally.seconds.pop("_bot_cpu")[0]
+    load_before = tally.seconds.pop("_load_before")[0]
+    own_cpu = tally.seconds.pop("_own_cpu")[0]
     elapsed = plan.seconds  # no request starts after the window (`_paced`)
     failures = [
         s for name, values in tally.seconds.items() if name.startswith("failure") for s in values
@@ -345,7 +356,9 @@ def report(tally: Tally, plan: Plan, label: str) -> None:
     )
     print(
         f"portal load, {label}: {plan.seconds:.0f} s window ({wall:.1f} s until the last answer), "
-        f"load average now {os.getloadavg()[0]:.2f}"
+        f"load average {load_before:.2f} when it opened, {os.getloadavg()[0]:.2f} now; the bot "
+        f"process used {bot_cpu / wall:.2f} of a core (all its threads), this generator "
+        f"(with the fake Slack) {own_cpu / wall:.2f}"
     )
     print(
         f"  failed attempts: {no_match / elapsed:6.1f}/s answered no_match (404) "

@@ -164,6 +164,11 @@ class Served:
                 values[key] = int(rest.split()[0])
         return values
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the process has used so far (every thread), from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
     """Ask the bot to stop; kill it if it hasn't within `timeout` seconds."""
