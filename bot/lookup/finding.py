@@ -17,10 +17,13 @@ from sqlalchemy import (
     ARRAY,
     BindParameter,
     CompoundSelect,
+    Date,
+    Integer,
     Select,
     String,
     any_,
     bindparam,
+    cast,
     func,
     literal_column,
     null,
@@ -63,25 +66,38 @@ def key_lists(dialect_name: str) -> KeyLists:
     return "json" if sqlite3.sqlite_version_info >= (3, 38) else "expanding"
 
 
+def _among(column: Any, keys: Any, lists: KeyLists) -> Any:
+    """`column IN keys`, the keys one parameter as `lists` says (see `_keys_param`)."""
+    if lists == "array":
+        return column == any_(keys)
+    if lists == "json":
+        return column.in_(select_json_values(keys))
+    return column.in_(keys)
+
+
 def _condition(table: Table, shape: str, a: Any, b: Any, lists: KeyLists) -> Any:
     first, last = col(table.first_key), col(table.last_key)
-
-    def among(column: Any, keys: Any) -> Any:
-        if lists == "array":
-            return column == any_(keys)
-        if lists == "json":
-            return column.in_(select_json_values(keys))
-        return column.in_(keys)
-
     if shape == "last|first":
-        return or_(among(last, a), among(first, b))
+        return or_(_among(last, a, lists), _among(first, b, lists))
     if shape == "last+first":  # one seek per pair of keys (models.practice.name_key_indexes)
-        return among(last, a) & among(first, b)
-    return among(last if shape == "last" else first, a)
+        return _among(last, a, lists) & _among(first, b, lists)
+    return _among(last if shape == "last" else first, a, lists)
 
 
 def select_json_values(keys: Any) -> Any:
     return core_select(literal_column("value")).select_from(func.json_each(keys))
+
+
+def list_value(values: Iterable[Any], lists: KeyLists) -> Any:
+    """A list of values as the parameter `_keys_param` / `_ids_param` made for it."""
+    return json.dumps(list(values)) if lists == "json" else list(values)
+
+
+def _ids_param(name: str, lists: KeyLists) -> BindParameter[Any]:
+    """`_keys_param` for a list of integer ids."""
+    if lists == "array":
+        return bindparam(name, type_=ARRAY(Integer))
+    return _keys_param(name, lists)
 
 
 def _keys_param(name: str, lists: KeyLists) -> BindParameter[Any]:
@@ -134,7 +150,7 @@ def _fetch(session: Session, tables: tuple[Table, ...], branches: list[Branch]) 
     for i, branch in enumerate(branches):
         params[f"n{i}"] = branch.cap
         for name, keys in zip("ab", branch.keys, strict=False):
-            params[f"{name}{i}"] = json.dumps(list(keys)) if lists == "json" else list(keys)
+            params[f"{name}{i}"] = list_value(keys, lists)
     statement = _union(tables, tuple(b.shape for b in branches), lists)
     return run_lookup(session, statement, params)
 
@@ -206,23 +222,45 @@ CHILDREN_OF = (
     .where(_ids_in(Patient.family_id), *_current(Patient))
     .limit(ROW_CAP)
 )
-FAMILIES_AND_CHILDREN = (
-    core_select(
-        col(Family.id),
-        col(Family.account_number),
-        col(Patient.first_name),
-        col(Patient.last_name),
-        col(Patient.dob),
+_LABEL_CHILDREN, _LABEL_GUARDIANS = 0, 1
+
+
+@cache
+def family_labels_statement(lists: KeyLists) -> Any:
+    """What a list of families shows, in one statement (one round trip, and one text whatever
+    the number of families, so the database keeps it prepared): each family's account number
+    with its current children by date of birth (a family without any: one row of NULLs), then
+    its guardians in the order they were added. Rows: part (0 a family and child, 1 a
+    guardian), family id, account number, first name, last name, date of birth."""
+    ids = _ids_param("ids", lists)
+    children: Any = (
+        core_select(
+            literal_column(str(_LABEL_CHILDREN)).label("part"),
+            col(Family.id).label("family_id"),
+            col(Family.account_number).label("account_number"),
+            col(Patient.first_name).label("first_name"),
+            col(Patient.last_name).label("last_name"),
+            col(Patient.dob).label("dob"),
+            col(Patient.id).label("row_id"),
+        )
+        .select_from(Family)
+        .outerjoin(Patient, (col(Patient.family_id) == col(Family.id)) & _current(Patient)[0])
+        .where(_among(col(Family.id), ids, lists))
     )
-    .outerjoin(Patient, (col(Patient.family_id) == col(Family.id)) & _current(Patient)[0])
-    .where(_ids_in(Family.id))
-    .order_by(col(Patient.dob), col(Patient.id))
-)
-GUARDIAN_NAMES = (
-    select(Guardian.family_id, Guardian.first_name, Guardian.last_name)
-    .where(_ids_in(Guardian.family_id))
-    .order_by(col(Guardian.id))
-)
+    guardians: Any = core_select(
+        literal_column(str(_LABEL_GUARDIANS)),
+        col(Guardian.family_id),
+        cast(null(), String),
+        col(Guardian.first_name),
+        col(Guardian.last_name),
+        cast(null(), Date),
+        col(Guardian.id),
+    ).where(_among(col(Guardian.family_id), ids, lists))
+    return union_all(children, guardians).order_by(
+        literal_column("part"), literal_column("dob"), literal_column("row_id")
+    )
+
+
 PATIENT_LABELS = (
     core_select(
         col(Patient.id),

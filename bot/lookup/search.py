@@ -46,11 +46,12 @@ from sqlmodel import Session, col
 from bot.errors import InvalidQuery
 from bot.lookup.finding import (
     CHILDREN_OF,
-    FAMILIES_AND_CHILDREN,
-    GUARDIAN_NAMES,
     PATIENT_LABELS,
     best_by,
+    family_labels_statement,
     find_matches,
+    key_lists,
+    list_value,
     rank_key,
     run_statement,
 )
@@ -208,17 +209,18 @@ def _family_labels(session: Session, family_ids: list[int]) -> dict[int, tuple[s
     """family id -> (account number, "Smith — Ava (2019-03-02), Ben (…); guardian Jane Smith")."""
     if not family_ids:
         return {}
+    lists = key_lists(session.get_bind().dialect.name)
     accounts: dict[int, str] = {}
     children: dict[int, list[tuple[str, str, date]]] = defaultdict(list)
-    for family_id, account, first, last, dob in run_statement(
-        session, FAMILIES_AND_CHILDREN, ids=family_ids
-    ):
+    guardians: dict[int, list[str]] = defaultdict(list)
+    rows = run_statement(session, family_labels_statement(lists), ids=list_value(family_ids, lists))
+    for part, family_id, account, first, last, dob, _ in rows:
+        if part:  # a guardian
+            guardians[family_id].append(f"{clean(first)} {clean(last)}".strip())
+            continue
         accounts[family_id] = account
         if dob is not None:  # a family with no children on file has one row of NULLs
             children[family_id].append((clean(first), clean(last), dob))
-    guardians: dict[int, list[str]] = defaultdict(list)
-    for family_id, first, last in run_statement(session, GUARDIAN_NAMES, ids=family_ids):
-        guardians[family_id].append(f"{clean(first)} {clean(last)}".strip())
     return {
         family_id: (account, family_label(account, children[family_id], guardians[family_id]))
         for family_id, account in accounts.items()
