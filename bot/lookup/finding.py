@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz
 from sqlalchemy import (
@@ -43,8 +42,10 @@ from models import Family, Guardian, Patient
 # --- finding ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
+    """One person or family found (a tuple: a name search makes hundreds, and a frozen
+    dataclass's __init__ cost three times as much)."""
+
     family_id: int
     patient_id: int | None  # None: the family, or one of its guardians, matched
     score: float  # 0-1
@@ -160,26 +161,30 @@ def run_statement(session: Session, statement: Any, **params: Any) -> list[Any]:
     return list(session.connection().execute(statement, params).fetchall())
 
 
+# "child name (partial)", "guardian last name only", ...: by (child?, how) the row matched.
+_MATCHED_ON = {
+    (child, how): f"{'child' if child else 'guardian'} {text}"
+    for child in (True, False)
+    for how, text in HOW_TEXT.items()
+}
+
+
 def _name_found(session: Session, query: Query, *, children_only: bool, limit: int) -> list[Found]:
     matcher = NameMatcher(query, name_keys(session), limit)
     tables: tuple[Table, ...] = (Patient,) if children_only else (Patient, Guardian)
+    children = [table is Patient for table in tables]
     found = []
     seen: set[tuple[int, int]] = set()
+    score = matcher.score
     for tag, row_id, family_id, first_key, last_key in _fetch(session, tables, matcher.branches()):
-        if (tag, row_id) in seen or not (match := matcher.score(first_key, last_key)):
+        if (tag, row_id) in seen or not (match := score(first_key, last_key)):
             continue
         seen.add((tag, row_id))
-        score, exact, how = match
-        child = tables[tag] is Patient
-        found.append(
-            Found(
-                family_id,
-                row_id if child else None,
-                score * (1.0 if child else GUARDIAN),
-                exact,
-                f"{'child' if child else 'guardian'} {HOW_TEXT[how]}",
-            )
-        )
+        quality, exact, how = match
+        if children[tag]:
+            found.append(Found(family_id, row_id, quality, exact, _MATCHED_ON[True, how]))
+        else:
+            found.append(Found(family_id, None, quality * GUARDIAN, exact, _MATCHED_ON[False, how]))
     return found
 
 

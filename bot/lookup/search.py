@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
@@ -180,7 +180,7 @@ def search_patients(session: Session, text: str, *, limit: int = 10) -> list[Pat
     if families:
         rows = run_statement(session, CHILDREN_OF, ids=list(families))
         found += [
-            replace(families[family_id], patient_id=patient_id) for patient_id, family_id in rows
+            families[family_id]._replace(patient_id=patient_id) for patient_id, family_id in rows
         ]
     ranked = sorted(
         best_by(found, lambda f: f.patient_id).values(),
