@@ -685,12 +685,15 @@ def test_a_list_s_labels_are_one_statement_whatever_its_length(practice: Databas
     def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         texts.append(statement)
 
-    event.listen(practice.engine, "before_cursor_execute", seen)
+    engines = [practice.engine, *([practice.lookup_engine] if practice.lookup_engine else [])]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
     try:
         with practice.read_session() as session:
             few, many = label_families(session, every[:2]), label_families(session, every)
     finally:
-        event.remove(practice.engine, "before_cursor_execute", seen)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
     selects = [t for t in texts if t.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 2 and selects[0] == selects[1]
     assert [h.family_id for h in few] == [m.family_id for m in every[:2]]
