@@ -278,21 +278,24 @@ def warm_up(session: Session, *, seconds: float = 2.0) -> int:
     patients: SQLAlchemy builds and compiles each new shape of the name statement on its first
     use (5–40 ms; a practice's names make a few dozen shapes), which otherwise lands on the
     first searches after every restart — they were the slowest 5% of /family (bench/
-    RESULTS.md). Nothing is shown, logged or audited. Stops after `seconds`; returns how many
+    RESULTS.md). The first search that lists families labels them too (that statement is built
+    once as well). Nothing is shown, logged or audited. Stops after `seconds`; returns how many
     searches ran."""
     deadline = time.monotonic() + seconds
     texts: list[str] = []
     for first, last, chart_id, dob in run_statement(session, _WARM_UP_PEOPLE, n=WARM_UP_PATIENTS):
         texts += [f"{first} {last}", f"{last}, {first}", last, *_slips(last), chart_id]
         texts.append(f"{dob:%m/%d/%Y}")
-    ran = 0
+    ran, labelled = 0, False
     for text in texts:
         if time.monotonic() >= deadline:
             break
         try:
-            find_families(session, text)
+            found = find_families(session, text)
         except InvalidQuery:  # a name the query rules refuse: nothing to warm
             continue
+        if len(found) > 1 and not labelled:  # a list's labels: one statement, built once
+            labelled = bool(label_families(session, found))
         ran += 1
     return ran
 

@@ -580,11 +580,13 @@ def test_warm_up_compiles_the_name_statements_before_staff_search(practice: Data
     """`pinbot run` warms up on the practice's own names: afterwards a staff search of one of
     those shapes builds nothing new, and the warm-up wrote nothing."""
     finding._union.cache_clear()
+    finding.family_labels_statement.cache_clear()
     with practice.read_session() as session:
         assert warm_up(session, seconds=0) == 0  # the time limit holds
         ran = warm_up(session)
         built = finding._union.cache_info().misses
         assert ran >= 5 * len(FAMILIES) and built > 0
+        assert finding.family_labels_statement.cache_info().misses == 1  # a list's labels
         assert find_families(session, "Ava Smith") and find_families(session, "Smith, Ava")
         assert finding._union.cache_info().misses == built
     with practice.read_session() as session:
