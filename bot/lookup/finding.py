@@ -204,18 +204,26 @@ _BY_DOB = (
     .where(Patient.dob == bindparam("dob"), *_current(Patient))
     .limit(ROW_CAP)
 )
-# Chart ids, then account numbers (patient id NULL): one round trip for both. A merged-away
-# chart id finds the chart it was merged into.
-_BY_IDENTIFIER: CompoundSelect[Any] = union_all(
-    core_select(
-        func.coalesce(col(_SURVIVOR.id), col(Patient.id)),
-        func.coalesce(col(_SURVIVOR.family_id), col(Patient.family_id)),
+
+
+@cache
+def _by_identifier(lists: KeyLists) -> CompoundSelect[Any]:
+    """Chart ids, then account numbers (patient id NULL): one round trip for both, the
+    spellings one parameter (one text, kept prepared, as the name statements). A merged-away
+    chart id finds the chart it was merged into."""
+    ids = _keys_param("ids", lists)
+    return union_all(
+        core_select(
+            func.coalesce(col(_SURVIVOR.id), col(Patient.id)),
+            func.coalesce(col(_SURVIVOR.family_id), col(Patient.family_id)),
+        )
+        .select_from(Patient)
+        .outerjoin(_SURVIVOR, col(_SURVIVOR.id) == col(Patient.merged_into_id))
+        .where(_among(col(Patient.chart_id), ids, lists)),
+        core_select(null(), col(Family.id)).where(_among(col(Family.account_number), ids, lists)),
     )
-    .select_from(Patient)
-    .outerjoin(_SURVIVOR, col(_SURVIVOR.id) == col(Patient.merged_into_id))
-    .where(_ids_in(Patient.chart_id)),
-    core_select(null(), col(Family.id)).where(_ids_in(Family.account_number)),
-)
+
+
 _GUARDIAN_BY_EMAIL = (
     select(Guardian.family_id).where(Guardian.match_key == bindparam("value")).limit(ROW_CAP)
 )
@@ -302,7 +310,8 @@ def _identifier_found(session: Session, identifier: str) -> list[Found]:
     ids stored in mixed case must be typed as stored)."""
     bare = identifier.lstrip("#")
     variants = sorted({identifier, bare, bare.upper(), bare.lower()})
-    rows = run_statement(session, _BY_IDENTIFIER, ids=variants)
+    lists = key_lists(session.get_bind().dialect.name)
+    rows = run_lookup(session, _by_identifier(lists), {"ids": list_value(variants, lists)})
     return [
         *(
             Found(family_id, None, 1.0, True, "account number")
