@@ -165,6 +165,8 @@ class Answer:
     kind: str
     seconds: float  # to what the user sees: the card at the fake Slack, or the ack's own body
     listed: bool  # answered in the ack's body (a list of families or a "no match" hint)
+    channel: str = ""
+    start: float = 0.0  # perf_counter, when the request was sent
 
 
 def kind_queries(database_url: str, count: int) -> list[tuple[Query, bool]]:
@@ -186,8 +188,8 @@ def _answer(served: Served, slack: BenchSlack, query: Query, user: str, card: bo
     waiter = slack.arrivals.expect("message", channel) if card else None
     start, answered = _send(served, slack, query, user, channel)
     if waiter is None:
-        return Answer(query.kind, answered - start, listed=True)
-    return Answer(query.kind, waiter.wait() - start, listed=False)
+        return Answer(query.kind, answered - start, True, channel, start)
+    return Answer(query.kind, waiter.wait() - start, False, channel, start)
 
 
 def run_kinds(
@@ -201,10 +203,15 @@ def run_kinds(
     rng = random.Random(5)
     label = f"{store}-{size}"
     answers: dict[str, list[Answer]] = {"floor": [], "bot": [], "poll": []}
+    spans_path = None
+    if os.environ.get("PINBOT_BENCH_SPANS"):
+        spans_path = (
+            stores.CACHE_DIR / "logs" / f"kinds-spans-{store}-{size}-{time.time():.0f}.jsonl"
+        )
     with (
         slack_and_smtp() as (slack, smtp),
         serve("floor", database_url, slack, smtp, label) as floor_app,
-        serve("bot", database_url, slack, smtp, label) as bot,
+        serve("bot", database_url, slack, smtp, label, spans=spans_path) as bot,
         serve("bot", database_url, slack, smtp, label, bolt_poll=True) as polling,
     ):
         apps = [("floor", floor_app), ("bot", bot), ("poll", polling)]
@@ -222,7 +229,66 @@ def run_kinds(
         lines += _kind_lines(title, figures[name])
     figures["kinds"] = figures["bot"]["kinds"]  # the targets are the bot's
     figures["listed"], figures["card"] = figures["bot"]["listed"], figures["bot"]["card"]
+    if spans_path is not None:
+        lines += kind_steps(answers["bot"], spans_path)
     return report.add(Result("family_kinds", store, size, figures), lines)
+
+
+# (label, from, to) as STEPS below, for every kind of answer: "answered" is the card's arrival
+# at the fake Slack or the ack's body at the benchmark.
+KIND_STEPS = (
+    ("send -> listener", "sent", "listener_start"),
+    ("search", "search_start", "search_end"),
+    ("  name keys", "keys_start", "keys_end"),
+    ("  name rows", "rows_start", "rows_end"),
+    ("list labels", "labels_start", "labels_end"),
+    ("list blocks", "choices_start", "choices_end"),
+    ("ack()", "ack_start", "ack_end"),
+    ("ack -> answered", "ack_end", "answered"),
+    ("load_family", "load_start", "load_end"),
+    ("card blocks", "card_start", "card_end"),
+    ("post -> arrival", "post_start", "answered"),
+    ("after post", "post_end", "listener_end"),
+    ("answered", "sent", "answered"),
+)
+
+
+def kind_steps(answers: list[Answer], path: Path) -> list[str]:
+    """Each step's median / p95 per query kind, from the bot's spans (bench/spans.py)."""
+    spans: dict[str, dict[str, Any]] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        row = json.loads(line)
+        spans[row["channel"]] = row
+    steps: dict[str, dict[str, list[float]]] = {}
+    for answer in answers:
+        row = spans.get(answer.channel)
+        if row is None:
+            continue
+        marks = {name: values for name, values in row.items() if name not in ("channel", "gc")}
+        marks["sent"] = [answer.start]
+        marks["answered"] = [answer.start + answer.seconds]
+        mine = steps.setdefault(answer.kind, {})
+        for label, begin, end in KIND_STEPS:
+            if begin in marks and end in marks:
+                mine.setdefault(label, []).append((max(marks[end]) - min(marks[begin])) * 1000)
+    if not steps:
+        return ["spans: none recorded"]
+    kinds = sorted(steps)
+    lines = [
+        "where the time goes per kind (ms, median/p95 of the requests that have the step):",
+        f"  {'step':<17}" + "".join(f"{kind[:13]:>15}" for kind in kinds),
+    ]
+    for label, _, _ in KIND_STEPS:
+        cells = []
+        for kind in kinds:
+            values = sorted(steps[kind].get(label, []))
+            cells.append(
+                f"{statistics.median(values):7.2f}/{percentile(values, 95):<6.2f}"
+                if values
+                else f"{'-':>14}"
+            )
+        lines.append(f"  {label:<17}" + " ".join(cells))
+    return lines
 
 
 def _kind_figures(answers: list[Answer], floor: Summary) -> dict[str, Any]:

@@ -126,6 +126,8 @@ def install(path: str) -> None:
     for name in ("search_families", "find_families"):  # before and after issue 13 §4
         if hasattr(family, name):
             setattr(family, name, _timed(getattr(family, name), "search"))
+    family.label_families = _timed(family.label_families, "labels")  # type: ignore[assignment]
+    family.family_choices = _timed(family.family_choices, "choices")  # type: ignore[assignment]
     family.load_family = _timed(family.load_family, "load")  # type: ignore[assignment]
     family.family_card = _timed(family.family_card, "card")  # type: ignore[assignment]
     family.card_fallback_text = _timed(family.card_fallback_text, "fallback")  # type: ignore[assignment]

@@ -28,6 +28,7 @@ _MRKDWN = {
     "`": "`\u200b",
     "@": "@\u200b",
 }
+_MRKDWN_TABLE = str.maketrans(_MRKDWN)  # one C pass (a per-character join cost 10x more)
 # Control and bidi-override characters; tab and newlines are whitespace and become spaces.
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
@@ -96,4 +97,4 @@ def mrkdwn_literal(value: object) -> str:
     """User-controlled text (names, notes, queries) inside Slack mrkdwn: shown as typed, never
     a ping, a link or formatting. The one escaping function: handlers use it as blocks.esc,
     and bot/ uses it for the few sentences it writes for Slack."""
-    return "".join(_MRKDWN.get(char, char) for char in str(value))
+    return str(value).translate(_MRKDWN_TABLE)

@@ -15,6 +15,12 @@ or by Bolt's error path), and when the listener returns (one that returned witho
 will not ack; Bolt would wait out `ack_timeout` before its "did not call ack()" warning). The
 other branches (process_before_response, a lazy-only request) are Bolt's own code.
 
+What the listener does after an answer in the ack's body (its audit row, releasing its
+session) waits until the server has written the HTTP answer (`handing_over`, around each
+request in handlers/serving.py; `SignallingAck.handed_over`): run at once, it competed for the
+interpreter (the GIL) with the thread turning the ack into the HTTP answer and delayed that
+answer (bench/RESULTS.md, issue 22). Socket Mode has no such signal: there it does not wait.
+
 The pipeline's promise is untouched: `CommittingAck` (handlers/pipeline.py) commits before it
 calls this ack, so the request thread wakes only once the action is committed.
 
@@ -29,20 +35,42 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.listener import Listener
 from slack_bolt.listener.thread_runner import ThreadListenerRunner
 from slack_bolt.logger.messages import warning_did_not_call_ack
 
+_http = threading.local()  # the request thread's `handing_over` signal
+
+
+@contextmanager
+def handing_over() -> Iterator[threading.Event]:
+    """Around Bolt's handling of one HTTP request, on the thread that serves it: the event
+    becomes the request's `SignallingAck.handed_over`, for the HTTP layer to set once the
+    response is written (handlers/serving.py). Set here if Bolt raises."""
+    handed_over = threading.Event()
+    _http.handed_over = handed_over
+    try:
+        yield handed_over
+    except BaseException:
+        handed_over.set()
+        raise
+    finally:
+        _http.handed_over = None
+
 
 class SignallingAck(Ack):
     """Bolt's `Ack`, setting `answered` whenever its response is set: `ack()` sets it through
-    `_set_response`, Bolt's error path assigns it directly."""
+    `_set_response`, Bolt's error path assigns it directly. `handed_over`: set once the HTTP
+    layer holds the response (`handing_over`); None in Socket Mode."""
 
     def __init__(self, answered: threading.Event, response: BoltResponse | None) -> None:
         self._answered = answered
         self._response = response
+        self.handed_over: threading.Event | None = getattr(_http, "handed_over", None)
         if response is not None:  # a middleware acked before the listener ran
             answered.set()
 

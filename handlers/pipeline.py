@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,11 @@ class Staff:
     channel_id: str | None
 
 
+# How long the work after an answer in the ack's body waits for the HTTP layer to hold it (a
+# few milliseconds at most; the bound only keeps a stuck request from holding the listener).
+HAND_OVER_WAIT_S = 1.0
+
+
 class RolledBack(Exception):
     """How the pipeline tells a write transaction to roll back (never raised)."""
 
@@ -60,6 +66,19 @@ class RequestDatabase:
         self._read_session: Session | None = None
         self._writes: AbstractContextManager[Session] | None = None
         self._write_session: Session | None = None
+        self._answer: threading.Event | None = None
+
+    def answer_leaving(self, handed_over: threading.Event | None) -> None:
+        """The ack carried the answer (a list, a hint): the request's next database work (its
+        audit row, releasing the read session) waits until `handed_over` says the HTTP layer
+        holds it, instead of competing with that thread for the interpreter (the GIL) while
+        the answer is on its way. None (Socket Mode, no HTTP layer): no wait."""
+        self._answer = handed_over
+
+    def _let_answer_leave(self) -> None:
+        if self._answer is not None:
+            answer, self._answer = self._answer, None
+            answer.wait(HAND_OVER_WAIT_S)
 
     @property
     def reads(self) -> Session:
@@ -71,6 +90,7 @@ class RequestDatabase:
     @property
     def writes(self) -> Session:
         if self._write_session is None:
+            self._let_answer_leave()
             self._writes = self._database.transaction()
             self._write_session = self._writes.__enter__()
         return self._write_session
@@ -80,6 +100,7 @@ class RequestDatabase:
         """A transaction of its own, for a record that must stand when the action fails (an
         audited refusal). Only on the failure path: the action's own writes are rolled back
         first (on SQLite they would otherwise hold the write lock this one waits for)."""
+        self._let_answer_leave()
         self.rollback()
         with self._database.transaction() as session:
             yield session
@@ -101,6 +122,7 @@ class RequestDatabase:
 
     def close(self, error: BaseException | None) -> None:
         """Roll back on error, else commit; release the read session either way."""
+        self._let_answer_leave()
         try:
             if error is None:
                 self.commit()
@@ -123,6 +145,8 @@ class CommittingAck(Ack):
         self._db.commit()
         response = self._ack(*args, **kwargs)
         self.response = self._ack.response
+        if args or kwargs:  # the answer itself: what follows can wait until it has left
+            self._db.answer_leaving(getattr(self._ack, "handed_over", None))
         return response
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from slack_bolt import App
@@ -16,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import Database
+from handlers import ack_runner
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,30 @@ def make_wsgi_app(
         if not _signed(verifier, environ, body):
             return _json(start_response, "401 Unauthorized", {"error": "invalid request"})
         try:
-            return slack(environ, start_response)
+            with ack_runner.handing_over() as written:
+                return _Written(slack(environ, start_response), written)
         except Exception as error:
             # The type only: an exception message may quote the payload.
             log.warning("unreadable Slack request", extra={"error": type(error).__name__})
             return _json(start_response, "200 OK", {})
 
     return wsgi
+
+
+class _Written:
+    """A response body that says when the server has written it: a WSGI server calls `close()`
+    once the body is sent (waitress, with its default send_bytes, from the request's own
+    thread). A listener's bookkeeping after an answer in the ack waits for it
+    (handlers/ack_runner.py `handing_over`)."""
+
+    def __init__(self, body: Iterable[bytes], written: threading.Event) -> None:
+        self._body, self._written = body, written
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        self._written.set()
 
 
 def _signed(verifier: SignatureVerifier, environ: dict[str, Any], body: bytes) -> bool:

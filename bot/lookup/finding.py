@@ -8,19 +8,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz
 from sqlalchemy import (
     ARRAY,
     BindParameter,
     CompoundSelect,
+    Date,
+    Integer,
     Select,
     String,
     any_,
     bindparam,
+    cast,
     func,
     literal_column,
     null,
@@ -40,8 +42,10 @@ from models import Family, Guardian, Patient
 # --- finding ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
+    """One person or family found (a tuple: a name search makes hundreds, and a frozen
+    dataclass's __init__ cost three times as much)."""
+
     family_id: int
     patient_id: int | None  # None: the family, or one of its guardians, matched
     score: float  # 0-1
@@ -63,25 +67,38 @@ def key_lists(dialect_name: str) -> KeyLists:
     return "json" if sqlite3.sqlite_version_info >= (3, 38) else "expanding"
 
 
+def _among(column: Any, keys: Any, lists: KeyLists) -> Any:
+    """`column IN keys`, the keys one parameter as `lists` says (see `_keys_param`)."""
+    if lists == "array":
+        return column == any_(keys)
+    if lists == "json":
+        return column.in_(select_json_values(keys))
+    return column.in_(keys)
+
+
 def _condition(table: Table, shape: str, a: Any, b: Any, lists: KeyLists) -> Any:
     first, last = col(table.first_key), col(table.last_key)
-
-    def among(column: Any, keys: Any) -> Any:
-        if lists == "array":
-            return column == any_(keys)
-        if lists == "json":
-            return column.in_(select_json_values(keys))
-        return column.in_(keys)
-
     if shape == "last|first":
-        return or_(among(last, a), among(first, b))
+        return or_(_among(last, a, lists), _among(first, b, lists))
     if shape == "last+first":  # one seek per pair of keys (models.practice.name_key_indexes)
-        return among(last, a) & among(first, b)
-    return among(last if shape == "last" else first, a)
+        return _among(last, a, lists) & _among(first, b, lists)
+    return _among(last if shape == "last" else first, a, lists)
 
 
 def select_json_values(keys: Any) -> Any:
     return core_select(literal_column("value")).select_from(func.json_each(keys))
+
+
+def list_value(values: Iterable[Any], lists: KeyLists) -> Any:
+    """A list of values as the parameter `_keys_param` / `_ids_param` made for it."""
+    return json.dumps(list(values)) if lists == "json" else list(values)
+
+
+def _ids_param(name: str, lists: KeyLists) -> BindParameter[Any]:
+    """`_keys_param` for a list of integer ids."""
+    if lists == "array":
+        return bindparam(name, type_=ARRAY(Integer))
+    return _keys_param(name, lists)
 
 
 def _keys_param(name: str, lists: KeyLists) -> BindParameter[Any]:
@@ -134,7 +151,7 @@ def _fetch(session: Session, tables: tuple[Table, ...], branches: list[Branch]) 
     for i, branch in enumerate(branches):
         params[f"n{i}"] = branch.cap
         for name, keys in zip("ab", branch.keys, strict=False):
-            params[f"{name}{i}"] = json.dumps(list(keys)) if lists == "json" else list(keys)
+            params[f"{name}{i}"] = list_value(keys, lists)
     statement = _union(tables, tuple(b.shape for b in branches), lists)
     return run_lookup(session, statement, params)
 
@@ -144,26 +161,30 @@ def run_statement(session: Session, statement: Any, **params: Any) -> list[Any]:
     return list(session.connection().execute(statement, params).fetchall())
 
 
+# "child name (partial)", "guardian last name only", ...: by (child?, how) the row matched.
+_MATCHED_ON = {
+    (child, how): f"{'child' if child else 'guardian'} {text}"
+    for child in (True, False)
+    for how, text in HOW_TEXT.items()
+}
+
+
 def _name_found(session: Session, query: Query, *, children_only: bool, limit: int) -> list[Found]:
     matcher = NameMatcher(query, name_keys(session), limit)
     tables: tuple[Table, ...] = (Patient,) if children_only else (Patient, Guardian)
+    children = [table is Patient for table in tables]
     found = []
     seen: set[tuple[int, int]] = set()
+    score = matcher.score
     for tag, row_id, family_id, first_key, last_key in _fetch(session, tables, matcher.branches()):
-        if (tag, row_id) in seen or not (match := matcher.score(first_key, last_key)):
+        if (tag, row_id) in seen or not (match := score(first_key, last_key)):
             continue
         seen.add((tag, row_id))
-        score, exact, how = match
-        child = tables[tag] is Patient
-        found.append(
-            Found(
-                family_id,
-                row_id if child else None,
-                score * (1.0 if child else GUARDIAN),
-                exact,
-                f"{'child' if child else 'guardian'} {HOW_TEXT[how]}",
-            )
-        )
+        quality, exact, how = match
+        if children[tag]:
+            found.append(Found(family_id, row_id, quality, exact, _MATCHED_ON[True, how]))
+        else:
+            found.append(Found(family_id, None, quality * GUARDIAN, exact, _MATCHED_ON[False, how]))
     return found
 
 
@@ -183,18 +204,26 @@ _BY_DOB = (
     .where(Patient.dob == bindparam("dob"), *_current(Patient))
     .limit(ROW_CAP)
 )
-# Chart ids, then account numbers (patient id NULL): one round trip for both. A merged-away
-# chart id finds the chart it was merged into.
-_BY_IDENTIFIER: CompoundSelect[Any] = union_all(
-    core_select(
-        func.coalesce(col(_SURVIVOR.id), col(Patient.id)),
-        func.coalesce(col(_SURVIVOR.family_id), col(Patient.family_id)),
+
+
+@cache
+def _by_identifier(lists: KeyLists) -> CompoundSelect[Any]:
+    """Chart ids, then account numbers (patient id NULL): one round trip for both, the
+    spellings one parameter (one text, kept prepared, as the name statements). A merged-away
+    chart id finds the chart it was merged into."""
+    ids = _keys_param("ids", lists)
+    return union_all(
+        core_select(
+            func.coalesce(col(_SURVIVOR.id), col(Patient.id)),
+            func.coalesce(col(_SURVIVOR.family_id), col(Patient.family_id)),
+        )
+        .select_from(Patient)
+        .outerjoin(_SURVIVOR, col(_SURVIVOR.id) == col(Patient.merged_into_id))
+        .where(_among(col(Patient.chart_id), ids, lists)),
+        core_select(null(), col(Family.id)).where(_among(col(Family.account_number), ids, lists)),
     )
-    .select_from(Patient)
-    .outerjoin(_SURVIVOR, col(_SURVIVOR.id) == col(Patient.merged_into_id))
-    .where(_ids_in(Patient.chart_id)),
-    core_select(null(), col(Family.id)).where(_ids_in(Family.account_number)),
-)
+
+
 _GUARDIAN_BY_EMAIL = (
     select(Guardian.family_id).where(Guardian.match_key == bindparam("value")).limit(ROW_CAP)
 )
@@ -206,23 +235,45 @@ CHILDREN_OF = (
     .where(_ids_in(Patient.family_id), *_current(Patient))
     .limit(ROW_CAP)
 )
-FAMILIES_AND_CHILDREN = (
-    core_select(
-        col(Family.id),
-        col(Family.account_number),
-        col(Patient.first_name),
-        col(Patient.last_name),
-        col(Patient.dob),
+_LABEL_CHILDREN, _LABEL_GUARDIANS = 0, 1
+
+
+@cache
+def family_labels_statement(lists: KeyLists) -> Any:
+    """What a list of families shows, in one statement (one round trip, and one text whatever
+    the number of families, so the database keeps it prepared): each family's account number
+    with its current children by date of birth (a family without any: one row of NULLs), then
+    its guardians in the order they were added. Rows: part (0 a family and child, 1 a
+    guardian), family id, account number, first name, last name, date of birth."""
+    ids = _ids_param("ids", lists)
+    children: Any = (
+        core_select(
+            literal_column(str(_LABEL_CHILDREN)).label("part"),
+            col(Family.id).label("family_id"),
+            col(Family.account_number).label("account_number"),
+            col(Patient.first_name).label("first_name"),
+            col(Patient.last_name).label("last_name"),
+            col(Patient.dob).label("dob"),
+            col(Patient.id).label("row_id"),
+        )
+        .select_from(Family)
+        .outerjoin(Patient, (col(Patient.family_id) == col(Family.id)) & _current(Patient)[0])
+        .where(_among(col(Family.id), ids, lists))
     )
-    .outerjoin(Patient, (col(Patient.family_id) == col(Family.id)) & _current(Patient)[0])
-    .where(_ids_in(Family.id))
-    .order_by(col(Patient.dob), col(Patient.id))
-)
-GUARDIAN_NAMES = (
-    select(Guardian.family_id, Guardian.first_name, Guardian.last_name)
-    .where(_ids_in(Guardian.family_id))
-    .order_by(col(Guardian.id))
-)
+    guardians: Any = core_select(
+        literal_column(str(_LABEL_GUARDIANS)),
+        col(Guardian.family_id),
+        cast(null(), String),
+        col(Guardian.first_name),
+        col(Guardian.last_name),
+        cast(null(), Date),
+        col(Guardian.id),
+    ).where(_among(col(Guardian.family_id), ids, lists))
+    return union_all(children, guardians).order_by(
+        literal_column("part"), literal_column("dob"), literal_column("row_id")
+    )
+
+
 PATIENT_LABELS = (
     core_select(
         col(Patient.id),
@@ -259,7 +310,8 @@ def _identifier_found(session: Session, identifier: str) -> list[Found]:
     ids stored in mixed case must be typed as stored)."""
     bare = identifier.lstrip("#")
     variants = sorted({identifier, bare, bare.upper(), bare.lower()})
-    rows = run_statement(session, _BY_IDENTIFIER, ids=variants)
+    lists = key_lists(session.get_bind().dialect.name)
+    rows = run_lookup(session, _by_identifier(lists), {"ids": list_value(variants, lists)})
     return [
         *(
             Found(family_id, None, 1.0, True, "account number")

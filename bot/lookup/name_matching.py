@@ -160,6 +160,16 @@ class NameMatcher:
             if r.last
         }
 
+        # Per reading: its weight and the key matches of its first and its last word.
+        self._plans = [
+            (
+                r.weight,
+                self.first[r.first] if r.first else None,
+                self.last[r.last] if r.last else None,
+            )
+            for r in self.readings
+        ]
+
     def _common(self, keys: KeySet, word: str) -> bool:
         return keys.counts.get(word, 0) > self.common
 
@@ -198,23 +208,36 @@ class NameMatcher:
         return Branch("last+first", (tuple(self.last[last]), tuple(self.first[first])), PAIR_ROWS)
 
     def score(self, first_key: str, last_key: str) -> tuple[float, bool, str] | None:
-        """(score 0-1, exact, how) of the best reading for one person, or None."""
+        """(score 0-1, exact, how) of the best reading for one person, or None. Called for
+        every row a search fetches (hundreds): the readings' key matches are looked up once,
+        in `_plans`."""
         best: tuple[float, bool, str] | None = None
-        for r in self.readings:
-            last = self.last[r.last].get(last_key) if r.last else None
-            first = self.first[r.first].get(first_key) if r.first else None
-            if r.first and r.last and last and first:
-                how = max(last.how, first.how, key=HOW_RANK.__getitem__)
-                quality = LAST_WEIGHT * last.quality + FIRST_WEIGHT * first.quality
-                if last.how == first.how == "similar":
-                    quality *= BOTH_SIMILAR  # below "the last name matches exactly"
-                result = (r.weight * quality, how == "exact", how)
-            elif r.first and r.last and last and last.how == "exact":
-                result = (r.weight * LAST_ONLY, False, "last only")
-            elif not (r.first and r.last) and (match := last or first):
-                result = (r.weight * match.quality, match.how == "exact", match.how)
-            else:
-                continue
-            if best is None or result[:2] > best[:2]:
+        for weight, firsts, lasts in self._plans:
+            if firsts is not None and lasts is not None:  # "first last"
+                last = lasts.get(last_key)
+                if last is None:
+                    continue
+                first = firsts.get(first_key)
+                if first is not None:
+                    how = last.how if HOW_RANK[last.how] >= HOW_RANK[first.how] else first.how
+                    quality = LAST_WEIGHT * last.quality + FIRST_WEIGHT * first.quality
+                    if last.how == first.how == "similar":
+                        quality *= BOTH_SIMILAR  # below "the last name matches exactly"
+                    result = (weight * quality, how == "exact", how)
+                elif last.how == "exact":
+                    result = (weight * LAST_ONLY, False, "last only")
+                else:
+                    continue
+            else:  # a reading of one name: a first name or a last name alone
+                matches, key = (lasts, last_key) if lasts is not None else (firsts, first_key)
+                match = matches.get(key) if matches is not None else None
+                if match is None:
+                    continue
+                result = (weight * match.quality, match.how == "exact", match.how)
+            if (
+                best is None
+                or result[0] > best[0]
+                or (result[0] == best[0] and result[1] > best[1])
+            ):
                 best = result
         return best

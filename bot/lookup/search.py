@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
@@ -43,14 +43,16 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col
 
+from bot.db import run_lookup
 from bot.errors import InvalidQuery
 from bot.lookup.finding import (
     CHILDREN_OF,
-    FAMILIES_AND_CHILDREN,
-    GUARDIAN_NAMES,
     PATIENT_LABELS,
     best_by,
+    family_labels_statement,
     find_matches,
+    key_lists,
+    list_value,
     rank_key,
     run_statement,
 )
@@ -179,7 +181,7 @@ def search_patients(session: Session, text: str, *, limit: int = 10) -> list[Pat
     if families:
         rows = run_statement(session, CHILDREN_OF, ids=list(families))
         found += [
-            replace(families[family_id], patient_id=patient_id) for patient_id, family_id in rows
+            families[family_id]._replace(patient_id=patient_id) for patient_id, family_id in rows
         ]
     ranked = sorted(
         best_by(found, lambda f: f.patient_id).values(),
@@ -208,17 +210,21 @@ def _family_labels(session: Session, family_ids: list[int]) -> dict[int, tuple[s
     """family id -> (account number, "Smith — Ava (2019-03-02), Ben (…); guardian Jane Smith")."""
     if not family_ids:
         return {}
+    lists = key_lists(session.get_bind().dialect.name)
     accounts: dict[int, str] = {}
     children: dict[int, list[tuple[str, str, date]]] = defaultdict(list)
-    for family_id, account, first, last, dob in run_statement(
-        session, FAMILIES_AND_CHILDREN, ids=family_ids
-    ):
+    guardians: dict[int, list[str]] = defaultdict(list)
+    # On the lookup pool with the name candidates (PostgreSQL: generic plans): its array of
+    # ids would otherwise be planned anew on every run, at 3x the cost of running it.
+    statement = family_labels_statement(lists)
+    rows = run_lookup(session, statement, {"ids": list_value(family_ids, lists)})
+    for part, family_id, account, first, last, dob, _ in rows:
+        if part:  # a guardian
+            guardians[family_id].append(f"{clean(first)} {clean(last)}".strip())
+            continue
         accounts[family_id] = account
         if dob is not None:  # a family with no children on file has one row of NULLs
             children[family_id].append((clean(first), clean(last), dob))
-    guardians: dict[int, list[str]] = defaultdict(list)
-    for family_id, first, last in run_statement(session, GUARDIAN_NAMES, ids=family_ids):
-        guardians[family_id].append(f"{clean(first)} {clean(last)}".strip())
     return {
         family_id: (account, family_label(account, children[family_id], guardians[family_id]))
         for family_id, account in accounts.items()
@@ -272,21 +278,24 @@ def warm_up(session: Session, *, seconds: float = 2.0) -> int:
     patients: SQLAlchemy builds and compiles each new shape of the name statement on its first
     use (5–40 ms; a practice's names make a few dozen shapes), which otherwise lands on the
     first searches after every restart — they were the slowest 5% of /family (bench/
-    RESULTS.md). Nothing is shown, logged or audited. Stops after `seconds`; returns how many
+    RESULTS.md). The first search that lists families labels them too (that statement is built
+    once as well). Nothing is shown, logged or audited. Stops after `seconds`; returns how many
     searches ran."""
     deadline = time.monotonic() + seconds
     texts: list[str] = []
     for first, last, chart_id, dob in run_statement(session, _WARM_UP_PEOPLE, n=WARM_UP_PATIENTS):
         texts += [f"{first} {last}", f"{last}, {first}", last, *_slips(last), chart_id]
         texts.append(f"{dob:%m/%d/%Y}")
-    ran = 0
+    ran, labelled = 0, False
     for text in texts:
         if time.monotonic() >= deadline:
             break
         try:
-            find_families(session, text)
+            found = find_families(session, text)
         except InvalidQuery:  # a name the query rules refuse: nothing to warm
             continue
+        if len(found) > 1 and not labelled:  # a list's labels: one statement, built once
+            labelled = bool(label_families(session, found))
         ran += 1
     return ran
 

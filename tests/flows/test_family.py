@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
+from handlers import serving
 from handlers.ids import FamilyIds
 from models import Appointment, AuditEvent, FamilyThread
 from tests.support.ack_poll import DispatchSleeps, dispatch_sleeps_fixture
@@ -156,6 +160,10 @@ def test_every_lookup_is_audited_after_the_card_the_list_and_a_failed_post(
         assert len(session.exec(select(FamilyThread)).all()) == 1
 
 
+def _check(condition: bool) -> None:
+    assert condition
+
+
 def _single(events: list[AuditEvent]) -> AuditEvent:
     assert len(events) == 1
     return events[0]
@@ -176,6 +184,48 @@ def test_unusable_queries_get_a_sentence(stack: Stack, practice: dict[str, int],
     response = stack.command("/family", text)
     assert response.status == 200 and reply_text(response)
     assert stack.cards() == []
+
+
+@pytest.mark.parametrize(
+    ("query", "audited"),
+    [("hollowbrook", True), ("zzyzx", True), ("!!!", False)],
+    ids=["list", "no-match", "unusable"],
+)
+def test_an_answer_in_the_ack_is_written_before_the_request_s_bookkeeping(
+    stack: Stack,
+    practice: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    audited: bool,
+) -> None:
+    """Issue 22: the listener's work after an answer in the ack (the audit row, releasing its
+    session) waits until the server has written the answer, so it does not compete with the
+    thread sending it. Judged by the order of the two, not by a timing."""
+    order: list[str] = []
+    close = serving._Written.close
+
+    def written(self: serving._Written) -> None:
+        # A slow send: time for a listener that did not wait to write its row first.
+        threading.Event().wait(0.05)
+        order.append("answer written")
+        close(self)
+
+    monkeypatch.setattr(serving._Written, "close", written)
+
+    @event.listens_for(stack.database.engine, "before_cursor_execute")
+    def statement(_conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+        if text.startswith(("INSERT INTO auditevent", "ROLLBACK", "BEGIN")):
+            order.append(text.split()[0])
+
+    order.clear()
+    assert reply_text(stack.command("/family", query))
+    eventually(lambda: _exactly(_audit(stack, "family.search"), 1 if audited else 0))
+    eventually(lambda: _check("answer written" in order))
+    event.remove(stack.database.engine, "before_cursor_execute", statement)
+    written_at = order.index("answer written")
+    assert "INSERT" not in order[:written_at]
+    if audited:
+        assert "INSERT" in order[written_at:]
 
 
 @pytest.mark.parametrize(

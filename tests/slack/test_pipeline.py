@@ -49,3 +49,37 @@ def test_rolled_back_work_wakes_nobody(database: Database) -> None:
     with database.read_session() as session:
         assert session.exec(select(func.count()).select_from(OutgoingWork)).one() == 0
     assert kicks == []
+
+
+class _Written:
+    """Stands for the HTTP layer's "the answer is written" signal: records each wait."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return True
+
+
+def test_work_after_an_answer_waits_for_it_to_be_written_once(database: Database) -> None:
+    """Issue 22: after an answer in the ack, the audit row and the session's release wait
+    until the server has written the answer (one wait, not one per step)."""
+    db, _ = _request(database)
+    written = _Written()
+    db.answer_leaving(written)  # type: ignore[arg-type]
+    assert written.waits == 0  # nothing waits until there is work to do
+    audit.record(db.writes, actor="U1", action="family.search")
+    assert written.waits == 1
+    db.close(None)
+    assert written.waits == 1
+
+
+def test_without_a_signal_nothing_waits(database: Database) -> None:
+    """Socket Mode has no HTTP layer to say when the answer is written: no wait at all."""
+    db, _ = _request(database)
+    db.answer_leaving(None)
+    audit.record(db.writes, actor="U1", action="family.search")
+    db.close(None)
+    with database.read_session() as session:
+        assert session.exec(select(func.count()).select_from(AuditEvent)).one() == 1

@@ -569,7 +569,7 @@ def test_a_name_search_has_one_text_per_shape_so_the_database_keeps_it_prepared(
         for statement in statements_sent(
             practice, "Ava Smith", "Ava Smiht", "Avva Smyth", "Noah Smith"
         )
-        if "UNION ALL" in statement
+        if "UNION ALL" in statement and "AS tag" in statement
     ]
     assert len(texts) == 4
     assert ("json_each(" if practice.is_sqlite else "= ANY (") in texts[0]
@@ -580,11 +580,13 @@ def test_warm_up_compiles_the_name_statements_before_staff_search(practice: Data
     """`pinbot run` warms up on the practice's own names: afterwards a staff search of one of
     those shapes builds nothing new, and the warm-up wrote nothing."""
     finding._union.cache_clear()
+    finding.family_labels_statement.cache_clear()
     with practice.read_session() as session:
         assert warm_up(session, seconds=0) == 0  # the time limit holds
         ran = warm_up(session)
         built = finding._union.cache_info().misses
         assert ran >= 5 * len(FAMILIES) and built > 0
+        assert finding.family_labels_statement.cache_info().misses == 1  # a list's labels
         assert find_families(session, "Ava Smith") and find_families(session, "Smith, Ava")
         assert finding._union.cache_info().misses == built
     with practice.read_session() as session:
@@ -673,3 +675,41 @@ def test_the_background_look_waits_quietly_while_the_database_is_unreachable(
         name_keys_module.refresh_name_keys(unreachable)  # no exception: the next second tries
     finally:
         unreachable.dispose()
+
+
+def test_a_list_s_labels_are_one_statement_whatever_its_length(practice: Database) -> None:
+    """Issue 22: the families of a list are labelled by one statement (one round trip) whose
+    text is the same for two families or all of them, so the database keeps it prepared."""
+    with practice.read_session() as session:
+        every = find_families(session, "smith") + find_families(session, "MRN4001")
+    texts: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        texts.append(statement)
+
+    engines = [practice.engine, *([practice.lookup_engine] if practice.lookup_engine else [])]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with practice.read_session() as session:
+            few, many = label_families(session, every[:2]), label_families(session, every)
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    selects = [t for t in texts if t.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2 and selects[0] == selects[1]
+    assert [h.family_id for h in few] == [m.family_id for m in every[:2]]
+    assert [h.family_id for h in many] == [m.family_id for m in every]
+
+
+def test_an_identifier_search_sends_one_text_whatever_its_spellings(practice: Database) -> None:
+    """Issue 22: a chart id or account number is tried as typed, bare, upper- and lower-case:
+    one to four spellings, one parameter, so one statement text the database keeps prepared
+    (an IN list of each length was planned anew: 1 ms of planning for 0.1 ms of work)."""
+    texts = [
+        statement
+        for statement in statements_sent(practice, "MRN1001", "#mrn1001", "1001", "A1001")
+        if "coalesce" in statement.lower()
+    ]
+    assert len(texts) == 4 and len(set(texts)) == 1
+    assert [hit.account_number for hit in find(practice, "#mrn1001")] == ["A1001"]
