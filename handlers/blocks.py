@@ -1,6 +1,5 @@
 """Block Kit builders: pure functions from plain data to slack_sdk models (validated by
-slack_sdk on to_dict()), except the /family answers, built as Block Kit JSON (see
-`JsonBlock`). They never touch the database."""
+slack_sdk on to_dict()). They never touch the database."""
 
 from __future__ import annotations
 
@@ -9,8 +8,12 @@ from datetime import date
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
     MarkdownTextObject,
     SectionBlock,
 )
@@ -64,40 +67,7 @@ def pin_status_text(child: ChildRecord) -> str:
     return "none"
 
 
-# The /family answers (the card, the list of families) are built as Block Kit JSON directly,
-# not as slack_sdk models: a model's to_dict() validation cost more than the whole search
-# (0.8 ms for a list of ten at 250k patients, bench/RESULTS.md issue 22), paid on every
-# answer. Every text here is already cut to its Block Kit limit; tests/slack/test_blocks.py
-# runs these blocks through slack_sdk's own models and validation.
-JsonBlock = dict[str, Any]
-
-
-def _mrkdwn(text: str) -> JsonBlock:
-    return {"type": "mrkdwn", "text": text}
-
-
-def _section(text: str, *, accessory: JsonBlock | None = None, block_id: str = "") -> JsonBlock:
-    block: JsonBlock = {"type": "section", "text": _mrkdwn(text[:3000])}
-    if block_id:
-        block["block_id"] = block_id
-    if accessory is not None:
-        block["accessory"] = accessory
-    return block
-
-
-def _button(text: str, action_id: str, value: str, *, style: str = "") -> JsonBlock:
-    button: JsonBlock = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text, "emoji": True},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
-def _child_block(family: FamilyRecord, child: ChildRecord) -> JsonBlock:
+def _child_block(family: FamilyRecord, child: ChildRecord) -> SectionBlock:
     text = (
         f"*{esc(child.full_name)}* · DOB {us_date(child.dob)} ({child.age_label}) · "
         f"PIN: {pin_status_text(child)}"
@@ -108,43 +78,52 @@ def _child_block(family: FamilyRecord, child: ChildRecord) -> JsonBlock:
         if child.pending_name_fix:
             text += " A name fix is waiting for a supervisor."
         else:
-            accessory = _button(
-                "Request name fix",
-                NameFixIds.REQUEST,
-                ChildRef(family_id=family.id, patient_id=child.id).dump(),
+            accessory = ButtonElement(
+                text="Request name fix",
+                action_id=NameFixIds.REQUEST,
+                value=ChildRef(family_id=family.id, patient_id=child.id).dump(),
             )
-    return _section(text, accessory=accessory, block_id=f"child_{child.id}")
+    return SectionBlock(
+        text=MarkdownTextObject(text=text[:3000]), accessory=accessory, block_id=f"child_{child.id}"
+    )
 
 
-def family_card(family: FamilyRecord) -> list[JsonBlock]:
+def family_card(family: FamilyRecord) -> list[Block]:
     header = plain(f"Family {family.surname} · account {family.account_number}", 150)
     guardians = "\n".join(_guardian_line(g) for g in family.guardians) or "No guardian on file."
-    blocks: list[JsonBlock] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
-        _section(f"*Guardians*\n{guardians}"),
-        {"type": "divider"},
+    blocks: list[Block] = [
+        HeaderBlock(text=header),
+        SectionBlock(text=MarkdownTextObject(text=f"*Guardians*\n{guardians}"[:3000])),
+        DividerBlock(),
     ]
     room = MAX_MESSAGE_BLOCKS - len(blocks) - 2
     children = family.children
     blocks += [_child_block(family, c) for c in children[:room]]
     if len(children) > room:
-        more = f"…and {len(children) - room} more children: open the Issue PINs dialog."
-        blocks.append({"type": "context", "elements": [_mrkdwn(more)]})
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=f"…and {len(children) - room} more children: "
+                        "open the Issue PINs dialog."
+                    )
+                ]
+            )
+        )
     if not children:
-        blocks.append(_section("No children on file."))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="No children on file.")))
     blocks.append(
-        {
-            "type": "actions",
-            "block_id": "family_actions",
-            "elements": [
-                _button(
-                    "Issue PINs…",
-                    IssueIds.OPEN_DIALOG,
-                    FamilyRef(family_id=family.id).dump(),
+        ActionsBlock(
+            block_id="family_actions",
+            elements=[
+                ButtonElement(
+                    text="Issue PINs…",
+                    action_id=IssueIds.OPEN_DIALOG,
                     style="primary",
+                    value=FamilyRef(family_id=family.id).dump(),
                 )
             ],
-        }
+        )
     )
     return blocks
 
@@ -154,14 +133,20 @@ def card_fallback_text(family: FamilyRecord) -> str:
     return f"Family {esc(family.surname)} (account {esc(family.account_number)})"
 
 
-def family_choices(query: str, hits: Sequence[FamilyHit]) -> list[JsonBlock]:
-    blocks = [_section(f"{len(hits)} families match “{esc(query)}”, best first:")]
+def family_choices(query: str, hits: Sequence[FamilyHit]) -> list[Block]:
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(text=f"{len(hits)} families match “{esc(query)}”, best first:")
+        )
+    ]
     for hit in hits[: MAX_MESSAGE_BLOCKS - 1]:
         blocks.append(
-            _section(
-                f"{esc(hit.label)}\n_{esc(hit.matched_on)}_",
-                accessory=_button(
-                    "Open", FamilyIds.OPEN, FamilyRef(family_id=hit.family_id).dump()
+            SectionBlock(
+                text=MarkdownTextObject(text=f"{esc(hit.label)}\n_{esc(hit.matched_on)}_"[:3000]),
+                accessory=ButtonElement(
+                    text="Open",
+                    action_id=FamilyIds.OPEN,
+                    value=FamilyRef(family_id=hit.family_id).dump(),
                 ),
             )
         )

@@ -79,10 +79,14 @@ def test_the_hint_says_why_a_language_was_preselected() -> None:
 
 
 def test_the_card_shows_a_language_other_than_english() -> None:
-    card = json.dumps(family_card(_family(_guardian(1, "es"))), ensure_ascii=False)
+    card = json.dumps(
+        [b.to_dict() for b in family_card(_family(_guardian(1, "es")))], ensure_ascii=False
+    )
     assert "portal account: no · Prefers Spanish" in card
     for quiet in ("en", None):
-        assert "Prefers" not in json.dumps(family_card(_family(_guardian(1, quiet))))
+        assert "Prefers" not in json.dumps(
+            [b.to_dict() for b in family_card(_family(_guardian(1, quiet)))]
+        )
 
 
 @pytest.fixture
