@@ -40,7 +40,7 @@ from bot.portal.answers import (
 from bot.portal.pins import FoundPin, Verdict
 from bot.secret import KeyPurpose
 from bot.services import Services
-from models import Family, Guardian, IssueBatch, Patient, Pin, PinStatus
+from models import Family, Guardian, IssueBatch, Pin, PinStatus
 
 log = logging.getLogger(__name__)
 AnswerT = TypeVar("AnswerT", Verified, Redeemed)
@@ -191,14 +191,14 @@ class PortalDesk:
             assert pin is not None
             self.services.gateway.mark_registered(pin)
             telling.mark_has_account(session, pins.recipient_of(session, found.batch_id), now)
-            telling.tell_registered(session, found, now)
-            return _redeemed(session, found, first_use=True), None
+            telling.tell_family_about(session, found, "registered", now)
+            return _redeemed(found, first_use=True), None
         # Registered already (before this attempt, or by a racing one just now).
         state, account = pins.current_state(session, found.id)
         if state != PinStatus.REGISTERED or account is None:
             return None, None
         if account == portal_account_id:
-            return _redeemed(session, found, first_use=False), None
+            return _redeemed(found, first_use=False), None
         return None, AlreadyRegistered()
 
     def _failed(self, session: Session, call: _Call, judged: _Judged) -> NoMatch | TooManyAttempts:
@@ -228,7 +228,7 @@ class PortalDesk:
         found = judged.found
         wrong_dob = found.id if found and judged.verdict == Verdict.WRONG_DOB else pins.NO_PIN
         if pins.count_wrong_dob(session, wrong_dob, call.now) and found is not None:
-            telling.tell_locked(session, found, call.now)
+            telling.tell_family_about(session, found, "locked", call.now)
             audit.record(
                 session,
                 actor=call.client.actor,
@@ -277,16 +277,14 @@ class PortalDesk:
         return answer
 
 
-def _patient(session: Session, found: FoundPin) -> PatientFacts:
-    patient = session.get(Patient, found.patient_id)
-    assert patient is not None
+def _patient(found: FoundPin) -> PatientFacts:
     return PatientFacts(
-        chart_id=patient.chart_id,
-        first_name=patient.first_name,
-        middle_name=patient.middle_name,
-        last_name=patient.last_name,
-        dob=patient.dob,
-        sex=patient.sex,
+        chart_id=found.chart_id,
+        first_name=found.first_name,
+        middle_name=found.middle_name,
+        last_name=found.last_name,
+        dob=found.dob,
+        sex=found.sex,
     )
 
 
@@ -315,12 +313,12 @@ def _verified(session: Session, found: FoundPin) -> Verified:
     return Verified(
         pin_id=str(found.id),
         expires_at=found.expires_at,
-        patient=_patient(session, found),
+        patient=_patient(found),
         account_number=account_number,
         guardian=guardian,
         delivery=pin.delivery,
     )
 
 
-def _redeemed(session: Session, found: FoundPin, *, first_use: bool) -> Redeemed:
-    return Redeemed(pin_id=str(found.id), patient=_patient(session, found), first_use=first_use)
+def _redeemed(found: FoundPin, *, first_use: bool) -> Redeemed:
+    return Redeemed(pin_id=str(found.id), patient=_patient(found), first_use=first_use)

@@ -61,6 +61,12 @@ class FoundPin:
     family_id: int
     batch_id: int
     dob: date
+    # The child, for a success's answer and the family thread's notice (read by the same seek).
+    chart_id: str
+    first_name: str
+    middle_name: str
+    last_name: str
+    sex: str
     # A pre-API PIN found by the fallback (scrypt matched it): it gets its lookup on success.
     needs_lookup: bool = False
 
@@ -85,6 +91,11 @@ def _found_columns() -> Select[*tuple[Any, ...]]:
             col(Patient.family_id),
             col(Pin.batch_id),
             col(Patient.dob),
+            col(Patient.chart_id),
+            col(Patient.first_name),
+            col(Patient.middle_name),
+            col(Patient.last_name),
+            col(Patient.sex),
         )
         .select_from(Pin)
         .join(Patient, col(Patient.id) == col(Pin.patient_id))
@@ -188,18 +199,23 @@ def count_wrong_dob(session: Session, pin_id: int, now: datetime) -> bool:
     return status == PinStatus.LOCKED
 
 
+_REGISTER = (
+    update(table_of(Pin))
+    .where(col(Pin.id) == bindparam("pin_id"), col(Pin.status) == PinStatus.ACTIVE)
+    .values(
+        status=PinStatus.REGISTERED,
+        status_changed_at=bindparam("now"),
+        portal_account_id=bindparam("account"),
+    )
+    .returning(col(Pin.id))
+)
+
+
 def register(session: Session, pin_id: int, portal_account_id: str, now: datetime) -> bool:
     """Mark an active PIN registered to the account; True for the one caller that did it
     (a conditional UPDATE: replicas racing on one PIN get one winner)."""
-    result = session.execute(
-        update(Pin)
-        .where(col(Pin.id) == pin_id, col(Pin.status) == PinStatus.ACTIVE)
-        .values(
-            status=PinStatus.REGISTERED,
-            status_changed_at=now,
-            portal_account_id=portal_account_id,
-        )
-        .returning(col(Pin.id))
+    result = session.connection().execute(
+        _REGISTER, {"pin_id": pin_id, "now": now, "account": portal_account_id}
     )
     return result.first() is not None
 

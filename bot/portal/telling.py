@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
@@ -15,18 +16,19 @@ from bot.delivery.notices import PinLocked, PinRegistered, PortalClientSlowed
 from bot.families.threads import tell_family
 from bot.portal.answers import Client
 from bot.portal.pins import WRONG_DOBS_TO_LOCK, FoundPin
-from models import Guardian, Patient
+from models import Guardian
 
 log = logging.getLogger(__name__)
 
 
-def _tell_family(
-    session: Session, found: FoundPin, now: datetime, kind: str, first_name: str
+def tell_family_about(
+    session: Session, found: FoundPin, kind: Literal["registered", "locked"], now: datetime
 ) -> None:
+    """The family's thread is told the PIN was used, or locked by wrong dates of birth."""
     notice = (
-        PinRegistered(child_first_name=first_name)
+        PinRegistered(child_first_name=found.first_name)
         if kind == "registered"
-        else PinLocked(child_first_name=first_name, wrong_dobs=WRONG_DOBS_TO_LOCK)
+        else PinLocked(child_first_name=found.first_name, wrong_dobs=WRONG_DOBS_TO_LOCK)
     )
     tell_family(
         session,
@@ -35,18 +37,6 @@ def _tell_family(
         dedupe_key=keys.portal_notice(kind, found.id),
         notice=notice,
     )
-
-
-def _first_name(session: Session, patient_id: int) -> str:
-    return session.exec(select(Patient.first_name).where(Patient.id == patient_id)).one()
-
-
-def tell_registered(session: Session, found: FoundPin, now: datetime) -> None:
-    _tell_family(session, found, now, "registered", _first_name(session, found.patient_id))
-
-
-def tell_locked(session: Session, found: FoundPin, now: datetime) -> None:
-    _tell_family(session, found, now, "locked", _first_name(session, found.patient_id))
 
 
 def mark_has_account(session: Session, recipient_id: int | None, now: datetime) -> None:
