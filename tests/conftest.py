@@ -48,10 +48,22 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-def _truncate_all(database: Database) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+# Every sequence back to its start, so ids begin at 1 in each test as they would after TRUNCATE
+# ... RESTART IDENTITY.
+_RESTART_SEQUENCES = text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false) "
+    "FROM pg_sequences WHERE schemaname = current_schema()"
+)
+
+
+def _empty_all(database: Database) -> None:
+    """Every table emptied, children first, and every id sequence restarted. DELETE, not
+    TRUNCATE: a test leaves a few rows, and TRUNCATE's new files for 15 tables cost ~0.1-0.4 s
+    per test against ~10 ms, over the suite's many hundred PostgreSQL tests."""
     with database.engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            connection.execute(table.delete())
+        connection.execute(_RESTART_SEQUENCES)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -64,7 +76,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     url = request.getfixturevalue("postgres_url")
     database = Database(url)
-    _truncate_all(database)
+    _empty_all(database)
     database.dispose()
     yield url
 

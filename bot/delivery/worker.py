@@ -67,6 +67,7 @@ class Outbox:
         self.pin_cipher = pin_cipher
         self.smtp_timeout = SMTP_TIMEOUT_SECONDS  # tests shorten it to exercise a stalled server
         self.owner = owner_name()
+        # Tests that wait out a real takeover shorten both (tests/flows/test_outage.py).
         self.lease, self.heartbeat = LEASE, HEARTBEAT
 
     @property
@@ -282,10 +283,12 @@ def _persistently(write: Callable[[], None]) -> None:
 
 class OutboxWorker:
     """A background thread that delivers as soon as it is kicked after a commit, and every
-    POLL_SECONDS for retries and claims left by a dead process."""
+    POLL_SECONDS for retries and claims left by a dead process (`poll_seconds`: tests that
+    wait out a real takeover shorten it, with the outbox's lease)."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, *, poll_seconds: float = POLL_SECONDS) -> None:
         self.outbox = outbox
+        self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pinbot-outbox", daemon=True)
@@ -303,7 +306,7 @@ class OutboxWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(POLL_SECONDS)
+            self._wake.wait(self.poll_seconds)
             self._wake.clear()
             try:
                 while self.outbox.deliver_due() and not self._stop.is_set():

@@ -6,9 +6,11 @@
     python -m tests.support.crash_worker after-send WORK_ID
         delivers that outgoing email, and is killed after the SMTP server accepted it but
         before the outbox recorded it: the one window where a retry sends the message again.
-    python -m tests.support.crash_worker mid-claim WORK_ID
-        claims that work, prints "claimed", holds the claim past one LEASE (only its heartbeat
-        keeps it) without delivering, and is killed: another worker must take it over.
+    python -m tests.support.crash_worker mid-claim WORK_ID LEASE_SECONDS HEARTBEAT_SECONDS
+        claims that work with that lease and heartbeat (the test shortens both, so it need not
+        wait out the production LEASE), prints "claimed", holds the claim past one lease (only
+        its heartbeat keeps it) without delivering, and is killed: another worker must take it
+        over.
     python -m tests.support.crash_worker before-complete WORK_ID
     python -m tests.support.crash_worker after-complete WORK_ID
         uploads that work's PIN letters to Slack and is killed just before
@@ -23,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from datetime import timedelta
 from typing import Any
 
 from bot.config import load_settings
@@ -70,8 +73,10 @@ def after_send(services: Services, work_id: str) -> None:
     services.outbox.deliver(int(work_id))
 
 
-def mid_claim(services: Services, work_id: str) -> None:
+def mid_claim(services: Services, work_id: str, lease: str, heartbeat: str) -> None:
     outbox = services.outbox
+    outbox.lease = timedelta(seconds=float(lease))
+    outbox.heartbeat = timedelta(seconds=float(heartbeat))
 
     def hold(_work: Any) -> bool:
         print("claimed", flush=True)

@@ -513,7 +513,7 @@ class FakeSlack:
         server.fake = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack"
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-slack"
         )
         self._thread.daemon = True
         self._thread.start()
