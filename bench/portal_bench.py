@@ -27,6 +27,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import insert
 
+from bench import stores
 from bench.stats import Summary, timed
 from bot.config import PortalApiSettings, load_settings
 from bot.db import Database, table_of, upgrade
@@ -138,6 +139,7 @@ def run(database_url: str, patients: int, rounds: int, pins: int | None = None) 
     outbox = Outbox(database, settings, slack=None, render_notice=render_notice)  # type: ignore[arg-type]
     services = Services(settings=settings, database=database, outbox=outbox)
     targets = _load(services, patients, pins, rounds)
+    stores.analyze(database_url)  # as autovacuum would have (bench/portal_load.py says why)
     with database.transaction() as session:
         key = create_client(
             session,

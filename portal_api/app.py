@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -32,11 +33,22 @@ def create_api(services: Services) -> FastAPI:
         redoc_url=None,
     )
     api.state.desk = PortalDesk(services)
+    api.state.worker_threads = CapacityLimiter(worker_threads(services))
     api.add_middleware(BodyLimit)
     errors.install(api)
     api.include_router(router)
     api.openapi = lambda: _without_422(api)  # type: ignore[method-assign]
     return api
+
+
+def worker_threads(services: Services) -> int:
+    """How many attempts the desk works on at once (its calls block: the database, a pre-API
+    PIN's scrypt). Few: measured under the portal load bench (bench/RESULTS.md, issue 18),
+    FastAPI's default of 40 threads only made them contend for the interpreter lock and, on
+    SQLite, for its one writer — SQLite did best with one (197 failed attempts/s against
+    139 with 40), PostgreSQL with four (its round trips overlap). The others wait their turn
+    on the event loop, which costs nothing."""
+    return 1 if services.database.is_sqlite else 4
 
 
 def _without_422(api: FastAPI) -> dict[str, Any]:

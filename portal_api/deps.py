@@ -1,12 +1,14 @@
 """What a route needs, declared by name (like the Slack pipeline's `db` and `staff`): the
-core's desk and the API key the request presents. Both are async and do no I/O, so a request
-makes one trip to FastAPI's thread pool — the route's — where the desk checks the key and
-judges the attempt in one database session (each extra trip cost more than a statement)."""
+core's desk, the API key the request presents and the desk's worker threads. All async with
+no I/O, so a request makes one trip to a worker thread — the desk's call, where it checks the
+key and judges the attempt in one database session (each extra trip cost more than a
+statement)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -38,3 +40,11 @@ async def presented_key(
 
 
 PresentedKey = Annotated[str, Depends(presented_key)]
+
+
+async def worker_threads(request: Request) -> CapacityLimiter:
+    found: CapacityLimiter = request.app.state.worker_threads
+    return found
+
+
+WorkerThreads = Annotated[CapacityLimiter, Depends(worker_threads)]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from anyio.to_thread import run_sync as in_worker
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from bot.portal.answers import Attempt
-from portal_api.deps import Desk, PresentedKey
+from portal_api.deps import Desk, PresentedKey, WorkerThreads
 from portal_api.errors import PIN_CALL_ERRORS
 from portal_api.schemas import (
     HealthResponse,
@@ -35,8 +36,10 @@ def _attempt(body: VerifyRequest) -> Attempt:
         "is the same 404 no_match."
     ),
 )
-def verify(body: VerifyRequest, key: PresentedKey, desk: Desk) -> VerifyResponse:
-    return VerifyResponse.of(desk.verify(key, _attempt(body)))
+async def verify(
+    body: VerifyRequest, key: PresentedKey, desk: Desk, threads: WorkerThreads
+) -> VerifyResponse:
+    return VerifyResponse.of(await in_worker(desk.verify, key, _attempt(body), limiter=threads))
 
 
 @router.post(
@@ -52,8 +55,11 @@ def verify(body: VerifyRequest, key: PresentedKey, desk: Desk) -> VerifyResponse
         "account again answers first_use false; another account gets 409."
     ),
 )
-def redeem(body: RedeemRequest, key: PresentedKey, desk: Desk) -> RedeemResponse:
-    answer = desk.redeem(key, _attempt(body), body.portal_account_id)
+async def redeem(
+    body: RedeemRequest, key: PresentedKey, desk: Desk, threads: WorkerThreads
+) -> RedeemResponse:
+    attempt = _attempt(body)
+    answer = await in_worker(desk.redeem, key, attempt, body.portal_account_id, limiter=threads)
     return RedeemResponse.of(answer)
 
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
+import os
 import signal
+import threading
 from collections.abc import Callable
 from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
@@ -19,8 +24,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
+from bot import logs
 from bot.certificates import server_context
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.db import Database
 from bot.delivery.outbox import seal_legacy_payloads
 from bot.delivery.sealing import PinCipher
@@ -120,17 +126,112 @@ def start_feed(services: Services, **limits: Any) -> MllpServer | None:
     return server
 
 
-def portal_api_server(services: Services) -> PortalApiServer | None:
-    """The portal API when PORTAL_API_PORT is set (SPEC §11), its port bound and certificate
-    read now, so a taken port or a bad certificate is one clear line before anything starts.
-    Once started: uvicorn on its own thread and event loop, its routes on FastAPI's thread
-    pool, so Bolt and the HL7 listener never wait for it, nor it for them."""
-    if not services.settings.portal_api.configured:
-        return None
+def portal_api_server(services: Services) -> PortalApiServer:
+    """The portal API (SPEC §11) over these services, its port bound and certificate read now:
+    uvicorn on its own thread and event loop, its routes on worker threads."""
     return PortalApiServer(create_api(services), services.settings.portal_api)
 
 
-def stop_on_sigterm(listener: MllpServer | None, portal_api: PortalApiServer | None = None) -> None:
+# How long the portal API's process may take to import, open the database and bind its port.
+PORTAL_START_TIMEOUT_S = 30.0
+# A portal API process that stops on its own is started again after this pause.
+PORTAL_RESTART_PAUSE_S = 5.0
+
+
+class PortalApiProcess:
+    """The portal API in a process of its own, started and stopped with pinbot's.
+
+    Why a process: Python runs one thread at a time per process. Measured under the portal
+    load bench (bench/RESULTS.md, issue 18), the portal's attempts and the staff's /family in
+    one process kept it at one core: ~140 failed attempts/s, where the machine had room for
+    more. In its own process the portal API gets its own interpreter lock and cannot take
+    the Slack side's turn. It shares the database (the guessing counters are rows, so the
+    limits hold across processes as across replicas); it queues thread notices, which this
+    process's delivery worker sends on its next poll (within 5 s). A process that dies is
+    started again; SIGTERM stops it with pinbot."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self._process: BaseProcess | None = None
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        """Returns once the API is listening; a taken port or a bad certificate is the
+        ConfigError its process met, raised here (one clear line before anything starts)."""
+        problems = self._spawn()
+        if problems:
+            self.stop()
+            raise ConfigError(problems)
+        threading.Thread(target=self._watch, name="portal-api-watch", daemon=True).start()
+
+    def _spawn(self) -> list[str]:
+        receiving, sending = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=serve_portal_api,
+            args=(self.settings, sending, os.getpid()),
+            name="pinbot-portal-api",
+            daemon=True,
+        )
+        self._process.start()
+        sending.close()
+        if not receiving.poll(PORTAL_START_TIMEOUT_S):
+            return [f"the portal API did not start within {PORTAL_START_TIMEOUT_S:.0f} s"]
+        try:
+            problems: list[str] = receiving.recv()
+        except EOFError:
+            return ["the portal API's process stopped while starting (its log says why)"]
+        return problems
+
+    def _watch(self) -> None:
+        while self._process is not None and not self._stopping.is_set():
+            self._process.join()
+            if self._stopping.is_set():
+                return
+            log.error("portal API process stopped", extra={"exitcode": self._process.exitcode})
+            if self._stopping.wait(PORTAL_RESTART_PAUSE_S):
+                return
+            for problem in self._spawn():
+                log.error("portal API restart failed: %s", problem)
+
+    def stop(self) -> None:
+        """SIGTERM to the API's process: requests in progress finish, new ones are refused."""
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.is_alive():
+            process.terminate()
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
+def serve_portal_api(settings: Settings, ready: Connection, parent_pid: int) -> None:
+    """The portal API process's main: its own database pools and services (no Slack client is
+    used here), the API listening, `ready` told [] or the problems; then serve until SIGTERM
+    or until pinbot's own process is gone."""
+    logs.configure()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopped.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches pinbot, which stops us
+    try:
+        database = Database(settings.database_url)
+        server = portal_api_server(make_services(settings, database, make_client(settings)))
+        server.start()
+    except ConfigError as error:
+        ready.send(error.problems)
+        return
+    ready.send([])
+    freeze_start_up_objects()
+    while not stopped.wait(1.0):
+        if os.getppid() != parent_pid:  # pinbot was killed: do not serve on alone
+            break
+    server.stop()
+    database.dispose()
+
+
+def stop_on_sigterm(
+    listener: MllpServer | None, portal_api: PortalApiProcess | None = None
+) -> None:
     """SIGTERM (systemd, Docker, Kubernetes) stops the HL7 listener first — a message being
     applied is committed and acknowledged, one not fully read gets no ACK and is resent —
     then unwinds the main thread (waitress or Socket Mode) through run()'s cleanup."""
@@ -172,13 +273,13 @@ def run(settings: Settings, database: Database) -> None:
     verify_tokens(settings, client)  # a refused token is one sentence, not Bolt's traceback
     services = make_services(settings, database, client)
     app = create_app(services, client)
-    portal_api = portal_api_server(services)
+    portal_api = PortalApiProcess(settings) if settings.portal_api.configured else None
+    if portal_api is not None:
+        portal_api.start()
     warm_search_cache(database)
     freeze_start_up_objects()
     worker, scheduler = start_background(services)
     listener = start_feed(services)
-    if portal_api is not None:
-        portal_api.start()
     stop_on_sigterm(listener, portal_api)
     try:
         if settings.socket_mode:

@@ -1,8 +1,10 @@
 """`pinbot run` with PORTAL_API_PORT, as an IT person starts it: the portal API answers on its
-own port over HTTPS beside Slack's HTTP mode, and SIGTERM stops both cleanly."""
+own port over HTTPS beside Slack's HTTP mode, from a process of its own that pinbot starts,
+restarts and stops: SIGTERM stops both cleanly, and a killed pinbot leaves no API behind."""
 
 from __future__ import annotations
 
+import os
 import signal
 import ssl
 import subprocess
@@ -26,24 +28,48 @@ def _trusting(ca_file: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_file))
 
 
-def _wait_for(url: str, process: subprocess.Popen[str], ca_file: Path) -> httpx.Response:
+def _wait_for(
+    url: str, process: subprocess.Popen[str], ca_file: Path | None = None
+) -> httpx.Response:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         try:
-            return httpx.get(url, verify=_trusting(ca_file), timeout=2)
+            return httpx.get(url, verify=_trusting(ca_file) if ca_file else True, timeout=2)
         except httpx.TransportError:
             time.sleep(0.1)
-    raise AssertionError("the portal API did not answer within 30 s")
+    raise AssertionError(f"{url} did not answer within 30 s")
 
 
-def test_run_serves_the_portal_api_over_https_and_stops_on_sigterm(
-    database_url: str,
-    fake_slack: FakeSlack,
-    smtp_server: SmtpServer,
-    certificates: Certificates,
-    tmp_path: Path,
-) -> None:
+def _api_processes(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc), but multiprocessing's own resource
+    tracker."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"resource_tracker" not in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _refused(url: str, ca_file: Path, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, verify=_trusting(ca_file), timeout=1)
+        except httpx.ConnectError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _api_env(
+    database_url: str, fake_slack: FakeSlack, smtp_server: SmtpServer, certificates: Certificates
+) -> tuple[dict[str, str], int, int]:
     port, api_port = free_port(), free_port()
     env = stack_env(
         database_url,
@@ -54,6 +80,17 @@ def test_run_serves_the_portal_api_over_https_and_stops_on_sigterm(
         PORTAL_API_TLS_CERT=str(certificates.cert_file),
         PORTAL_API_TLS_KEY=str(certificates.key_file),
     )
+    return env, port, api_port
+
+
+def test_run_serves_the_portal_api_over_https_and_stops_on_sigterm(
+    database_url: str,
+    fake_slack: FakeSlack,
+    smtp_server: SmtpServer,
+    certificates: Certificates,
+    tmp_path: Path,
+) -> None:
+    env, port, api_port = _api_env(database_url, fake_slack, smtp_server, certificates)
     with pinbot_run(env, tmp_path) as process:
         base = f"https://127.0.0.1:{api_port}"
         health = _wait_for(base + HEALTH, process, certificates.ca_file)
@@ -65,11 +102,38 @@ def test_run_serves_the_portal_api_over_https_and_stops_on_sigterm(
             verify=_trusting(certificates.ca_file),
         )
         assert refused.status_code == 401 and refused.json() == {"error": "unauthorized"}
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # Slack's door
+        assert _wait_for(f"http://127.0.0.1:{port}/healthz", process).status_code == 200
+        api_processes = _api_processes(process.pid)
+        assert len(api_processes) == 1  # the portal API's own process
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
         output = process.stdout.read() if process.stdout else ""
         assert "Traceback" not in output
+        assert _refused(base + HEALTH, certificates.ca_file)
+        assert not Path(f"/proc/{api_processes[0]}").exists()
+
+
+def test_a_dead_api_process_is_started_again_and_dies_with_pinbot(
+    database_url: str,
+    fake_slack: FakeSlack,
+    smtp_server: SmtpServer,
+    certificates: Certificates,
+    tmp_path: Path,
+) -> None:
+    env, port, api_port = _api_env(database_url, fake_slack, smtp_server, certificates)
+    with pinbot_run(env, tmp_path) as process:
+        health = f"https://127.0.0.1:{api_port}{HEALTH}"
+        _wait_for(health, process, certificates.ca_file)
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        (first,) = _api_processes(process.pid)
+        os.kill(first, signal.SIGKILL)
+        assert _refused(health, certificates.ca_file)
+        assert _wait_for(health, process, certificates.ca_file).status_code == 200
+        (second,) = _api_processes(process.pid)
+        assert second != first
+        process.kill()  # no SIGTERM, no clean-up: the API must not serve on alone
+        process.wait(timeout=15)
+        assert _refused(health, certificates.ca_file)
 
 
 def test_a_certificate_without_its_key_is_one_clear_line(

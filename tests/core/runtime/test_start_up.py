@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_run_freezes_after_the_warm_up_and_before_serving(monkeypatch: pytest.Mo
     monkeypatch.setattr(process, "start_background", start_background)
     for name in ("make_client", "verify_tokens", "make_services", "create_app"):
         monkeypatch.setattr(process, name, lambda *_a, **_k: None)
-    monkeypatch.setattr(process, "portal_api_server", lambda _services: None)
+    settings = SimpleNamespace(portal_api=SimpleNamespace(configured=False))
     with pytest.raises(SystemExit):
-        process.run(object(), object())  # type: ignore[arg-type]
+        process.run(settings, object())  # type: ignore[arg-type]
     assert steps == ["warm up", "freeze", "background"]
