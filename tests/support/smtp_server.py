@@ -10,6 +10,7 @@ which is then required too ("starttls").
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 from collections.abc import Iterator
@@ -28,11 +29,25 @@ USERNAME = "pinbot"
 PASSWORD = "test-password"
 
 
+# Below Linux's ephemeral range (32768-60999): an outgoing connection of any test can take a
+# port the kernel handed out as "free" before the server that was given it binds it (seen once
+# the portal API began binding in a process of its own, a second after pinbot starts). Ports
+# here are only ever taken by an explicit bind.
+_UNEPHEMERAL_PORTS = (15000, 32000)
+_PICK = random.SystemRandom()  # not the seedable module-level one: workers must not agree
+
+
 def free_port() -> int:
     """A port nothing listens on (closed again at once: connecting to it is refused)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+    for _ in range(100):
+        port = _PICK.randrange(*_UNEPHEMERAL_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @dataclass
