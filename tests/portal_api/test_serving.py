@@ -5,6 +5,7 @@ restarts and stops: SIGTERM stops both cleanly, and a killed pinbot leaves no AP
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.flows.test_run_process import REPO, pinbot_run
 from tests.support.fake_slack import FakeSlack
@@ -113,14 +115,23 @@ def test_run_serves_the_portal_api_over_https_and_stops_on_sigterm(
         assert not Path(f"/proc/{api_processes[0]}").exists()
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """Supervising the API's process is the same whatever the store: one store is enough."""
+    path = tmp_path / "pinbot.db"
+    shutil.copyfile(sqlite_template, path)
+    path.chmod(0o600)
+    return f"sqlite:///{path}"
+
+
 def test_a_dead_api_process_is_started_again_and_dies_with_pinbot(
-    database_url: str,
+    sqlite_url: str,
     fake_slack: FakeSlack,
     smtp_server: SmtpServer,
     certificates: Certificates,
     tmp_path: Path,
 ) -> None:
-    env, port, api_port = _api_env(database_url, fake_slack, smtp_server, certificates)
+    env, port, api_port = _api_env(sqlite_url, fake_slack, smtp_server, certificates)
     with pinbot_run(env, tmp_path) as process:
         health = f"https://127.0.0.1:{api_port}{HEALTH}"
         _wait_for(health, process, certificates.ca_file)
