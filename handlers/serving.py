@@ -77,7 +77,12 @@ class _Written:
         return iter(self._body)
 
     def close(self) -> None:
-        self._written.set()
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:  # WSGI: the server's close() is the wrapped body's too
+                close()
+        finally:
+            self._written.set()
 
 
 def _signed(verifier: SignatureVerifier, environ: dict[str, Any], body: bytes) -> bool:
