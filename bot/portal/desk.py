@@ -110,10 +110,10 @@ class PortalDesk:
             outcome = self._admit(session, call, judged)
             found = judged.found
             if outcome is None and judged.verdict == Verdict.MATCH and found is not None:
-                state, _ = pins.current_state(session, found.id)
-                if state == found.status:  # not locked, replaced or redeemed meanwhile
+                pin = session.get(Pin, found.id)
+                if pin is not None and pin.status == found.status:  # not changed meanwhile
                     pins.backfill_lookup(session, found, judged.lookup)
-                    answer = _verified(session, found)
+                    answer = _verified(session, found, pin)
                     self._audit(session, call, "ok", found)
             if outcome is None and answer is None:
                 outcome = self._failed(session, call, judged)
@@ -288,9 +288,7 @@ def _patient(found: FoundPin) -> PatientFacts:
     )
 
 
-def _verified(session: Session, found: FoundPin) -> Verified:
-    pin = session.get(Pin, found.id)
-    assert pin is not None
+def _verified(session: Session, found: FoundPin, pin: Pin) -> Verified:
     account_number = session.exec(
         select(Family.account_number).where(Family.id == found.family_id)
     ).one()
