@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -72,32 +71,38 @@ def _parse_floor(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def _replay(url: str, path: Path) -> tuple[float, int, int, int]:
-    """Wall seconds, exit code, AA lines, lines of `pinbot hl7 replay`."""
+def _replay(url: str, path: Path) -> tuple[float, int, int, int, float]:
+    """Wall seconds, exit code, AA lines, lines and peak resident MiB of `pinbot hl7 replay`.
+    The peak is this child's own (wait4's rusage), not the largest child's of the whole run,
+    which RUSAGE_CHILDREN would give."""
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("HL7_PORT", None)
     start = time.perf_counter()
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "pinbot"), "hl7", "replay", str(path)],
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    lines = done.stdout.decode().splitlines()
-    return seconds, done.returncode, sum(line.split()[2:3] == ["AA"] for line in lines), len(lines)
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(
+            [str(Path(sys.executable).parent / "pinbot"), "hl7", "replay", str(path)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        lines = out.read().decode().splitlines()
+    aa = sum(line.split()[2:3] == ["AA"] for line in lines)
+    return seconds, child.returncode, aa, len(lines), usage.ru_maxrss / 1024
 
 
 def run(store: str, patients: int, path: Path, families: int, report: Report) -> Result:
     floor = _parse_floor(path)
     with empty_store(store, "backfill") as url:
-        seconds, code, aa, lines = _replay(url, path)
+        seconds, code, aa, lines, peak_mib = _replay(url, path)
         database = Database(url)
         with database.read_session() as session:
             stored = session.exec(select(func.count()).select_from(Patient)).one()
             stored_families = session.exec(select(func.count()).select_from(Family)).one()
         database.dispose()
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     rate, floor_rate = patients / seconds, patients / floor
     ok = code == 0 and aa == patients and stored == patients and stored_families == families
     return report.add(
@@ -121,7 +126,7 @@ def run(store: str, patients: int, path: Path, families: int, report: Report) ->
             "`pinbot hl7 replay`",
             f"  {seconds / 60:.1f} min ({rate:,.0f} messages/s), exit {code}, {aa:,} of "
             f"{lines:,} lines AA, {stored:,} patients and {stored_families:,} families stored",
-            f"  peak memory of the replay (largest child so far): {peak_mib:,.0f} MiB",
+            f"  peak memory of the replay: {peak_mib:,.0f} MiB",
             f"  floor (split + parse only, no database): {floor_rate:,.0f} messages/s; "
             f"{ratio(floor_rate, rate):.1f}x the replay",
             f"  {'all applied' if ok else 'NOT all applied'}",
