@@ -18,7 +18,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -48,8 +48,9 @@ from handlers.serving import SERVER_OPTIONS, make_wsgi_app
 from handlers.slack_port import WebClientPort
 from handlers.slack_setup import slack_checks, verify_tokens
 from models import utcnow
-from portal_api.app import create_api
-from portal_api.serving import PortalApiServer
+
+if TYPE_CHECKING:
+    from portal_api.serving import PortalApiServer
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,12 @@ def start_feed(services: Services, **limits: Any) -> MllpServer | None:
 
 def portal_api_server(services: Services) -> PortalApiServer:
     """The portal API (SPEC §11) over these services, its port bound and certificate read now:
-    uvicorn on its own thread and event loop, its routes on worker threads."""
+    uvicorn on its own thread and event loop, its routes on worker threads. Imported here, in
+    the API's own process: FastAPI, pydantic's models and uvicorn cost ~0.2 s of CPU at every
+    start of `pinbot run` and `pinbot remind`, whose own process never serves the API."""
+    from portal_api.app import create_api
+    from portal_api.serving import PortalApiServer
+
     return PortalApiServer(create_api(services), services.settings.portal_api)
 
 
