@@ -39,6 +39,7 @@ from tests.support.slack_requests import (
 )
 
 WARMUP = 3
+HASH_ROUNDS = 15
 _channels = itertools.count(1)
 
 
@@ -159,7 +160,7 @@ def _issue_button_value(blocks: Any) -> str:
     )
 
 
-def hashing_seconds(pins: int = 4, rounds: int = 15) -> Summary:
+def hashing_seconds(pins: int = 4, rounds: int = HASH_ROUNDS) -> Summary:
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -169,8 +170,17 @@ def hashing_seconds(pins: int = 4, rounds: int = 15) -> Summary:
     return Summary.of(samples)
 
 
-def run(report: Report, database_url: str, *, store: str, size: str, count: int = 40) -> Result:
-    families = sibling_families(database_url, count + WARMUP)
+def run(
+    report: Report,
+    database_url: str,
+    *,
+    store: str,
+    size: str,
+    count: int = 40,
+    warmup: int = WARMUP,
+    hash_rounds: int = HASH_ROUNDS,
+) -> Result:
+    families = sibling_families(database_url, count + warmup)
     if len(families) < 2:
         raise RuntimeError("no family with 4 eligible siblings in this practice")
     parts: dict[str, list[float]] = defaultdict(list)
@@ -180,14 +190,14 @@ def run(report: Report, database_url: str, *, store: str, size: str, count: int 
     ):
         for index, family in enumerate(families):
             ack, upload, email = _one(bot, slack, family, STAFF_IDS[index % 10])
-            if index < min(WARMUP, len(families) - 1):
+            if index < min(warmup, len(families) - 1):
                 continue
             parts["ack"].append(ack)
             parts["upload"].append(upload)
             parts["email"].append(email)
             parts["total"].append(max(upload, email))
     total = Summary.of(parts["total"])
-    hashing = hashing_seconds()
+    hashing = hashing_seconds(rounds=hash_rounds)
     share = hashing.median / total.median
     result = Result(
         "batch4",

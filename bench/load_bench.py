@@ -30,6 +30,7 @@ from tests.support.slack_requests import block_actions_payload
 
 STAFF = 20
 SLACK_LIMIT = 3.0
+WARMUP = 20  # /family requests before the load: name-key cache, user look-ups, pools
 
 
 @dataclass
@@ -121,6 +122,7 @@ def run(
     size: str,
     seconds: float = 30.0,
     saturated: bool = True,
+    warmup: int = WARMUP,
 ) -> list[Result]:
     database = Database(database_url)
     try:
@@ -135,7 +137,7 @@ def run(
         slack_and_smtp() as (slack, smtp),
         serve("bot", database_url, slack, smtp, f"load-{store}-{size}") as bot,
     ):
-        for query in queries[:20]:  # warm up: name-key cache, user look-ups, pools
+        for query in queries[:warmup]:  # warm up: name-key cache, user look-ups, pools
             bot.sender.command(
                 "/family", query, channel_id="CLOADWARM", response_url=slack.response_url()
             )

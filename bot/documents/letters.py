@@ -13,7 +13,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from functools import cache
 from itertools import groupby
 
@@ -25,6 +24,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from bot.documents.fonts import Face, register_fonts
+from bot.documents.letter_case import LetterCase as LetterCase  # re-exported for the renderers
 from bot.documents.locale import Texts, assistance_notices, letter_languages, texts
 from bot.documents.text_fit import fit_address, fit_lines, printable, wrap
 from bot.text import CROCKFORD_ALPHABET, mask_email
@@ -43,12 +43,6 @@ BODY_SIZES = (12.0, 10.5, 9.0, 7.5)  # step text shrinks through these until it 
 GREY = Color(0.35, 0.35, 0.35)
 REGULAR, BOLD, OBLIQUE, MONO = Face.REGULAR, Face.BOLD, Face.OBLIQUE, Face.PIN
 _QR_SIGN_UP, _QR_SIGN_IN = "portal_qr", "signin_qr"
-
-
-class LetterCase(StrEnum):
-    FIRST_CHILD = "first_child"  # this PIN opens the family's account
-    SIBLING = "sibling"  # added to the account opened with another child's PIN
-    HAS_ACCOUNT = "has_account"  # the guardian already has an account: add the child to it
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from bot import audit
 from bot.clock import last_valid_day, local_date, local_midnight
 from bot.delivery import keys, outbox
 from bot.delivery.sealing import PinCipher
-from bot.documents.letters import LetterCase
+from bot.documents.letter_case import LetterCase
 from bot.families.record import ChildRecord, FamilyRecord, load_family
 from bot.issuing.gateway import NewPin, PortalGateway
 from bot.issuing.requests import IssuedChild, IssueMode, IssuePolicy, IssueRequest, IssueResult

@@ -3,11 +3,16 @@ delivery worker, scheduler, the HL7 listener (when HL7_PORT is set), the Slack a
 serving (HTTP or Socket Mode).
 
 The only place in `bot/` that knows about the Slack adapter (`handlers`): everything below it
-is built here and handed down, so the core never imports Slack."""
+is built here and handed down, so the core never imports Slack.
+
+What only some verbs need is imported in the function that needs it: `pinbot check` uses the
+Slack checks alone, `pinbot remind` no scheduler, feed or search, and none of them the portal
+API. `run` imports the rest before its start-up objects are frozen (`run`)."""
 
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import multiprocessing
 import os
@@ -18,43 +23,52 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import Any
-
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-from slack_sdk import WebClient
+from typing import TYPE_CHECKING, Any
 
 from bot import logs
-from bot.certificates import server_context
 from bot.config import ConfigError, Settings
 from bot.db import Database
-from bot.delivery.outbox import seal_legacy_payloads
-from bot.delivery.sealing import PinCipher
-from bot.delivery.worker import Outbox, OutboxWorker
-from bot.feed.apply import FeedApplier
-from bot.feed.mllp import MllpServer
-from bot.lookup.name_keys import REFRESH_SECONDS, name_keys, refresh_name_keys
-from bot.lookup.search import warm_up
-from bot.portal import throttle
-from bot.reminders import jobs
 from bot.runtime.checks import CheckResult
-from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
-from bot.secret import load_secret
-from bot.services import Services
-from handlers.app import create_app, make_client
-from handlers.digest import render_digest
-from handlers.notices import render_notice
 from handlers.serving import SERVER_OPTIONS, make_wsgi_app
-from handlers.slack_port import WebClientPort
 from handlers.slack_setup import slack_checks, verify_tokens
 from models import utcnow
-from portal_api.app import create_api
-from portal_api.serving import PortalApiServer
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.delivery.worker import OutboxWorker
+    from bot.feed.mllp import MllpServer
+    from bot.services import Services
+    from portal_api.serving import PortalApiServer
 
 log = logging.getLogger(__name__)
 
 
+def make_client(settings: Settings) -> WebClient:
+    """handlers/app.py's Web API client. The Slack app's module loads every handler and what
+    they use (~0.35 s of CPU), which `pinbot check` does not need: imported on first use."""
+    from handlers import app
+
+    return app.make_client(settings)
+
+
+def create_app(services: Services, client: WebClient) -> App:
+    """handlers/app.py's Bolt app with its listeners (see make_client)."""
+    from handlers import app
+
+    return app.create_app(services, client)
+
+
 def make_services(settings: Settings, database: Database, client: WebClient) -> Services:
+    from bot.delivery.sealing import PinCipher
+    from bot.delivery.worker import Outbox
+    from bot.secret import load_secret
+    from bot.services import Services
+    from handlers.notices import render_notice
+    from handlers.slack_port import WebClientPort
+
     secret = load_secret(settings.key_file, settings.key_override)
     outbox = Outbox(
         database,
@@ -67,6 +81,16 @@ def make_services(settings: Settings, database: Database, client: WebClient) -> 
 
 
 def start_background(services: Services) -> tuple[OutboxWorker, BackgroundScheduler]:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from bot.delivery.outbox import seal_legacy_payloads
+    from bot.delivery.worker import OutboxWorker
+    from bot.lookup.name_keys import REFRESH_SECONDS, refresh_name_keys
+    from bot.portal import throttle
+    from bot.reminders import jobs
+    from handlers.digest import render_digest
+
     # Work queued by a version that wrote PINs in plaintext is sealed before anything else.
     seal_legacy_payloads(services.database, services.pin_cipher)
     worker = OutboxWorker(services.outbox)
@@ -101,6 +125,10 @@ def start_feed(services: Services, **limits: Any) -> MllpServer | None:
     delivery worker never wait for it. A commit that queued thread messages wakes the worker.
     Over TLS when HL7_TLS_CERT is set (the files were checked when the settings loaded).
     `limits`: MllpServer's timeouts and caps, for tests that cannot wait a minute."""
+    from bot.certificates import server_context
+    from bot.feed.apply import FeedApplier
+    from bot.feed.mllp import MllpServer
+
     config = services.settings.feed
     if not config.configured:
         return None
@@ -128,7 +156,12 @@ def start_feed(services: Services, **limits: Any) -> MllpServer | None:
 
 def portal_api_server(services: Services) -> PortalApiServer:
     """The portal API (SPEC §11) over these services, its port bound and certificate read now:
-    uvicorn on its own thread and event loop, its routes on worker threads."""
+    uvicorn on its own thread and event loop, its routes on worker threads. Imported here, in
+    the API's own process: FastAPI, pydantic's models and uvicorn cost ~0.2 s of CPU at every
+    start of `pinbot run` and `pinbot remind`, whose own process never serves the API."""
+    from portal_api.app import create_api
+    from portal_api.serving import PortalApiServer
+
     return PortalApiServer(create_api(services), services.settings.portal_api)
 
 
@@ -252,6 +285,9 @@ def warm_search_cache(database: Database) -> None:
     (0.3–0.6 s at 250,000 patients), close to Slack's 3-second budget on a busy machine; then
     run a few hundred searches on the practice's own names, so the statements they need are
     compiled before staff search (bot/lookup/search.py `warm_up`; at most 2 s)."""
+    from bot.lookup.name_keys import name_keys
+    from bot.lookup.search import warm_up
+
     with database.read_session() as session:
         name_keys(session)
         warm_up(session)
@@ -268,6 +304,41 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+# What the functions above import when first called, by the verb that calls them.
+REMIND_MODULES = (  # make_services, make_client, run_from_cli
+    "bot.delivery.sealing",
+    "bot.delivery.worker",
+    "bot.runtime.remind",
+    "bot.secret",
+    "bot.services",
+    "handlers.app",
+    "handlers.digest",
+    "handlers.notices",
+    "handlers.slack_port",
+)
+SERVING_MODULES = (  # start_background, start_feed: called by `run` after the freeze
+    "apscheduler.schedulers.background",
+    "apscheduler.triggers.interval",
+    "bot.certificates",
+    "bot.delivery.outbox",
+    "bot.delivery.worker",
+    "bot.feed.apply",
+    "bot.feed.mllp",
+    "bot.lookup.name_keys",
+    "bot.portal.throttle",
+    "bot.reminders.jobs",
+    "handlers.digest",
+)
+
+
+def import_modules(names: tuple[str, ...]) -> None:
+    """Import now what a verb would import on first use: `run` before its freeze, so those
+    modules are frozen with the rest of start-up; tests that release several processes at
+    once, so that they race on the database rather than on their imports."""
+    for name in names:
+        importlib.import_module(name)
+
+
 def run(settings: Settings, database: Database) -> None:
     client = make_client(settings)
     verify_tokens(settings, client)  # a refused token is one sentence, not Bolt's traceback
@@ -277,6 +348,7 @@ def run(settings: Settings, database: Database) -> None:
     if portal_api is not None:
         portal_api.start()
     warm_search_cache(database)
+    import_modules(SERVING_MODULES)
     freeze_start_up_objects()
     worker, scheduler = start_background(services)
     listener = start_feed(services)
@@ -315,12 +387,18 @@ def run_from_cli(
     force: bool,
     clock: Callable[[], datetime] = utcnow,
     client: WebClient | None = None,
-    wait: float = OTHER_RUN_WAIT_SECONDS,
+    wait: float | None = None,
 ) -> int:
     """`pinbot remind`: the services with a Slack client, one clock for the run and its
-    delivery, and the digest's Block Kit renderer, handed to the reminder run."""
+    delivery, and the digest's Block Kit renderer, handed to the reminder run. `wait`: for
+    another run's delivery in flight (default bot/runtime/remind.py OTHER_RUN_WAIT_SECONDS)."""
+    from bot.runtime.remind import OTHER_RUN_WAIT_SECONDS, remind_now
+    from handlers.digest import render_digest
+
     services = make_services(settings, database, client or make_client(settings))
     services.clock = services.outbox.clock = clock
+    if wait is None:
+        wait = OTHER_RUN_WAIT_SECONDS
     return remind_now(services, render=render_digest, force=force, wait=wait)
 
 

@@ -16,11 +16,11 @@ import io
 import json
 import sys
 
-import bot.runtime.process  # noqa: F401 - imported by the verb; loaded before the start line
-from bot.runtime import cli
+from bot.runtime import cli, process
 
 
 def main() -> int:
+    process.import_modules(process.REMIND_MODULES)  # what the verb imports: before the start
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "go":

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from bot.config import load_settings
 from bot.db import Database
-from bot.runtime.process import run_from_cli
+from bot.runtime.process import REMIND_MODULES, import_modules, run_from_cli
 
 
 def main(argv: list[str]) -> int:
@@ -23,6 +23,7 @@ def main(argv: list[str]) -> int:
     database = Database(settings.database_url)
     with database.read_session() as session:  # connect before the start line, not after
         session.connection()
+    import_modules(REMIND_MODULES)  # what run_from_cli imports: loaded before the start line
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 2
