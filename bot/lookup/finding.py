@@ -172,29 +172,11 @@ _MATCHED_ON = {
 def _name_found(session: Session, query: Query, *, children_only: bool, limit: int) -> list[Found]:
     matcher = NameMatcher(query, name_keys(session), limit)
     tables: tuple[Table, ...] = (Patient,) if children_only else (Patient, Guardian)
-    found = _scored(_fetch(session, tables, matcher.branches()), matcher, tables)
-    if matcher.cutoff:
-        # The keys left out score below the cutoff: no result they bring can outrank
-        # `limit` families (children, for /pin) that reach it. Fewer reached it: look
-        # every key up.
-        reached = {
-            f.patient_id if children_only else f.family_id
-            for f in found
-            if f.score >= matcher.cutoff
-        }
-        if len(reached) < limit:
-            found = _scored(
-                _fetch(session, tables, matcher.branches(every_key=True)), matcher, tables
-            )
-    return found
-
-
-def _scored(rows: list[Any], matcher: NameMatcher, tables: tuple[Table, ...]) -> list[Found]:
     children = [table is Patient for table in tables]
     found = []
     seen: set[tuple[int, int]] = set()
     score = matcher.score
-    for tag, row_id, family_id, first_key, last_key in rows:
+    for tag, row_id, family_id, first_key, last_key in _fetch(session, tables, matcher.branches()):
         if (tag, row_id) in seen or not (match := score(first_key, last_key)):
             continue
         seen.add((tag, row_id))

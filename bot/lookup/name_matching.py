@@ -16,7 +16,6 @@ ROW_BUDGET = 300  # rows for all the rarer name keys of one word together
 COMMON_KEY_FAMILIES = 4  # a key shared by more than 4 x limit people gets its own capped branch
 MAX_COMMON_KEYS = 4
 PAIR_ROWS = 400  # rows for one "first last" reading
-ENOUGH_PEOPLE = 10  # per result shown: a one-name reading's lower keys are then left out
 PREFIX_KEYS = 12
 SIMILAR_KEYS = 25
 LAST_WEIGHT, FIRST_WEIGHT = 0.55, 0.45
@@ -130,9 +129,7 @@ class NameMatcher:
     def __init__(self, query: Query, keys: NameKeys, limit: int) -> None:
         self.readings = readings(query)
         self.keys = keys
-        self.limit = limit
         self.common = COMMON_KEY_FAMILIES * limit
-        self.cutoff = 0.0  # set by `branches`
         # "ava smith" read as one word "avasmith": exact or partial only (it is there for
         # "de la cruz" and "mary ann"), which also spares two long close-spelling scans.
         several = query.kind is QueryKind.NAME and len(query.words) > 1
@@ -176,16 +173,12 @@ class NameMatcher:
     def _common(self, keys: KeySet, word: str) -> bool:
         return keys.counts.get(word, 0) > self.common
 
-    def branches(self, *, every_key: bool = False) -> list[Branch]:
+    def branches(self) -> list[Branch]:
         """Index look-ups on first_key or last_key, each with a row cap. A key that many
         people share ("smith") gets a branch of its own capped at a few families' worth;
-        rarer keys are looked up together, best first, within a row budget. Keys of a
-        one-name reading that score below `cutoff` are left out (see `_cutoff`), unless
-        `every_key`."""
+        rarer keys are looked up together, best first, within a row budget."""
         rare: dict[str, list[str]] = {"last": [], "first": []}
         branches: list[Branch] = []
-        # (score of its rows by this reading, side, key, rows it brings, a branch of its own)
-        planned: list[tuple[float, str, str, int, bool]] = []
         for r in self.readings:
             if r.first and r.last:
                 branches.append(self._pair(r.first, r.last))
@@ -199,37 +192,15 @@ class NameMatcher:
             for key in sorted(matches, key=lambda k: -matches[k].quality):
                 size = counts.get(key, 0)
                 if size > self.common and common < MAX_COMMON_KEYS:
-                    planned.append((r.weight * matches[key].quality, side, key, self.common, True))
+                    branches.append(Branch(side, ((key,),), self.common))
                     common += 1
                 elif size <= min(budget, self.common):
-                    planned.append((r.weight * matches[key].quality, side, key, size, False))
+                    rare[side].append(key)
                     budget -= size
-        self.cutoff = 0.0 if every_key else self._cutoff(planned)
-        for score, side, key, _, own_branch in planned:
-            if score < self.cutoff:
-                continue
-            if own_branch:
-                branches.append(Branch(side, ((key,),), self.common))
-            else:
-                rare[side].append(key)
         if pair_lasts := sorted({r.last for r in self.readings if r.first and r.last}):
             branches.append(Branch("last", (tuple(pair_lasts),), self.common // 2))
         lasts, firsts = tuple(dict.fromkeys(rare["last"])), tuple(dict.fromkeys(rare["first"]))
         return padded([Branch("last|first", (lasts, firsts), 2 * ROW_BUDGET), *branches])
-
-    def _cutoff(self, planned: list[tuple[float, str, str, int, bool]]) -> float:
-        """The score below which a one-name reading's keys are not looked up: once the best
-        keys bring ENOUGH_PEOPLE people per result shown, a key scoring lower than the last of
-        them (by more than a guardian's discount) can place no family in the list — as long
-        as those people make `limit` families at least that good, which `_name_found`
-        checks (else it looks every key up). A typo near common names had 500-1,000 rows
-        fetched and scored, ~90% of them for keys no shown family came from. 0: all keys."""
-        covered = 0
-        for score, _, _, rows, _ in sorted(planned, key=lambda p: -p[0]):
-            covered += rows
-            if covered >= ENOUGH_PEOPLE * self.limit:
-                return GUARDIAN * score
-        return 0.0
 
     def _pair(self, first: str, last: str) -> Branch:
         """Rows for "first last": every pair of the two words' candidate keys, each one seek
