@@ -37,11 +37,6 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 # Bytes the -wal keeps once it restarts after a checkpoint: none, so no erased row survives in it.
 SQLITE_JOURNAL_SIZE_LIMIT = 0
-# Reads of the database file through a memory map shared by every connection, instead of a
-# read() call per page into each connection's own 2 MB page cache: a name search that reads
-# a thousand scattered rows ran in half the time (bench/RESULTS.md, issue 22, third pass).
-# Address space, not memory: the pages are the OS's file cache either way.
-SQLITE_MMAP_BYTES = 1 << 30
 _sqlite_writers: dict[str, threading.RLock] = {}  # database file -> this process's writer lock
 _sqlite_writers_lock = threading.Lock()
 _READ_ONLY = "pinbot_read_only"
@@ -95,7 +90,6 @@ def _configure_sqlite(engine: Engine) -> None:
         # checkpoint, so their earlier versions do not linger in the -wal either (SPEC §12).
         cursor.execute("PRAGMA secure_delete = ON")
         cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT}")
-        cursor.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -138,11 +132,6 @@ def make_engine(raw_url: str, **kwargs: Any) -> Engine:
         database_file = sqlite_file(url)
         if database_file is not None:
             secure_sqlite_files(database_file)
-            # A file database gets a QueuePool. Each connection keeps its own prepared
-            # statements (pysqlite's cache; preparing a name search's statement costs more than
-            # running it) and its own page cache: the connection used last, which holds them,
-            # is handed out first, as on PostgreSQL, instead of each in turn.
-            kwargs.setdefault("pool_use_lifo", True)
         kwargs.setdefault(
             "connect_args", {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
