@@ -235,7 +235,6 @@ class PortalDesk:
         if wait is not None:
             self._audit(session, call, "too_many_attempts")
             return TooManyAttempts(wait)
-        told_staff = False
         for counter in counters:
             blocked = throttle.count_failure(counter, subjects.rule(counter.subject), call.now)
             if (
@@ -243,7 +242,6 @@ class PortalDesk:
                 and counter.subject == subjects.client
                 and throttle.should_tell_staff(counter, call.now)
             ):
-                told_staff = True
                 telling.tell_client_slowed(
                     session,
                     self.services.settings,
@@ -260,7 +258,6 @@ class PortalDesk:
             pin_id=wrong_dob,
             audit_row=self._audit_row(call, "no_match", found, reason=judged.verdict),
             now=call.now,
-            durable=told_staff,
         )
         if locked and found is not None:
             telling.tell_family_about(session, found, "locked", call.now)

@@ -6,18 +6,14 @@ On PostgreSQL that is one statement (data-modifying CTEs), where it was three ro
 a path that runs 200 times a second under a guessing load; SQLite, in process, runs the three
 plain statements (it has no DML in a WITH). The same rows either way.
 
-Durability, PostgreSQL: the statement also sets `synchronous_commit = off` for its own
-transaction only (`set_config(..., true)`, as SET LOCAL), so the commit of a plain failure
-does not wait for the WAL to reach the disk — the guarantee SQLite gives every commit here
-(WAL with synchronous=NORMAL, bot/db.py): a crash of the machine (not of pinbot or of
-PostgreSQL) may lose the last fraction of a second of failure counters and audit rows, and
-the database stays consistent. A failure that tells staff something (a client slowed, a PIN
-locked) commits durably, as every other write of pinbot does: issuance, imports, staff
-actions and successful redemptions never take this path."""
+Durability is unchanged: the commit waits for the WAL flush as every commit of pinbot on
+PostgreSQL does. (`synchronous_commit = off` for this transaction was tried and measured, and
+not kept: bench/RESULTS.md, issue 18, third pass.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -38,9 +34,10 @@ def _save(n: int) -> str:
     return f"UPDATE {_THROTTLE.name} SET {assignments} WHERE subject = :subject{n}"
 
 
-# PostgreSQL: the three writes in one statement (written out: SQLAlchemy's DML CTEs would not
-# run it); it answers the PIN's status when a wrong date of birth counted against it. The
-# count is pins.COUNT_WRONG_DOB's, the audit row audit.row's.
+# PostgreSQL: the three writes in one statement, written out (SQLAlchemy's own DML CTEs left
+# one of the reused statement's literal parameters unbound). It answers the PIN's status when
+# a wrong date of birth counted against it: the count is pins.count_wrong_dob's statement,
+# the row audit.row's. Every CTE runs once and to completion whether or not it is read.
 _RECORD = text(
     f"WITH saved1 AS ({_save(1)}), saved2 AS ({_save(2)}),"
     f" audited AS (INSERT INTO {_AUDIT.name} ({', '.join(_AUDIT_FIELDS)})"
@@ -50,7 +47,7 @@ _RECORD = text(
     "   status_changed_at = CASE WHEN wrong_dob_count + 1 >= :to_lock THEN :now"
     "     ELSE status_changed_at END"
     "   WHERE id = :pin_id AND status = :active RETURNING status)"
-    " SELECT (SELECT status FROM counted), set_config('synchronous_commit', :commit_mode, true)"
+    " SELECT status FROM counted"
 ).bindparams(
     *(
         bindparam(f"{name}{n}", type_=_THROTTLE.c[name].type)
@@ -63,7 +60,6 @@ _RECORD = text(
     bindparam("locked", value=PinStatus.LOCKED.value),
     bindparam("active", value=PinStatus.ACTIVE.value),
 )
-_DURABLE = text("SELECT set_config('synchronous_commit', 'on', true)")
 
 
 def record_failure(
@@ -72,12 +68,10 @@ def record_failure(
     *,
     pin_id: int,
     audit_row: dict[str, Any],
-    now: Any,
-    durable: bool,
+    now: datetime,
 ) -> bool:
     """Write it all in the session's transaction; True when this failure locked the PIN
-    (`pin_id`: the PIN a wrong date of birth counts against, else pins.NO_PIN). `durable`:
-    the transaction has queued something for staff, so its commit waits for the disk."""
+    (`pin_id`: the PIN a wrong date of birth counts against, else pins.NO_PIN)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         throttle.save(session, counters)
@@ -91,10 +85,5 @@ def record_failure(
         **audit_row,
         "pin_id": pin_id,
         "now": now,
-        "commit_mode": "on" if durable else "off",
     }
-    status = connection.execute(_RECORD, params).scalar()
-    locked = status == PinStatus.LOCKED
-    if locked and not durable:
-        connection.execute(_DURABLE)  # the family's thread is told: that commit waits for the disk
-    return locked
+    return connection.execute(_RECORD, params).scalar() == PinStatus.LOCKED

@@ -224,30 +224,3 @@ def test_a_failed_attempt_sends_few_statements(
                     assert [autocommit for _, autocommit in sent] == [True, False, False]
     finally:
         event.remove(database.engine, "before_cursor_execute", on_execute)
-
-
-def test_a_plain_failure_does_not_wait_for_the_disk_on_postgresql(
-    services: Services, desk: PortalDesk, key: str, database: Database
-) -> None:
-    """synchronous_commit off for a plain failure's transaction only (bot/portal/failures.py):
-    the PIN a fifth wrong date of birth locks, and a success, commit durably."""
-    if database.is_sqlite:
-        pytest.skip("SQLite commits every transaction alike (WAL, synchronous=NORMAL)")
-    committed: list[str] = []
-
-    def on_commit(conn: Any) -> None:
-        committed.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
-
-    locking = _pin(services, "Jo").pin
-    event.listen(database.engine, "commit", on_commit)
-    try:
-        for n in range(5):  # the fifth locks the PIN and tells the family
-            committed.clear()
-            with pytest.raises(NoMatch):
-                desk.verify(key, Attempt(pin=locking, dob=DOB + timedelta(days=1)))
-            assert committed[-1] == ("on" if n == 4 else "off")
-        committed.clear()
-        assert desk.redeem(key, Attempt(pin=_pin(services, "Kit").pin, dob=DOB), "acct-K")
-        assert committed[-1] == "on"
-    finally:
-        event.remove(database.engine, "commit", on_commit)
