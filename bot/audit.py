@@ -12,7 +12,7 @@ from sqlmodel import Session
 from bot.db import table_of
 from models import AuditEvent, utcnow
 
-_INSERT = insert(table_of(AuditEvent))  # built once: every lookup and feed message writes one
+INSERT = insert(table_of(AuditEvent))  # built once: every lookup and feed message writes one
 
 
 def record(
@@ -27,13 +27,26 @@ def record(
     """Insert the event now, in the session's transaction: a plain INSERT, not an object for
     the unit of work to flush at commit (on the feed's and /family's hot paths)."""
     session.connection().execute(  # Core, not the ORM's execute: same transaction, less work
-        _INSERT,
-        {
-            "at": utcnow(),
-            "actor": actor,
-            "action": action,
-            "family_id": family_id,
-            "patient_id": patient_id,
-            "details": json.dumps(details, default=str, sort_keys=True),
-        },
+        INSERT,
+        row(actor=actor, action=action, family_id=family_id, patient_id=patient_id, **details),
     )
+
+
+def row(
+    *,
+    actor: str,
+    action: str,
+    family_id: int | None = None,
+    patient_id: int | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """The event's columns, as `record` inserts them (for a statement that inserts it along
+    with other work: bot/portal/failures.py)."""
+    return {
+        "at": utcnow(),
+        "actor": actor,
+        "action": action,
+        "family_id": family_id,
+        "patient_id": patient_id,
+        "details": json.dumps(details, default=str, sort_keys=True),
+    }

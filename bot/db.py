@@ -40,6 +40,7 @@ SQLITE_JOURNAL_SIZE_LIMIT = 0
 _sqlite_writers: dict[str, threading.RLock] = {}  # database file -> this process's writer lock
 _sqlite_writers_lock = threading.Lock()
 _READ_ONLY = "pinbot_read_only"
+_ONE_STATEMENT = "pinbot_one_statement"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -94,8 +95,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get(_ONE_STATEMENT, False):
+            return  # a lone statement reads one snapshot of its own: no BEGIN or COMMIT
+        connection.exec_driver_sql("BEGIN" if options.get(_READ_ONLY, False) else "BEGIN IMMEDIATE")
 
 
 def sqlite_file(url: URL) -> Path | None:
@@ -240,13 +243,14 @@ class Database:
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
-        """A read session's connection without the ORM around it, for a hot path that runs
-        only prebuilt Core statements (the portal API's every attempt): the session's own
-        bookkeeping cost more there than the statements."""
+        """A connection for ONE read statement, without the ORM around it and without a
+        transaction (each statement reads its own consistent snapshot; on SQLite too: no
+        BEGIN), for a hot path that asks everything in one prebuilt Core statement (the
+        portal API's every attempt): the session's bookkeeping and a BEGIN and COMMIT cost
+        more there than the statement."""
         with (
             connection_errors_as_unavailable(),
-            self._read_engine.connect() as connection,
-            connection.begin(),
+            self._read_engine.connect().execution_options(**{_ONE_STATEMENT: True}) as connection,
         ):
             yield connection
 

@@ -9,10 +9,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, update
+from sqlalchemy import Connection, Select, bindparam, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -96,13 +98,23 @@ _MARK_USED = (
 )
 
 
+def by_key() -> Select[*tuple[Any, ...]]:
+    """The live client whose key hashes to the parameter `key_hash`: its id, name and last
+    use (`client_of` reads them), for a statement that asks more in the same trip."""
+    return _BY_KEY
+
+
+def client_of(row: Sequence[Any]) -> Client:
+    return Client(id=row[0], name=row[1], last_used_at=row[2])
+
+
 def authenticate(
     connection: Connection, *, lookup_key: bytes, presented: str | None
 ) -> Client | None:
     if not presented:
         return None
     row = connection.execute(_BY_KEY, {"key_hash": key_hash(lookup_key, presented)}).first()
-    return Client(id=row[0], name=row[1], last_used_at=row[2]) if row else None
+    return client_of(row) if row else None
 
 
 def mark_used(session: Session, client: Client, now: datetime) -> None:

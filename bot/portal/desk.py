@@ -1,29 +1,32 @@
 """The portal API's front desk (SPEC §11): verify and redeem a PIN + date of birth for an
 authenticated client, with the guessing limits, the audit and what staff are told.
 
-Each attempt runs in two steps. First, in one read session: whose key, is the source or client
-blocked, find the PIN (bot/portal/pins.py) and judge it — outside any write transaction, so
-the scrypt a pre-API PIN still needs never holds SQLite's write lock while staff work.
-Second, one short write transaction records the outcome: under the throttle rows' lock it may
-still refuse (429), then counts the failure (or clears the counters), counts a wrong date of
-birth (locking the PIN at 5), registers a redeemed PIN with its conditional UPDATE, queues the
-thread notices and writes the audit row. Every failure takes the same statements in the same
-order, whatever its kind, and ends in the one `NoMatch`."""
+Each attempt runs in two steps. First, one read statement, outside any transaction: whose key,
+is the source or client blocked, the PIN's rows (bot/portal/pins.py) — then, the connection
+given back, the attempt is judged, so the scrypt a pre-API PIN still needs never holds a
+connection nor SQLite's write lock while staff work. Second, one short write transaction
+records the outcome: under the throttle rows' lock it may still refuse (429), then counts the
+failure (or clears the counters), counts a wrong date of birth (locking the PIN at 5),
+registers a redeemed PIN with its conditional UPDATE, queues the thread notices and writes
+the audit row (a failure's writes after the lock are one statement on PostgreSQL:
+bot/portal/failures.py). Every failure takes the same statements in the same order, whatever
+its kind, and ends in the one `NoMatch`."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import Select, text, true
+from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from bot import audit
 from bot.delivery.outbox import queued_work
 from bot.issuing.gateway import pin_lookup
-from bot.portal import clients, pins, telling, throttle
+from bot.portal import clients, failures, pins, telling, throttle
 from bot.portal.answers import (
     AlreadyRegistered,
     Attempt,
@@ -83,6 +86,23 @@ class _Judged:
         return self.found is not None and self.verdict in self.succeeds_on
 
 
+def _read_statement(dialect: str) -> Select[*tuple[Any, ...]]:
+    """An attempt's whole read phase in one statement, one round trip: the live client of the
+    key, the later running block of its source and of itself, and the PIN's rows
+    (`pins.find`, none to many) beside it — no rows at all for an unknown or revoked key.
+    Every attempt runs it whole, whatever it finds."""
+    client_query = clients.by_key()
+    blocked = throttle.latest_block(client_query.selected_columns[0])
+    client = client_query.add_columns(blocked.label("blocked_until")).subquery("client")
+    found = pins.find(dialect).subquery("found")
+    return core_select(client, found).select_from(client.outerjoin(found, true()))
+
+
+# A row of `_READ`: the client's id, name and last use, its block, then the PIN's columns.
+_BLOCKED, _FOUND = 3, 4
+_READ = {dialect: _read_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 class PortalDesk:
     """Built once per process from the services; thread-safe (each call owns its sessions)."""
 
@@ -138,26 +158,32 @@ class PortalDesk:
     # -- the steps -----------------------------------------------------------------------
 
     def _judge(self, name: str, key: str, attempt: Attempt) -> tuple[_Call, _Judged]:
-        """Read only, outside any write transaction, in one session: whose key, blocked
-        already? which PIN, and is the attempt right?"""
+        """Read only, outside any write transaction, in one statement (`_READ`): whose key,
+        blocked already? which PIN — then, the connection given back, is the attempt right?"""
+        if not key:
+            raise Unauthorized()
         lookup = pin_lookup(self.pin_key, attempt.pin)
+        now = self.services.clock()
         with self.services.database.read_connection() as connection:
-            client = clients.authenticate(connection, lookup_key=self.client_key, presented=key)
-            if client is None:
-                raise Unauthorized()
-            call = _Call(name, client, attempt, self.services.clock())
-            wait = throttle.blocked_for(connection, call.subjects, call.now)
-            found = (
-                None
-                if wait
-                else pins.find_pin(
-                    connection, lookup=lookup, typed=call.attempt.pin, dob=call.attempt.dob
-                )
-            )
+            rows = connection.execute(
+                _READ[connection.dialect.name],
+                {
+                    "key_hash": clients.key_hash(self.client_key, key),
+                    "source": throttle.source_param(attempt.client_ip),
+                    "now": now,
+                    "lookup": lookup,
+                    "dob": attempt.dob,
+                },
+            ).all()
+        if not rows:
+            raise Unauthorized()
+        call = _Call(name, clients.client_of(rows[0]), attempt, now)
+        wait = throttle.seconds_until(rows[0][_BLOCKED], now)
         if wait:
             with self.services.database.transaction() as session:
                 self._audit(session, call, "too_many_attempts")
             raise TooManyAttempts(wait)
+        found = pins.pick([row[_FOUND:] for row in rows if row[_FOUND] is not None], attempt.pin)
         verdict = pins.judge(found, call.attempt.dob, call.now)
         return call, _Judged(found, verdict, lookup, call.succeeds_on)
 
@@ -224,10 +250,16 @@ class PortalDesk:
                     retry_after_seconds=throttle.refused_for([counter], call.now) or 0,
                     now=call.now,
                 )
-        throttle.save(session, counters)
         found = judged.found
         wrong_dob = found.id if found and judged.verdict == Verdict.WRONG_DOB else pins.NO_PIN
-        if pins.count_wrong_dob(session, wrong_dob, call.now) and found is not None:
+        locked = failures.record_failure(
+            session,
+            counters,
+            pin_id=wrong_dob,
+            audit_row=self._audit_row(call, "no_match", found, reason=judged.verdict),
+            now=call.now,
+        )
+        if locked and found is not None:
             telling.tell_family_about(session, found, "locked", call.now)
             audit.record(
                 session,
@@ -237,7 +269,6 @@ class PortalDesk:
                 patient_id=found.patient_id,
                 pin_id=found.id,
             )
-        self._audit(session, call, "no_match", found, reason=judged.verdict)
         return NoMatch()
 
     def _audit(
@@ -248,6 +279,11 @@ class PortalDesk:
         found: FoundPin | None = None,
         reason: str | None = None,
     ) -> None:
+        session.connection().execute(audit.INSERT, self._audit_row(call, outcome, found, reason))
+
+    def _audit_row(
+        self, call: _Call, outcome: str, found: FoundPin | None = None, reason: str | None = None
+    ) -> dict[str, object]:
         """Who, what, the outcome and the source; never the PIN, a name or a date of birth.
         The reason of a no_match is kept for staff; the portal only ever sees no_match."""
         details: dict[str, object] = {"outcome": outcome, "source": call.attempt.client_ip or "key"}
@@ -255,15 +291,14 @@ class PortalDesk:
             details["reason"] = str(reason)
         if found is not None:
             details["pin_id"] = found.id
-        audit.record(
-            session,
+        log.info("portal %s", call.name, extra={"client": call.client.id, "outcome": outcome})
+        return audit.row(
             actor=call.client.actor,
             action=f"portal.{call.name}",
             family_id=found.family_id if found else None,
             patient_id=found.patient_id if found else None,
             **details,
         )
-        log.info("portal %s", call.name, extra={"client": call.client.id, "outcome": outcome})
 
     def _answer(
         self, session: Session, outcome: PortalRefusal | None, answer: AnswerT | None

@@ -21,7 +21,8 @@ anything about the PIN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -142,16 +143,30 @@ _FIND = {
 }
 
 
-def find_pin(connection: Connection, *, lookup: str, typed: str, dob: date) -> FoundPin | None:
-    rows = connection.execute(_FIND[connection.dialect.name], {"lookup": lookup, "dob": dob}).all()
-    found = [FoundPin(*row[:-1]) for row in rows if row.by_lookup]
-    legacy = [FoundPin(*row[:-1]) for row in rows if not row.by_lookup]
+def find(dialect: str) -> CompoundSelect[*tuple[Any, ...]]:
+    """The statement that looks for the PIN (parameters `lookup` and `dob`): its rows go to
+    `pick`. The desk runs it inside its one read statement (bot/portal/desk.py)."""
+    return _FIND[dialect]
+
+
+FOUND_COLUMNS = len(fields(FoundPin)) - 1  # a row's FoundPin, then `by_lookup`
+
+
+def pick(rows: Sequence[Sequence[Any]], typed: str) -> FoundPin | None:
+    """The PIN typed, from `find`'s rows (each a FoundPin's columns, then `by_lookup`): the
+    row the seek found, else a pre-API candidate whose scrypt hash matches."""
+    found = [FoundPin(*row[:-1]) for row in rows if row[-1]]
     if found:
         return found[0]
-    for candidate in legacy:
+    for candidate in (FoundPin(*row[:-1]) for row in rows if not row[-1]):
         if verify_pin(typed, candidate.pin_hash):
             return replace(candidate, needs_lookup=True)
     return None
+
+
+def find_pin(connection: Connection, *, lookup: str, typed: str, dob: date) -> FoundPin | None:
+    rows = connection.execute(find(connection.dialect.name), {"lookup": lookup, "dob": dob}).all()
+    return pick(rows, typed)
 
 
 def judge(found: FoundPin | None, dob: date, now: datetime) -> Verdict:

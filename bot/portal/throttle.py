@@ -14,8 +14,22 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    ScalarSelect,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlmodel import Session, col
 
 from bot.db import Database, rows_changed, table_of
@@ -44,7 +58,7 @@ class Subjects:
 
     @classmethod
     def of(cls, *, client_id: int, client_ip: str | None) -> Subjects:
-        source = f"ip:{client_ip}" if client_ip else f"key:{client_id}"
+        source = source_param(client_ip) or f"key:{client_id}"
         return cls(source=source, client=f"client:{client_id}")
 
     @property
@@ -116,6 +130,41 @@ _TAKE = (
 )
 
 
+def latest_block(client_id: ColumnElement[int]) -> ScalarSelect[Any]:
+    """`blocked_for`'s question inside another statement, for the client whose id is the
+    column given: the later block still running of its two subjects (parameters `source`,
+    the source's subject or None for `key:ID`, as `Subjects.of` names them; and `now`)."""
+    source = func.coalesce(
+        bindparam("source", type_=_TABLE.c.subject.type),
+        literal("key:") + cast(client_id, String),
+    )
+    client = literal("client:") + cast(client_id, String)
+    return (
+        select(func.max(_TABLE.c.blocked_until))
+        .where(
+            _TABLE.c.subject.in_([source, client]),
+            _TABLE.c.blocked_until > bindparam("now", type_=_TABLE.c.blocked_until.type),
+        )
+        .scalar_subquery()
+    )
+
+
+def source_param(client_ip: str | None) -> str | None:
+    """`latest_block`'s `source`: the address's subject, or None for the key's own."""
+    return f"ip:{client_ip}" if client_ip else None
+
+
+def seconds_until(until: datetime | str | None, now: datetime) -> int | None:
+    """A block's end as read back (SQLite's max() returns the stored text, not the column
+    type), as `blocked_for` answers it."""
+    if isinstance(until, str):
+        until = datetime.fromisoformat(until)
+    if until is None:
+        return None
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    return _seconds(until - now)
+
+
 def _params(subjects: Subjects) -> dict[str, str]:
     return {"source": subjects.source, "client": subjects.client}
 
@@ -124,13 +173,7 @@ def blocked_for(connection: Connection, subjects: Subjects, now: datetime) -> in
     """Seconds until both subjects may try again; None when neither is blocked (a plain read:
     the answer of a success, or a cheap early 429)."""
     latest = connection.execute(_LATEST_BLOCK, {**_params(subjects), "now": now})
-    until = latest.scalar()
-    if isinstance(until, str):  # SQLite's max() returns the stored text, not the column type
-        until = datetime.fromisoformat(until)
-    if until is None:
-        return None
-    until = until if until.tzinfo else until.replace(tzinfo=UTC)
-    return _seconds(until - now)
+    return seconds_until(latest.scalar(), now)
 
 
 def locked_counters(session: Session, subjects: Subjects, now: datetime) -> list[Counter]:

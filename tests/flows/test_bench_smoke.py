@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import portal_load, run_all, stores
+from bench import portal_cpu, portal_load, run_all, stores
 
 
 def test_every_benchmark_runs_at_a_tiny_size(
@@ -56,3 +56,16 @@ def test_the_portal_load_test_runs_at_a_tiny_size(
     assert "failed attempts:" in out, out
     assert "staff /family ack, load  bot" in out, out
     assert " 429:" not in out and " 500:" not in out, out  # every answer a 404 or a 200
+
+
+def test_the_portal_cpu_harness_runs_at_a_tiny_size(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for http in ([], ["--http"]):
+        monkeypatch.setattr(
+            "sys.argv",
+            ["portal_cpu", "--store", "sqlite", "--pins", "200", "--attempts", "40", *http],
+        )
+        portal_cpu.main()
+        out = capsys.readouterr().out
+        assert "failed attempts" in out and "per failure: 6.00 statements" in out, out

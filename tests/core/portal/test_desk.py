@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -175,6 +176,51 @@ def test_only_a_live_clients_key_is_judged(
         counted.clear()
         with pytest.raises(Unauthorized):
             desk.verify(presented, Attempt(pin=issued.pin, dob=DOB))
-        looked_at = [s for s in counted if s.startswith("SELECT")]
-        assert len(looked_at) == 1 and "portalclient" in looked_at[0]  # the key, nothing else
+        # The one read statement (whose PIN part a key that matches no live client never
+        # reaches), no write, no scrypt.
+        assert len(counted) == 1 and "portalclient" in counted[0]
         assert "scrypt" not in counted
+
+
+# What a failed attempt sends, judged by the mechanism (not timed): one read statement outside
+# any transaction (PostgreSQL: autocommit, no BEGIN or COMMIT), then one write transaction —
+# the counters taken under their lock, then the rest in one statement on PostgreSQL (three
+# plain ones on SQLite, in process). On PostgreSQL each statement is a round trip, so one
+# creeping back costs every failure of a guessing load (bench/RESULTS.md, issue 18, third pass).
+FAILURE_STATEMENTS = {
+    "sqlite": ["SELECT", "BEGIN IMMEDIATE", "INSERT", "UPDATE", "UPDATE", "INSERT"],
+    "postgresql": ["SELECT", "INSERT", "WITH"],
+}
+
+
+def test_a_failed_attempt_sends_few_statements(
+    services: Services, desk: PortalDesk, key: str, database: Database
+) -> None:
+    wrong_dob = _pin(services, "Ida").pin
+    attempts = [
+        Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip="192.0.2.1"),
+        Attempt(pin=wrong_dob, dob=DOB + timedelta(days=1), client_ip="192.0.2.2"),
+    ]
+    with pytest.raises(NoMatch):  # the key's first use is recorded: not part of a failure's work
+        desk.verify(key, Attempt(pin="ZZZZ-ZZZZ", dob=DOB, client_ip="192.0.2.0"))
+    sent: list[tuple[str, bool]] = []
+
+    def on_execute(conn: Any, _cursor: object, statement: str, *_args: object) -> None:
+        words = statement.split()
+        verb = " ".join(words[:2]) if words[:2] == ["BEGIN", "IMMEDIATE"] else words[0]
+        autocommit = getattr(conn.connection.driver_connection, "autocommit", False)
+        sent.append((verb, autocommit is True))
+
+    event.listen(database.engine, "before_cursor_execute", on_execute)
+    try:
+        for attempt in attempts:
+            for call in (desk.verify, lambda key, attempt: desk.redeem(key, attempt, "acct-I")):
+                sent.clear()
+                with pytest.raises(NoMatch):
+                    call(key, attempt)
+                dialect = database.engine.dialect.name
+                assert [verb for verb, _ in sent] == FAILURE_STATEMENTS[dialect]
+                if dialect == "postgresql":  # the read outside a transaction, the rest in one
+                    assert [autocommit for _, autocommit in sent] == [True, False, False]
+    finally:
+        event.remove(database.engine, "before_cursor_execute", on_execute)
