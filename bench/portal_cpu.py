@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from datetime import date, timedelta
 from typing import Any
 
@@ -36,7 +36,6 @@ import httpx
 from sqlalchemy import event, insert, text
 
 from bench import stores
-from bench.portal_bench import LOOPBACK
 from bot.config import load_settings
 from bot.db import Database, table_of
 from bot.delivery.worker import Outbox
@@ -48,8 +47,7 @@ from bot.secret import KeyPurpose
 from bot.services import Services
 from handlers.notices import render_notice
 from models import Family, IssueBatch, Patient, Pin, PinStatus, utcnow
-from portal_api.app import create_api
-from portal_api.serving import PortalApiServer
+from tests.support.portal import serve_portal_api
 
 WRONG_DOB_SHARE = 0.2
 
@@ -174,16 +172,6 @@ def _load_pins(services: Services, pins: int, known: int) -> list[tuple[str, dat
     return list(zip(plaintexts[:known], dobs[:known], strict=True))
 
 
-@contextmanager
-def served(services: Services) -> Iterator[str]:
-    server = PortalApiServer(create_api(services), LOOPBACK)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 def run(url: str, pins: int, count: int, http: bool) -> None:
     settings = load_settings({"DATABASE_URL": url})
     database = Database(url)
@@ -218,7 +206,7 @@ def run(url: str, pins: int, count: int, http: bool) -> None:
             return
         raise AssertionError("a failure was answered otherwise")
 
-    with contextlib_nullable(served(services) if http else None) as base:
+    with serve_portal_api(services) if http else nullcontext(None) as base:
         client = httpx.Client(base_url=base or "", timeout=30)
 
         def send(call: str, attempt: Attempt) -> None:
@@ -284,15 +272,6 @@ def run(url: str, pins: int, count: int, http: bool) -> None:
         + ")"
     )
     database.dispose()
-
-
-@contextmanager
-def contextlib_nullable(manager: Any) -> Iterator[Any]:
-    if manager is None:
-        yield None
-        return
-    with manager as value:
-        yield value
 
 
 def main() -> None:
