@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 
 from slack_bolt import App
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -37,8 +39,22 @@ def make_client(settings: Settings) -> WebClient:
     )
 
 
+class _SameTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment on its own and, handed our client (made
+    from that same token), warns at every start that the token "will be unused" (App.__init__
+    in slack_bolt/app/app.py). True of its own copy only: in the log an IT person reads on
+    day one it looks like a misconfiguration, so that one line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_SAME_TOKEN_WARNING = _SameTokenWarning()
+
+
 def create_app(services: Services, client: WebClient, *, token_verification: bool = True) -> App:
     settings = services.settings
+    get_bolt_logger(App).addFilter(_SAME_TOKEN_WARNING)  # once: the same filter is kept once
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
