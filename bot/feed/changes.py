@@ -29,6 +29,8 @@ from models import (
     NameFix,
     NameFixStatus,
     Patient,
+    Pin,
+    PinStatus,
     utcnow,
 )
 
@@ -235,10 +237,10 @@ def apply_merge(
     """Each pair: the merged-away chart marked merged into the survivor (from then on staff
     no longer see it: not on the card, in the dialog, the digest or /pinbot today, and a
     search by its chart id finds the survivor), its active PINs revoked ("merged into …"),
-    its open name fixes moved to the survivor, the family thread told, audited; its history
-    (PINs, name fixes, audit) stays. A pair naming a chart pinbot does not know, or one
-    already merged so, changes nothing. The survivor's chart id is already its final
-    survivor's (`on_surviving_charts`)."""
+    its registered PINs and open name fixes moved to the survivor, the family thread told,
+    audited; the rest of its history (PINs, name fixes, audit) stays. A pair naming a chart
+    pinbot does not know, or one already merged so, changes nothing. The survivor's chart id
+    is already its final survivor's (`on_surviving_charts`)."""
     changes = Changes()
     for pair in merge.merges:
         gone, kept = (
@@ -250,6 +252,7 @@ def apply_merge(
         _mark_merged(session, gone, kept)
         reason = f"merged into {kept.chart_id}"
         revoked = revoke_active_pins(session, gone.id or 0, gateway, reason=reason, now=now)
+        registered = _move_registrations(session, gone, kept)
         moved = _move_name_fixes(session, gone, kept)
         visits = _move_appointments(session, gone, kept)
         audit.record(
@@ -262,6 +265,7 @@ def apply_merge(
             merged_chart_id=gone.chart_id,
             control_id=header.control_id,
             revoked_pin_ids=revoked,
+            moved_registered_pin_ids=registered,
             moved_name_fix_ids=moved,
             moved_appointment_ids=visits,
             reason=reason,
@@ -290,6 +294,19 @@ def _mark_merged(session: Session, gone: Patient, kept: Patient) -> None:
         patient.merged_into_id = kept.id
         patient.updated_at = utcnow()
     session.flush()
+
+
+def _move_registrations(session: Session, gone: Patient, kept: Patient) -> list[int]:
+    """A PIN the portal registered on the merged-away chart becomes the survivor's: it is the
+    same child, registered in the portal. Left behind, the survivor would show "no portal
+    access" — listed by the digest and `/pinbot today`, offered a new PIN and a second
+    welcome email — and its family would lose the add-child path."""
+    pins = session.exec(
+        select(Pin).where(Pin.patient_id == gone.id, Pin.status == PinStatus.REGISTERED)
+    ).all()
+    for pin in pins:
+        pin.patient_id = kept.id or 0
+    return [pin.id or 0 for pin in pins]
 
 
 def _move_name_fixes(session: Session, gone: Patient, kept: Patient) -> list[int]:

@@ -110,6 +110,42 @@ def test_after_an_a40_staff_see_only_the_survivor(feed: FeedStack) -> None:
         )
 
 
+def test_a_registration_on_the_merged_away_chart_follows_the_child(feed: FeedStack) -> None:
+    """The parent registered with the duplicate chart's PIN; after the A40 the survivor is the
+    registered child: on its card, off `/pinbot today`'s list of children without access."""
+    with feed.connection() as client:
+        for raw in REGISTERED_TWICE:
+            assert client.send_message(raw)
+    ids = patient_ids(feed)
+    registered_on = datetime(2025, 11, 20, 15, 0, tzinfo=UTC)
+    with feed.stack.database.transaction() as session:
+        gone = session.get(Patient, ids[GONE])
+        assert gone is not None
+        pin = make_pin(session, gone, status=PinStatus.REGISTERED)
+        pin.status_changed_at, pin.portal_account_id = registered_on, "acct-77"
+        session.add(Appointment(patient_id=ids[KEPT], starts_at=datetime(2025, 12, 3, 9, 0)))
+        session.flush()
+        pin_id = pin.id
+    feed.stack.services.clock = lambda: datetime(2025, 12, 3, 12, 0, tzinfo=UTC)
+    assert feed.stack.command("/pinbot", "today").text.count("CHIOMA OKAFOR") == 1  # the survivor
+
+    assert feed.send(MERGE) == ("AA", "SP-3")
+
+    [child] = [
+        block
+        for block in blocks_of(card_for(feed, "okafor")["message"])
+        if block.get("block_id") == f"child_{ids[KEPT]}"
+    ]
+    assert "registered 11/20/2025" in json.dumps(child)
+    assert "CHIOMA OKAFOR" not in feed.stack.command("/pinbot", "today").text
+    with feed.stack.database.read_session() as session:
+        moved = session.get(Pin, pin_id)
+        merge = session.exec(select(AuditEvent).where(AuditEvent.action == "feed.merge")).one()
+    assert moved is not None and moved.patient_id == ids[KEPT]
+    assert (moved.status, moved.portal_account_id) == (PinStatus.REGISTERED, "acct-77")
+    assert json.loads(merge.details)["moved_registered_pin_ids"] == [pin_id]
+
+
 def _message(*segments: str) -> bytes:
     return "\r".join(segments).encode() + b"\r"
 
