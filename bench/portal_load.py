@@ -355,11 +355,13 @@ def run_load(
     plan: Plan,
 ) -> Tally:
     tally = Tally()
-    ours, theirs = get_context("spawn").Pipe()
-    senders = get_context("spawn").Process(
+    spawn = get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    senders = spawn.Process(
         target=portal_senders, args=(portal_url, portal, plan, theirs), daemon=True
     )
     senders.start()  # its imports and set-up overlap the quiet phase, not the window
+    theirs.close()  # the child's end only: if it dies, recv() raises instead of waiting forever
     quiet_end = time.perf_counter() + plan.quiet_seconds
     _threads(
         [
@@ -367,8 +369,10 @@ def run_load(
             for i in range(STAFF)
         ]
     )
-    if ours.recv() != "ready":
-        raise RuntimeError("the portal senders did not start")
+    try:
+        ours.recv()  # "ready"
+    except EOFError:
+        raise SystemExit("the portal senders stopped before the window: see above") from None
     bot = dict(apps)["bot"]
     cpu_before, load_before = bot.cpu_seconds(), os.getloadavg()[0]
     own_before = time.process_time()

@@ -54,7 +54,7 @@ _SAME_TOKEN_WARNING = _SameTokenWarning()
 
 def create_app(services: Services, client: WebClient, *, token_verification: bool = True) -> App:
     settings = services.settings
-    get_bolt_logger(App).addFilter(_SAME_TOKEN_WARNING)  # once: the same filter is kept once
+    get_bolt_logger(App).addFilter(_SAME_TOKEN_WARNING)  # a no-op when already there
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
