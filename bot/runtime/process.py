@@ -354,11 +354,11 @@ def run(settings: Settings, database: Database) -> None:
     listener = start_feed(services)
     stop_on_sigterm(listener, portal_api)
     try:
-        if settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+        if app_token := settings.slack_app_token:  # Socket Mode
+            from handlers.socket_mode import SocketModeServing
 
             log.info("starting in Socket Mode")
-            SocketModeHandler(app, settings.slack_app_token).start()
+            SocketModeServing(app, app_token).start()
         else:
             import waitress
 
