@@ -20,16 +20,19 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import stores
-from bench.procs import STAFF_IDS, BenchSlack, Served, serve, slack_and_smtp
+from bench.procs import STAFF_IDS, BenchSlack, BenchSocketMode, Served, serve, slack_and_smtp
 from bench.queries import Query, mixed_queries
 from bench.stats import Report, Result, Summary, percentile, ratio
 from bot.db import Database
 from bot.lookup.search import is_single_match, search_families
+from tests.support.slack_requests import command_payload
 
 WARMUP = 20
 _channels = itertools.count(1)
@@ -201,6 +204,26 @@ def _answer(served: Served, slack: BenchSlack, query: Query, user: str, card: bo
     return Answer(query.kind, waiter.wait() - start, False, channel, start)
 
 
+def _socket_answer(
+    peer: BenchSocketMode, slack: BenchSlack, query: Query, user: str, card: bool
+) -> Answer:
+    """As `_answer`, over Socket Mode: the command goes out as an envelope, and a list or a
+    hint comes back in the envelope's ack (timed when the peer received it)."""
+    channel = f"CE2E{next(_channels):07d}"
+    waiter = slack.arrivals.expect("message", channel) if card else None
+    payload = command_payload(
+        "/family", query.text, channel_id=channel, user_id=user, response_url=slack.response_url()
+    )
+    start = time.perf_counter()
+    envelope_id = peer.send_envelope("slash_commands", payload, timeout=30)
+    acked = peer.wait_for_ack(envelope_id, timeout=30)
+    if waiter is None:
+        if not acked.get("payload"):
+            raise RuntimeError(f"/family {query.text!r}: an empty ack where an answer was due")
+        return Answer(query.kind, peer.acked_at[envelope_id] - start, True, channel, start)
+    return Answer(query.kind, waiter.wait() - start, False, channel, start)
+
+
 def run_kinds(
     report: Report,
     database_url: str,
@@ -209,33 +232,49 @@ def run_kinds(
     size: str,
     count: int = 700,
     warmup: int = WARMUP,
+    socket_mode: bool = False,
 ) -> Result:
     """Per query kind, the time to the answer the user sees, whether a card or the list in the
     ack's body. Three apps side by side, each query to all three in a rotating order: the floor
     (which always acks and posts), the bot, and the bot with Bolt's own listener runner, which
-    polls for the ack every 10 ms (before issue 22)."""
+    polls for the ack every 10 ms (before issue 22). Over HTTP (signed requests; the ack is the
+    HTTP answer) or, with `socket_mode`, over Socket Mode: each app connected to a local
+    websocket peer of its own, the ack sent back on it."""
     queries = kind_queries(database_url, count)[WARMUP - warmup :]  # as in `run`
     rng = random.Random(5)
-    label = f"{store}-{size}"
+    label = f"{store}-{size}{'-socket' if socket_mode else ''}"
     answers: dict[str, list[Answer]] = {"floor": [], "bot": [], "poll": []}
     spans_path = None
     if os.environ.get("PINBOT_BENCH_SPANS"):
-        spans_path = (
-            stores.CACHE_DIR / "logs" / f"kinds-spans-{store}-{size}-{time.time():.0f}.jsonl"
-        )
-    with (
-        slack_and_smtp() as (slack, smtp),
-        serve("floor", database_url, slack, smtp, label) as floor_app,
-        serve("bot", database_url, slack, smtp, label, spans=spans_path) as bot,
-        serve("bot", database_url, slack, smtp, label, bolt_poll=True) as polling,
-    ):
-        apps = [("floor", floor_app), ("bot", bot), ("poll", polling)]
+        spans_path = stores.CACHE_DIR / "logs" / f"kinds-spans-{label}-{time.time():.0f}.jsonl"
+    with ExitStack() as stack:
+        slack, smtp = stack.enter_context(slack_and_smtp())
+        apps: list[tuple[str, Callable[[Query, str, bool], Answer]]] = []
+        for name, kind, spans, bolt_poll in (
+            ("floor", "floor", None, False),
+            ("bot", "bot", spans_path, False),
+            ("poll", "bot", None, True),
+        ):
+            peer = stack.enter_context(BenchSocketMode()) if socket_mode else None
+            served = stack.enter_context(
+                serve(
+                    kind,
+                    database_url,
+                    slack,
+                    smtp,
+                    label,
+                    spans=spans,
+                    bolt_poll=bolt_poll,
+                    socket=peer,
+                )
+            )
+            apps.append((name, _answering(served, peer, slack)))
         for i, (query, card) in enumerate(queries):
             user = rng.choice(STAFF_IDS[:10])
-            for name, served in apps[i % 3 :] + apps[: i % 3]:
-                answer = _answer(served, slack, query, user, card or name == "floor")
+            for name, answer in apps[i % 3 :] + apps[: i % 3]:
+                answered = answer(query, user, card or name == "floor")
                 if i >= warmup:
-                    answers[name].append(answer)
+                    answers[name].append(answered)
     floor = Summary.of(a.seconds for a in answers["floor"])
     figures: dict[str, Any] = {"floor": floor}
     lines = [f"floor   {floor.text()}  (bare Bolt app: ack + fixed message)"]
@@ -246,7 +285,16 @@ def run_kinds(
     figures["listed"], figures["card"] = figures["bot"]["listed"], figures["bot"]["card"]
     if spans_path is not None:
         lines += kind_steps(answers["bot"], spans_path)
-    return report.add(Result("family_kinds", store, size, figures), lines)
+    result = "family_kinds_socket" if socket_mode else "family_kinds"
+    return report.add(Result(result, store, size, figures), lines)
+
+
+def _answering(
+    served: Served, peer: BenchSocketMode | None, slack: BenchSlack
+) -> Callable[[Query, str, bool], Answer]:
+    if peer is None:
+        return lambda query, user, card: _answer(served, slack, query, user, card)
+    return lambda query, user, card: _socket_answer(peer, slack, query, user, card)
 
 
 # (label, from, to) as STEPS below, for every kind of answer: "answered" is the card's arrival

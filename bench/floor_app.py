@@ -1,6 +1,7 @@
 """The floor of /family end to end: a bare Bolt app on the same server setup as `pinbot run`
 in HTTP mode (waitress, 8 threads, the same WebClient settings, request verification and
-token verification on), whose /family acks and posts a fixed message. Whatever pinbot adds
+token verification on), whose /family acks and posts a fixed message. With SLACK_APP_TOKEN set
+it runs in Socket Mode instead, as `pinbot run` does. Whatever pinbot adds
 on top of this — middleware, search, the family card, audit rows — is pinbot's own cost.
 
 Run by bench/procs.py as a child process; configured by the same environment as the bot.
@@ -62,6 +63,11 @@ def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
 def main() -> None:
     settings = load_settings()
     app = build_app(make_client(settings), settings.slack_signing_secret or "")
+    if settings.socket_mode:  # as `pinbot run` does with SLACK_APP_TOKEN set
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(app, settings.slack_app_token).start()
+        return
     waitress.serve(
         wsgi_app(app), host="0.0.0.0", port=settings.port, threads=8, ident="pinbot-floor"
     )

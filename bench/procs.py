@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,13 @@ from aiosmtpd.controller import Controller
 
 from bench import stores
 from tests.support.fake_slack import FakeSlack, Reply
+from tests.support.fake_socket_mode import FakeSocketMode
 from tests.support.slack_requests import SlackSender
 from tests.support.smtp_server import SmtpServer, free_port
 from tests.support.stack import SIGNING_SECRET, SUPERVISOR_ID, stack_env
 
 STAFF_IDS = tuple(f"U0BENCH{n:02d}" for n in range(40))
+APP_TOKEN = "xapp-1-bench"  # Socket Mode: the fake Slack takes any app-level token
 UPLOAD_DONE = "files.completeUploadExternal"
 
 
@@ -97,6 +99,20 @@ class BenchSlack(FakeSlack):
                     self.last_response[f"view:{channel}"] = response
                 self.arrivals.arrived("view", channel)
         return reply
+
+
+class BenchSocketMode(FakeSocketMode):
+    """The test suite's Socket Mode peer, noting when each envelope's ack came (perf_counter):
+    for one app, as `serve` starts one app per peer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acked_at: dict[str, float] = {}
+
+    def _record(self, message: dict[str, Any]) -> None:
+        if "envelope_id" in message:
+            self.acked_at[str(message["envelope_id"])] = time.perf_counter()
+        super()._record(message)
 
 
 def _meta_channel(meta: str) -> str | None:
@@ -188,9 +204,15 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
         process.wait()
 
 
-def wait_healthy(
-    process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120
+def wait_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    log_path: Path,
+    *,
+    waiting_for: str,
+    timeout: float = 120,
 ) -> None:
+    """Until `ready()` says so; an exited process fails at once, with the end of its log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -198,14 +220,23 @@ def wait_healthy(
                 f"server exited with {process.returncode}; see {log_path}:\n"
                 + log_path.read_text()[-2000:]
             )
+        if ready():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{waiting_for} after {timeout}s; see {log_path}")
+
+
+def wait_healthy(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120
+) -> None:
+    def healthy() -> bool:
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as reply:
-                if reply.status == 200:
-                    return
+                return bool(reply.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not healthy after {timeout}s; see {log_path}")
+            return False
+
+    wait_ready(process, healthy, log_path, waiting_for="server not healthy", timeout=timeout)
 
 
 @contextmanager
@@ -219,12 +250,15 @@ def serve(
     spans: Path | None = None,
     bolt_poll: bool = False,
     env: dict[str, str] | None = None,
+    socket: FakeSocketMode | None = None,
 ) -> Iterator[Served]:
     """Run `pinbot run` ("bot") or the bare Bolt app ("floor") as a child process. With
     `spans`, the bot writes each /family's timing spans there (bench/spans.py). With
     `bolt_poll`, the bot keeps Bolt's own listener runner, which polls for the ack every 10 ms
     (the code before issue 22), so both can be measured side by side. `env`: more settings
-    (PORTAL_API_PORT, for instance)."""
+    (PORTAL_API_PORT, for instance). With `socket`, the app runs in Socket Mode connected to
+    that peer (the fake Slack's apps.connections.open points there while it starts) instead of
+    HTTP mode."""
     port = free_port()
     env = {
         **os.environ,
@@ -233,10 +267,15 @@ def serve(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
+    if socket is None:
+        env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
+    else:
+        env["SLACK_APP_TOKEN"] = APP_TOKEN
+        slack.socket_mode_url = socket.url
     log_dir = stores.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{kind}{'-poll' if bolt_poll else ''}-{label}.log"
+    mode = "-socket" if socket is not None else ""
+    log_path = log_dir / f"{kind}{'-poll' if bolt_poll else ''}{mode}-{label}.log"
     code = (
         "from bot.runtime.cli import main; raise SystemExit(main(['run']))"
         if kind == "bot"
@@ -258,7 +297,15 @@ def serve(
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(process, base_url, log_path)
+        if socket is None:
+            wait_healthy(process, base_url, log_path)
+        else:  # a Socket Mode app serves no HTTP: it is ready once connected to its peer
+            wait_ready(
+                process,
+                lambda: socket.connection_count > 0,
+                log_path,
+                waiting_for="no Socket Mode connection",
+            )
         yield Served(process, base_url, SlackSender(base_url, SIGNING_SECRET, timeout=30), log_path)
     finally:
         stop(process)

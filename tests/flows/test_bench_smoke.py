@@ -32,6 +32,7 @@ def test_every_benchmark_runs_at_a_tiny_size(
         "[search · sqlite",
         "[family_e2e · sqlite",
         "[family_kinds · sqlite",
+        "[family_kinds_socket · sqlite",
         "[batch4 · sqlite",
         "[ack_load_paced · sqlite",
         "[memory · sqlite",
