@@ -1,8 +1,8 @@
 """The floor of /family end to end: a bare Bolt app on the same server setup as `pinbot run`
 in HTTP mode (waitress, 8 threads, the same WebClient settings, request verification and
-token verification on), whose /family acks and posts a fixed message. With SLACK_APP_TOKEN set
-it runs in Socket Mode instead, as `pinbot run` does. Whatever pinbot adds
-on top of this — middleware, search, the family card, audit rows — is pinbot's own cost.
+token verification on), whose /family acks and posts a fixed message; with SLACK_APP_TOKEN set
+it runs in Socket Mode instead, as `pinbot run` does. Whatever pinbot adds on top of this —
+middleware, search, the family card, audit rows — is pinbot's own cost.
 
 Run by bench/procs.py as a child process; configured by the same environment as the bot.
 """

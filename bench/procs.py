@@ -258,7 +258,7 @@ def serve(
     (the code before issue 22), so both can be measured side by side. `env`: more settings
     (PORTAL_API_PORT, for instance). With `socket`, the app runs in Socket Mode connected to
     that peer (the fake Slack's apps.connections.open points there while it starts) instead of
-    HTTP mode."""
+    HTTP mode; requests then go through the peer, not the `sender`, which has no server."""
     port = free_port()
     env = {
         **os.environ,
